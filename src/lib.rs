@@ -1,0 +1,17 @@
+//! sealtrail: an audit-log daemon that seals every event into signed, hash-chained
+//! zstd segments and archives them to object storage. See `docs/ARCHITECTURE.md`.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod journal;
+pub mod keys;
+pub mod normalise;
+pub mod record;
+pub mod seal;
+pub mod segment;
+pub mod ship;
+pub mod source;
+pub mod store;
+pub mod verify;

@@ -1,0 +1,2 @@
+//! Sources of events.
+pub mod syslog;

@@ -1,0 +1,136 @@
+//! Named durable cursors: where a consumer stands, plus whatever state it must keep in step
+//! with that position (committed together, atomically).
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::files::sync_dir;
+use super::{io_err, JournalError};
+
+/// A consumer's committed position and its state as of that position.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Checkpoint<S> {
+    pub position: u64,
+    pub state: S,
+}
+
+/// A named cursor file, `<journal>/cursors/<name>.json`.
+#[derive(Debug, Clone)]
+pub struct Cursor {
+    name: String,
+    path: PathBuf,
+}
+
+/// Names become file names: keep them to a safe alphabet.
+pub(super) fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+impl Cursor {
+    pub(super) fn new(dir: &Path, name: &str) -> Cursor {
+        Cursor {
+            name: name.to_string(),
+            path: dir.join(format!("{name}.json")),
+        }
+    }
+
+    fn check(&self) -> Result<(), JournalError> {
+        if valid_name(&self.name) {
+            Ok(())
+        } else {
+            Err(JournalError::InvalidCursorName(self.name.clone()))
+        }
+    }
+
+    /// The last committed checkpoint, or `None` if this cursor was never committed.
+    pub fn load<S: DeserializeOwned>(&self) -> Result<Option<Checkpoint<S>>, JournalError> {
+        self.check()?;
+        let bytes = match fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&self.path, e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| JournalError::CursorFormat {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Atomic and durable: temp file, fsync, rename, fsync dir. One committer per cursor.
+    pub fn commit<S: Serialize>(&self, cp: &Checkpoint<S>) -> Result<(), JournalError> {
+        self.check()?;
+        let bytes = serde_json::to_vec(cp).map_err(|source| JournalError::CursorFormat {
+            path: self.path.clone(),
+            source,
+        })?;
+        write_atomic(&self.path, &bytes).map_err(|e| io_err(&self.path, e))
+    }
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves either the old or the new content:
+/// write `<path>.tmp`, fsync it, rename over `path`, fsync the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let Some(name) = path.file_name() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} has no file name", path.display()),
+        ));
+    };
+    let mut tmp_name = name.to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => sync_dir(p),
+        _ => sync_dir(Path::new(".")),
+    }
+}
+
+/// Only the position matters to reclaim; the state is someone else's business.
+#[derive(Deserialize)]
+struct PositionOnly {
+    position: u64,
+}
+
+/// The minimum committed position over all cursor files, or `None` when nothing may be
+/// reclaimed: no cursor files at all, or a registered cursor not yet committed.
+pub(super) fn min_position(dir: &Path, registered: &[String]) -> Result<Option<u64>, JournalError> {
+    let mut min: Option<u64> = None;
+    let mut seen = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+        let entry = entry.map_err(|e| io_err(dir, e))?;
+        let file_name = entry.file_name();
+        let Some(name) = file_name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+            continue;
+        };
+        if !valid_name(name) {
+            continue;
+        }
+        let path = entry.path();
+        let bytes = fs::read(&path).map_err(|e| io_err(&path, e))?;
+        // A cursor we cannot read might protect data: refuse rather than guess.
+        let cp: PositionOnly = serde_json::from_slice(&bytes)
+            .map_err(|source| JournalError::CursorFormat { path, source })?;
+        min = Some(min.map_or(cp.position, |m: u64| m.min(cp.position)));
+        seen.push(name.to_string());
+    }
+    if registered.iter().any(|r| !seen.contains(r)) {
+        return Ok(None);
+    }
+    Ok(min)
+}

@@ -1,0 +1,425 @@
+#!/usr/bin/env python3
+"""TCP syslog ingestion benchmark: sealtrail (sealed, shipped, verified) vs rsyslog.
+
+Both systems receive the same file of realistic RFC 3164 lines over ONE TCP connection on
+127.0.0.1, in the same run. For each system we measure:
+
+* wall seconds from the first byte sent to "done": rsyslog has written every line to
+  its output file; sealtrail has exited after SIGTERM (it drains, seals and ships);
+* CPU seconds of the server process: rsyslog from /proc/PID/stat (utime+stime) before
+  it is stopped; sealtrail from os.wait4's rusage.
+
+Then `sealtrail verify` checks the archive, and the events in it are counted (they must
+equal the lines sent). Results go to stdout and to <out>/results.txt.
+
+Called by bench/run.sh, which builds the release binary and installs rsyslog.
+"""
+
+import argparse
+import datetime
+import json
+import mmap
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+CHUNK = 1 << 20  # sendall in 1 MiB chunks
+
+
+# --------------------------------------------------------------------------------------
+# Input generation
+
+
+def _pools(rng):
+    users = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan",
+             "judy", "mallory", "oscar", "peggy", "trent", "victor", "walter", "deploy",
+             "backup", "ansible", "postgres", "www-data", "root"]
+    bad_users = ["admin", "test", "oracle", "ubuntu", "pi", "guest", "user", "ftpuser",
+                 "git", "support", "nagios", "hadoop", "minecraft", "teamspeak"]
+    hosts = [f"{p}-{i:02d}.{dc}.corp" for p in ("web", "db", "app", "cache", "lb", "bastion", "ci")
+             for i in range(1, 9) for dc in ("fra1", "ams3", "lon2")]
+    nets = ["10.0", "10.12", "172.16", "192.168", "203.0", "198.51", "185.220", "45.155"]
+
+    def ip():
+        return f"{rng.choice(nets)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+
+    def fp():
+        return "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+                       for _ in range(43))
+
+    def sshd():
+        u = rng.choice(users)
+        r = rng.random()
+        if r < 0.25:
+            return "sshd", f"Accepted publickey for {u} from {ip()} port {rng.randrange(1024, 65535)} ssh2: ED25519 SHA256:{fp()}"
+        if r < 0.45:
+            return "sshd", f"Failed password for invalid user {rng.choice(bad_users)} from {ip()} port {rng.randrange(1024, 65535)} ssh2"
+        if r < 0.6:
+            return "sshd", f"pam_unix(sshd:session): session opened for user {u}(uid={rng.randrange(1000, 1100)}) by (uid=0)"
+        if r < 0.75:
+            return "sshd", f"Connection closed by authenticating user {u} {ip()} port {rng.randrange(1024, 65535)} [preauth]"
+        if r < 0.85:
+            return "sshd", f"Disconnected from user {u} {ip()} port {rng.randrange(1024, 65535)}"
+        if r < 0.95:
+            return "sshd", (f"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
+                            f"rhost={ip()}  user={u}")
+        return "sshd", f"Received disconnect from {ip()} port {rng.randrange(1024, 65535)}:11: Bye Bye [preauth]"
+
+    cmds = ["/usr/bin/systemctl restart nginx", "/usr/bin/apt-get update", "/usr/bin/journalctl -u sshd -n 100",
+            "/usr/bin/tail -f /var/log/syslog", "/usr/sbin/iptables -L -n", "/bin/cat /etc/shadow",
+            "/usr/bin/docker ps -a", "/usr/bin/du -sh /var/lib/postgresql"]
+
+    def sudo():
+        u = rng.choice(users[:-1])
+        if rng.random() < 0.6:
+            return "sudo", f"{u} : TTY=pts/{rng.randrange(8)} ; PWD=/home/{u} ; USER=root ; COMMAND={rng.choice(cmds)}"
+        return "sudo", f"pam_unix(sudo:session): session opened for user root(uid=0) by {u}(uid={rng.randrange(1000, 1100)})"
+
+    def cron():
+        if rng.random() < 0.5:
+            return "CRON", "(root) CMD (command -v debian-sa1 > /dev/null && debian-sa1 1 1)"
+        return "CRON", f"pam_unix(cron:session): session closed for user {rng.choice(['root', 'backup', 'www-data'])}"
+
+    def kernel():
+        t = f"[{rng.randrange(100000, 9999999)}.{rng.randrange(1000000):06d}]"
+        if rng.random() < 0.7:
+            return "kernel", (f"{t} [UFW BLOCK] IN=eth0 OUT= MAC=52:54:00:{rng.randrange(256):02x}:{rng.randrange(256):02x}:"
+                              f"{rng.randrange(256):02x}:fe:ff:ff:ff:ff:ff:08:00 SRC={ip()} DST=10.0.0.{rng.randrange(2, 250)} LEN=60 "
+                              f"TOS=0x00 PREC=0x00 TTL={rng.randrange(40, 64)} ID={rng.randrange(65536)} DF PROTO=TCP "
+                              f"SPT={rng.randrange(1024, 65535)} DPT={rng.choice([22, 23, 80, 443, 3389, 5432])} WINDOW=64240 RES=0x00 SYN URGP=0")
+        return "kernel", f"{t} EXT4-fs (sda{rng.randrange(1, 4)}): re-mounted. Opts: errors=remount-ro. Quota mode: none."
+
+    def systemd():
+        r = rng.random()
+        if r < 0.4:
+            return "systemd", f"Started session-{rng.randrange(1, 99999)}.scope - Session {rng.randrange(1, 99999)} of User {rng.choice(users)}."
+        if r < 0.7:
+            return "systemd-logind", f"New session {rng.randrange(1, 99999)} of user {rng.choice(users)}."
+        return "systemd", f"{rng.choice(['nginx', 'postgresql', 'redis-server', 'docker', 'apt-daily'])}.service: Deactivated successfully."
+
+    def postfix():
+        return "postfix/smtpd", f"disconnect from unknown[{ip()}] ehlo=1 auth=0/1 rset=1 quit=1 commands=3/5"
+
+    sources = [(sshd, 35, 4, 6), (sudo, 12, 10, 5), (cron, 12, 9, 6), (kernel, 18, 0, 4),
+               (systemd, 15, 3, 6), (postfix, 8, 2, 6)]
+    return hosts, sources
+
+
+def generate(path, count, seed=20240611):
+    """Writes `count` LF-framed RFC 3164 lines (deterministic for a given seed)."""
+    rng = random.Random(seed)
+    hosts, sources = _pools(rng)
+    weights = [s[1] for s in sources]
+    start = datetime.datetime(2024, 11, 22, 0, 0, 0)
+    tmp = path + ".tmp"
+    total = 0
+    with open(tmp, "w", encoding="ascii", newline="\n") as f:
+        buf = []
+        for i in range(count):
+            make, _, fac, sev = rng.choices(sources, weights)[0]
+            prog, msg = make()
+            ts = start + datetime.timedelta(milliseconds=i // 20)
+            stamp = ts.strftime("%b %d %H:%M:%S").replace(" 0", "  ", 1) if ts.day < 10 else ts.strftime("%b %d %H:%M:%S")
+            pid = "" if prog == "kernel" else f"[{rng.randrange(300, 4_000_000)}]"
+            line = f"<{fac * 8 + sev}>{stamp} {rng.choice(hosts)} {prog}{pid}: {msg}\n"
+            total += len(line)
+            buf.append(line)
+            if len(buf) >= 50_000:
+                f.write("".join(buf))
+                buf.clear()
+        f.write("".join(buf))
+    os.replace(tmp, path)
+    return total
+
+
+def ensure_input(out, count, regen):
+    path = os.path.join(out, f"messages-{count}.log")
+    meta = path + ".json"
+    if not regen and os.path.exists(path) and os.path.exists(meta):
+        with open(meta) as f:
+            m = json.load(f)
+        if m.get("count") == count and m.get("bytes") == os.path.getsize(path):
+            print(f"input: {path} ({count} lines, {m['bytes'] / count:.1f} B/line average), reused")
+            return path
+    t = time.perf_counter()
+    total = generate(path, count)
+    with open(meta, "w") as f:
+        json.dump({"count": count, "bytes": total}, f)
+    print(f"input: {path} ({count} lines, {total / count:.1f} B/line average), generated in {time.perf_counter() - t:.1f} s")
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# Helpers
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tcp_listening(port):
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fld = line.split()
+            if int(fld[1].rsplit(":", 1)[1], 16) == port and fld[3] == "0A":
+                return True
+    return False
+
+
+def wait_listening(proc, port, what, timeout=60):
+    t = time.monotonic()
+    while not tcp_listening(port):
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited ({proc.returncode}) before listening on {port}")
+        if time.monotonic() - t > timeout:
+            proc.kill()
+            sys.exit(f"{what} did not listen on {port} within {timeout} s")
+        time.sleep(0.02)
+
+
+def send_file(path, port):
+    """One TCP connection; sendall in 1 MiB chunks; half-close; read until the server
+    closes, so on return the server has read every byte. Returns the start time."""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        view = memoryview(mm)
+        s = socket.create_connection(("127.0.0.1", port))
+        t0 = time.perf_counter()
+        for off in range(0, len(mm), CHUNK):
+            s.sendall(view[off:off + CHUNK])
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(65536):
+            pass
+        s.close()
+        view.release()
+    return t0
+
+
+def proc_cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    # rest[0] is field 3 (state); utime and stime are fields 14 and 15.
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fresh_dir(path):
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# rsyslog
+
+
+def bench_rsyslog(input_path, count, out):
+    rsyslogd = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+    base = fresh_dir(os.path.join(out, "rsyslog"))
+    work = fresh_dir(os.path.join(base, "work"))
+    output = os.path.join(base, "messages.log")
+    conf = os.path.join(base, "rsyslog.conf")
+    pidfile = os.path.join(base, "rsyslogd.pid")
+    port = free_port()
+    # No imuxsock/imklog: only the TCP input under test. omfile without fsync or
+    # compression: rsyslog's usual configuration for files.
+    with open(conf, "w") as f:
+        f.write(f"""global(workDirectory="{work}" maxMessageSize="64k")
+module(load="imptcp")
+input(type="imptcp" address="127.0.0.1" port="{port}" ruleset="bench")
+ruleset(name="bench") {{
+  action(type="omfile" file="{output}")
+}}
+""")
+    errlog = open(os.path.join(base, "rsyslogd.stderr"), "w")
+    proc = subprocess.Popen([rsyslogd, "-n", "-f", conf, "-i", pidfile],
+                            stdout=errlog, stderr=subprocess.STDOUT)
+    try:
+        wait_listening(proc, port, "rsyslogd")
+        t0 = send_file(input_path, port)
+        lines, pos = 0, 0
+        deadline = time.monotonic() + 900
+        while lines < count:
+            if proc.poll() is not None:
+                sys.exit(f"rsyslogd exited ({proc.returncode}) after {lines} lines")
+            if time.monotonic() > deadline:
+                sys.exit(f"rsyslogd wrote only {lines} of {count} lines in 900 s")
+            try:
+                with open(output, "rb") as f:
+                    f.seek(pos)
+                    data = f.read()
+            except FileNotFoundError:
+                data = b""
+            pos += len(data)
+            lines += data.count(b"\n")
+            if lines < count:
+                time.sleep(0.01)
+        wall = time.perf_counter() - t0
+        cpu = proc_cpu_seconds(proc.pid)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        errlog.close()
+    if lines != count:
+        sys.exit(f"rsyslogd wrote {lines} lines, expected {count}")
+    ver = subprocess.run([rsyslogd, "-v"], capture_output=True, text=True).stdout.splitlines()
+    return {"system": "rsyslog", "version": ver[0] if ver else "?", "events": lines,
+            "wall": wall, "cpu": cpu, "note": "imptcp -> omfile, no fsync"}
+
+
+# --------------------------------------------------------------------------------------
+# sealtrail
+
+
+def bench_sealtrail(binary, input_path, count, out):
+    binary = os.path.abspath(binary)
+    if not os.access(binary, os.X_OK):
+        sys.exit(f"no sealtrail binary at {binary} (cargo build --release)")
+    base = os.path.join(out, "sealtrail")
+    fresh_dir(base)
+    state = fresh_dir(os.path.join(base, "state"))
+    archive = fresh_dir(os.path.join(base, "archive"))
+    conf = os.path.join(base, "sealtrail.toml")
+    port = free_port()
+    with open(conf, "w") as f:
+        f.write(f"""stream = "bench"
+state_dir = "{state}"
+
+[[syslog]]
+name = "tcp"
+transport = "tcp"
+address = "127.0.0.1:{port}"
+timezone = "UTC"
+
+[journal]
+fsync = true
+
+[seal]
+zstd_level = 1
+
+[archive]
+url = "{archive}"
+""")
+    errlog = open(os.path.join(base, "sealtrail.stderr"), "w")
+    proc = subprocess.Popen([binary, "run", "--config", conf], stdout=errlog, stderr=subprocess.STDOUT)
+    try:
+        wait_listening(proc, port, "sealtrail")
+        t0 = send_file(input_path, port)
+        proc.send_signal(signal.SIGTERM)
+        _, status, ru = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            proc.wait()
+        errlog.close()
+    if proc.returncode != 0:
+        sys.exit(f"sealtrail exited with {proc.returncode}; see {errlog.name}")
+    cpu = ru.ru_utime + ru.ru_stime
+
+    pub = os.path.join(state, "signing.pub")
+    t = time.perf_counter()
+    v = subprocess.run([binary, "verify", archive, "--key", pub, "--json"], capture_output=True, text=True)
+    verify_wall = time.perf_counter() - t
+    if v.returncode != 0:
+        sys.exit(f"sealtrail verify failed ({v.returncode}):\n{v.stdout[-4000:]}\n{v.stderr[-4000:]}")
+    report = json.loads(v.stdout)
+    verified = sum(s["events"] for s in report["streams"])
+    # Independent count with the stock zstd CLI (the seal rides in a skippable frame).
+    objects = sorted(os.path.join(d, n) for d, _, ns in os.walk(archive) for n in ns)
+    counted = 0
+    for i in range(0, len(objects), 256):
+        z = subprocess.Popen(["zstd", "-dcq", "--", *objects[i:i + 256]], stdout=subprocess.PIPE)
+        while block := z.stdout.read(CHUNK):
+            counted += block.count(b"\n")
+        if z.wait() != 0:
+            sys.exit("zstd -dc failed on the archive")
+    if not (verified == counted == count):
+        sys.exit(f"event count mismatch: sent {count}, verify says {verified}, zstd counts {counted}")
+    size = sum(os.path.getsize(o) for o in objects)
+    return {"system": "sealtrail", "version": "release build", "events": counted, "wall": wall, "cpu": cpu,
+            "verify_wall": verify_wall, "objects": len(objects), "archive_bytes": size,
+            "note": f"journal fsync, sealed+shipped; {len(objects)} objects, {size / 1e6:.1f} MB; "
+                    f"verify {verify_wall:.2f} s ({counted / verify_wall:,.0f} events/s)"}
+
+
+# --------------------------------------------------------------------------------------
+
+
+def table(results, count, input_bytes):
+    lines = []
+    cpu_model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu_model = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    lines.append(f"TCP syslog ingestion, {count:,} RFC 3164 lines ({input_bytes / count:.1f} B/line), one connection, 127.0.0.1")
+    lines.append(f"{datetime.datetime.now().isoformat(timespec='seconds')}  {platform.node()}  {os.cpu_count()} CPUs  {cpu_model}")
+    lines.append("")
+    lines.append(f"{'system':<10} {'events':>10} {'wall s':>8} {'events/s':>11} {'CPU s':>8} {'CPU s/1M':>9}  notes")
+    for r in results:
+        eps = r["events"] / r["wall"]
+        cpm = r["cpu"] / (r["events"] / 1e6)
+        r["eps"], r["cpu_per_m"] = eps, cpm
+        lines.append(f"{r['system']:<10} {r['events']:>10,} {r['wall']:>8.2f} {eps:>11,.0f} {r['cpu']:>8.2f} {cpm:>9.2f}  {r['note']}")
+    by = {r["system"]: r for r in results}
+    if "sealtrail" in by and "rsyslog" in by:
+        s, r = by["sealtrail"], by["rsyslog"]
+        lines.append("")
+        lines.append(f"ratio sealtrail/rsyslog: events/s {s['eps'] / r['eps']:.2f}x, "
+                     f"CPU s per 1M events {s['cpu_per_m'] / r['cpu_per_m']:.2f}x "
+                     f"(higher events/s and lower CPU are better)")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--count", type=int, default=2_000_000)
+    ap.add_argument("--out", default=os.path.join(here, "out"))
+    ap.add_argument("--systems", default="rsyslog,sealtrail", help="comma-separated: rsyslog, sealtrail")
+    ap.add_argument("--sealtrail", default=os.path.join(here, "..", "target", "release", "sealtrail"))
+    ap.add_argument("--regen", action="store_true", help="regenerate the input file")
+    a = ap.parse_args()
+    systems = [s.strip() for s in a.systems.split(",") if s.strip()]
+    for s in systems:
+        if s not in ("rsyslog", "sealtrail"):
+            sys.exit(f"unknown system {s}")
+    os.makedirs(a.out, exist_ok=True)
+    input_path = ensure_input(a.out, a.count, a.regen)
+    input_bytes = os.path.getsize(input_path)
+
+    results = []
+    for s in systems:
+        print(f"running {s} ...", flush=True)
+        r = bench_rsyslog(input_path, a.count, a.out) if s == "rsyslog" else \
+            bench_sealtrail(a.sealtrail, input_path, a.count, a.out)
+        print(f"  {s}: {r['events']:,} events in {r['wall']:.2f} s, {r['cpu']:.2f} CPU s", flush=True)
+        results.append(r)
+
+    text = table(results, a.count, input_bytes)
+    print()
+    print(text, end="")
+    with open(os.path.join(a.out, "results.txt"), "w") as f:
+        f.write(text)
+    with open(os.path.join(a.out, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    print(f"\nwritten: {os.path.join(a.out, 'results.txt')}")
+
+
+if __name__ == "__main__":
+    main()

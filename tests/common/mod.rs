@@ -1,0 +1,937 @@
+//! Shared harness for the integration tests: a temp dir with a config, the real
+//! `sealtrail` binary as a child process, real sockets on loopback, and read-back of the
+//! archive exactly as an auditor would see it (zstd objects on disk).
+//!
+//! Every child is killed on drop, so a failing test leaves nothing running; on a panic
+//! the daemon's stderr logs are printed so the failure can be diagnosed from CI output.
+//!
+//! Readiness and "all input was read" are observed through `/proc/net/{tcp,udp}` instead
+//! of probe connections: a probe would itself be input to the daemon under test.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
+
+/// How long a daemon may take to bind its listeners.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a daemon may take to drain, seal and ship after SIGTERM.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long the daemon may take to read everything already sent to it.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Any short-lived command (verify, inspect, logger, zstd).
+pub const CMD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The four flags the normaliser puts on bad input.
+pub const BAD_TAGS: [&str; 4] = [
+    "_parse_failure",
+    "_truncated",
+    "_incomplete",
+    "_invalid_utf8",
+];
+
+// ---------------------------------------------------------------------------------------
+// Ports
+
+static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// A loopback port that is free for both TCP and UDP right now, never handed out twice
+/// in this test process (tests in one binary run in parallel threads).
+pub fn free_port() -> u16 {
+    for _ in 0..200 {
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind tcp 127.0.0.1:0");
+        let port = tcp.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        if HANDED_OUT.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
+    panic!("no free loopback port found");
+}
+
+// ---------------------------------------------------------------------------------------
+// Config
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Listener {
+    pub name: String,
+    pub transport: Transport,
+    pub port: u16,
+    pub max_message_bytes: Option<usize>,
+    pub timezone: Option<String>,
+}
+
+impl Listener {
+    pub fn new(name: &str, transport: Transport, port: u16) -> Self {
+        Listener {
+            name: name.to_string(),
+            transport,
+            port,
+            max_message_bytes: None,
+            timezone: Some("UTC".to_string()),
+        }
+    }
+
+    pub fn max_message_bytes(mut self, n: usize) -> Self {
+        self.max_message_bytes = Some(n);
+        self
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub stream: String,
+    pub listeners: Vec<Listener>,
+    /// `[seal] max_age`, humantime.
+    pub max_age: Option<String>,
+    /// `[seal] max_bytes`.
+    pub max_bytes: Option<u64>,
+    /// `[seal] key` (secret key path; its public half is the path with `.pub`).
+    pub key: Option<PathBuf>,
+    /// `[journal] fsync`.
+    pub fsync: Option<bool>,
+    /// Write `[archive] url` as a `file://` URL instead of a plain directory path.
+    pub archive_as_file_url: bool,
+}
+
+impl Config {
+    pub fn new(stream: &str, listeners: Vec<Listener>) -> Self {
+        Config {
+            stream: stream.to_string(),
+            listeners,
+            max_age: Some("2s".to_string()),
+            max_bytes: None,
+            key: None,
+            fsync: Some(true),
+            archive_as_file_url: false,
+        }
+    }
+}
+
+/// TOML basic string with the escapes TOML requires.
+pub fn toml_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Commands with timeouts
+
+/// Output of a finished command. `code` is `None` when it died from a signal.
+#[derive(Debug)]
+pub struct CmdOutput {
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl CmdOutput {
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+    /// Both streams, for failure messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "exit code {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code,
+            self.stdout_str(),
+            self.stderr_str()
+        )
+    }
+}
+
+/// Runs `cmd` with captured output; kills it and panics after `timeout`.
+#[track_caller]
+pub fn run_cmd(cmd: &mut Command, timeout: Duration) -> CmdOutput {
+    run_cmd_stdin(cmd, None, timeout)
+}
+
+/// Like [`run_cmd`], feeding `stdin` to the command.
+#[track_caller]
+pub fn run_cmd_stdin(cmd: &mut Command, stdin: Option<&[u8]>, timeout: Duration) -> CmdOutput {
+    let desc = format!("{cmd:?}");
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {desc}: {e}"));
+    let writer = stdin.map(|data| {
+        let data = data.to_vec();
+        let mut pipe = child.stdin.take().unwrap();
+        thread::spawn(move || {
+            let _ = pipe.write_all(&data);
+        })
+    });
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_t = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err_t = thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("command timed out after {timeout:?}: {desc}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    CmdOutput {
+        code: status.code(),
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+    }
+}
+
+/// `sealtrail <args>` with a timeout.
+pub fn sealtrail(args: &[&str]) -> CmdOutput {
+    run_cmd(Command::new(BIN).args(args), CMD_TIMEOUT)
+}
+
+// ---------------------------------------------------------------------------------------
+// The test environment and the daemon
+
+/// A private directory with config, state and archive for one test.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub state_dir: PathBuf,
+    pub archive_dir: PathBuf,
+    pub config_path: PathBuf,
+    /// Every daemon log written so far, printed if the test panics.
+    logs: Mutex<Vec<PathBuf>>,
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("sealtrail-test-")
+            .tempdir()
+            .expect("create temp dir");
+        let state_dir = dir.path().join("state");
+        let archive_dir = dir.path().join("archive");
+        let config_path = dir.path().join("sealtrail.toml");
+        TestEnv {
+            dir,
+            state_dir,
+            archive_dir,
+            config_path,
+            logs: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Renders `cfg` as TOML (the lead's documented config keys only).
+    pub fn config_toml(&self, cfg: &Config) -> String {
+        let mut s = String::new();
+        s.push_str(&format!("stream = {}\n", toml_str(&cfg.stream)));
+        s.push_str(&format!(
+            "state_dir = {}\n",
+            toml_str(&self.state_dir.to_string_lossy())
+        ));
+        for l in &cfg.listeners {
+            s.push_str("\n[[syslog]]\n");
+            s.push_str(&format!("name = {}\n", toml_str(&l.name)));
+            s.push_str(&format!("transport = {}\n", toml_str(l.transport.as_str())));
+            s.push_str(&format!(
+                "address = {}\n",
+                toml_str(&format!("127.0.0.1:{}", l.port))
+            ));
+            if let Some(n) = l.max_message_bytes {
+                s.push_str(&format!("max_message_bytes = {n}\n"));
+            }
+            if let Some(tz) = &l.timezone {
+                s.push_str(&format!("timezone = {}\n", toml_str(tz)));
+            }
+        }
+        if let Some(fsync) = cfg.fsync {
+            s.push_str(&format!("\n[journal]\nfsync = {fsync}\n"));
+        }
+        s.push_str("\n[seal]\n");
+        if let Some(age) = &cfg.max_age {
+            s.push_str(&format!("max_age = {}\n", toml_str(age)));
+        }
+        if let Some(b) = cfg.max_bytes {
+            s.push_str(&format!("max_bytes = {b}\n"));
+        }
+        if let Some(k) = &cfg.key {
+            s.push_str(&format!("key = {}\n", toml_str(&k.to_string_lossy())));
+        }
+        s.push_str("zstd_level = 1\n");
+        let url = if cfg.archive_as_file_url {
+            format!("file://{}", self.archive_dir.display())
+        } else {
+            self.archive_dir.to_string_lossy().into_owned()
+        };
+        s.push_str(&format!("\n[archive]\nurl = {}\n", toml_str(&url)));
+        s
+    }
+
+    pub fn write_config(&self, cfg: &Config) {
+        fs::write(&self.config_path, self.config_toml(cfg)).expect("write config");
+    }
+
+    /// Public key the daemon signs with: `<state_dir>/signing.pub`, or `[seal] key` with
+    /// extension `.pub`.
+    pub fn public_key(&self, cfg: &Config) -> PathBuf {
+        match &cfg.key {
+            Some(k) => k.with_extension("pub"),
+            None => self.state_dir.join("signing.pub"),
+        }
+    }
+
+    /// Writes `cfg`, spawns `sealtrail run --config`, waits until every listener is bound.
+    #[track_caller]
+    pub fn start(&self, cfg: &Config) -> Daemon {
+        self.write_config(cfg);
+        let n = self.logs.lock().unwrap().len() + 1;
+        let stderr_path = self.path().join(format!("daemon-{n}.stderr.log"));
+        let stdout_path = self.path().join(format!("daemon-{n}.stdout.log"));
+        self.logs.lock().unwrap().push(stderr_path.clone());
+        let child = Command::new(BIN)
+            .arg("run")
+            .arg("--config")
+            .arg(&self.config_path)
+            .env("RUST_LOG", "info")
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&stdout_path).expect("create stdout log"))
+            .stderr(fs::File::create(&stderr_path).expect("create stderr log"))
+            .spawn()
+            .expect("spawn sealtrail run");
+        let mut daemon = Daemon {
+            child: Some(child),
+            stderr_path,
+            listeners: cfg
+                .listeners
+                .iter()
+                .map(|l| (l.transport, l.port))
+                .collect(),
+        };
+        daemon.wait_ready();
+        daemon
+    }
+
+    /// `sealtrail verify ARCHIVE --key PUB <extra>`.
+    pub fn verify(&self, cfg: &Config, extra: &[&str]) -> CmdOutput {
+        self.verify_with_key(&self.archive_dir, &self.public_key(cfg), extra)
+    }
+
+    pub fn verify_with_key(&self, archive: &Path, key: &Path, extra: &[&str]) -> CmdOutput {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("verify").arg(archive).arg("--key").arg(key);
+        cmd.args(extra);
+        run_cmd(&mut cmd, CMD_TIMEOUT)
+    }
+
+    /// All daemon stderr logs so far, concatenated.
+    pub fn logs(&self) -> String {
+        let mut s = String::new();
+        for p in self.logs.lock().unwrap().iter() {
+            s.push_str(&format!("===== {} =====\n", p.display()));
+            s.push_str(&fs::read_to_string(p).unwrap_or_else(|e| format!("<unreadable: {e}>")));
+            s.push('\n');
+        }
+        s
+    }
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("test dir: {}\n{}", self.path().display(), self.logs());
+        }
+    }
+}
+
+/// A running `sealtrail run`. Killed (SIGKILL) on drop if still running.
+pub struct Daemon {
+    child: Option<Child>,
+    pub stderr_path: PathBuf,
+    listeners: Vec<(Transport, u16)>,
+}
+
+/// What [`Daemon::stop`] observed.
+pub struct Stopped {
+    pub status: ExitStatus,
+    /// RFC 3339 time (UTC, whole seconds, rounded down) taken just before SIGTERM was
+    /// sent: everything sent before it must be covered by `verify --until` this time.
+    pub until: String,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    #[track_caller]
+    fn check_alive(&mut self, what: &str) {
+        let child = self.child.as_mut().expect("daemon already reaped");
+        if let Some(status) = child.try_wait().unwrap() {
+            self.child = None;
+            panic!(
+                "sealtrail exited ({status}) while {what}\n--- stderr ---\n{}",
+                self.stderr()
+            );
+        }
+    }
+
+    /// Waits until every configured listener is bound (TCP in LISTEN state, UDP bound).
+    #[track_caller]
+    pub fn wait_ready(&mut self) {
+        let start = Instant::now();
+        loop {
+            self.check_alive("waiting for its listeners");
+            let ready = self.listeners.iter().all(|&(t, port)| match t {
+                Transport::Tcp => proc_net("tcp")
+                    .iter()
+                    .any(|s| s.local_port == port && s.state == TCP_LISTEN),
+                Transport::Udp => proc_net("udp").iter().any(|s| s.local_port == port),
+            });
+            if ready {
+                return;
+            }
+            if start.elapsed() > READY_TIMEOUT {
+                panic!(
+                    "sealtrail did not bind {:?} within {READY_TIMEOUT:?}\n--- stderr ---\n{}",
+                    self.listeners,
+                    self.stderr()
+                );
+            }
+            thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Waits until the daemon has read everything sent so far: UDP receive queues are
+    /// empty, no TCP connection to a listener is still open or unread, and the accept
+    /// backlog is empty. A connection stuck in CLOSE_WAIT means the daemon did not close
+    /// after the peer's EOF, which this reports as a failure.
+    #[track_caller]
+    pub fn wait_idle(&mut self) {
+        let start = Instant::now();
+        loop {
+            self.check_alive("draining its sockets");
+            let tcp = proc_net("tcp");
+            let udp = proc_net("udp");
+            let busy: Vec<String> = self
+                .listeners
+                .iter()
+                .flat_map(|&(t, port)| {
+                    let socks = match t {
+                        Transport::Tcp => &tcp,
+                        Transport::Udp => &udp,
+                    };
+                    socks
+                        .iter()
+                        .filter(move |s| s.local_port == port)
+                        .filter(move |s| match t {
+                            Transport::Udp => s.rx_queue > 0,
+                            Transport::Tcp => {
+                                (s.state == TCP_LISTEN && s.rx_queue > 0)
+                                    || [TCP_ESTABLISHED, TCP_SYN_RECV, TCP_CLOSE_WAIT]
+                                        .contains(&s.state)
+                            }
+                        })
+                        .map(move |s| format!("{t:?} {s:?}"))
+                })
+                .collect();
+            if busy.is_empty() {
+                return;
+            }
+            if start.elapsed() > IDLE_TIMEOUT {
+                panic!(
+                    "sealtrail did not read/close its sockets within {IDLE_TIMEOUT:?}: {busy:?}\n--- stderr ---\n{}",
+                    self.stderr()
+                );
+            }
+            thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Sends SIGTERM (via `kill`) and waits for the exit; panics on timeout or on a
+    /// non-zero exit, with the daemon's stderr.
+    #[track_caller]
+    pub fn stop(mut self) -> Stopped {
+        self.check_alive("about to be stopped");
+        let until = now_rfc3339_floor();
+        signal(self.pid(), "TERM");
+        let status = self.wait_exit(STOP_TIMEOUT);
+        if !status.success() {
+            panic!(
+                "sealtrail exited with {status} after SIGTERM (expected 0)\n--- stderr ---\n{}",
+                self.stderr()
+            );
+        }
+        Stopped { status, until }
+    }
+
+    /// `kill -9`, then reaps the process.
+    #[track_caller]
+    pub fn kill9(mut self) {
+        self.check_alive("about to be killed");
+        signal(self.pid(), "KILL");
+        let status = self.wait_exit(Duration::from_secs(30));
+        assert!(!status.success(), "kill -9 did not kill the daemon");
+    }
+
+    #[track_caller]
+    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            let child = self.child.as_mut().expect("daemon already reaped");
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                self.child = None;
+                panic!(
+                    "sealtrail did not exit within {timeout:?}\n--- stderr ---\n{}",
+                    self.stderr()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            if thread::panicking() {
+                eprintln!(
+                    "--- sealtrail stderr (killed on drop) ---\n{}",
+                    self.stderr()
+                );
+            }
+        }
+    }
+}
+
+/// Sends a signal by PID through `kill(1)`: the crate forbids `unsafe`, and the tests
+/// follow suit instead of calling `libc::kill`.
+#[track_caller]
+pub fn signal(pid: u32, sig: &str) {
+    let out = run_cmd(
+        Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string()),
+        CMD_TIMEOUT,
+    );
+    assert_eq!(out.code, Some(0), "kill -{sig} {pid}: {}", out.describe());
+}
+
+/// Now, UTC, RFC 3339, whole seconds rounded down.
+pub fn now_rfc3339_floor() -> String {
+    chrono::Utc::now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        .to_string()
+}
+
+// ---------------------------------------------------------------------------------------
+// /proc/net
+
+pub const TCP_ESTABLISHED: u8 = 0x01;
+pub const TCP_SYN_RECV: u8 = 0x03;
+pub const TCP_CLOSE_WAIT: u8 = 0x08;
+pub const TCP_LISTEN: u8 = 0x0A;
+
+/// One row of `/proc/net/tcp` or `/proc/net/udp` (IPv4 only: the tests bind 127.0.0.1).
+#[derive(Debug, Clone)]
+pub struct SockRow {
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub state: u8,
+    pub tx_queue: u64,
+    pub rx_queue: u64,
+}
+
+pub fn proc_net(kind: &str) -> Vec<SockRow> {
+    let text = fs::read_to_string(format!("/proc/net/{kind}")).unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 5 {
+                return None;
+            }
+            let port = |addr: &str| {
+                addr.rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+            };
+            let (tx, rx) = f[4].split_once(':')?;
+            Some(SockRow {
+                local_port: port(f[1])?,
+                remote_port: port(f[2])?,
+                state: u8::from_str_radix(f[3], 16).ok()?,
+                tx_queue: u64::from_str_radix(tx, 16).ok()?,
+                rx_queue: u64::from_str_radix(rx, 16).ok()?,
+            })
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Sending
+
+/// One TCP connection: writes `data`, half-closes, and reads until the daemon closes,
+/// so on return the daemon has read every byte.
+#[track_caller]
+pub fn send_tcp(port: u16, data: &[u8]) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to daemon");
+    s.set_write_timeout(Some(IDLE_TIMEOUT)).unwrap();
+    s.write_all(data).expect("write to daemon");
+    s.shutdown(Shutdown::Write).expect("shutdown(write)");
+    wait_server_close(s);
+}
+
+/// Reads until EOF (or reset): the daemon closed the connection after our EOF.
+#[track_caller]
+pub fn wait_server_close(mut s: TcpStream) {
+    s.set_read_timeout(Some(IDLE_TIMEOUT)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
+            Err(e) => panic!("daemon did not close the TCP connection after our EOF: {e}"),
+        }
+    }
+}
+
+#[track_caller]
+pub fn send_udp(port: u16, datagram: &[u8]) {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let n = s
+        .send_to(datagram, ("127.0.0.1", port))
+        .expect("send datagram");
+    assert_eq!(n, datagram.len());
+}
+
+// ---------------------------------------------------------------------------------------
+// Archive read-back
+
+/// One archived segment object.
+#[derive(Debug, Clone)]
+pub struct ArchiveObject {
+    /// Key relative to the archive root (`<stream>/<yyyy>/<mm>/<dd>/<seq:012>.seg.zst`).
+    pub key: String,
+    pub path: PathBuf,
+    /// The decompressed data frame: the event JSON lines, each ending in `\n`.
+    pub content: Vec<u8>,
+    pub events: Vec<Value>,
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// Every file under `archive` (relative keys, sorted).
+pub fn archive_files(archive: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    walk(archive, &mut files);
+    let mut keys: Vec<String> = files
+        .iter()
+        .map(|p| {
+            p.strip_prefix(archive)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Decompresses one object with the zstd library (skippable frames are skipped).
+#[track_caller]
+pub fn decompress(path: &Path) -> Vec<u8> {
+    let f = fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    zstd::stream::decode_all(f).unwrap_or_else(|e| panic!("zstd decode {}: {e}", path.display()))
+}
+
+/// Parses JSON lines; panics naming the object on anything that is not one JSON object
+/// per `\n`-terminated line.
+#[track_caller]
+pub fn parse_lines(what: &str, content: &[u8]) -> Vec<Value> {
+    if content.is_empty() {
+        return Vec::new();
+    }
+    assert!(
+        content.ends_with(b"\n"),
+        "{what}: event data does not end with a newline"
+    );
+    content[..content.len() - 1]
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .map(|(i, line)| {
+            let v: Value = serde_json::from_slice(line).unwrap_or_else(|e| {
+                panic!(
+                    "{what}: line {} is not JSON ({e}): {}",
+                    i + 1,
+                    String::from_utf8_lossy(line)
+                )
+            });
+            assert!(v.is_object(), "{what}: line {} is not an object", i + 1);
+            v
+        })
+        .collect()
+}
+
+/// All segment objects in key order (stream, then date, then sequence), checking the
+/// documented key layout on the way.
+#[track_caller]
+pub fn read_archive(archive: &Path) -> Vec<ArchiveObject> {
+    archive_files(archive)
+        .into_iter()
+        .map(|key| {
+            assert!(
+                is_segment_key(&key),
+                "unexpected object in archive (want <stream>/<yyyy>/<mm>/<dd>/<seq:012>.seg.zst): {key}"
+            );
+            let path = archive.join(&key);
+            let content = decompress(&path);
+            let events = parse_lines(&key, &content);
+            ArchiveObject {
+                key,
+                path,
+                content,
+                events,
+            }
+        })
+        .collect()
+}
+
+/// `<stream>/<yyyy>/<mm>/<dd>/<seq:012>.seg.zst`
+pub fn is_segment_key(key: &str) -> bool {
+    let parts: Vec<&str> = key.split('/').collect();
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    parts.len() == 5
+        && !parts[0].is_empty()
+        && digits(parts[1], 4)
+        && digits(parts[2], 2)
+        && digits(parts[3], 2)
+        && parts[4]
+            .strip_suffix(".seg.zst")
+            .is_some_and(|s| digits(s, 12))
+}
+
+/// All events of the archive, in archive order.
+pub fn all_events(objects: &[ArchiveObject]) -> Vec<Value> {
+    objects.iter().flat_map(|o| o.events.clone()).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Event field access
+
+/// Looks up an ECS dotted path (`log.syslog.facility.code`), accepting both nested
+/// objects and a flat dotted key at any level.
+pub fn field<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    if let Some(x) = v.get(path) {
+        return Some(x);
+    }
+    for (i, _) in path.match_indices('.') {
+        if let Some(x) = v
+            .get(&path[..i])
+            .and_then(|inner| field(inner, &path[i + 1..]))
+        {
+            return Some(x);
+        }
+    }
+    None
+}
+
+pub fn field_str<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
+    field(v, path).and_then(Value::as_str)
+}
+
+pub fn field_u64(v: &Value, path: &str) -> Option<u64> {
+    field(v, path).and_then(Value::as_u64)
+}
+
+/// The event's `tags`.
+pub fn tags(v: &Value) -> Vec<String> {
+    field(v, "tags")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn has_tag(v: &Value, tag: &str) -> bool {
+    tags(v).iter().any(|t| t == tag)
+}
+
+/// The exact original bytes: `sealtrail.original_base64` when present (non-UTF-8 input),
+/// else `event.original`.
+pub fn original_bytes(v: &Value) -> Vec<u8> {
+    use base64::Engine;
+    if let Some(b64) = field_str(v, "sealtrail.original_base64") {
+        let engines = [
+            &base64::engine::general_purpose::STANDARD,
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            &base64::engine::general_purpose::URL_SAFE,
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ];
+        for e in engines {
+            if let Ok(b) = e.decode(b64) {
+                return b;
+            }
+        }
+        panic!("sealtrail.original_base64 is not base64: {b64}");
+    }
+    field_str(v, "event.original")
+        .map(|s| s.as_bytes().to_vec())
+        .unwrap_or_default()
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Events whose original bytes contain `needle`.
+pub fn events_with<'a>(events: &'a [Value], needle: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| contains(&original_bytes(e), needle.as_bytes()))
+        .collect()
+}
+
+/// A short description of an event for failure messages.
+pub fn brief(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 600 {
+        let cut: String = s.chars().take(600).collect();
+        format!("{cut}… ({} bytes)", s.len())
+    } else {
+        s
+    }
+}
+
+/// A string unique to this test run, to tell our messages from anything else.
+pub fn marker(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{:x}", std::process::id(), nanos & 0xffff_ffff)
+}
+
+/// Asserts `verify` exited 0, printing its output otherwise.
+#[track_caller]
+pub fn assert_verify_ok(out: &CmdOutput, what: &str) {
+    assert_eq!(
+        out.code,
+        Some(0),
+        "verify {what} should pass:\n{}",
+        out.describe()
+    );
+}
+
+/// The `--json` report, parsed.
+#[track_caller]
+pub fn verify_json(out: &CmdOutput) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("verify --json printed no JSON ({e}):\n{}", out.describe()))
+}
+
+/// Sum of `streams[].events` in a `verify --json` report.
+#[track_caller]
+pub fn json_event_total(report: &Value) -> u64 {
+    report["streams"]
+        .as_array()
+        .unwrap_or_else(|| panic!("verify --json has no streams array: {report}"))
+        .iter()
+        .map(|s| {
+            s["events"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("stream without events count: {s}"))
+        })
+        .sum()
+}

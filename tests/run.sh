@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The one command that runs every test of sealtrail (README and CI call it).
+#
+# Works on a fresh Debian 12 machine as root: installs what the tests talk to (rsyslog,
+# zstd, logger, procps, python3, moto's S3 server) only when missing, makes sure the Rust
+# toolchain has rustfmt and clippy, then runs formatting, lints, and all tests.
+# Any failure stops the run with a non-zero exit; a summary is printed either way.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
+export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+export DEBIAN_FRONTEND=noninteractive
+# rsyslogd lives in /usr/sbin, pip's scripts in ~/.local/bin or /usr/local/bin.
+export PATH="$HOME/.cargo/bin:$HOME/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+
+STEPS=()
+CURRENT=""
+T0=$SECONDS
+
+summary() {
+  local rc=$?
+  echo
+  echo "================ tests/run.sh summary ================"
+  local s
+  for s in "${STEPS[@]}"; do echo "  ok      $s"; done
+  if [ "$rc" -ne 0 ]; then
+    echo "  FAILED  ${CURRENT:-<setup>} (exit $rc)"
+    echo "RESULT: FAILED after $((SECONDS - T0)) s"
+  else
+    echo "RESULT: all passed in $((SECONDS - T0)) s"
+  fi
+  echo "======================================================"
+}
+trap summary EXIT
+
+# step NAME CMD...: runs CMD, records NAME and its duration.
+step() {
+  local name="$1"
+  shift
+  CURRENT="$name"
+  echo
+  echo "==> $name"
+  local t=$SECONDS
+  "$@"
+  STEPS+=("$name ($((SECONDS - t)) s)")
+  CURRENT=""
+}
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+fi
+
+APT_UPDATED=0
+apt_install() {
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "missing packages ($*) and no apt-get: install them by hand" >&2
+    return 1
+  fi
+  if [ "$APT_UPDATED" -eq 0 ]; then
+    $SUDO apt-get update -q
+    APT_UPDATED=1
+  fi
+  $SUDO apt-get install -y -q --no-install-recommends "$@"
+}
+
+install_system_packages() {
+  local missing=()
+  # type -P: the program on PATH, not a shell builtin (the tests exec /usr/bin/kill).
+  type -P rsyslogd >/dev/null || missing+=(rsyslog)
+  type -P zstd >/dev/null || missing+=(zstd)
+  type -P logger >/dev/null || missing+=(bsdutils)
+  { type -P kill >/dev/null && type -P pgrep >/dev/null; } || missing+=(procps)
+  type -P python3 >/dev/null || missing+=(python3)
+  if ! command -v moto_server >/dev/null 2>&1; then
+    python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+  fi
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    apt_install "${missing[@]}"
+  else
+    echo "rsyslog, zstd, logger, procps, python3: present"
+  fi
+}
+
+install_moto() {
+  if command -v moto_server >/dev/null 2>&1; then
+    echo "moto_server: present ($(command -v moto_server))"
+    return
+  fi
+  # Debian 12 marks the system Python as externally managed (PEP 668).
+  local extra=()
+  if python3 -m pip install --help 2>/dev/null | grep -q -- --break-system-packages; then
+    extra+=(--break-system-packages)
+  fi
+  python3 -m pip install -q "${extra[@]}" 'moto[server]'
+  hash -r
+  command -v moto_server >/dev/null 2>&1 || {
+    echo "moto_server still not on PATH after pip install" >&2
+    return 1
+  }
+}
+
+ensure_rust() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    if ! command -v rustup >/dev/null 2>&1; then
+      command -v curl >/dev/null 2>&1 || apt_install curl ca-certificates
+      echo "installing the Rust toolchain with rustup"
+      curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+        sh -s -- -y --profile minimal --component rustfmt,clippy
+    fi
+  fi
+  # build tools for crates with C code (zstd-sys)
+  if ! command -v cc >/dev/null 2>&1; then apt_install build-essential pkg-config; fi
+  if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    rustup component add rustfmt clippy
+  fi
+  cargo --version
+  cargo fmt --version
+  cargo clippy --version
+}
+
+step "install test dependencies" install_system_packages
+step "install moto (S3 test server)" install_moto
+step "rust toolchain (rustfmt, clippy)" ensure_rust
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo clippy -D warnings" cargo clippy --all-targets -- -D warnings
+step "cargo test --all-targets" cargo test --all-targets
+step "cargo test --doc" cargo test --doc

@@ -1,2 +1,3 @@
 //! Sources of events.
+pub mod framing;
 pub mod syslog;

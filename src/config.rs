@@ -1,1 +1,560 @@
-//! config
+//! Configuration: one TOML file, strictly checked.
+//!
+//! Every error names the offending key and its line, unknown keys are errors, and the
+//! CLI exits 78 (`EX_CONFIG`) on any of them. With no file at all, [`Config::embedded`]
+//! is the embedded default: syslog on 127.0.0.1:5514 (UDP and TCP), state and archive
+//! under `./sealtrail-data`. `config.example.toml` spells out the same values.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::normalise::TimeZoneSpec;
+
+/// Exit code for configuration errors (sysexits.h `EX_CONFIG`).
+pub const EX_CONFIG: i32 = 78;
+
+/// Where `sealtrail run` looks for its configuration when `--config` is not given.
+pub const DEFAULT_PATH: &str = "/etc/sealtrail/sealtrail.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: key `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+/// The whole configuration, after validation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Stream id: names this instance's chain. Defaults to the host name.
+    #[serde(default, deserialize_with = "de_stream")]
+    pub stream: Option<String>,
+    /// Journal, cursors, spool and (by default) the signing key live here.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    #[serde(default)]
+    pub syslog: Vec<SyslogListener>,
+    #[serde(default)]
+    pub journal: JournalSection,
+    #[serde(default)]
+    pub seal: SealSection,
+    #[serde(default)]
+    pub archive: ArchiveSection,
+}
+
+/// One `[[syslog]]` listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogListener {
+    /// Shown as `observer.ingress.name`; defaults to `<transport>:<address>`.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub transport: Transport,
+    pub address: SocketAddr,
+    /// Longer messages are truncated and tagged `_truncated`.
+    #[serde(
+        default = "default_max_message_bytes",
+        deserialize_with = "de_max_message"
+    )]
+    pub max_message_bytes: usize,
+    /// Time zone for RFC 3164 timestamps, which carry none.
+    #[serde(default = "default_tz", deserialize_with = "de_from_str")]
+    pub timezone: TimeZoneSpec,
+}
+
+impl SyslogListener {
+    pub fn display_name(&self) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None => format!("{}:{}", self.transport, self.address),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalSection {
+    /// Size at which the journal rolls to a new file.
+    #[serde(default = "default_journal_file_bytes", deserialize_with = "de_positive")]
+    pub file_bytes: u64,
+    /// Disk cap; when reached, sources are slowed down (backpressure), nothing is dropped.
+    #[serde(default = "default_journal_max_bytes", deserialize_with = "de_positive")]
+    pub max_bytes: u64,
+    /// `false` trades durability for speed: a power loss can lose acknowledged lines.
+    #[serde(default = "default_true")]
+    pub fsync: bool,
+}
+
+impl Default for JournalSection {
+    fn default() -> Self {
+        JournalSection {
+            file_bytes: default_journal_file_bytes(),
+            max_bytes: default_journal_max_bytes(),
+            fsync: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealSection {
+    /// Ed25519 signing key (PKCS#8 PEM, mode 0600); public key beside it as `.pub`.
+    /// Defaults to `<state_dir>/signing.key`; created on first start when missing.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// A segment is sealed at least this often, even when empty (heartbeat).
+    #[serde(default = "default_max_age", deserialize_with = "de_duration")]
+    pub max_age: Duration,
+    /// A segment is sealed when its uncompressed event lines reach this size.
+    #[serde(
+        default = "default_seal_max_bytes",
+        deserialize_with = "de_positive_usize"
+    )]
+    pub max_bytes: usize,
+    #[serde(default = "default_zstd_level", deserialize_with = "de_zstd_level")]
+    pub zstd_level: i32,
+}
+
+impl Default for SealSection {
+    fn default() -> Self {
+        SealSection {
+            key: None,
+            max_age: default_max_age(),
+            max_bytes: default_seal_max_bytes(),
+            zstd_level: default_zstd_level(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveSection {
+    /// A directory path or `file:///absolute/path`.
+    #[serde(default = "default_archive_url")]
+    pub url: String,
+    /// Longest wait between retries while the store is unreachable.
+    #[serde(default = "default_retry_max", deserialize_with = "de_duration")]
+    pub retry_max: Duration,
+}
+
+impl Default for ArchiveSection {
+    fn default() -> Self {
+        ArchiveSection {
+            url: default_archive_url(),
+            retry_max: default_retry_max(),
+        }
+    }
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("sealtrail-data/state")
+}
+fn default_archive_url() -> String {
+    "sealtrail-data/archive".to_string()
+}
+fn default_max_message_bytes() -> usize {
+    64 * 1024
+}
+fn default_tz() -> TimeZoneSpec {
+    TimeZoneSpec::Local
+}
+fn default_journal_file_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+fn default_journal_max_bytes() -> u64 {
+    4 * 1024 * 1024 * 1024
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_age() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_seal_max_bytes() -> usize {
+    8 * 1024 * 1024
+}
+fn default_zstd_level() -> i32 {
+    1
+}
+fn default_retry_max() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn de_from_str<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    let s = String::deserialize(d)?;
+    s.parse().map_err(serde::de::Error::custom)
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    let v = humantime::parse_duration(&s)
+        .map_err(|e| serde::de::Error::custom(format!("{e} (expected e.g. \"30s\", \"5m\")")))?;
+    if v.is_zero() {
+        return Err(serde::de::Error::custom("must be greater than zero"));
+    }
+    Ok(v)
+}
+
+fn de_positive<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = u64::deserialize(d)?;
+    if v == 0 {
+        return Err(serde::de::Error::custom("must be greater than zero"));
+    }
+    Ok(v)
+}
+
+fn de_positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let v = de_positive(d)?;
+    usize::try_from(v).map_err(|_| serde::de::Error::custom("too large"))
+}
+
+fn de_max_message<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let v = de_positive_usize(d)?;
+    if !(480..=16 * 1024 * 1024).contains(&v) {
+        return Err(serde::de::Error::custom(
+            "must be between 480 (RFC 5426 minimum) and 16777216",
+        ));
+    }
+    Ok(v)
+}
+
+fn de_zstd_level<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    let v = i32::deserialize(d)?;
+    if !(1..=19).contains(&v) {
+        return Err(serde::de::Error::custom("must be between 1 and 19"));
+    }
+    Ok(v)
+}
+
+fn de_stream<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    if !crate::segment::valid_stream_id(&s) {
+        return Err(serde::de::Error::custom(
+            "must be 1 to 64 characters from A-Z a-z 0-9 . _ - (not . or ..)",
+        ));
+    }
+    Ok(Some(s))
+}
+
+impl Config {
+    /// The configuration used when no file exists: what `config.example.toml` says.
+    pub fn embedded() -> Config {
+        let listener = |name: &str, transport| SyslogListener {
+            name: Some(name.into()),
+            transport,
+            address: SocketAddr::from(([127, 0, 0, 1], 5514)),
+            max_message_bytes: default_max_message_bytes(),
+            timezone: TimeZoneSpec::Local,
+        };
+        Config {
+            stream: None,
+            state_dir: default_state_dir(),
+            syslog: vec![
+                listener("udp", Transport::Udp),
+                listener("tcp", Transport::Tcp),
+            ],
+            journal: JournalSection::default(),
+            seal: SealSection::default(),
+            archive: ArchiveSection::default(),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates; `origin` only names the file in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::new(text);
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let line = inner.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+            ConfigError::Invalid {
+                path: origin.to_path_buf(),
+                line,
+                key: if key == "." {
+                    "(top level)".into()
+                } else {
+                    key
+                },
+                message: inner.message().trim().to_string(),
+            }
+        })?;
+        cfg.validate(text, origin)?;
+        Ok(cfg)
+    }
+
+    /// Cross-field checks that a single field's deserializer cannot make.
+    fn validate(&self, text: &str, origin: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: String, line: usize, message: String| ConfigError::Invalid {
+            path: origin.to_path_buf(),
+            line,
+            key,
+            message,
+        };
+        if self.syslog.is_empty() {
+            return Err(invalid(
+                "syslog".into(),
+                1,
+                "at least one [[syslog]] listener is required".into(),
+            ));
+        }
+        if self.syslog.len() > usize::from(u16::MAX) {
+            return Err(invalid("syslog".into(), 1, "too many listeners".into()));
+        }
+        let mut seen_names = std::collections::HashSet::new();
+        let mut seen_addrs = std::collections::HashSet::new();
+        for (i, l) in self.syslog.iter().enumerate() {
+            let name = l.display_name();
+            if !seen_names.insert(name.clone()) {
+                return Err(invalid(
+                    format!("syslog[{i}].name"),
+                    table_key_line(text, "syslog", i, "name"),
+                    format!("listener name `{name}` is used twice"),
+                ));
+            }
+            if !seen_addrs.insert((l.transport, l.address)) {
+                return Err(invalid(
+                    format!("syslog[{i}].address"),
+                    table_key_line(text, "syslog", i, "address"),
+                    format!("{} {} is configured twice", l.transport, l.address),
+                ));
+            }
+        }
+        if let Err(e) = crate::store::parse_location(&self.archive.url) {
+            return Err(invalid(
+                "archive.url".into(),
+                table_key_line(text, "archive", 0, "url"),
+                e.to_string(),
+            ));
+        }
+        if self.archive.url.trim().is_empty() {
+            return Err(invalid(
+                "archive.url".into(),
+                table_key_line(text, "archive", 0, "url"),
+                "must not be empty".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The stream id: configured, else the host name made safe.
+    pub fn stream_id(&self) -> String {
+        if let Some(s) = &self.stream {
+            return s.clone();
+        }
+        let host = hostname::get()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let safe: String = host
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect();
+        if crate::segment::valid_stream_id(&safe) {
+            safe
+        } else {
+            "localhost".into()
+        }
+    }
+
+    pub fn key_path(&self) -> PathBuf {
+        self.seal
+            .key
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("signing.key"))
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Line of `key` inside the `index`-th `[[array]]` (or the `[array]`) table: the
+/// deserialized values carry no spans. Falls back to the table header, then to line 1.
+fn table_key_line(text: &str, table: &str, index: usize, key: &str) -> usize {
+    let headers = [format!("[[{table}]]"), format!("[{table}]")];
+    let mut seen = 0;
+    let mut in_table = false;
+    let mut header_line = 1;
+    for (n, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            if in_table {
+                break;
+            }
+            if headers.iter().any(|h| t.starts_with(h.as_str())) {
+                if seen == index {
+                    in_table = true;
+                    header_line = n + 1;
+                }
+                seen += 1;
+            }
+            continue;
+        }
+        if in_table {
+            if let Some(rest) = t.strip_prefix(key) {
+                if rest.trim_start().starts_with('=') {
+                    return n + 1;
+                }
+            }
+        }
+    }
+    header_line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Config, ConfigError> {
+        Config::parse(s, Path::new("test.toml"))
+    }
+
+    fn err(s: &str) -> (usize, String, String) {
+        match parse(s) {
+            Err(ConfigError::Invalid {
+                line, key, message, ..
+            }) => (line, key, message),
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    const MINIMAL: &str = "[[syslog]]\ntransport = \"tcp\"\naddress = \"127.0.0.1:5514\"\n";
+
+    #[test]
+    fn example_file_parses_and_matches_embedded_default() {
+        let text = include_str!("../config.example.toml");
+        let cfg = parse(text).unwrap();
+        let emb = Config::embedded();
+        assert_eq!(cfg.state_dir, emb.state_dir);
+        assert_eq!(cfg.archive.url, emb.archive.url);
+        assert_eq!(cfg.archive.retry_max, emb.archive.retry_max);
+        assert_eq!(cfg.syslog.len(), emb.syslog.len());
+        for (a, b) in cfg.syslog.iter().zip(&emb.syslog) {
+            assert_eq!(a.address, b.address);
+            assert_eq!(a.transport, b.transport);
+            assert_eq!(a.display_name(), b.display_name());
+            assert_eq!(a.max_message_bytes, b.max_message_bytes);
+        }
+        assert_eq!(cfg.seal.max_age, emb.seal.max_age);
+        assert_eq!(cfg.seal.max_bytes, emb.seal.max_bytes);
+        assert_eq!(cfg.seal.zstd_level, emb.seal.zstd_level);
+        assert_eq!(cfg.journal.max_bytes, emb.journal.max_bytes);
+        assert_eq!(cfg.journal.file_bytes, emb.journal.file_bytes);
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let cfg = parse(MINIMAL).unwrap();
+        assert_eq!(cfg.seal.max_age, Duration::from_secs(60));
+        assert_eq!(cfg.syslog[0].max_message_bytes, 65536);
+        assert!(cfg.journal.fsync);
+        assert_eq!(
+            cfg.key_path(),
+            PathBuf::from("sealtrail-data/state/signing.key")
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let (line, key, msg) = err(&format!("{MINIMAL}\n[seal]\nmax_agee = \"5s\"\n"));
+        assert_eq!(line, 6, "{msg}");
+        assert!(key.contains("seal"), "{key}");
+        assert!(msg.contains("max_agee"), "{msg}");
+    }
+
+    #[test]
+    fn bad_address_names_key_and_line() {
+        let (line, key, _) = err("[[syslog]]\ntransport = \"tcp\"\naddress = \"localhost\"\n");
+        assert_eq!(line, 3);
+        assert_eq!(key, "syslog[0].address");
+    }
+
+    #[test]
+    fn bad_duration_timezone_and_transport_are_errors() {
+        let (line, key, _) = err(&format!("{MINIMAL}[seal]\nmax_age = \"soon\"\n"));
+        assert_eq!((line, key.as_str()), (5, "seal.max_age"));
+        let (line, key, _) = err(
+            "[[syslog]]\ntransport = \"tcp\"\naddress = \"127.0.0.1:1\"\ntimezone = \"Mars/Base\"\n",
+        );
+        assert_eq!((line, key.as_str()), (4, "syslog[0].timezone"));
+        let (line, key, _) = err("[[syslog]]\ntransport = \"sctp\"\naddress = \"127.0.0.1:1\"\n");
+        assert_eq!((line, key.as_str()), (2, "syslog[0].transport"));
+    }
+
+    #[test]
+    fn semantic_errors_name_key_and_line() {
+        let (line, key, _) = err(&format!("stream = \"has space\"\n{MINIMAL}"));
+        assert_eq!((line, key.as_str()), (1, "stream"));
+        let (line, key, _) = err(&format!("{MINIMAL}[seal]\nzstd_level = 40\n"));
+        assert_eq!((line, key.as_str()), (5, "seal.zstd_level"));
+        let dup =
+            format!("{MINIMAL}[[syslog]]\ntransport = \"tcp\"\naddress = \"127.0.0.1:5514\"\n");
+        let (line, key, _) = err(&dup);
+        assert_eq!(key, "syslog[1].address");
+        assert_eq!(line, 6);
+        let (line, key, _) = err(&format!("{MINIMAL}[archive]\nurl = \"s4://b\"\n"));
+        assert_eq!((line, key.as_str()), (5, "archive.url"));
+    }
+
+    #[test]
+    fn no_listener_is_an_error() {
+        let (_, key, _) = err("state_dir = \"/tmp/x\"\n");
+        assert_eq!(key, "syslog");
+    }
+
+    #[test]
+    fn syntax_error_has_line() {
+        let (line, _, _) = err("[[syslog]]\ntransport = \"tcp\nx\n");
+        assert_eq!(line, 2);
+    }
+}

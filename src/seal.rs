@@ -1,1 +1,412 @@
-//! seal
+//! The sealer: a journal consumer that turns records into signed, chained segments.
+//!
+//! It runs on its own thread so that parsing, rendering, hashing and compression use
+//! the second core while the runtime receives and journals. The commit protocol that
+//! keeps the chain intact across crashes is described in `docs/ARCHITECTURE.md`:
+//! stage the segment in the spool, commit the checkpoint (the commit point), publish.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+
+use crate::journal::{Checkpoint, Cursor, Journal, JournalError};
+use crate::normalise::Normaliser;
+use crate::record::IngestRecord;
+use crate::segment::{SealHeader, SealKind, SegmentBuilder, SegmentError};
+
+/// Name of the sealer's cursor in the journal.
+pub const CURSOR_NAME: &str = "sealer";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("journal: {0}")]
+    Journal(#[from] JournalError),
+    #[error("segment: {0}")]
+    Segment(#[from] SegmentError),
+    #[error("spool {path}: {source}")]
+    Spool {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("checkpoint belongs to stream `{found}`, but this instance is configured as `{configured}`; use a new state_dir or the old stream id")]
+    StreamMismatch { found: String, configured: String },
+    #[error("checkpoint is unreadable: {0}")]
+    BadCheckpoint(String),
+}
+
+/// The sealer's durable state, committed atomically with its journal position.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChainState {
+    pub stream: String,
+    pub next_seq: u64,
+    /// Hex SHA-256 of the previous seal (all zeros before the first segment).
+    pub prev_hash: String,
+    /// End of the last sealed period: the next segment starts here.
+    pub period_end_ns: i64,
+}
+
+pub struct SealerOptions {
+    pub stream: String,
+    pub max_age: Duration,
+    pub max_bytes: usize,
+    pub zstd_level: i32,
+    pub spool_dir: PathBuf,
+}
+
+/// Live figures for logs and (later) the status endpoint.
+#[derive(Debug, Default)]
+pub struct SealerStats {
+    pub sealed_segments: AtomicU64,
+    pub sealed_events: AtomicU64,
+    /// Sequence number of the newest sealed segment plus one (0: none yet).
+    pub next_seq: AtomicU64,
+    pub journal_position: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+pub struct Sealer {
+    journal: Journal,
+    cursor: Cursor,
+    normaliser: Normaliser,
+    builder: SegmentBuilder,
+    key: SigningKey,
+    opts: SealerOptions,
+    state: ChainState,
+    /// Kind of the next segment: `Resume` right after a restart.
+    next_kind: SealKind,
+    /// Journal position of the first record not yet sealed.
+    position: u64,
+    stats: Arc<SealerStats>,
+    /// Woken after each publish so the shipper need not poll.
+    on_publish: Box<dyn Fn() + Send>,
+}
+
+pub fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Spool paths: `<seq:012>.seg.zst` once published, `.tmp` while staged.
+pub fn spool_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:012}.seg.zst"))
+}
+
+fn staged_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:012}.seg.zst.tmp"))
+}
+
+fn spool_err(path: &Path) -> impl FnOnce(std::io::Error) -> SealError + '_ {
+    move |source| SealError::Spool {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SealError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(spool_err(dir))
+}
+
+impl Sealer {
+    /// Loads the checkpoint and finishes a commit a crash may have interrupted.
+    pub fn open(
+        journal: Journal,
+        normaliser: Normaliser,
+        key: SigningKey,
+        opts: SealerOptions,
+        stats: Arc<SealerStats>,
+        on_publish: Box<dyn Fn() + Send>,
+    ) -> Result<Sealer, SealError> {
+        std::fs::create_dir_all(&opts.spool_dir).map_err(spool_err(&opts.spool_dir))?;
+        let cursor = journal.cursor(CURSOR_NAME);
+        let (state, position, next_kind) = match cursor.load::<ChainState>()? {
+            Some(cp) => {
+                if cp.state.stream != opts.stream {
+                    return Err(SealError::StreamMismatch {
+                        found: cp.state.stream,
+                        configured: opts.stream.clone(),
+                    });
+                }
+                decode_hash(&cp.state.prev_hash)?;
+                (cp.state, cp.position, SealKind::Resume)
+            }
+            None => (
+                ChainState {
+                    stream: opts.stream.clone(),
+                    next_seq: 0,
+                    prev_hash: hex::encode([0u8; 32]),
+                    period_end_ns: now_ns(),
+                },
+                0,
+                SealKind::Normal,
+            ),
+        };
+        recover_spool(&opts.spool_dir, state.next_seq)?;
+        stats.next_seq.store(state.next_seq, Ordering::Relaxed);
+        stats.journal_position.store(position, Ordering::Relaxed);
+        let builder = SegmentBuilder::new(opts.zstd_level)?;
+        Ok(Sealer {
+            journal,
+            cursor,
+            normaliser,
+            builder,
+            key,
+            opts,
+            state,
+            next_kind,
+            position,
+            stats,
+            on_publish,
+        })
+    }
+
+    pub fn state(&self) -> &ChainState {
+        &self.state
+    }
+
+    /// True when no checkpoint existed: this instance starts a new chain.
+    pub fn is_new_chain(&self) -> bool {
+        self.state.next_seq == 0 && matches!(self.next_kind, SealKind::Normal)
+    }
+
+    /// Seals until `stop` is set, then drains the journal up to its durable end and
+    /// seals the final segment. The caller closes the journal before setting `stop`,
+    /// so "durable end" is everything any source handed over.
+    pub fn run(mut self, stop: &AtomicBool) -> Result<(), SealError> {
+        let mut reader = self.journal.reader(self.position)?;
+        let max_age_ns = i64::try_from(self.opts.max_age.as_nanos()).unwrap_or(i64::MAX);
+        loop {
+            let stopping = stop.load(Ordering::Acquire);
+            let mut since_clock = 0u32;
+            while let Some((pos, payload)) = reader.next()? {
+                self.render(pos, payload);
+                since_clock += 1;
+                if self.builder.uncompressed_len() >= self.opts.max_bytes {
+                    self.seal_retrying(reader.position());
+                } else if since_clock >= 4096 {
+                    // A long backlog must still respect the heartbeat promise.
+                    since_clock = 0;
+                    if now_ns().saturating_sub(self.state.period_end_ns) >= max_age_ns {
+                        self.seal_retrying(reader.position());
+                    }
+                }
+            }
+            if stopping {
+                // Everything durable has been read: this is the final segment.
+                self.seal_retrying(reader.position());
+                return Ok(());
+            }
+            let age = now_ns().saturating_sub(self.state.period_end_ns);
+            if age >= max_age_ns {
+                self.seal_retrying(reader.position());
+                continue;
+            }
+            let wait = Duration::from_nanos(u64::try_from(max_age_ns - age).unwrap_or(0))
+                .min(Duration::from_millis(200));
+            self.journal.wait_durable_beyond(reader.position(), wait);
+        }
+    }
+
+    fn render(&mut self, pos: u64, payload: &[u8]) {
+        let normaliser = &mut self.normaliser;
+        match IngestRecord::decode(payload) {
+            Ok(rec) => {
+                self.builder
+                    .push_with(rec.received_ns, |out| normaliser.render(pos, &rec, out));
+            }
+            Err(e) => {
+                // The checksum matched, so this is a bug or a format change, never a
+                // reason to lose the bytes: keep them as a flagged event.
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(position = pos, error = %e, "undecodable journal record kept as raw event");
+                let stream = self.state.stream.clone();
+                self.builder.push_with(now_ns(), |out| {
+                    write_undecodable(out, &stream, pos, payload);
+                });
+            }
+        }
+    }
+
+    /// Seals the open segment, retrying on I/O errors: the data is in the journal, so
+    /// waiting is safe, and skipping would break the "every event sealed" promise.
+    fn seal_retrying(&mut self, end_position: u64) {
+        let mut backoff = Duration::from_millis(100);
+        let mut staged: Option<Staged> = None;
+        loop {
+            match self.seal_once(end_position, &mut staged) {
+                Ok(()) => return,
+                Err(e) => {
+                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, seq = self.state.next_seq, "sealing failed; retrying in {:?}", backoff);
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    fn seal_once(
+        &mut self,
+        end_position: u64,
+        staged: &mut Option<Staged>,
+    ) -> Result<(), SealError> {
+        let seq = self.state.next_seq;
+        let s = match staged {
+            Some(s) => s,
+            None => {
+                let period_start_ns = self.state.period_end_ns;
+                let period_end_ns = now_ns().max(period_start_ns);
+                let header = SealHeader {
+                    kind: self.next_kind,
+                    stream: self.state.stream.clone(),
+                    seq,
+                    prev_hash: decode_hash(&self.state.prev_hash)?,
+                    period_start_ns,
+                    period_end_ns,
+                    heartbeat_ms: u64::try_from(self.opts.max_age.as_millis())
+                        .unwrap_or(u64::MAX),
+                };
+                let events = self.builder.event_count();
+                let sealed = self.builder.finish(header, &self.key)?;
+                staged.insert(Staged {
+                    bytes: sealed.bytes,
+                    hash: sealed.seal.hash(),
+                    period_end_ns,
+                    events,
+                })
+            }
+        };
+        let dir = &self.opts.spool_dir;
+        let tmp = staged_path(dir, seq);
+        write_synced(&tmp, &s.bytes)?;
+        let state = ChainState {
+            stream: self.state.stream.clone(),
+            next_seq: seq + 1,
+            prev_hash: hex::encode(s.hash),
+            period_end_ns: s.period_end_ns,
+        };
+        self.cursor.commit(&Checkpoint {
+            position: end_position,
+            state: state.clone(),
+        })?;
+        // Committed. Publishing is idempotent, and `recover_spool` redoes it after a crash.
+        let published = spool_path(dir, seq);
+        std::fs::rename(&tmp, &published).map_err(spool_err(&published))?;
+        sync_dir(dir)?;
+        tracing::debug!(seq, bytes = s.bytes.len(), events = s.events, "sealed segment");
+        self.state = state;
+        self.position = end_position;
+        self.next_kind = SealKind::Normal;
+        self.stats.sealed_segments.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .sealed_events
+            .fetch_add(s.events, Ordering::Relaxed);
+        self.stats.next_seq.store(seq + 1, Ordering::Relaxed);
+        self.stats
+            .journal_position
+            .store(end_position, Ordering::Relaxed);
+        (self.on_publish)();
+        if let Err(e) = self.journal.reclaim() {
+            tracing::warn!(error = %e, "journal reclaim failed");
+        }
+        Ok(())
+    }
+}
+
+/// A sealed segment waiting to be committed (kept across retries so a retry commits
+/// the very same bytes).
+struct Staged {
+    bytes: Vec<u8>,
+    hash: [u8; 32],
+    period_end_ns: i64,
+    events: u64,
+}
+
+fn decode_hash(s: &str) -> Result<[u8; 32], SealError> {
+    let v = hex::decode(s).map_err(|e| SealError::BadCheckpoint(format!("prev_hash: {e}")))?;
+    v.try_into()
+        .map_err(|_| SealError::BadCheckpoint("prev_hash: not 32 bytes".into()))
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), SealError> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).map_err(spool_err(path))?;
+    f.write_all(bytes).map_err(spool_err(path))?;
+    f.sync_all().map_err(spool_err(path))
+}
+
+/// Completes or discards a staged segment left by a crash (see the commit protocol).
+fn recover_spool(dir: &Path, next_seq: u64) -> Result<(), SealError> {
+    let entries = std::fs::read_dir(dir).map_err(spool_err(dir))?;
+    for entry in entries {
+        let entry = entry.map_err(spool_err(dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(seq) = name
+            .strip_suffix(".seg.zst.tmp")
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let path = entry.path();
+        if seq + 1 == next_seq {
+            let dest = spool_path(dir, seq);
+            tracing::info!(seq, "completing segment committed before a crash");
+            std::fs::rename(&path, &dest).map_err(spool_err(&dest))?;
+        } else {
+            tracing::info!(
+                seq,
+                "discarding segment staged but not committed before a crash"
+            );
+            std::fs::remove_file(&path).map_err(spool_err(&path))?;
+        }
+    }
+    sync_dir(dir)
+}
+
+fn write_undecodable(out: &mut Vec<u8>, stream: &str, pos: u64, payload: &[u8]) {
+    use base64::Engine;
+    let v = serde_json::json!({
+        "event": {"id": format!("{stream}:{pos}"), "kind": "event"},
+        "tags": ["_record_corrupt"],
+        "sealtrail": {"record_base64": base64::engine::general_purpose::STANDARD.encode(payload)},
+    });
+    // serde_json never writes a raw newline, and writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(out, &v);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recover_spool_completes_committed_and_discards_uncommitted() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path();
+        // seq 4 was committed (checkpoint says next_seq 5) but not renamed.
+        std::fs::write(staged_path(dir, 4), b"committed").unwrap();
+        // seq 5 was staged, the crash came before the checkpoint.
+        std::fs::write(staged_path(dir, 5), b"not committed").unwrap();
+        std::fs::write(spool_path(dir, 3), b"published").unwrap();
+        recover_spool(dir, 5).unwrap();
+        assert_eq!(std::fs::read(spool_path(dir, 4)).unwrap(), b"committed");
+        assert!(!staged_path(dir, 4).exists());
+        assert!(!staged_path(dir, 5).exists());
+        assert!(!spool_path(dir, 5).exists());
+        assert_eq!(std::fs::read(spool_path(dir, 3)).unwrap(), b"published");
+    }
+
+    #[test]
+    fn checkpoint_hash_must_be_32_bytes() {
+        assert!(decode_hash(&hex::encode([7u8; 32])).is_ok());
+        assert!(decode_hash("abcd").is_err());
+        assert!(decode_hash("zz").is_err());
+    }
+}

@@ -267,6 +267,37 @@ impl Seal {
         Sha256::digest(self.to_bytes()).into()
     }
 
+    /// The seal as a JSON object, for `inspect` and tooling (times as RFC 3339 and as
+    /// nanoseconds, hashes in hex). Not the signed form: that is [`Seal::signed_bytes`].
+    pub fn to_json(&self) -> serde_json::Value {
+        let t = |ns: i64| {
+            chrono::DateTime::from_timestamp_nanos(ns)
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        };
+        serde_json::json!({
+            "version": self.version,
+            "kind": self.kind.as_str(),
+            "stream": self.stream,
+            "seq": self.seq,
+            "prev_hash": hex::encode(self.prev_hash),
+            "seal_hash": hex::encode(self.hash()),
+            "period_start": t(self.period_start_ns),
+            "period_end": t(self.period_end_ns),
+            "period_start_ns": self.period_start_ns,
+            "period_end_ns": self.period_end_ns,
+            "heartbeat_ms": self.heartbeat_ms,
+            "first_event_ns": self.first_event_ns,
+            "last_event_ns": self.last_event_ns,
+            "event_count": self.event_count,
+            "content_len": self.content_len,
+            "data_len": self.data_len,
+            "data_sha256": hex::encode(self.data_sha256),
+            "merkle_root": hex::encode(self.merkle_root),
+            "key_id": hex::encode(self.key_id),
+            "signature": hex::encode(self.signature),
+        })
+    }
+
     /// Strict Ed25519 verification (RFC 8032, canonical signatures only) of the signed
     /// bytes. Does not compare `key_id`: the verifier reports that separately.
     pub fn verify_signature(&self, key: &VerifyingKey) -> Result<(), SegmentError> {

@@ -347,18 +347,18 @@ impl Config {
         let mut seen_addrs = std::collections::HashSet::new();
         for (i, l) in self.syslog.iter().enumerate() {
             let name = l.display_name();
-            if !seen_names.insert(name.clone()) {
-                return Err(invalid(
-                    format!("syslog[{i}].name"),
-                    table_key_line(text, "syslog", i, "name"),
-                    format!("listener name `{name}` is used twice"),
-                ));
-            }
             if !seen_addrs.insert((l.transport, l.address)) {
                 return Err(invalid(
                     format!("syslog[{i}].address"),
                     table_key_line(text, "syslog", i, "address"),
                     format!("{} {} is configured twice", l.transport, l.address),
+                ));
+            }
+            if !seen_names.insert(name.clone()) {
+                return Err(invalid(
+                    format!("syslog[{i}].name"),
+                    table_key_line(text, "syslog", i, "name"),
+                    format!("listener name `{name}` is used twice"),
                 ));
             }
         }

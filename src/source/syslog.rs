@@ -516,33 +516,38 @@ mod tests {
         received_ns: i64,
     }
 
-    /// Reads back what reached the journal. The only place that relies on the
-    /// placeholder journal's test helpers (`Journal::entries`).
-    fn appended(journal: &Journal) -> Vec<Got> {
-        journal
-            .entries()
-            .iter()
-            .map(|p| {
-                let r = IngestRecord::decode(p).unwrap();
-                Got {
-                    listener: r.listener,
-                    peer: r.peer,
-                    flags: r.flags,
-                    raw: r.raw.to_vec(),
-                    received_ns: r.received_ns,
-                }
-            })
-            .collect()
+    /// Waits until everything queued so far is durable, then reads the journal back.
+    async fn appended(journal: &Journal) -> Vec<Got> {
+        let end = journal
+            .append(crate::journal::Batch::default())
+            .await
+            .unwrap();
+        journal.wait_durable(end).await.unwrap();
+        let mut reader = journal.reader(0).unwrap();
+        let mut out = Vec::new();
+        while let Some((_, p)) = reader.next().unwrap() {
+            let r = IngestRecord::decode(p).unwrap();
+            out.push(Got {
+                listener: r.listener,
+                peer: r.peer,
+                flags: r.flags,
+                raw: r.raw.to_vec(),
+                received_ns: r.received_ns,
+            });
+        }
+        out
     }
 
+    /// A real journal in a temporary directory that lives as long as the test process.
     fn test_journal() -> Journal {
-        Journal::in_memory()
+        let dir = tempfile::tempdir().unwrap().keep();
+        Journal::open(&dir, crate::journal::JournalOptions::default()).unwrap()
     }
 
     async fn wait_for(journal: &Journal, n: usize) -> Vec<Got> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let got = appended(journal);
+            let got = appended(journal).await;
             if got.len() >= n || tokio::time::Instant::now() > deadline {
                 return got;
             }
@@ -650,7 +655,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let got = appended(&journal);
+        let got = appended(&journal).await;
         assert_eq!(got.len(), 50);
         for (i, g) in got.iter().enumerate() {
             assert_eq!(g.raw, format!("<13>msg {i}").into_bytes());
@@ -682,14 +687,14 @@ mod tests {
             .await
             .unwrap();
         assert!(!failed);
-        let mid = appended(&journal).len();
+        let mid = appended(&journal).await.len();
         assert!(
             mid > 0 && mid < 40,
             "{mid} records appended before the final flush"
         );
         assert_eq!(sink.batch.len(), 40 - mid);
         sink.flush().await.unwrap();
-        let got = appended(&journal);
+        let got = appended(&journal).await;
         assert_eq!(got.len(), 40);
         assert!(got.iter().all(|g| g.raw == [b'x'; 8000] && g.flags == E));
         assert_eq!(sink.stats.received_bytes.load(Ordering::Relaxed), 320_000);
@@ -843,7 +848,7 @@ mod tests {
             .unwrap()
             .unwrap()
             .unwrap();
-        let got = appended(&journal);
+        let got = appended(&journal).await;
         assert_eq!(
             raw_and_flags(&got),
             vec![(&b"<13>one"[..], E), (b"<13>two", E), (b"<13>par", I)]
@@ -881,7 +886,7 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(
-            raw_and_flags(&appended(&journal)),
+            raw_and_flags(&appended(&journal).await),
             vec![
                 (&b"<13>a"[..], E),
                 (b"<13>b", E),

@@ -419,7 +419,7 @@ pub struct Daemon {
 /// What [`Daemon::stop`] observed.
 pub struct Stopped {
     pub status: ExitStatus,
-    /// RFC 3339 time (UTC, whole seconds, rounded down) taken just before SIGTERM was
+    /// RFC 3339 time (UTC, nanoseconds) taken just before SIGTERM was
     /// sent: everything sent before it must be covered by `verify --until` this time.
     pub until: String,
 }
@@ -522,7 +522,7 @@ impl Daemon {
     #[track_caller]
     pub fn stop(mut self) -> Stopped {
         self.check_alive("about to be stopped");
-        let until = now_rfc3339_floor();
+        let until = now_rfc3339();
         signal(self.pid(), "TERM");
         let status = self.wait_exit(STOP_TIMEOUT);
         if !status.success() {
@@ -595,9 +595,9 @@ pub fn signal(pid: u32, sig: &str) {
 }
 
 /// Now, UTC, RFC 3339, whole seconds rounded down.
-pub fn now_rfc3339_floor() -> String {
+pub fn now_rfc3339() -> String {
     chrono::Utc::now()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
         .to_string()
 }
 

@@ -106,10 +106,16 @@ impl fmt::Display for Transport {
 #[serde(deny_unknown_fields)]
 pub struct JournalSection {
     /// Size at which the journal rolls to a new file.
-    #[serde(default = "default_journal_file_bytes", deserialize_with = "de_positive")]
+    #[serde(
+        default = "default_journal_file_bytes",
+        deserialize_with = "de_positive"
+    )]
     pub file_bytes: u64,
     /// Disk cap; when reached, sources are slowed down (backpressure), nothing is dropped.
-    #[serde(default = "default_journal_max_bytes", deserialize_with = "de_positive")]
+    #[serde(
+        default = "default_journal_max_bytes",
+        deserialize_with = "de_positive"
+    )]
     pub max_bytes: u64,
     /// `false` trades durability for speed: a power loss can lose acknowledged lines.
     #[serde(default = "default_true")]
@@ -415,7 +421,11 @@ impl Config {
 
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Line of `key` inside the `index`-th `[[array]]` (or the `[array]`) table: the

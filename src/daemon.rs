@@ -107,7 +107,7 @@ impl Daemon {
         let listeners = cfg
             .syslog
             .iter()
-            .map(|l| (l.display_name(), l.timezone.clone()))
+            .map(|l| (l.display_name(), l.timezone))
             .collect();
         let normaliser = Normaliser::new(&stream, listeners);
         let spool_dir = state_dir.join("spool");

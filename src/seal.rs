@@ -270,8 +270,7 @@ impl Sealer {
                     prev_hash: decode_hash(&self.state.prev_hash)?,
                     period_start_ns,
                     period_end_ns,
-                    heartbeat_ms: u64::try_from(self.opts.max_age.as_millis())
-                        .unwrap_or(u64::MAX),
+                    heartbeat_ms: u64::try_from(self.opts.max_age.as_millis()).unwrap_or(u64::MAX),
                 };
                 let events = self.builder.event_count();
                 let sealed = self.builder.finish(header, &self.key)?;
@@ -300,7 +299,12 @@ impl Sealer {
         let published = spool_path(dir, seq);
         std::fs::rename(&tmp, &published).map_err(spool_err(&published))?;
         sync_dir(dir)?;
-        tracing::debug!(seq, bytes = s.bytes.len(), events = s.events, "sealed segment");
+        tracing::debug!(
+            seq,
+            bytes = s.bytes.len(),
+            events = s.events,
+            "sealed segment"
+        );
         self.state = state;
         self.position = end_position;
         self.next_kind = SealKind::Normal;

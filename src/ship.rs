@@ -27,7 +27,9 @@ pub enum ShipError {
         key: String,
         source: object_store::Error,
     },
-    #[error("archive already holds a different object at {key}; the local copy is kept in the spool")]
+    #[error(
+        "archive already holds a different object at {key}; the local copy is kept in the spool"
+    )]
     Conflict { key: String },
 }
 

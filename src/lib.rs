@@ -15,3 +15,4 @@ pub mod ship;
 pub mod source;
 pub mod store;
 pub mod verify;
+pub mod webhook;

@@ -2,9 +2,11 @@
 //! zstd segments and archives them to object storage. See `docs/ARCHITECTURE.md`.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod detect;
 pub mod journal;
 pub mod keys;
 pub mod normalise;

@@ -51,6 +51,7 @@ use base64::Engine as _;
 use chrono::FixedOffset;
 use syslog_loose::{Protocol, StructuredElement, Variant};
 
+use crate::auth::AuthEvent;
 use crate::record::{IngestRecord, RecordFlags};
 use time::{nearest_year, TimestampFormatter, ZoneCache, NS_PER_SEC};
 pub use time::{TimeZoneError, TimeZoneSpec};
@@ -149,6 +150,13 @@ impl<'a> Event<'a> {
         self.timestamp_ns.unwrap_or(self.received_ns)
     }
 
+    /// The audit meaning of this line, when it is authentication-related (sshd, PAM,
+    /// sudo, su, logind, auditd). Raw events are matched on their whole text so that
+    /// auditd lines that arrive without a syslog header are still recognised.
+    pub fn auth(&self) -> Option<AuthEvent<'a>> {
+        crate::auth::recognise(self.appname.unwrap_or(""), self.pid(), self.message)
+    }
+
     /// rsyslog's `message repeated N times: [ text]` (N and the repeated text), so a
     /// detector can count the repetitions.
     pub fn repeated(&self) -> Option<(u32, &'a str)> {
@@ -228,7 +236,8 @@ impl Normaliser {
     pub fn render(&mut self, position: u64, record: &IngestRecord<'_>, out: &mut Vec<u8>) {
         let text = record_text(record.raw);
         let event = self.parse(record, &text);
-        self.write(position, &event, out);
+        let auth = event.auth();
+        self.write(position, &event, auth.as_ref(), out);
     }
 
     /// Parses a record. `text` is [`record_text`] of its raw bytes.
@@ -259,8 +268,15 @@ impl Normaliser {
         event
     }
 
-    /// Writes a parsed event as one JSON line (no `\n`).
-    pub fn write(&mut self, position: u64, event: &Event<'_>, out: &mut Vec<u8>) {
+    /// Writes a parsed event as one JSON line (no `\n`), with the audit fields of
+    /// `auth` when the message was recognised as authentication-related.
+    pub fn write(
+        &mut self,
+        position: u64,
+        event: &Event<'_>,
+        auth: Option<&AuthEvent<'_>>,
+        out: &mut Vec<u8>,
+    ) {
         out.extend_from_slice(b"{\"@timestamp\":\"");
         self.message_time.write(event.time_ns(), out);
         out.extend_from_slice(b"\",");
@@ -270,6 +286,9 @@ impl Normaliser {
         self.received_time.write(event.received_ns, out);
         out.extend_from_slice(b"\",\"kind\":\"event\",\"original\":");
         json::write_str(out, event.original);
+        if let Some(a) = auth {
+            write_auth_event_fields(a, out);
+        }
         out.extend_from_slice(b"},\"message\":");
         json::write_str(out, event.message);
         if let Some(h) = event.hostname {
@@ -284,14 +303,132 @@ impl Normaliser {
             None => &self.unknown_listener.observer_json,
         };
         out.extend_from_slice(observer);
+        if let Some(a) = auth {
+            write_auth_entities(a, out);
+        }
         write_tags(event, out);
-        if event.invalid_utf8 {
-            out.extend_from_slice(b",\"sealtrail\":{\"original_base64\":\"");
-            write_base64(event.raw, out);
-            out.extend_from_slice(b"\"}");
+        if event.invalid_utf8 || auth.is_some() {
+            out.extend_from_slice(b",\"sealtrail\":{");
+            if event.invalid_utf8 {
+                out.extend_from_slice(b"\"original_base64\":\"");
+                write_base64(event.raw, out);
+                out.push(b'"');
+            }
+            if let Some(a) = auth {
+                if event.invalid_utf8 {
+                    out.push(b',');
+                }
+                write_auth_details(a, out);
+            }
+            out.push(b'}');
         }
         out.push(b'}');
     }
+}
+
+/// `event.category`, `event.type`, `event.action`, `event.outcome`, `event.reason`
+/// (inside the `event` object).
+fn write_auth_event_fields(a: &AuthEvent<'_>, out: &mut Vec<u8>) {
+    let list = |out: &mut Vec<u8>, items: &[&str]| {
+        out.push(b'[');
+        for (i, t) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json::write_str(out, t);
+        }
+        out.push(b']');
+    };
+    out.extend_from_slice(b",\"category\":");
+    list(out, a.category.ecs());
+    out.extend_from_slice(b",\"type\":");
+    list(out, a.kind_type);
+    out.extend_from_slice(b",\"action\":");
+    json::write_str(out, a.action);
+    out.extend_from_slice(b",\"outcome\":");
+    json::write_str(out, a.outcome.as_str());
+    if let Some(r) = a.reason {
+        out.extend_from_slice(b",\"reason\":");
+        json::write_str(out, r);
+    }
+}
+
+/// ECS `user.*` and `source.*` of an authentication event.
+fn write_auth_entities(a: &AuthEvent<'_>, out: &mut Vec<u8>) {
+    let user = a.user_name();
+    let target = a.target_user.as_deref().filter(|t| !t.is_empty());
+    if user.is_some() || target.is_some() || a.user_id.is_some() {
+        out.extend_from_slice(b",\"user\":{");
+        let mut first = true;
+        if let Some(u) = user {
+            out.extend_from_slice(b"\"name\":");
+            json::write_str(out, u);
+            first = false;
+        }
+        if let Some(id) = a.user_id {
+            if !first {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"id\":\"");
+            out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+            out.push(b'"');
+            first = false;
+        }
+        if let Some(t) = target {
+            if !first {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"target\":{\"name\":");
+            json::write_str(out, t);
+            out.push(b'}');
+        }
+        out.push(b'}');
+    }
+    if a.source_ip.is_some() || a.source_domain.is_some() {
+        out.extend_from_slice(b",\"source\":{");
+        let mut first = true;
+        if let Some(ip) = a.source_ip {
+            out.extend_from_slice(b"\"ip\":");
+            json::write_str(out, &ip.to_string());
+            first = false;
+            if let Some(port) = a.source_port {
+                out.extend_from_slice(b",\"port\":");
+                out.extend_from_slice(itoa::Buffer::new().format(port).as_bytes());
+            }
+        }
+        if let Some(d) = &a.source_domain {
+            if !first {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"domain\":");
+            json::write_str(out, d);
+        }
+        out.push(b'}');
+    }
+}
+
+/// What ECS has no field for: `sealtrail.auth.{method,attempts,service,tty,pwd,command,session_id,exe}`.
+fn write_auth_details(a: &AuthEvent<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"\"auth\":{\"attempts\":");
+    out.extend_from_slice(itoa::Buffer::new().format(a.attempts).as_bytes());
+    let fields: [(&[u8], Option<&str>); 7] = [
+        (b"method", a.method),
+        (b"service", a.service.as_deref()),
+        (b"tty", a.tty.as_deref()),
+        (b"pwd", a.pwd.as_deref()),
+        (b"command", a.command.as_deref()),
+        (b"session_id", a.session_id.as_deref()),
+        (b"exe", a.exe.as_deref()),
+    ];
+    for (k, v) in fields {
+        if let Some(v) = v {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(k);
+            out.extend_from_slice(b"\":");
+            json::write_str(out, v);
+        }
+    }
+    out.push(b'}');
 }
 
 /// The raw bytes as text: borrowed when valid UTF-8, else a lossy copy.

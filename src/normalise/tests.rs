@@ -430,3 +430,45 @@ fn rendering_never_fails_on_arbitrary_bytes() {
         );
     }
 }
+
+#[test]
+fn sshd_failure_gets_audit_fields() {
+    let raw = b"<38>Oct 11 22:14:15 bastion sshd[4711]: Failed password for invalid user admin from 203.0.113.9 port 52113 ssh2";
+    let v = render(raw, RECV);
+    assert_eq!(v["event"]["category"], json!(["authentication"]));
+    assert_eq!(v["event"]["action"], "ssh_login", "{v}");
+    assert_eq!(v["event"]["reason"], "invalid user");
+    assert_eq!(v["event"]["outcome"], "failure");
+    assert_eq!(v["user"]["name"], "admin");
+    assert_eq!(v["source"]["ip"], "203.0.113.9");
+    assert_eq!(v["source"]["port"], 52113);
+    assert_eq!(v["process"]["pid"], 4711);
+    assert_eq!(v["sealtrail"]["auth"]["attempts"], 1);
+    // The sending relay stays where it was: log.source.address, not source.ip.
+    assert_eq!(v["log"]["source"]["address"], "192.0.2.10:51400");
+}
+
+#[test]
+fn sudo_command_names_target_user_and_command() {
+    let raw = b"<85>Oct 11 22:14:15 web sudo[99]:    alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/systemctl restart nginx";
+    let v = render(raw, RECV);
+    assert_eq!(v["event"]["outcome"], "success", "{v}");
+    assert_eq!(v["user"]["name"], "alice");
+    assert_eq!(v["user"]["target"]["name"], "root");
+    assert_eq!(
+        v["sealtrail"]["auth"]["command"],
+        "/usr/bin/systemctl restart nginx"
+    );
+    assert_eq!(v["sealtrail"]["auth"]["pwd"], "/home/alice");
+}
+
+#[test]
+fn ordinary_lines_get_no_audit_fields() {
+    let v = render(
+        b"<30>Oct 11 22:14:15 web nginx[1]: GET / from 203.0.113.9 port 1",
+        RECV,
+    );
+    assert!(v["event"].get("action").is_none(), "{v}");
+    assert!(v.get("user").is_none() && v.get("source").is_none());
+    assert!(v.get("sealtrail").is_none());
+}

@@ -55,6 +55,35 @@ pub struct Config {
     pub seal: SealSection,
     #[serde(default)]
     pub archive: ArchiveSection,
+    /// The local detector's rules (see `docs/DETECTION.md`).
+    #[serde(default)]
+    pub detect: crate::detect::DetectConfig,
+    #[serde(default)]
+    pub alerts: AlertsSection,
+}
+
+/// Where alerts go besides the sealed chain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    /// POST each alert as JSON to this http:// or https:// URL.
+    #[serde(default)]
+    pub webhook: Option<String>,
+    #[serde(default = "default_webhook_timeout", deserialize_with = "de_duration")]
+    pub webhook_timeout: Duration,
+}
+
+impl Default for AlertsSection {
+    fn default() -> Self {
+        AlertsSection {
+            webhook: None,
+            webhook_timeout: default_webhook_timeout(),
+        }
+    }
+}
+
+fn default_webhook_timeout() -> Duration {
+    Duration::from_secs(5)
 }
 
 /// One `[[syslog]]` listener.
@@ -298,6 +327,8 @@ impl Config {
             journal: JournalSection::default(),
             seal: SealSection::default(),
             archive: ArchiveSection::default(),
+            detect: crate::detect::DetectConfig::default(),
+            alerts: AlertsSection::default(),
         }
     }
 
@@ -374,6 +405,27 @@ impl Config {
                 table_key_line(text, "archive", 0, "url"),
                 e.to_string(),
             ));
+        }
+        if let Err(crate::detect::DetectError::Config { key, msg }) = self.detect.validate() {
+            let key = key.strip_prefix("detect.").unwrap_or(&key).to_string();
+            let (table, field) = match key.rsplit_once('.') {
+                Some((t, f)) => (format!("detect.{t}"), f.to_string()),
+                None => ("detect".to_string(), key.clone()),
+            };
+            return Err(invalid(
+                format!("detect.{key}"),
+                table_key_line(text, &table, 0, &field),
+                msg,
+            ));
+        }
+        if let Some(url) = &self.alerts.webhook {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(
+                    "alerts.webhook".into(),
+                    table_key_line(text, "alerts", 0, "webhook"),
+                    "must be an http:// or https:// URL".into(),
+                ));
+            }
         }
         if self.archive.url.trim().is_empty() {
             return Err(invalid(
@@ -554,6 +606,24 @@ mod tests {
         assert_eq!(line, 6);
         let (line, key, _) = err(&format!("{MINIMAL}[archive]\nurl = \"s4://b\"\n"));
         assert_eq!((line, key.as_str()), (5, "archive.url"));
+    }
+
+    #[test]
+    fn detector_settings_are_checked_with_key_and_line() {
+        let cfg = parse(&format!(
+            "{MINIMAL}[detect.brute_force]\nthreshold = 3\nwindow = \"5m\"\n"
+        ))
+        .unwrap();
+        assert_eq!(cfg.detect.brute_force.threshold, 3);
+        let (line, key, _) = err(&format!(
+            "{MINIMAL}[detect.brute_force]\nwindow = \"5m\"\nthreshold = 0\n"
+        ));
+        assert_eq!((line, key.as_str()), (6, "detect.brute_force.threshold"));
+        let (line, key, _) = err(&format!("{MINIMAL}[detect.brute_force]\nthresold = 3\n"));
+        assert_eq!(line, 5);
+        assert!(key.contains("detect"), "{key}");
+        let (line, key, _) = err(&format!("{MINIMAL}[alerts]\nwebhook = \"ftp://x\"\n"));
+        assert_eq!((line, key.as_str()), (5, "alerts.webhook"));
     }
 
     #[test]

@@ -441,6 +441,22 @@ impl Journal {
         Cursor::new(&inner.cursors_dir, name)
     }
 
+    /// Retires a consumer: deletes its cursor file, so it no longer holds back
+    /// [`reclaim`](Self::reclaim). A missing cursor is not an error.
+    pub fn remove_cursor(&self, name: &str) -> Result<(), JournalError> {
+        let inner = self.inner();
+        lock(&inner.cursors).remove(name);
+        if !cursor::valid_name(name) {
+            return Ok(());
+        }
+        let path = inner.cursors_dir.join(format!("{name}.json"));
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&path, e)),
+        }
+    }
+
     /// Deletes journal files that lie wholly before the minimum committed position over all
     /// cursor files. Never deletes the newest file. Returns bytes freed.
     pub fn reclaim(&self) -> Result<u64, JournalError> {

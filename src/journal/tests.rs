@@ -743,3 +743,30 @@ fn write_errors_are_retried_and_reported_on_close() {
         Err(JournalError::Closed)
     ));
 }
+
+#[test]
+fn removed_cursor_no_longer_pins_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path(), opts(1000)).unwrap();
+    let positions = append_records(&j, 0, 40);
+    j.wait_durable_beyond(*positions.last().unwrap(), Duration::from_secs(30));
+    let end = j.durable_position();
+    let live = j.cursor("live");
+    live.commit(&Checkpoint {
+        position: end,
+        state: (),
+    })
+    .unwrap();
+    let stale = j.cursor("stale");
+    stale
+        .commit(&Checkpoint {
+            position: 0,
+            state: (),
+        })
+        .unwrap();
+    assert_eq!(j.reclaim().unwrap(), 0, "the stale cursor pins everything");
+    j.remove_cursor("stale").unwrap();
+    assert!(j.reclaim().unwrap() > 0);
+    assert!(stale.load::<()>().unwrap().is_none());
+    j.remove_cursor("never-existed").unwrap();
+}

@@ -66,6 +66,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run log lines through normalisation and the detector offline (no journal, no
+    /// archive) and print events, alerts and a summary, like fail2ban-regex.
+    Replay {
+        /// A log file (auth.log, syslog lines with or without PRI), or `-` for stdin.
+        input: PathBuf,
+        /// Take the [detect] rules from this configuration (default: built-in rules).
+        #[arg(short, long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// What to print before the summary.
+        #[arg(long, value_enum, default_value = "auth")]
+        show: ShowArg,
+        /// Time zone of timestamps without one: "local", "UTC", "+02:00".
+        #[arg(long, default_value = "local")]
+        timezone: String,
+    },
     /// Print one segment's seal (first line, JSON) and its events (JSON lines).
     Inspect {
         /// A segment file (`.seg.zst`).
@@ -74,6 +89,18 @@ pub enum Command {
         #[arg(long)]
         seal_only: bool,
     },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ShowArg {
+    /// every event and every alert
+    All,
+    /// authentication events and alerts
+    Auth,
+    /// alerts only
+    Alerts,
+    /// the summary only
+    None,
 }
 
 /// Parses arguments, runs the subcommand, returns the process exit code.
@@ -99,6 +126,12 @@ pub fn main() -> i32 {
             json,
         } => verify(&archive, &key, stream, since, until, json),
         Command::Inspect { segment, seal_only } => report(inspect(&segment, seal_only), 2),
+        Command::Replay {
+            input,
+            config,
+            show,
+            timezone,
+        } => replay(&input, config.as_deref(), show, &timezone),
     }
 }
 
@@ -310,6 +343,66 @@ fn verify(
         0
     } else {
         1
+    }
+}
+
+fn replay(input: &Path, config: Option<&Path>, show: ShowArg, timezone: &str) -> i32 {
+    let detect = match config {
+        Some(p) => match Config::load(p) {
+            Ok(c) => c.detect,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EX_CONFIG;
+            }
+        },
+        None => crate::detect::DetectConfig::default(),
+    };
+    let tz = match timezone.parse::<crate::normalise::TimeZoneSpec>() {
+        Ok(tz) => tz,
+        Err(e) => {
+            eprintln!("error: --timezone: {e}");
+            return 2;
+        }
+    };
+    let show = match show {
+        ShowArg::All => crate::replay::Show::All,
+        ShowArg::Auth => crate::replay::Show::Auth,
+        ShowArg::Alerts => crate::replay::Show::Alerts,
+        ShowArg::None => crate::replay::Show::None,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let now = crate::seal::now_ns();
+    let result = if input == Path::new("-") {
+        let stdin = std::io::stdin();
+        crate::replay::replay(stdin.lock(), detect, tz, now, show, &mut out)
+    } else {
+        match std::fs::File::open(input) {
+            Ok(f) => crate::replay::replay(
+                std::io::BufReader::with_capacity(1 << 20, f),
+                detect,
+                tz,
+                now,
+                show,
+                &mut out,
+            ),
+            Err(e) => {
+                eprintln!("error: {}: {e}", input.display());
+                return 2;
+            }
+        }
+    };
+    let result = result.and_then(|summary| out.flush().map(|()| summary));
+    match result {
+        Ok(summary) => {
+            eprint!("{}", summary.render());
+            0
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
     }
 }
 

@@ -19,6 +19,7 @@ use crate::seal::{SealError, Sealer, SealerOptions, SealerStats};
 use crate::ship::{ShipStats, Shipper};
 use crate::source::syslog::{self as syslog_source, ListenerSpec, SourceStats};
 use crate::store::{self, StoreError};
+use crate::webhook::Webhook;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -113,6 +114,16 @@ impl Daemon {
         let spool_dir = state_dir.join("spool");
         let wake_shipper = Arc::new(Notify::new());
         let sealer_stats = Arc::new(SealerStats::default());
+        let webhook = match &cfg.alerts.webhook {
+            Some(url) => {
+                let w = Webhook::start(url.clone(), cfg.alerts.webhook_timeout).map_err(|e| {
+                    DaemonError::Thread(format!("starting the webhook thread: {e}"))
+                })?;
+                tracing::info!(webhook = %url, "alerts are also posted to the webhook");
+                Some(w)
+            }
+            None => None,
+        };
         let wake = wake_shipper.clone();
         let sealer = Sealer::open(
             journal.clone(),
@@ -124,6 +135,9 @@ impl Daemon {
                 max_bytes: cfg.seal.max_bytes,
                 zstd_level: cfg.seal.zstd_level,
                 spool_dir: spool_dir.clone(),
+                detect: Some(cfg.detect.clone()),
+                webhook,
+                detector_snapshot: state_dir.join("detector.snapshot"),
             },
             sealer_stats.clone(),
             Box::new(move || wake.notify_one()),
@@ -325,6 +339,7 @@ fn log_totals(stats: &Stats) {
         received_events = received,
         sealed_events = stats.sealer.sealed_events.load(Ordering::Relaxed),
         sealed_segments = stats.sealer.sealed_segments.load(Ordering::Relaxed),
+        alerts = stats.sealer.alerts.load(Ordering::Relaxed),
         shipped_segments = stats.shipper.shipped_segments.load(Ordering::Relaxed),
         spool_segments = stats.shipper.spool_segments.load(Ordering::Relaxed),
         "stopped"

@@ -11,6 +11,7 @@ pub mod journal;
 pub mod keys;
 pub mod normalise;
 pub mod record;
+pub mod replay;
 pub mod seal;
 pub mod segment;
 pub mod ship;

@@ -13,10 +13,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
+use crate::detect::{DetectConfig, Detector};
+use crate::journal::write_atomic;
 use crate::journal::{Checkpoint, Cursor, Journal, JournalError};
-use crate::normalise::Normaliser;
+use crate::normalise::{record_text, Normaliser};
 use crate::record::IngestRecord;
 use crate::segment::{SealHeader, SealKind, SegmentBuilder, SegmentError};
+use crate::webhook::Webhook;
 
 /// Name of the sealer's cursor in the journal.
 pub const CURSOR_NAME: &str = "sealer";
@@ -55,7 +58,20 @@ pub struct SealerOptions {
     pub max_bytes: usize,
     pub zstd_level: i32,
     pub spool_dir: PathBuf,
+    /// The detector's rules; `None` (or `enabled = false`) runs no detector.
+    pub detect: Option<DetectConfig>,
+    /// Alerts are also posted here.
+    pub webhook: Option<Webhook>,
+    /// Where the detector's state is kept between runs.
+    pub detector_snapshot: PathBuf,
 }
+
+/// Name of the detector's cursor: it pins the journal from the detector's last
+/// snapshot, so a restart can bring the detector back in step (see [`Detection`]).
+pub const DETECTOR_CURSOR: &str = "detector";
+
+/// How often the detector's state is saved (and always at shutdown).
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(30);
 
 /// Live figures for logs and (later) the status endpoint.
 #[derive(Debug, Default)]
@@ -66,6 +82,7 @@ pub struct SealerStats {
     pub next_seq: AtomicU64,
     pub journal_position: AtomicU64,
     pub errors: AtomicU64,
+    pub alerts: AtomicU64,
 }
 
 pub struct Sealer {
@@ -82,6 +99,25 @@ pub struct Sealer {
     position: u64,
     stats: Arc<SealerStats>,
     committer: Option<Committer>,
+    detection: Option<Detection>,
+}
+
+/// The detector as the sealer runs it: it sees every authentication event in journal
+/// order and its alerts are sealed right behind the event that raised them.
+///
+/// Its state is saved with a segment commit (every [`SNAPSHOT_EVERY`] and at shutdown)
+/// together with the journal position it stands for. After a crash the sealer resumes
+/// at its own, later checkpoint; the detector first re-reads the records in between
+/// (their alerts were already sealed, so they are not raised again), and is then
+/// exactly where it was.
+struct Detection {
+    detector: Detector,
+    webhook: Option<Webhook>,
+    last_snapshot: std::time::Instant,
+    /// Journal position of the loaded snapshot, when it lags the sealer's.
+    warm_up_from: Option<u64>,
+    /// Scratch buffer for webhook bodies.
+    scratch: Vec<u8>,
 }
 
 /// Makes sealed segments durable (spool write, checkpoint, publish) on its own thread,
@@ -89,6 +125,10 @@ pub struct Sealer {
 /// it. Crash safety is unchanged: each commit is the same three steps, one at a time.
 struct Committer {
     cursor: Cursor,
+    /// With `snapshot_path`: where a detector snapshot goes, and the cursor that pins
+    /// the journal from its position.
+    detector_cursor: Option<Cursor>,
+    snapshot_path: PathBuf,
     journal: Journal,
     spool_dir: PathBuf,
     stats: Arc<SealerStats>,
@@ -163,7 +203,32 @@ impl Sealer {
         stats.next_seq.store(state.next_seq, Ordering::Relaxed);
         stats.journal_position.store(position, Ordering::Relaxed);
         let builder = SegmentBuilder::new(opts.zstd_level)?;
+        let detection = match opts.detect.clone().filter(|d| d.enabled) {
+            Some(cfg) => Some(load_detection(
+                cfg,
+                opts.webhook.clone(),
+                &opts.detector_snapshot,
+                position,
+            )),
+            None => {
+                // A retired detector must not pin the journal forever.
+                journal.remove_cursor(DETECTOR_CURSOR)?;
+                match std::fs::remove_file(&opts.detector_snapshot) {
+                    Ok(()) => tracing::info!("detector disabled: its saved state was removed"),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(SealError::Spool {
+                            path: opts.detector_snapshot.clone(),
+                            source,
+                        })
+                    }
+                }
+                None
+            }
+        };
         let committer = Committer {
+            detector_cursor: detection.as_ref().map(|_| journal.cursor(DETECTOR_CURSOR)),
+            snapshot_path: opts.detector_snapshot.clone(),
             cursor,
             journal: journal.clone(),
             spool_dir: opts.spool_dir.clone(),
@@ -181,6 +246,7 @@ impl Sealer {
             position,
             stats,
             committer: Some(committer),
+            detection,
         })
     }
 
@@ -210,7 +276,9 @@ impl Sealer {
                 path: self.opts.spool_dir.clone(),
                 source,
             })?;
-        let result = self.seal_loop(stop, &tx);
+        let result = self
+            .warm_up_detector()
+            .and_then(|()| self.seal_loop(stop, &tx));
         drop(tx);
         if handle.join().is_err() {
             tracing::error!("the committer thread panicked");
@@ -232,23 +300,23 @@ impl Sealer {
                 self.render(pos, payload);
                 since_clock += 1;
                 if self.builder.uncompressed_len() >= self.opts.max_bytes {
-                    self.seal_retrying(reader.position(), tx);
+                    self.seal_retrying(reader.position(), tx, false);
                 } else if since_clock >= 4096 {
                     // A long backlog must still respect the heartbeat promise.
                     since_clock = 0;
                     if now_ns().saturating_sub(self.state.period_end_ns) >= max_age_ns {
-                        self.seal_retrying(reader.position(), tx);
+                        self.seal_retrying(reader.position(), tx, false);
                     }
                 }
             }
             if stopping {
                 // Everything durable has been read: this is the final segment.
-                self.seal_retrying(reader.position(), tx);
+                self.seal_retrying(reader.position(), tx, true);
                 return Ok(());
             }
             let age = now_ns().saturating_sub(self.state.period_end_ns);
             if age >= max_age_ns {
-                self.seal_retrying(reader.position(), tx);
+                self.seal_retrying(reader.position(), tx, false);
                 continue;
             }
             let wait = Duration::from_nanos(u64::try_from(max_age_ns - age).unwrap_or(0))
@@ -257,12 +325,74 @@ impl Sealer {
         }
     }
 
+    /// Re-reads the records between the detector's snapshot and the sealer's
+    /// checkpoint, discarding alerts: they were sealed before the restart.
+    fn warm_up_detector(&mut self) -> Result<(), SealError> {
+        let Some(d) = self.detection.as_mut() else {
+            return Ok(());
+        };
+        let Some(from) = d.warm_up_from.take() else {
+            return Ok(());
+        };
+        let mut reader = self.journal.reader(from)?;
+        let mut seen = 0u64;
+        while reader.position() < self.position {
+            let Some((pos, payload)) = reader.next()? else {
+                break;
+            };
+            if pos >= self.position {
+                break;
+            }
+            let Ok(rec) = IngestRecord::decode(payload) else {
+                continue;
+            };
+            let text = record_text(rec.raw);
+            let event = self.normaliser.parse(&rec, &text);
+            if let Some(auth) = event.auth() {
+                let id = format!("{}:{pos}", self.state.stream);
+                d.detector.observe(rec.received_ns, &id, &auth);
+                seen += 1;
+            }
+        }
+        tracing::info!(
+            from,
+            to = self.position,
+            auth_events = seen,
+            "detector brought back in step with the sealer"
+        );
+        Ok(())
+    }
+
     fn render(&mut self, pos: u64, payload: &[u8]) {
         let normaliser = &mut self.normaliser;
         match IngestRecord::decode(payload) {
             Ok(rec) => {
-                self.builder
-                    .push_with(rec.received_ns, |out| normaliser.render(pos, &rec, out));
+                let text = record_text(rec.raw);
+                let event = normaliser.parse(&rec, &text);
+                let auth = event.auth();
+                self.builder.push_with(rec.received_ns, |out| {
+                    normaliser.write(pos, &event, auth.as_ref(), out)
+                });
+                if let (Some(auth), Some(d)) = (auth, self.detection.as_mut()) {
+                    let stream = &self.state.stream;
+                    let id = format!("{stream}:{pos}");
+                    let alerts = d.detector.observe(rec.received_ns, &id, &auth);
+                    for (i, alert) in alerts.iter().enumerate() {
+                        let alert_id = format!("{stream}:{pos}:alert:{i}");
+                        tracing::info!(rule = alert.rule_id, key = %alert.key, id = %alert_id, "{}", alert.message);
+                        self.builder.push_with(rec.received_ns, |out| {
+                            alert.render_json(stream, &alert_id, out)
+                        });
+                        if let Some(w) = &d.webhook {
+                            d.scratch.clear();
+                            alert.render_json(stream, &alert_id, &mut d.scratch);
+                            w.send(d.scratch.clone());
+                        }
+                    }
+                    self.stats
+                        .alerts
+                        .fetch_add(alerts.len() as u64, Ordering::Relaxed);
+                }
             }
             Err(e) => {
                 // The checksum matched, so this is a bug or a format change, never a
@@ -280,7 +410,12 @@ impl Sealer {
     /// Seals the open segment and hands it to the committer. Building the seal only
     /// fails on a zstd error; it is retried, since skipping would break the "every
     /// event sealed" promise and the records are safe in the journal meanwhile.
-    fn seal_retrying(&mut self, end_position: u64, tx: &std::sync::mpsc::SyncSender<Staged>) {
+    fn seal_retrying(
+        &mut self,
+        end_position: u64,
+        tx: &std::sync::mpsc::SyncSender<Staged>,
+        is_final: bool,
+    ) {
         let mut backoff = Duration::from_millis(100);
         let staged = loop {
             match self.seal_once(end_position) {
@@ -293,6 +428,17 @@ impl Sealer {
                 }
             }
         };
+        let mut staged = staged;
+        if let Some(d) = self.detection.as_mut() {
+            d.detector.expire(now_ns());
+            if is_final || d.last_snapshot.elapsed() >= SNAPSHOT_EVERY {
+                match d.detector.save() {
+                    Ok(bytes) => staged.detector_snapshot = Some(bytes),
+                    Err(e) => tracing::warn!(error = %e, "saving the detector state failed"),
+                }
+                d.last_snapshot = std::time::Instant::now();
+            }
+        }
         self.state = staged.state.clone();
         self.position = end_position;
         self.next_kind = SealKind::Normal;
@@ -327,6 +473,7 @@ impl Sealer {
                 prev_hash: hex::encode(sealed.seal.hash()),
                 period_end_ns,
             },
+            detector_snapshot: None,
         })
     }
 }
@@ -373,6 +520,16 @@ impl Committer {
             .journal_position
             .store(s.end_position, Ordering::Relaxed);
         (self.on_publish)();
+        if let (Some(snapshot), Some(cursor)) = (&s.detector_snapshot, &self.detector_cursor) {
+            // After the segment's commit, so the snapshot never runs ahead of the chain.
+            let mut file = format!("{SNAPSHOT_HEADER}{}\n", s.end_position).into_bytes();
+            file.extend_from_slice(snapshot);
+            write_atomic(&self.snapshot_path, &file).map_err(spool_err(&self.snapshot_path))?;
+            cursor.commit(&Checkpoint {
+                position: s.end_position,
+                state: (),
+            })?;
+        }
         if let Err(e) = self.journal.reclaim() {
             tracing::warn!(error = %e, "journal reclaim failed");
         }
@@ -389,6 +546,65 @@ struct Staged {
     end_position: u64,
     /// The chain state once it is committed.
     state: ChainState,
+    /// The detector's state as of `end_position`, saved after the commit.
+    detector_snapshot: Option<Vec<u8>>,
+}
+
+/// First line of the detector snapshot file, followed by the journal position.
+const SNAPSHOT_HEADER: &str = "sealtrail-detector-snapshot v1 position=";
+
+/// Restores the detector from its snapshot when it is usable, else starts it fresh.
+fn load_detection(
+    cfg: DetectConfig,
+    webhook: Option<Webhook>,
+    path: &Path,
+    sealer_position: u64,
+) -> Detection {
+    let fresh = |cfg: DetectConfig| Detection {
+        detector: Detector::new(cfg),
+        webhook: webhook.clone(),
+        last_snapshot: std::time::Instant::now(),
+        warm_up_from: None,
+        scratch: Vec::new(),
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return fresh(cfg),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "detector state unreadable; starting with an empty one");
+            return fresh(cfg);
+        }
+    };
+    let parsed = bytes.iter().position(|&b| b == b'\n').and_then(|nl| {
+        let head = std::str::from_utf8(&bytes[..nl]).ok()?;
+        let pos = head.strip_prefix(SNAPSHOT_HEADER)?.parse::<u64>().ok()?;
+        Some((pos, &bytes[nl + 1..]))
+    });
+    let Some((pos, snapshot)) = parsed else {
+        tracing::warn!(file = %path.display(), "detector state has no valid header; starting with an empty one");
+        return fresh(cfg);
+    };
+    if pos > sealer_position {
+        tracing::warn!(
+            snapshot = pos,
+            sealer = sealer_position,
+            "detector state is ahead of the sealer; starting with an empty one"
+        );
+        return fresh(cfg);
+    }
+    match Detector::restore(cfg.clone(), snapshot) {
+        Ok(detector) => Detection {
+            detector,
+            webhook,
+            last_snapshot: std::time::Instant::now(),
+            warm_up_from: (pos < sealer_position).then_some(pos),
+            scratch: Vec::new(),
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "detector state not restored; starting with an empty one");
+            fresh(cfg)
+        }
+    }
 }
 
 fn decode_hash(s: &str) -> Result<[u8; 32], SealError> {

@@ -55,7 +55,9 @@ impl Webhook {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("webhook queue full: alert not posted (it is sealed in the archive)");
+                tracing::warn!(
+                    "webhook queue full: alert not posted (it is sealed in the archive)"
+                );
             }
         }
     }

@@ -120,6 +120,8 @@ pub struct Config {
     pub fsync: Option<bool>,
     /// Write `[archive] url` as a `file://` URL instead of a plain directory path.
     pub archive_as_file_url: bool,
+    /// Appended verbatim after everything else (e.g. `[alerts]` or `[detect.*]` tables).
+    pub extra_toml: String,
 }
 
 impl Config {
@@ -132,6 +134,7 @@ impl Config {
             key: None,
             fsync: Some(true),
             archive_as_file_url: false,
+            extra_toml: String::new(),
         }
     }
 }
@@ -323,6 +326,7 @@ impl TestEnv {
             self.archive_dir.to_string_lossy().into_owned()
         };
         s.push_str(&format!("\n[archive]\nurl = {}\n", toml_str(&url)));
+        s.push_str(&cfg.extra_toml);
         s
     }
 

@@ -1,0 +1,279 @@
+//! The detector inside the daemon: authentication lines sent with the real `logger`
+//! become audit events, a brute force becomes an alert that is sealed into the chain
+//! and posted to a webhook (Python's http.server as the receiving peer), and the
+//! detector's windows survive a restart. Plus `sealtrail replay` on a fixture.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+/// A webhook receiver: Python's http.server appending each POST body as one line.
+struct WebhookSink {
+    child: Child,
+    pub port: u16,
+    pub file: std::path::PathBuf,
+}
+
+impl WebhookSink {
+    fn start(dir: &Path) -> WebhookSink {
+        let port = free_port();
+        let file = dir.join("webhook.jsonl");
+        let script = r#"
+import http.server, sys
+out = sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length', 0)))
+        with open(out, 'ab') as f:
+            f.write(body + b'\n')
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+"#;
+        let child = Command::new("python3")
+            .args(["-c", script, &port.to_string(), &file.to_string_lossy()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 for the webhook receiver");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "webhook receiver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        WebhookSink { child, port, file }
+    }
+
+    fn bodies(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.file).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("webhook body is JSON"))
+            .collect()
+    }
+}
+
+impl Drop for WebhookSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One sshd line through `logger` over TCP with octet counting.
+fn sshd_line(port: u16, pid: u32, msg: &str) {
+    let out = run_cmd(
+        Command::new("logger")
+            .args(["-n", "127.0.0.1", "-P", &port.to_string(), "-T"])
+            .args(["--octet-count", "-t", "sshd", "-p", "auth.info"])
+            .arg(format!("--id={pid}"))
+            .arg(msg),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, Some(0), "logger failed: {}", out.describe());
+}
+
+fn failed(port: u16, pid: u32, user: &str, ip: &str) {
+    sshd_line(
+        port,
+        pid,
+        &format!(
+            "Failed password for {user} from {ip} port {} ssh2",
+            40000 + pid
+        ),
+    );
+}
+
+fn alerts(events: &[Value]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|e| field_str(e, "event.kind") == Some("alert"))
+        .collect()
+}
+
+#[test]
+fn brute_force_is_sealed_as_an_alert_and_posted_to_the_webhook() {
+    let env = TestEnv::new();
+    let sink = WebhookSink::start(env.path());
+    let port = free_port();
+    let mut cfg = Config::new(
+        "detect-host",
+        vec![Listener::new("tcp", Transport::Tcp, port)],
+    );
+    cfg.extra_toml = format!(
+        "\n[alerts]\nwebhook = \"http://127.0.0.1:{}/hook\"\n",
+        sink.port
+    );
+    let mut d = env.start(&cfg);
+    for i in 0..6 {
+        failed(port, 2000 + i, "root", "198.51.100.23");
+    }
+    // A success from elsewhere, and an unrelated line: no alert for those.
+    sshd_line(
+        port,
+        3000,
+        "Accepted publickey for alice from 192.0.2.44 port 50022 ssh2: ED25519 SHA256:abc",
+    );
+    d.wait_idle();
+    let stopped = d.stop();
+    assert!(
+        stopped.status.success(),
+        "daemon exit: {:?}",
+        stopped.status
+    );
+
+    let events = all_events(&read_archive(&env.archive_dir));
+    let failures: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            field_str(e, "event.action") == Some("ssh_login")
+                && field_str(e, "event.outcome") == Some("failure")
+        })
+        .collect();
+    assert_eq!(failures.len(), 6, "six audit events: {events:#?}");
+    for f in &failures {
+        assert_eq!(field_str(f, "user.name"), Some("root"));
+        assert_eq!(field_str(f, "source.ip"), Some("198.51.100.23"));
+        assert_eq!(field_str(f, "process.name"), Some("sshd"));
+    }
+    let success = events
+        .iter()
+        .find(|e| field_str(e, "event.outcome") == Some("success"))
+        .expect("the accepted login is an audit event");
+    assert_eq!(field_str(success, "user.name"), Some("alice"));
+
+    let sealed = alerts(&events);
+    assert_eq!(
+        sealed.len(),
+        1,
+        "exactly one brute-force alert: {sealed:#?}"
+    );
+    let alert = sealed[0];
+    assert_eq!(field_str(alert, "rule.id"), Some("brute_force"));
+    assert_eq!(field_str(alert, "source.ip"), Some("198.51.100.23"));
+    let evidence = field(alert, "sealtrail.alert.evidence")
+        .and_then(Value::as_array)
+        .expect("evidence ids");
+    assert_eq!(evidence.len(), 5);
+    let ids: Vec<&str> = failures
+        .iter()
+        .filter_map(|f| field_str(f, "event.id"))
+        .collect();
+    for e in evidence {
+        assert!(
+            ids.contains(&e.as_str().unwrap()),
+            "evidence {e} is a sealed event"
+        );
+    }
+
+    // Sealed into the same verified chain as everything else.
+    let out = env.verify(&cfg, &["--until", &stopped.until]);
+    assert_verify_ok(&out, "archive with an alert");
+
+    // The webhook got the same alert (posting is asynchronous: allow it a moment).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut bodies = sink.bodies();
+    while bodies.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        bodies = sink.bodies();
+    }
+    assert_eq!(bodies.len(), 1, "one POST: {bodies:#?}");
+    assert_eq!(field_str(&bodies[0], "rule.id"), Some("brute_force"));
+    assert_eq!(
+        field_str(&bodies[0], "event.id"),
+        field_str(alert, "event.id")
+    );
+}
+
+#[test]
+fn detector_windows_survive_a_restart() {
+    let env = TestEnv::new();
+    let port = free_port();
+    let cfg = Config::new(
+        "restart-host",
+        vec![Listener::new("tcp", Transport::Tcp, port)],
+    );
+
+    let mut d = env.start(&cfg);
+    for i in 0..3 {
+        failed(port, 100 + i, "oracle", "203.0.113.77");
+    }
+    d.wait_idle();
+    assert!(d.stop().status.success());
+    assert!(
+        alerts(&all_events(&read_archive(&env.archive_dir))).is_empty(),
+        "three failures are below the threshold"
+    );
+
+    let mut d = env.start(&cfg);
+    for i in 3..5 {
+        failed(port, 100 + i, "oracle", "203.0.113.77");
+    }
+    d.wait_idle();
+    let stopped = d.stop();
+    assert!(stopped.status.success());
+    let events = all_events(&read_archive(&env.archive_dir));
+    let sealed = alerts(&events);
+    assert_eq!(
+        sealed.len(),
+        1,
+        "3 + 2 failures across a restart reach the threshold: {sealed:#?}"
+    );
+    assert_eq!(field_str(sealed[0], "rule.id"), Some("brute_force"));
+    let out = env.verify(&cfg, &["--until", &stopped.until]);
+    assert_verify_ok(&out, "archive across a restart");
+}
+
+#[test]
+fn replay_prints_events_alerts_and_a_summary() {
+    let env = TestEnv::new();
+    let log = env.path().join("auth.log");
+    let mut f = std::fs::File::create(&log).unwrap();
+    for i in 0..9 {
+        writeln!(
+            f,
+            "Nov 20 03:1{i}:07 bastion sshd[{}]: Invalid user admin{i} from 192.0.2.200 port {} ",
+            500 + i,
+            50000 + i
+        )
+        .unwrap();
+    }
+    writeln!(f, "Nov 20 03:30:00 bastion sudo[77]:     bob : user NOT in sudoers ; TTY=pts/1 ; PWD=/home/bob ; USER=root ; COMMAND=/bin/sh").unwrap();
+    writeln!(f, "Nov 20 03:31:00 bastion kernel: [12.3] eth0: link up").unwrap();
+    drop(f);
+
+    let out = sealtrail(&["replay", &log.to_string_lossy(), "--timezone", "UTC"]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let stdout = out.stdout_str();
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let rules: Vec<&str> = lines
+        .iter()
+        .filter(|v| field_str(v, "event.kind") == Some("alert"))
+        .filter_map(|v| field_str(v, "rule.id"))
+        .collect();
+    assert!(rules.contains(&"not_in_sudoers"), "{rules:?}");
+    assert!(
+        rules.contains(&"brute_force") || rules.contains(&"invalid_user"),
+        "{rules:?}"
+    );
+    assert!(
+        !stdout.contains("link up"),
+        "non-auth lines are not printed"
+    );
+    let summary = out.stderr_str();
+    assert!(summary.contains("lines: 11"), "{summary}");
+    assert!(summary.contains("ssh_invalid_user"), "{summary}");
+
+    let missing = sealtrail(&["replay", "/nonexistent/auth.log"]);
+    assert_eq!(missing.code, Some(2), "{}", missing.describe());
+}

@@ -40,5 +40,10 @@ fi
 
 mkdir -p bench/out
 echo "==> bench/ingest.py --count $COUNT --systems $SYSTEMS"
-exec python3 bench/ingest.py --count "$COUNT" --systems "$SYSTEMS" \
+python3 bench/ingest.py --count "$COUNT" --systems "$SYSTEMS" \
   --out "$ROOT/bench/out" --sealtrail "$ROOT/target/release/sealtrail" "$@"
+
+if [[ ",$SYSTEMS," == *",sealtrail,"* ]]; then
+  echo "==> bench/replay.py (detector: 1,000,000 auth lines)"
+  python3 bench/replay.py --out "$ROOT/bench/out" --sealtrail "$ROOT/target/release/sealtrail"
+fi

@@ -32,9 +32,9 @@ pub struct Summary {
     pub parse_failures: u64,
     pub auth_events: u64,
     /// (action, outcome) → events.
-    pub actions: BTreeMap<(String, String), u64>,
+    pub actions: BTreeMap<(&'static str, &'static str), u64>,
     /// rule id → alerts.
-    pub alerts: BTreeMap<String, u64>,
+    pub alerts: BTreeMap<&'static str, u64>,
 }
 
 impl Summary {
@@ -115,7 +115,7 @@ pub fn replay(
             summary.auth_events += 1;
             *summary
                 .actions
-                .entry((a.action.to_string(), a.outcome.as_str().to_string()))
+                .entry((a.action, a.outcome.as_str()))
                 .or_default() += 1;
         }
         if show == Show::All || (show == Show::Auth && auth.is_some()) {
@@ -127,7 +127,7 @@ pub fn replay(
         if let (Some(a), Some(d)) = (&auth, detector.as_mut()) {
             let id = format!("{stream}:{position}");
             for (i, alert) in d.observe(event.time_ns(), &id, a).iter().enumerate() {
-                *summary.alerts.entry(alert.rule_id.to_string()).or_default() += 1;
+                *summary.alerts.entry(alert.rule_id).or_default() += 1;
                 if show != Show::None {
                     json.clear();
                     alert.render_json(stream, &format!("{id}:alert:{i}"), &mut json);

@@ -184,11 +184,7 @@ fn run(config: Option<&Path>) -> i32 {
             config::DEFAULT_PATH
         ),
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -209,6 +205,14 @@ fn run(config: Option<&Path>) -> i32 {
             1
         }
     }
+}
+
+/// Two workers: the sealer has its own thread, so two cores are used in full.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
 }
 
 fn spawn_signal_handler(shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -311,11 +315,7 @@ fn verify(
         since_ns,
         until_ns,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

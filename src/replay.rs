@@ -174,11 +174,7 @@ mod tests {
         let (s, out) = run(&log, Show::Auth);
         assert_eq!(s.lines, 7);
         assert_eq!(s.auth_events, 6);
-        assert_eq!(
-            s.actions
-                .get(&("ssh_login".to_string(), "failure".to_string())),
-            Some(&6)
-        );
+        assert_eq!(s.actions.get(&("ssh_login", "failure")), Some(&6));
         assert_eq!(s.alerts.get("brute_force"), Some(&1), "{}", s.render());
         let alerts: Vec<&str> = out.lines().filter(|l| l.contains("\"alert\"")).collect();
         assert_eq!(alerts.len(), s.total_alerts() as usize);

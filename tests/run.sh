@@ -33,6 +33,12 @@ summary() {
     echo "RESULT: all passed in $((SECONDS - T0)) s"
   fi
   echo "======================================================"
+  # One closing line over every cargo test binary: "tests: N passed, N failed".
+  if [ -n "${TEST_LOG:-}" ] && [ -s "$TEST_LOG" ]; then
+    awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+         END { printf "tests: %d passed, %d failed\n", p, f }' "$TEST_LOG"
+    rm -f "$TEST_LOG"
+  fi
 }
 trap summary EXIT
 
@@ -128,5 +134,10 @@ step "install moto (S3 test server)" install_moto
 step "rust toolchain (rustfmt, clippy)" ensure_rust
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy -D warnings" cargo clippy --all-targets -- -D warnings
-step "cargo test --all-targets" cargo test --all-targets
-step "cargo test --doc" cargo test --doc
+TEST_LOG="$(mktemp)"
+run_tests() {
+  # tee keeps the output live; pipefail (set above) keeps cargo's exit status.
+  cargo test --all-targets 2>&1 | tee "$TEST_LOG"
+  cargo test --doc 2>&1 | tee -a "$TEST_LOG"
+}
+step "cargo test (all targets and doc tests)" run_tests

@@ -2,16 +2,20 @@
 //! zstd segments and archives them to object storage. See `docs/ARCHITECTURE.md`.
 #![forbid(unsafe_code)]
 
+pub mod assets;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod journal;
 pub mod keys;
 pub mod normalise;
+pub mod notify;
 pub mod record;
 pub mod seal;
 pub mod segment;
+pub mod service;
 pub mod ship;
 pub mod source;
+pub mod status;
 pub mod store;
 pub mod verify;

@@ -55,6 +55,8 @@ pub struct Config {
     pub seal: SealSection,
     #[serde(default)]
     pub archive: ArchiveSection,
+    #[serde(default)]
+    pub status: StatusSection,
 }
 
 /// One `[[syslog]]` listener.
@@ -183,6 +185,30 @@ impl Default for ArchiveSection {
     }
 }
 
+/// `[status]`: the loopback HTTP endpoint behind `sealtrail status` and `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusSection {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// No authentication: keep it on loopback unless a firewall guards it.
+    #[serde(default = "default_status_address")]
+    pub address: SocketAddr,
+}
+
+impl Default for StatusSection {
+    fn default() -> Self {
+        StatusSection {
+            enabled: true,
+            address: default_status_address(),
+        }
+    }
+}
+
+fn default_status_address() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9514))
+}
+
 fn default_state_dir() -> PathBuf {
     PathBuf::from("sealtrail-data/state")
 }
@@ -298,6 +324,7 @@ impl Config {
             journal: JournalSection::default(),
             seal: SealSection::default(),
             archive: ArchiveSection::default(),
+            status: StatusSection::default(),
         }
     }
 

@@ -45,6 +45,9 @@ pub enum Command {
         out: Option<PathBuf>,
         #[arg(short, long, value_name = "PATH")]
         config: Option<PathBuf>,
+        /// Keep an existing key (and print its paths) instead of failing.
+        #[arg(long)]
+        if_missing: bool,
     },
     /// Verify an archive: exit 0 valid, 1 invalid, 2 usage or I/O error.
     Verify {
@@ -89,6 +92,24 @@ pub enum Command {
         #[arg(long)]
         seal_only: bool,
     },
+    /// Show a running daemon's sources, journal lag, spool, sealed and shipped
+    /// sequence and alerts, from its status endpoint. Exit 0, or 3 if unreachable.
+    Status {
+        #[arg(short, long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Endpoint address; default: `[status] address` of the configuration.
+        #[arg(long, value_name = "ADDR")]
+        address: Option<std::net::SocketAddr>,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write man pages and shell completions into a directory (for packaging).
+    #[command(hide = true)]
+    GenerateAssets {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -116,7 +137,11 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Run { config } => run(config.as_deref()),
         Command::CheckConfig { config } => check_config(config.as_deref()),
-        Command::Keygen { out, config } => report(keygen(out, config.as_deref()), 1),
+        Command::Keygen {
+            out,
+            config,
+            if_missing,
+        } => report(keygen(out, config.as_deref(), if_missing), 1),
         Command::Verify {
             archive,
             key,
@@ -132,16 +157,33 @@ pub fn main() -> i32 {
             show,
             timezone,
         } => replay(&input, config.as_deref(), show, &timezone),
+        Command::Status {
+            config,
+            address,
+            json,
+        } => status(config.as_deref(), address, json),
+        Command::GenerateAssets { out } => report(
+            crate::assets::generate(&out)
+                .map(|files| files.iter().for_each(|f| println!("{}", f.display())))
+                .map_err(Into::into),
+            1,
+        ),
     }
 }
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    // Colour only on a terminal; under systemd, journald stamps each line itself.
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 fn report(r: anyhow::Result<()>, code: i32) -> i32 {
@@ -192,9 +234,10 @@ fn run(config: Option<&Path>) -> i32 {
         }
     };
     let result = rt.block_on(async move {
-        let daemon = crate::daemon::Daemon::start(cfg).await?;
+        let daemon = crate::daemon::Daemon::start(cfg.clone()).await?;
+        let service = crate::service::Service::start(daemon.status_probe(), cfg, origin).await;
         let shutdown = CancellationToken::new();
-        spawn_signal_handler(shutdown.clone())?;
+        spawn_signal_handler(shutdown.clone(), service)?;
         daemon.run(shutdown).await?;
         anyhow::Ok(())
     });
@@ -215,7 +258,10 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn spawn_signal_handler(shutdown: CancellationToken) -> anyhow::Result<()> {
+fn spawn_signal_handler(
+    shutdown: CancellationToken,
+    mut service: crate::service::Service,
+) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
@@ -226,10 +272,12 @@ fn spawn_signal_handler(shutdown: CancellationToken) -> anyhow::Result<()> {
                 _ = term.recv() => { tracing::info!("SIGTERM received"); break; }
                 _ = int.recv() => { tracing::info!("SIGINT received"); break; }
                 _ = hup.recv() => {
-                    tracing::warn!("SIGHUP received: reloading is not supported yet; restart to apply a new configuration");
+                    tracing::info!("SIGHUP received: reloading the configuration");
+                    service.reload().await;
                 }
             }
         }
+        crate::service::stopping();
         shutdown.cancel();
     });
     Ok(())
@@ -256,13 +304,19 @@ fn check_config(config: Option<&Path>) -> i32 {
     }
 }
 
-fn keygen(out: Option<PathBuf>, config: Option<&Path>) -> anyhow::Result<()> {
+fn keygen(out: Option<PathBuf>, config: Option<&Path>, if_missing: bool) -> anyhow::Result<()> {
     let path = match out {
         Some(p) => p,
         None => load_config(config)?.0.key_path(),
     };
-    let public =
-        crate::keys::generate(&path).with_context(|| format!("creating {}", path.display()))?;
+    let public = if if_missing {
+        crate::keys::ensure(&path)
+            .with_context(|| format!("loading or creating {}", path.display()))?
+            .0
+            .verifying_key()
+    } else {
+        crate::keys::generate(&path).with_context(|| format!("creating {}", path.display()))?
+    };
     println!(
         "secret key: {}\npublic key: {}\nkey id: {}",
         path.display(),
@@ -270,6 +324,30 @@ fn keygen(out: Option<PathBuf>, config: Option<&Path>) -> anyhow::Result<()> {
         hex::encode(crate::keys::key_id(&public))
     );
     Ok(())
+}
+
+fn status(config: Option<&Path>, address: Option<std::net::SocketAddr>, json: bool) -> i32 {
+    let address = match address {
+        Some(a) => a,
+        None => match load_config(config) {
+            Ok((cfg, _)) if cfg.status.enabled => cfg.status.address,
+            Ok(_) => {
+                eprintln!("error: the status endpoint is disabled in the configuration ([status] enabled = false)");
+                return 3;
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EX_CONFIG;
+            }
+        },
+    };
+    match crate::status::print_status(address, json, &mut std::io::stdout().lock()) {
+        Ok(_) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            3
+        }
+    }
 }
 
 fn parse_time(flag: &str, s: &str) -> anyhow::Result<i64> {

@@ -60,6 +60,8 @@ pub struct Config {
     pub detect: crate::detect::DetectConfig,
     #[serde(default)]
     pub alerts: AlertsSection,
+    #[serde(default)]
+    pub status: StatusSection,
 }
 
 /// Where alerts go besides the sealed chain.
@@ -212,6 +214,30 @@ impl Default for ArchiveSection {
     }
 }
 
+/// `[status]`: the loopback HTTP endpoint behind `sealtrail status` and `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusSection {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// No authentication: keep it on loopback unless a firewall guards it.
+    #[serde(default = "default_status_address")]
+    pub address: SocketAddr,
+}
+
+impl Default for StatusSection {
+    fn default() -> Self {
+        StatusSection {
+            enabled: true,
+            address: default_status_address(),
+        }
+    }
+}
+
+fn default_status_address() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9514))
+}
+
 fn default_state_dir() -> PathBuf {
     PathBuf::from("sealtrail-data/state")
 }
@@ -329,6 +355,7 @@ impl Config {
             archive: ArchiveSection::default(),
             detect: crate::detect::DetectConfig::default(),
             alerts: AlertsSection::default(),
+            status: StatusSection::default(),
         }
     }
 
@@ -552,6 +579,9 @@ mod tests {
         assert_eq!(cfg.seal.zstd_level, emb.seal.zstd_level);
         assert_eq!(cfg.journal.max_bytes, emb.journal.max_bytes);
         assert_eq!(cfg.journal.file_bytes, emb.journal.file_bytes);
+        assert_eq!(cfg.detect, emb.detect);
+        assert_eq!(cfg.status.address, emb.status.address);
+        assert_eq!(cfg.status.enabled, emb.status.enabled);
     }
 
     #[test]

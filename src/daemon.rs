@@ -210,6 +210,11 @@ impl Daemon {
         })
     }
 
+    /// Read access to the live counters and the journal, for the status endpoint.
+    pub fn status_probe(&self) -> crate::status::Probe {
+        crate::status::Probe::new(&self.stream, &self.stats, self.journal.clone())
+    }
+
     /// Runs until `shutdown` is cancelled, then drains and seals.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), DaemonError> {
         let Daemon {

@@ -2,6 +2,7 @@
 //! zstd segments and archives them to object storage. See `docs/ARCHITECTURE.md`.
 #![forbid(unsafe_code)]
 
+pub mod assets;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -10,12 +11,15 @@ pub mod detect;
 pub mod journal;
 pub mod keys;
 pub mod normalise;
+pub mod notify;
 pub mod record;
 pub mod replay;
 pub mod seal;
 pub mod segment;
+pub mod service;
 pub mod ship;
 pub mod source;
+pub mod status;
 pub mod store;
 pub mod verify;
 pub mod webhook;

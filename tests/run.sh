@@ -36,6 +36,7 @@ summary() {
   # One closing line over every cargo test binary: "tests: N passed, N failed".
   if [ -n "${TEST_LOG:-}" ] && [ -s "$TEST_LOG" ]; then
     awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+         /^[0-9]+ passed, [0-9]+ failed$/ { p += $1; f += $3 }
          END { printf "tests: %d passed, %d failed\n", p, f }' "$TEST_LOG"
     rm -f "$TEST_LOG"
   fi
@@ -134,6 +135,11 @@ step "install moto (S3 test server)" install_moto
 step "rust toolchain (rustfmt, clippy)" ensure_rust
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy -D warnings" cargo clippy --all-targets -- -D warnings
+# The packaging test prints its own "N passed, N failed" line; it joins the totals.
+run_packaging() {
+  tests/packaging/run.sh 2>&1 | tee -a "$TEST_LOG"
+}
+
 TEST_LOG="$(mktemp)"
 run_tests() {
   # tee keeps the output live; pipefail (set above) keeps cargo's exit status.
@@ -141,3 +147,4 @@ run_tests() {
   cargo test --doc 2>&1 | tee -a "$TEST_LOG"
 }
 step "cargo test (all targets and doc tests)" run_tests
+step "packaging (deb, rpm, debootstrap + systemd-nspawn)" run_packaging

@@ -326,6 +326,10 @@ impl TestEnv {
             self.archive_dir.to_string_lossy().into_owned()
         };
         s.push_str(&format!("\n[archive]\nurl = {}\n", toml_str(&url)));
+        // Parallel test daemons must not compete for the default status port.
+        if !cfg.extra_toml.contains("[status]") {
+            s.push_str("\n[status]\nenabled = false\n");
+        }
         s.push_str(&cfg.extra_toml);
         s
     }

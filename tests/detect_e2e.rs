@@ -83,7 +83,10 @@ fn sshd_line(port: u16, pid: u32, msg: &str) {
     // Seen once under a loaded full run: logger's connect refused although the
     // daemon was listening. A second try tells a passing hiccup from a dead listener.
     if out.code != Some(0) && out.stderr_str().contains("failed to connect") {
-        eprintln!("logger could not connect, retrying once: {}", out.describe());
+        eprintln!(
+            "logger could not connect, retrying once: {}",
+            out.describe()
+        );
         std::thread::sleep(Duration::from_millis(200));
         out = send();
     }

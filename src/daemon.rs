@@ -225,8 +225,12 @@ impl Daemon {
             wake_shipper,
             bound,
             stats,
-            local_addrs: _,
+            local_addrs,
         } = self;
+        let local_addrs_udp: Vec<Option<u16>> = local_addrs
+            .iter()
+            .map(|(t, a)| (*t == Transport::Udp).then_some(a.port()))
+            .collect();
 
         // Sources get their own token: they stop first, before anything downstream.
         let stop_sources = CancellationToken::new();
@@ -249,6 +253,17 @@ impl Daemon {
                     });
                 }
             }
+        }
+
+        // UDP cannot be slowed down: watch what the kernel drops and say so.
+        let udp_ports: Vec<(String, u16, Arc<SourceStats>)> = local_addrs_udp
+            .iter()
+            .zip(&stats.sources)
+            .filter_map(|(port, (name, st))| port.map(|p| (name.clone(), p, st.clone())))
+            .collect();
+        if !udp_ports.is_empty() {
+            let tok = stop_sources.clone();
+            tokio::spawn(watch_udp_drops(udp_ports, tok));
         }
 
         let stop_sealer = Arc::new(AtomicBool::new(false));
@@ -311,6 +326,27 @@ impl Daemon {
         log_totals(&stats);
         seal_result?;
         Ok(())
+    }
+}
+
+/// Copies the kernel's drop counters of the UDP listeners into their stats every few
+/// seconds, and warns when they grow.
+async fn watch_udp_drops(ports: Vec<(String, u16, Arc<SourceStats>)>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        for (name, port, st) in &ports {
+            let Some(now) = syslog_source::udp_kernel_drops(*port) else {
+                continue;
+            };
+            let before = st.kernel_drops.swap(now, Ordering::Relaxed);
+            if now > before {
+                tracing::warn!(listener = %name, dropped = now - before, total = now, "the kernel dropped UDP datagrams: the receive buffer overflowed (use TCP for lossless delivery)");
+            }
+        }
     }
 }
 

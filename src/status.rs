@@ -99,6 +99,7 @@ impl Probe {
                 incomplete: ld(&s.incomplete),
                 connections: ld(&s.connections),
                 errors: ld(&s.errors),
+                kernel_drops: ld(&s.kernel_drops),
             })
             .collect();
         let durable = self.journal.durable_position();
@@ -167,6 +168,9 @@ pub struct SourceSnapshot {
     pub incomplete: u64,
     pub connections: u64,
     pub errors: u64,
+    /// UDP datagrams dropped by the kernel (receive buffer full).
+    #[serde(default)]
+    pub kernel_drops: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -254,6 +258,19 @@ pub fn render_metrics(s: &Snapshot) -> String {
             "component_received_bytes_total",
             &source_labels(&src.name),
             src.received_bytes,
+        );
+    }
+    m.family(
+        "component_discarded_events_total",
+        "counter",
+        "Events lost before they reached the journal: UDP datagrams the kernel dropped.",
+    );
+    for src in &s.sources {
+        let [id, kind, ty] = source_labels(&src.name);
+        m.sample(
+            "component_discarded_events_total",
+            &[id, kind, ty, ("intentional", "false")],
+            src.kernel_drops,
         );
     }
     m.family(
@@ -509,6 +526,13 @@ pub fn render_text(s: &Snapshot) -> String {
             src.connections,
             src.errors
         );
+        if src.kernel_drops > 0 {
+            let _ = writeln!(
+                o,
+                "  {:<16} {} datagrams dropped by the kernel (receive buffer full)",
+                "", src.kernel_drops
+            );
+        }
     }
     let cap = if s.journal.max_bytes > 0 {
         format!(" of {}", human_bytes(s.journal.max_bytes))
@@ -807,6 +831,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = probe(dir.path());
         p.sources[0].1.received_events.store(42, Ordering::Relaxed);
+        p.sources[0].1.kernel_drops.store(7, Ordering::Relaxed);
         p.sources[1].1.errors.store(3, Ordering::Relaxed);
         p.sealer.next_seq.store(7, Ordering::Relaxed);
         p.shipper.next_seq.store(5, Ordering::Relaxed);
@@ -824,6 +849,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("\nsealtrail_spool_bytes 1234\n"), "{text}");
+        assert!(
+            text.contains("component_discarded_events_total{component_id=\"udp\",component_kind=\"source\",component_type=\"syslog\",intentional=\"false\"} 7\n"),
+            "{text}"
+        );
         assert!(text.contains("sealtrail_journal_lag_bytes{consumer=\"sealer\"} 0\n"));
         // Every sample line belongs to a family announced before it.
         let mut declared = std::collections::HashSet::new();

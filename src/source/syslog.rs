@@ -92,6 +92,39 @@ pub struct SourceStats {
     pub connections: AtomicU64,
     /// Read, receive and accept errors.
     pub errors: AtomicU64,
+    /// UDP datagrams the kernel dropped because the receive buffer was full: UDP
+    /// cannot be slowed down, so these are counted, never silent (read from
+    /// `/proc/net/udp`, see [`udp_kernel_drops`]).
+    pub kernel_drops: AtomicU64,
+}
+
+/// Datagrams the kernel has dropped on the UDP sockets bound to `port` (the `drops`
+/// column of `/proc/net/udp` and `/proc/net/udp6`); `None` when neither can be read.
+pub fn udp_kernel_drops(port: u16) -> Option<u64> {
+    let mut found = None;
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for drops in parse_udp_drops(&text, port) {
+            *found.get_or_insert(0) += drops;
+        }
+    }
+    found
+}
+
+/// The `drops` of every row of a `/proc/net/udp{,6}` table whose local port is `port`.
+fn parse_udp_drops(text: &str, port: u16) -> Vec<u64> {
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let local_port = cols.get(1)?.rsplit(':').next()?;
+            let local_port = u16::from_str_radix(local_port, 16).ok()?;
+            (local_port == port).then_some(())?;
+            cols.last()?.parse::<u64>().ok()
+        })
+        .collect()
 }
 
 /// Why a listener stopped.
@@ -577,6 +610,24 @@ mod tests {
                 g.received_ns
             );
         }
+    }
+
+    #[test]
+    fn udp_drops_are_read_from_the_proc_table() {
+        let table = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
+  571: 0100007F:158A 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 51817 2 0000000000000000 17\n\
+  572: 00000000:0202 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 51818 2 0000000000000000 3\n";
+        assert_eq!(parse_udp_drops(table, 5514), vec![17]);
+        assert_eq!(parse_udp_drops(table, 514), vec![3]);
+        assert!(parse_udp_drops(table, 9).is_empty());
+        assert!(parse_udp_drops("garbage\nmore garbage", 9).is_empty());
+    }
+
+    #[test]
+    fn a_bound_udp_socket_shows_up_with_zero_drops() {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = s.local_addr().unwrap().port();
+        assert_eq!(udp_kernel_drops(port), Some(0));
     }
 
     #[tokio::test]

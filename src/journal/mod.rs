@@ -72,6 +72,8 @@ pub enum JournalError {
     Reclaimed { position: u64 },
     #[error("journal position {position} is beyond the durable end {end}")]
     BeyondEnd { position: u64, end: u64 },
+    #[error("journal {} is in use by another process (lock held on {}); is another sealtrail running on this state_dir?", dir.display(), lock.display())]
+    Locked { dir: PathBuf, lock: PathBuf },
     #[error("journal is closed")]
     Closed,
     #[error("journal payload of {len} bytes is outside the allowed 1..={max} bytes")]
@@ -150,6 +152,9 @@ struct Inner {
     /// Cursor names handed out; one without a file yet pins reclaim.
     cursors: Mutex<BTreeSet<String>>,
     reclaim_lock: Mutex<()>,
+    /// Held until close: two writers would interleave records and fork the chain.
+    /// The kernel releases it when the process dies, even on kill -9.
+    dir_lock: Mutex<Option<std::fs::File>>,
 }
 
 impl Inner {
@@ -221,6 +226,8 @@ impl Handle {
                 self.inner.publish_stopped();
             }
         }
+        // Nothing more is written: another journal may now open the directory.
+        lock(&self.inner.dir_lock).take();
         match &*lock(&self.inner.failure) {
             None => Ok(()),
             Some((path, kind, msg)) => Err(JournalError::Io {
@@ -278,6 +285,23 @@ impl Journal {
             )));
         }
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let lock_path = dir.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io_err(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(JournalError::Locked {
+                    dir: dir.to_path_buf(),
+                    lock: lock_path,
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path, e)),
+        }
         let cursors_dir = dir.join("cursors");
         std::fs::create_dir_all(&cursors_dir).map_err(|e| io_err(&cursors_dir, e))?;
         let rec = files::recover(dir)?;
@@ -303,6 +327,7 @@ impl Journal {
             failure: Mutex::new(None),
             cursors: Mutex::new(BTreeSet::new()),
             reclaim_lock: Mutex::new(()),
+            dir_lock: Mutex::new(Some(lock)),
         });
         let w = writer::Writer::new(inner.clone(), rec);
         let thread = std::thread::Builder::new()

@@ -770,3 +770,16 @@ fn removed_cursor_no_longer_pins_the_journal() {
     assert!(stale.load::<()>().unwrap().is_none());
     j.remove_cursor("never-existed").unwrap();
 }
+
+#[test]
+fn a_second_journal_on_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Journal::open(dir.path(), opts(1000)).unwrap();
+    match Journal::open(dir.path(), opts(1000)) {
+        Err(JournalError::Locked { .. }) => {}
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    first.close().unwrap();
+    // Released at close, even while the handle still exists.
+    Journal::open(dir.path(), opts(1000)).unwrap();
+}

@@ -208,7 +208,7 @@ pub(crate) fn split_user_host_port(s: &str) -> Option<(&str, &str, u16)> {
 /// Decodes auditd's hex encoding of a field value (`726F6F74` → `root`).
 pub(crate) fn hex_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    if b.is_empty() || b.len() % 2 != 0 || !b.iter().all(|c| c.is_ascii_hexdigit()) {
+    if b.is_empty() || !b.len().is_multiple_of(2) || !b.iter().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = Vec::with_capacity(b.len() / 2);

@@ -310,7 +310,7 @@ impl Seal {
 /// Builds segments one after another, reusing its zstd context and buffers so the hot
 /// path allocates nothing per event.
 pub struct SegmentBuilder {
-    compressor: zstd::bulk::Compressor<'static>,
+    sealer: SegmentSealer,
     buf: Vec<u8>,
     merkle: MerkleBuilder,
     count: u64,
@@ -339,15 +339,8 @@ impl SegmentBuilder {
     /// A builder compressing at `zstd_level` with the content checksum on and the content
     /// size in the frame header.
     pub fn new(zstd_level: i32) -> Result<Self, SegmentError> {
-        let mut compressor = zstd::bulk::Compressor::new(zstd_level).map_err(SegmentError::Zstd)?;
-        compressor
-            .set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
-            .map_err(SegmentError::Zstd)?;
-        compressor
-            .set_parameter(zstd::zstd_safe::CParameter::ContentSizeFlag(true))
-            .map_err(SegmentError::Zstd)?;
         Ok(Self {
-            compressor,
+            sealer: SegmentSealer::new(zstd_level)?,
             buf: Vec::with_capacity(1 << 20),
             merkle: MerkleBuilder::new(),
             count: 0,
@@ -415,25 +408,113 @@ impl SegmentBuilder {
     /// Compresses, builds and signs the seal, returns the object bytes; resets for the
     /// next segment. On error nothing is reset, so the caller may retry.
     pub fn finish(&mut self, header: SealHeader, key: &SigningKey) -> Result<Sealed, SegmentError> {
-        if !valid_stream_id(&header.stream) {
-            return Err(SegmentError::InvalidStream(header.stream));
+        // Checked first so that a bad header leaves the content in the builder.
+        check_header(&header)?;
+        let content = self.take();
+        let sealed = self.sealer.seal(&content, header, key);
+        self.recycle(content);
+        sealed
+    }
+
+    /// Hands over the segment's content (lines, Merkle root, count, time range) so it
+    /// can be compressed and signed elsewhere ([`SegmentSealer`]), e.g. on another
+    /// thread while this builder already fills the next segment.
+    pub fn take(&mut self) -> Content {
+        let capacity = self.buf.capacity();
+        let content = Content {
+            lines: std::mem::replace(&mut self.buf, Vec::with_capacity(capacity)),
+            merkle_root: self.merkle.root(),
+            count: self.count,
+            min_time: self.min_time,
+            max_time: self.max_time,
+        };
+        self.reset();
+        content
+    }
+
+    /// Gives a finished content's buffer back for reuse.
+    pub fn recycle(&mut self, content: Content) {
+        if self.buf.is_empty() && content.lines.capacity() > self.buf.capacity() {
+            self.buf = content.lines;
+            self.buf.clear();
         }
-        if header.period_end_ns < header.period_start_ns {
-            return Err(SegmentError::InvalidHeader(format!(
-                "period ends ({}) before it starts ({})",
-                header.period_end_ns, header.period_start_ns
-            )));
-        }
-        let payload_len = SEAL_FIXED_LEN + header.stream.len();
-        let mut out =
-            Vec::with_capacity(zstd::zstd_safe::compress_bound(self.buf.len()) + 8 + payload_len);
-        self.compressor
-            .compress_to_buffer(&self.buf, &mut out)
+    }
+
+    fn reset(&mut self) {
+        self.buf.clear();
+        self.merkle.reset();
+        self.count = 0;
+        self.min_time = i64::MAX;
+        self.max_time = i64::MIN;
+    }
+}
+
+/// The content of one segment, as [`SegmentBuilder::take`] hands it over.
+#[derive(Debug)]
+pub struct Content {
+    /// Event lines, each terminated by `\n`.
+    pub lines: Vec<u8>,
+    pub merkle_root: [u8; 32],
+    pub count: u64,
+    min_time: i64,
+    max_time: i64,
+}
+
+fn check_header(header: &SealHeader) -> Result<(), SegmentError> {
+    if !valid_stream_id(&header.stream) {
+        return Err(SegmentError::InvalidStream(header.stream.clone()));
+    }
+    if header.period_end_ns < header.period_start_ns {
+        return Err(SegmentError::InvalidHeader(format!(
+            "period ends ({}) before it starts ({})",
+            header.period_end_ns, header.period_start_ns
+        )));
+    }
+    Ok(())
+}
+
+/// Compresses and signs segment contents, reusing its zstd context.
+pub struct SegmentSealer {
+    compressor: zstd::bulk::Compressor<'static>,
+}
+
+impl std::fmt::Debug for SegmentSealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentSealer").finish_non_exhaustive()
+    }
+}
+
+impl SegmentSealer {
+    pub fn new(zstd_level: i32) -> Result<Self, SegmentError> {
+        let mut compressor = zstd::bulk::Compressor::new(zstd_level).map_err(SegmentError::Zstd)?;
+        compressor
+            .set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
             .map_err(SegmentError::Zstd)?;
-        let (first_event_ns, last_event_ns) = if self.count == 0 {
+        compressor
+            .set_parameter(zstd::zstd_safe::CParameter::ContentSizeFlag(true))
+            .map_err(SegmentError::Zstd)?;
+        Ok(SegmentSealer { compressor })
+    }
+
+    /// Compresses `content`, builds and signs the seal, returns the object bytes.
+    pub fn seal(
+        &mut self,
+        content: &Content,
+        header: SealHeader,
+        key: &SigningKey,
+    ) -> Result<Sealed, SegmentError> {
+        check_header(&header)?;
+        let payload_len = SEAL_FIXED_LEN + header.stream.len();
+        let mut out = Vec::with_capacity(
+            zstd::zstd_safe::compress_bound(content.lines.len()) + 8 + payload_len,
+        );
+        self.compressor
+            .compress_to_buffer(&content.lines, &mut out)
+            .map_err(SegmentError::Zstd)?;
+        let (first_event_ns, last_event_ns) = if content.count == 0 {
             (0, 0)
         } else {
-            (self.min_time, self.max_time)
+            (content.min_time, content.max_time)
         };
         let mut seal = Seal {
             version: FORMAT_VERSION,
@@ -446,11 +527,11 @@ impl SegmentBuilder {
             heartbeat_ms: header.heartbeat_ms,
             first_event_ns,
             last_event_ns,
-            event_count: self.count,
-            content_len: self.buf.len() as u64,
+            event_count: content.count,
+            content_len: content.lines.len() as u64,
             data_len: out.len() as u64,
             data_sha256: Sha256::digest(&out).into(),
-            merkle_root: self.merkle.root(),
+            merkle_root: content.merkle_root,
             key_id: crate::keys::key_id(&key.verifying_key()),
             signature: [0; 64],
         };
@@ -459,16 +540,7 @@ impl SegmentBuilder {
         out.extend_from_slice(&SEAL_FRAME_MAGIC.to_le_bytes());
         out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         out.extend_from_slice(&payload);
-        self.reset();
         Ok(Sealed { bytes: out, seal })
-    }
-
-    fn reset(&mut self) {
-        self.buf.clear();
-        self.merkle.reset();
-        self.count = 0;
-        self.min_time = i64::MAX;
-        self.max_time = i64::MIN;
     }
 }
 

@@ -18,7 +18,7 @@ use crate::journal::write_atomic;
 use crate::journal::{Checkpoint, Cursor, Journal, JournalError};
 use crate::normalise::{record_text, Normaliser};
 use crate::record::IngestRecord;
-use crate::segment::{SealHeader, SealKind, SegmentBuilder, SegmentError};
+use crate::segment::{Content, SealHeader, SealKind, SegmentBuilder, SegmentError, SegmentSealer};
 use crate::webhook::Webhook;
 
 /// Name of the sealer's cursor in the journal.
@@ -89,9 +89,9 @@ pub struct Sealer {
     journal: Journal,
     normaliser: Normaliser,
     builder: SegmentBuilder,
-    key: SigningKey,
     opts: SealerOptions,
-    /// The chain head as sealed in memory; the committer makes it durable behind us.
+    /// Sequence number and period end of the next segment (the committer, which signs,
+    /// keeps the hash chain: the sealer never waits for a previous segment's hash).
     state: ChainState,
     /// Kind of the next segment: `Resume` right after a restart.
     next_kind: SealKind,
@@ -124,6 +124,12 @@ struct Detection {
 /// in order, so the fsyncs overlap with building the next segment instead of stalling
 /// it. Crash safety is unchanged: each commit is the same three steps, one at a time.
 struct Committer {
+    /// Compresses and signs, in sequence order, so it alone knows the previous hash.
+    segment_sealer: SegmentSealer,
+    key: SigningKey,
+    prev_hash: [u8; 32],
+    stream: String,
+    heartbeat_ms: u64,
     cursor: Cursor,
     /// With `snapshot_path`: where a detector snapshot goes, and the cursor that pins
     /// the journal from its position.
@@ -227,6 +233,11 @@ impl Sealer {
             }
         };
         let committer = Committer {
+            segment_sealer: SegmentSealer::new(opts.zstd_level)?,
+            key,
+            prev_hash: decode_hash(&state.prev_hash)?,
+            stream: state.stream.clone(),
+            heartbeat_ms: u64::try_from(opts.max_age.as_millis()).unwrap_or(u64::MAX),
             detector_cursor: detection.as_ref().map(|_| journal.cursor(DETECTOR_CURSOR)),
             snapshot_path: opts.detector_snapshot.clone(),
             cursor,
@@ -239,7 +250,6 @@ impl Sealer {
             journal,
             normaliser,
             builder,
-            key,
             opts,
             state,
             next_kind,
@@ -268,7 +278,7 @@ impl Sealer {
         };
         // Two segments in flight at most: memory stays bounded and a slow disk slows
         // the sealer (and through the journal, the sources) instead of queueing.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Staged>(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Pending>(1);
         let handle = std::thread::Builder::new()
             .name("committer".into())
             .spawn(move || committer.run(rx))
@@ -289,7 +299,7 @@ impl Sealer {
     fn seal_loop(
         &mut self,
         stop: &AtomicBool,
-        tx: &std::sync::mpsc::SyncSender<Staged>,
+        tx: &std::sync::mpsc::SyncSender<Pending>,
     ) -> Result<(), SealError> {
         let mut reader = self.journal.reader(self.position)?;
         let max_age_ns = i64::try_from(self.opts.max_age.as_nanos()).unwrap_or(i64::MAX);
@@ -407,80 +417,50 @@ impl Sealer {
         }
     }
 
-    /// Seals the open segment and hands it to the committer. Building the seal only
-    /// fails on a zstd error; it is retried, since skipping would break the "every
-    /// event sealed" promise and the records are safe in the journal meanwhile.
+    /// Closes the open segment and hands its content to the committer, which
+    /// compresses, signs and commits it while this thread fills the next one.
     fn seal_retrying(
         &mut self,
         end_position: u64,
-        tx: &std::sync::mpsc::SyncSender<Staged>,
+        tx: &std::sync::mpsc::SyncSender<Pending>,
         is_final: bool,
     ) {
-        let mut backoff = Duration::from_millis(100);
-        let staged = loop {
-            match self.seal_once(end_position) {
-                Ok(s) => break s,
-                Err(e) => {
-                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(error = %e, seq = self.state.next_seq, "sealing failed; retrying in {:?}", backoff);
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-            }
+        let seq = self.state.next_seq;
+        let period_start_ns = self.state.period_end_ns;
+        let period_end_ns = now_ns().max(period_start_ns);
+        let mut pending = Pending {
+            seq,
+            kind: self.next_kind,
+            period_start_ns,
+            period_end_ns,
+            content: self.builder.take(),
+            end_position,
+            detector_snapshot: None,
         };
-        let mut staged = staged;
         if let Some(d) = self.detection.as_mut() {
             d.detector.expire(now_ns());
             if is_final || d.last_snapshot.elapsed() >= SNAPSHOT_EVERY {
                 match d.detector.save() {
-                    Ok(bytes) => staged.detector_snapshot = Some(bytes),
+                    Ok(bytes) => pending.detector_snapshot = Some(bytes),
                     Err(e) => tracing::warn!(error = %e, "saving the detector state failed"),
                 }
                 d.last_snapshot = std::time::Instant::now();
             }
         }
-        self.state = staged.state.clone();
+        self.state.next_seq = seq + 1;
+        self.state.period_end_ns = period_end_ns;
         self.position = end_position;
         self.next_kind = SealKind::Normal;
-        if tx.send(staged).is_err() {
+        if tx.send(pending).is_err() {
             tracing::error!("the committer has stopped; the segment stays uncommitted and is sealed again after a restart");
         }
-    }
-
-    fn seal_once(&mut self, end_position: u64) -> Result<Staged, SealError> {
-        let seq = self.state.next_seq;
-        let period_start_ns = self.state.period_end_ns;
-        let period_end_ns = now_ns().max(period_start_ns);
-        let header = SealHeader {
-            kind: self.next_kind,
-            stream: self.state.stream.clone(),
-            seq,
-            prev_hash: decode_hash(&self.state.prev_hash)?,
-            period_start_ns,
-            period_end_ns,
-            heartbeat_ms: u64::try_from(self.opts.max_age.as_millis()).unwrap_or(u64::MAX),
-        };
-        let events = self.builder.event_count();
-        let sealed = self.builder.finish(header, &self.key)?;
-        Ok(Staged {
-            seq,
-            bytes: sealed.bytes,
-            events,
-            end_position,
-            state: ChainState {
-                stream: self.state.stream.clone(),
-                next_seq: seq + 1,
-                prev_hash: hex::encode(sealed.seal.hash()),
-                period_end_ns,
-            },
-            detector_snapshot: None,
-        })
     }
 }
 
 impl Committer {
-    fn run(self, rx: std::sync::mpsc::Receiver<Staged>) {
-        for staged in rx {
+    fn run(mut self, rx: std::sync::mpsc::Receiver<Pending>) {
+        for pending in rx {
+            let staged = self.seal(pending);
             let mut backoff = Duration::from_millis(100);
             while let Err(e) = self.commit(&staged) {
                 // The records are safe in the journal; waiting is safe, skipping is not.
@@ -489,6 +469,48 @@ impl Committer {
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
+        }
+    }
+
+    /// Compresses and signs, chaining to the previous seal. Only a zstd error can
+    /// make it fail; it is retried, since skipping would break "every event sealed"
+    /// and the records are safe in the journal meanwhile.
+    fn seal(&mut self, p: Pending) -> Staged {
+        let mut backoff = Duration::from_millis(100);
+        let sealed = loop {
+            let header = SealHeader {
+                kind: p.kind,
+                stream: self.stream.clone(),
+                seq: p.seq,
+                prev_hash: self.prev_hash,
+                period_start_ns: p.period_start_ns,
+                period_end_ns: p.period_end_ns,
+                heartbeat_ms: self.heartbeat_ms,
+            };
+            match self.segment_sealer.seal(&p.content, header, &self.key) {
+                Ok(s) => break s,
+                Err(e) => {
+                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, seq = p.seq, "sealing failed; retrying in {:?}", backoff);
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        };
+        let hash = sealed.seal.hash();
+        self.prev_hash = hash;
+        Staged {
+            seq: p.seq,
+            bytes: sealed.bytes,
+            events: p.content.count,
+            end_position: p.end_position,
+            state: ChainState {
+                stream: self.stream.clone(),
+                next_seq: p.seq + 1,
+                prev_hash: hex::encode(hash),
+                period_end_ns: p.period_end_ns,
+            },
+            detector_snapshot: p.detector_snapshot,
         }
     }
 
@@ -535,6 +557,17 @@ impl Committer {
         }
         Ok(())
     }
+}
+
+/// A closed segment on its way to the committer.
+struct Pending {
+    seq: u64,
+    kind: SealKind,
+    period_start_ns: i64,
+    period_end_ns: i64,
+    content: Content,
+    end_position: u64,
+    detector_snapshot: Option<Vec<u8>>,
 }
 
 /// A sealed segment on its way to the spool.

@@ -281,11 +281,19 @@ rm -rf --one-file-system "$T1"
 
 # ---------------------------------------------------------------- booted
 log "boot with systemd-nspawn -b"
-T2="$(new_tree booted)"
-systemd-nspawn --register=no --keep-unit -q -D "$T2" --private-network -b --console=pipe \
-  </dev/null >"$WORK/console.log" 2>&1 &
-NSPAWN_PID=$!
-
+# start_container: boots a fresh tree in the background; sets T2, NSPAWN_PID, LEADER.
+start_container() {
+  T2="$(new_tree "booted$1")"
+  systemd-nspawn --register=no --keep-unit -q -D "$T2" --private-network -b --console=pipe \
+    </dev/null >"$WORK/console.log" 2>&1 &
+  NSPAWN_PID=$!
+  LEADER=""
+  for _ in $(seq 1 30); do
+    LEADER="$(pgrep -P "$NSPAWN_PID" | head -1 || true)"
+    [ -n "$LEADER" ] && break
+    sleep 1
+  done
+}
 
 # wait_for SECONDS CMD...: polls CMD once a second.
 wait_for() {
@@ -298,20 +306,37 @@ wait_for() {
   return 1
 }
 
-for _ in $(seq 1 30); do
-  LEADER="$(pgrep -P "$NSPAWN_PID" | head -1 || true)"
-  [ -n "$LEADER" ] && break
-  sleep 1
-done
-[ -n "$LEADER" ] || { cat "$WORK/console.log"; die "systemd-nspawn -b did not start a container"; }
+# nspawn may briefly fork a helper before the container's init: when the process we
+# picked is gone, pick the child that is there now (seen once as "nsenter: stat of
+# /proc/N/ns/user failed" and a boot that never finished).
+refresh_leader() {
+  if [ -z "$LEADER" ] || ! kill -0 "$LEADER" 2>/dev/null; then
+    LEADER="$(pgrep -P "$NSPAWN_PID" | tail -1 || true)"
+  fi
+}
 # (Output is captured before grep -q: with pipefail, grep's early exit would fail the pipe.)
-booted() { grep -qE '^(running|degraded)$' <<<"$(C systemctl is-system-running 2>/dev/null || true)"; }
-if ! wait_for 120 booted; then
+booted() {
+  refresh_leader
+  [ -n "$LEADER" ] || return 1
+  grep -qE '^(running|degraded)$' <<<"$(C systemctl is-system-running 2>/dev/null || true)"
+}
+
+# A container that has not booted within 120 s is stopped and a fresh one started
+# once more; a second failure fails the test with the console log.
+for attempt in 1 2; do
+  start_container "$attempt"
+  if wait_for 120 booted; then
+    break
+  fi
   C systemctl is-system-running || true
   C systemctl --failed --no-pager || true
   tail -30 "$WORK/console.log"
-  die "the container did not finish booting"
-fi
+  [ "$attempt" -eq 2 ] && die "the container did not finish booting"
+  echo "the container did not boot; stopping it and starting a fresh one once more"
+  stop_container
+  NSPAWN_PID=""
+  rm -rf --one-file-system "$T2"
+done
 pass "container booted, systemd is PID 1 ($(C systemctl is-system-running))"
 
 out="$(C dpkg -i "/root/$DEB_NAME" 2>&1)" && rc=0 || rc=$?

@@ -260,10 +260,6 @@ impl Sealer {
         })
     }
 
-    pub fn state(&self) -> &ChainState {
-        &self.state
-    }
-
     /// True when no checkpoint existed: this instance starts a new chain.
     pub fn is_new_chain(&self) -> bool {
         self.state.next_seq == 0 && matches!(self.next_kind, SealKind::Normal)

@@ -241,25 +241,17 @@ pub fn render_metrics(s: &Snapshot) -> String {
         "counter",
         "Events received by a source.",
     );
-    for src in &s.sources {
-        m.sample(
-            "component_received_events_total",
-            &source_labels(&src.name),
-            src.received_events,
-        );
-    }
+    per_source(&mut m, s, "component_received_events_total", |src| {
+        src.received_events
+    });
     m.family(
         "component_received_bytes_total",
         "counter",
         "Bytes received by a source, before framing.",
     );
-    for src in &s.sources {
-        m.sample(
-            "component_received_bytes_total",
-            &source_labels(&src.name),
-            src.received_bytes,
-        );
-    }
+    per_source(&mut m, s, "component_received_bytes_total", |src| {
+        src.received_bytes
+    });
     m.family(
         "component_discarded_events_total",
         "counter",
@@ -278,13 +270,7 @@ pub fn render_metrics(s: &Snapshot) -> String {
         "counter",
         "Errors by component (the log says which).",
     );
-    for src in &s.sources {
-        m.sample(
-            "component_errors_total",
-            &source_labels(&src.name),
-            src.errors,
-        );
-    }
+    per_source(&mut m, s, "component_errors_total", |src| src.errors);
     m.sample(
         "component_errors_total",
         &[
@@ -328,37 +314,25 @@ pub fn render_metrics(s: &Snapshot) -> String {
         "counter",
         "TCP connections accepted by a source.",
     );
-    for src in &s.sources {
-        m.sample(
-            "connection_established_total",
-            &source_labels(&src.name),
-            src.connections,
-        );
-    }
+    per_source(&mut m, s, "connection_established_total", |src| {
+        src.connections
+    });
     m.family(
         "sealtrail_truncated_events_total",
         "counter",
         "Messages cut to max_message_bytes (tagged _truncated).",
     );
-    for src in &s.sources {
-        m.sample(
-            "sealtrail_truncated_events_total",
-            &source_labels(&src.name),
-            src.truncated,
-        );
-    }
+    per_source(&mut m, s, "sealtrail_truncated_events_total", |src| {
+        src.truncated
+    });
     m.family(
         "sealtrail_incomplete_events_total",
         "counter",
         "Frames cut off by a closing connection (tagged _incomplete).",
     );
-    for src in &s.sources {
-        m.sample(
-            "sealtrail_incomplete_events_total",
-            &source_labels(&src.name),
-            src.incomplete,
-        );
-    }
+    per_source(&mut m, s, "sealtrail_incomplete_events_total", |src| {
+        src.incomplete
+    });
     let plain: [(&str, &str, &str, u64); 9] = [
         (
             "sealtrail_sealed_segments_total",
@@ -448,6 +422,13 @@ pub fn render_metrics(s: &Snapshot) -> String {
         1,
     );
     m.out
+}
+
+/// One sample per source of a family already announced.
+fn per_source(m: &mut Metrics, s: &Snapshot, name: &str, value: impl Fn(&SourceSnapshot) -> u64) {
+    for src in &s.sources {
+        m.sample(name, &source_labels(&src.name), value(src));
+    }
 }
 
 fn source_labels(name: &str) -> [(&str, &str); 3] {

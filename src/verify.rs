@@ -176,7 +176,7 @@ pub struct Report {
 }
 
 fn fmt_ns(ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    crate::segment::rfc3339(ns)
 }
 
 fn fmt_dur(ns: i128) -> String {

@@ -270,10 +270,7 @@ impl Seal {
     /// The seal as a JSON object, for `inspect` and tooling (times as RFC 3339 and as
     /// nanoseconds, hashes in hex). Not the signed form: that is [`Seal::signed_bytes`].
     pub fn to_json(&self) -> serde_json::Value {
-        let t = |ns: i64| {
-            chrono::DateTime::from_timestamp_nanos(ns)
-                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-        };
+        let t = rfc3339;
         serde_json::json!({
             "version": self.version,
             "kind": self.kind.as_str(),
@@ -458,6 +455,11 @@ pub struct Content {
     pub count: u64,
     min_time: i64,
     max_time: i64,
+}
+
+/// A seal time (unix nanoseconds) as RFC 3339 UTC, as `inspect` and `verify` print it.
+pub fn rfc3339(ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 fn check_header(header: &SealHeader) -> Result<(), SegmentError> {
@@ -1283,8 +1285,7 @@ mod tests {
         }
 
         fn ts(ns: i64) -> String {
-            chrono::DateTime::from_timestamp_nanos(ns)
-                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            rfc3339(ns)
         }
 
         /// Annotated hex dump: 16 bytes per row, the label on a field's first row.

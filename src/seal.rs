@@ -90,9 +90,11 @@ pub struct Sealer {
     normaliser: Normaliser,
     builder: SegmentBuilder,
     opts: SealerOptions,
-    /// Sequence number and period end of the next segment (the committer, which signs,
-    /// keeps the hash chain: the sealer never waits for a previous segment's hash).
-    state: ChainState,
+    /// Sequence number of the next segment. The committer, which signs, keeps the
+    /// hash chain: the sealer never waits for the previous segment's hash.
+    next_seq: u64,
+    /// Where the open segment's period starts (the previous one's end).
+    period_end_ns: i64,
     /// Kind of the next segment: `Resume` right after a restart.
     next_kind: SealKind,
     /// Journal position of the first record not yet sealed.
@@ -251,7 +253,8 @@ impl Sealer {
             normaliser,
             builder,
             opts,
-            state,
+            next_seq: state.next_seq,
+            period_end_ns: state.period_end_ns,
             next_kind,
             position,
             stats,
@@ -262,7 +265,7 @@ impl Sealer {
 
     /// True when no checkpoint existed: this instance starts a new chain.
     pub fn is_new_chain(&self) -> bool {
-        self.state.next_seq == 0 && matches!(self.next_kind, SealKind::Normal)
+        self.next_seq == 0 && matches!(self.next_kind, SealKind::Normal)
     }
 
     /// Seals until `stop` is set, then drains the journal up to its durable end and
@@ -310,7 +313,7 @@ impl Sealer {
                 } else if since_clock >= 4096 {
                     // A long backlog must still respect the heartbeat promise.
                     since_clock = 0;
-                    if now_ns().saturating_sub(self.state.period_end_ns) >= max_age_ns {
+                    if now_ns().saturating_sub(self.period_end_ns) >= max_age_ns {
                         self.seal_retrying(reader.position(), tx, false);
                     }
                 }
@@ -320,7 +323,7 @@ impl Sealer {
                 self.seal_retrying(reader.position(), tx, true);
                 return Ok(());
             }
-            let age = now_ns().saturating_sub(self.state.period_end_ns);
+            let age = now_ns().saturating_sub(self.period_end_ns);
             if age >= max_age_ns {
                 self.seal_retrying(reader.position(), tx, false);
                 continue;
@@ -355,7 +358,7 @@ impl Sealer {
             let text = record_text(rec.raw);
             let event = self.normaliser.parse(&rec, &text);
             if let Some(auth) = event.auth() {
-                let id = format!("{}:{pos}", self.state.stream);
+                let id = format!("{}:{pos}", self.opts.stream);
                 d.detector.observe(rec.received_ns, &id, &auth);
                 seen += 1;
             }
@@ -380,7 +383,7 @@ impl Sealer {
                     normaliser.write(pos, &event, auth.as_ref(), out)
                 });
                 if let (Some(auth), Some(d)) = (auth, self.detection.as_mut()) {
-                    let stream = &self.state.stream;
+                    let stream = &self.opts.stream;
                     let id = format!("{stream}:{pos}");
                     let alerts = d.detector.observe(rec.received_ns, &id, &auth);
                     for (i, alert) in alerts.iter().enumerate() {
@@ -405,7 +408,7 @@ impl Sealer {
                 // reason to lose the bytes: keep them as a flagged event.
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(position = pos, error = %e, "undecodable journal record kept as raw event");
-                let stream = self.state.stream.clone();
+                let stream = self.opts.stream.clone();
                 self.builder.push_with(now_ns(), |out| {
                     write_undecodable(out, &stream, pos, payload);
                 });
@@ -421,8 +424,8 @@ impl Sealer {
         tx: &std::sync::mpsc::SyncSender<Pending>,
         is_final: bool,
     ) {
-        let seq = self.state.next_seq;
-        let period_start_ns = self.state.period_end_ns;
+        let seq = self.next_seq;
+        let period_start_ns = self.period_end_ns;
         let period_end_ns = now_ns().max(period_start_ns);
         let mut pending = Pending {
             seq,
@@ -443,8 +446,8 @@ impl Sealer {
                 d.last_snapshot = std::time::Instant::now();
             }
         }
-        self.state.next_seq = seq + 1;
-        self.state.period_end_ns = period_end_ns;
+        self.next_seq = seq + 1;
+        self.period_end_ns = period_end_ns;
         self.position = end_position;
         self.next_kind = SealKind::Normal;
         if tx.send(pending).is_err() {

@@ -245,7 +245,14 @@ fn run(config: Option<&Path>) -> i32 {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!("{e:#}");
-            1
+            let config = e
+                .downcast_ref::<crate::daemon::DaemonError>()
+                .is_some_and(crate::daemon::DaemonError::is_configuration);
+            if config {
+                EX_CONFIG
+            } else {
+                1
+            }
         }
     }
 }

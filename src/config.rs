@@ -106,13 +106,43 @@ pub struct SyslogListener {
     /// Time zone for RFC 3164 timestamps, which carry none.
     #[serde(default = "default_tz", deserialize_with = "de_from_str")]
     pub timezone: TimeZoneSpec,
+    /// TCP: connections served at once; more are accepted and closed at once (counted).
+    /// The daemon's descriptor budget caps all stream listeners together as well.
+    #[serde(default, deserialize_with = "de_some_positive_usize")]
+    pub max_connections: Option<usize>,
+    /// TCP: connections one peer address may hold at once, so one host (or one
+    /// attacker) cannot take every slot.
+    #[serde(default, deserialize_with = "de_some_positive_usize")]
+    pub max_connections_per_peer: Option<usize>,
+    /// TCP: a connection that sends nothing for this long is closed (what it sent is
+    /// kept), so idle connections do not hold slots forever.
+    #[serde(default, deserialize_with = "de_some_duration")]
+    pub idle_timeout: Option<Duration>,
 }
+
+/// Default of `max_connections` (TCP).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default of `max_connections_per_peer` (TCP).
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 64;
+/// Default of `idle_timeout` (TCP).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl SyslogListener {
     pub fn display_name(&self) -> String {
         match &self.name {
             Some(n) => n.clone(),
             None => format!("{}:{}", self.transport, self.address),
+        }
+    }
+
+    /// The connection limits of a stream listener, defaults filled in.
+    pub fn limits(&self) -> crate::source::limits::ConnectionLimits {
+        crate::source::limits::ConnectionLimits {
+            max_connections: self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            max_per_peer: self
+                .max_connections_per_peer
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_PEER),
+            idle_timeout: self.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
         }
     }
 }
@@ -151,6 +181,11 @@ pub struct JournalSection {
     /// `false` trades durability for speed: a power loss can lose acknowledged lines.
     #[serde(default = "default_true")]
     pub fsync: bool,
+    /// The journal never takes the last this-many bytes of the state file system: that
+    /// space is the spool's and the checkpoints', so the sealer can always seal and the
+    /// journal's own files can be reclaimed. Below it, sources are slowed down.
+    #[serde(default = "default_keep_free_bytes")]
+    pub keep_free_bytes: u64,
 }
 
 impl Default for JournalSection {
@@ -159,6 +194,7 @@ impl Default for JournalSection {
             file_bytes: default_journal_file_bytes(),
             max_bytes: default_journal_max_bytes(),
             fsync: true,
+            keep_free_bytes: default_keep_free_bytes(),
         }
     }
 }
@@ -256,6 +292,9 @@ fn default_journal_file_bytes() -> u64 {
 fn default_journal_max_bytes() -> u64 {
     4 * 1024 * 1024 * 1024
 }
+fn default_keep_free_bytes() -> u64 {
+    64 * 1024 * 1024
+}
 fn default_true() -> bool {
     true
 }
@@ -305,6 +344,14 @@ fn de_positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error>
     usize::try_from(v).map_err(|_| serde::de::Error::custom("too large"))
 }
 
+fn de_some_positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    de_positive_usize(d).map(Some)
+}
+
+fn de_some_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
+}
+
 fn de_max_message<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     let v = de_positive_usize(d)?;
     if !(480..=16 * 1024 * 1024).contains(&v) {
@@ -342,6 +389,9 @@ impl Config {
             address: SocketAddr::from(([127, 0, 0, 1], 5514)),
             max_message_bytes: default_max_message_bytes(),
             timezone: TimeZoneSpec::Local,
+            max_connections: None,
+            max_connections_per_peer: None,
+            idle_timeout: None,
         };
         Config {
             stream: None,
@@ -407,15 +457,61 @@ impl Config {
         if self.syslog.len() > usize::from(u16::MAX) {
             return Err(invalid("syslog".into(), 1, "too many listeners".into()));
         }
+        if self.state_dir.as_os_str().is_empty() {
+            return Err(invalid(
+                "state_dir".into(),
+                top_key_line(text, "state_dir"),
+                "must not be empty".into(),
+            ));
+        }
         let mut seen_names = std::collections::HashSet::new();
-        let mut seen_addrs = std::collections::HashSet::new();
         for (i, l) in self.syslog.iter().enumerate() {
             let name = l.display_name();
-            if !seen_addrs.insert((l.transport, l.address)) {
+            if let Some(j) = self.syslog[..i]
+                .iter()
+                .position(|o| o.transport == l.transport && addrs_overlap(o.address, l.address))
+            {
+                let other = &self.syslog[j];
+                let message = if other.address == l.address {
+                    format!("{} {} is configured twice", l.transport, l.address)
+                } else {
+                    format!(
+                        "{} {} overlaps syslog[{j}] ({}): both cannot be bound",
+                        l.transport, l.address, other.address
+                    )
+                };
                 return Err(invalid(
                     format!("syslog[{i}].address"),
                     table_key_line(text, "syslog", i, "address"),
-                    format!("{} {} is configured twice", l.transport, l.address),
+                    message,
+                ));
+            }
+            if l.transport == Transport::Udp {
+                let tcp_only = [
+                    ("max_connections", l.max_connections.is_some()),
+                    (
+                        "max_connections_per_peer",
+                        l.max_connections_per_peer.is_some(),
+                    ),
+                    ("idle_timeout", l.idle_timeout.is_some()),
+                ];
+                if let Some((key, _)) = tcp_only.iter().find(|(_, set)| *set) {
+                    return Err(invalid(
+                        format!("syslog[{i}].{key}"),
+                        table_key_line(text, "syslog", i, key),
+                        "applies to tcp listeners only (UDP has no connections)".into(),
+                    ));
+                }
+            }
+            let limits = l.limits();
+            if limits.max_per_peer > limits.max_connections {
+                return Err(invalid(
+                    format!("syslog[{i}].max_connections_per_peer"),
+                    table_key_line(text, "syslog", i, "max_connections_per_peer"),
+                    format!(
+                        "{} is more than max_connections ({})",
+                        limits.max_per_peer, limits.max_connections
+                    ),
                 ));
             }
             if !seen_names.insert(name.clone()) {
@@ -423,6 +519,34 @@ impl Config {
                     format!("syslog[{i}].name"),
                     table_key_line(text, "syslog", i, "name"),
                     format!("listener name `{name}` is used twice"),
+                ));
+            }
+        }
+        // The newest journal file is never reclaimed, so a cap below two files could
+        // never clear: the journal refuses such options, so check-config must too.
+        if self.journal.max_bytes < self.journal.file_bytes.saturating_mul(2) {
+            return Err(invalid(
+                "journal.max_bytes".into(),
+                table_key_line(text, "journal", 0, "max_bytes"),
+                format!(
+                    "must be at least twice journal.file_bytes ({} bytes), is {}",
+                    self.journal.file_bytes, self.journal.max_bytes
+                ),
+            ));
+        }
+        if self.status.enabled {
+            // The endpoint would otherwise be a syslog listener's twin: `sealtrail status`
+            // would seal its own HTTP request into the chain, or the bind would fail.
+            if let Some(i) = self.syslog.iter().position(|l| {
+                l.transport == Transport::Tcp && addrs_overlap(l.address, self.status.address)
+            }) {
+                return Err(invalid(
+                    "status.address".into(),
+                    table_key_line(text, "status", 0, "address"),
+                    format!(
+                        "{} is also the address of syslog[{i}] (tcp {}); pick another port",
+                        self.status.address, self.syslog[i].address
+                    ),
                 ));
             }
         }
@@ -496,6 +620,32 @@ impl Config {
             .clone()
             .unwrap_or_else(|| self.state_dir.join("signing.key"))
     }
+}
+
+/// Whether two sockets on the same transport cannot both be bound: same port, and the
+/// same address or either one the wildcard (which also takes the other family's
+/// wildcard on Linux, where IPv6 sockets accept IPv4 by default).
+fn addrs_overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    if a.port() != b.port() || a.port() == 0 {
+        return false;
+    }
+    a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified()
+}
+
+/// Line of a top-level `key = ...` (before the first table header); 1 if absent.
+fn top_key_line(text: &str, key: &str) -> usize {
+    for (n, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            break;
+        }
+        if let Some(rest) = t.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                return n + 1;
+            }
+        }
+    }
+    1
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -573,7 +723,15 @@ mod tests {
             assert_eq!(a.transport, b.transport);
             assert_eq!(a.display_name(), b.display_name());
             assert_eq!(a.max_message_bytes, b.max_message_bytes);
+            if a.transport == Transport::Tcp {
+                assert_eq!(a.limits(), b.limits());
+                assert!(
+                    a.max_connections.is_some(),
+                    "the example spells out the limits"
+                );
+            }
         }
+        assert_eq!(cfg.journal.keep_free_bytes, emb.journal.keep_free_bytes);
         assert_eq!(cfg.seal.max_age, emb.seal.max_age);
         assert_eq!(cfg.seal.max_bytes, emb.seal.max_bytes);
         assert_eq!(cfg.seal.zstd_level, emb.seal.zstd_level);
@@ -654,6 +812,70 @@ mod tests {
         assert!(key.contains("detect"), "{key}");
         let (line, key, _) = err(&format!("{MINIMAL}[alerts]\nwebhook = \"ftp://x\"\n"));
         assert_eq!((line, key.as_str()), (5, "alerts.webhook"));
+    }
+
+    #[test]
+    fn rules_run_applies_are_checked_here_too() {
+        // A journal cap below two files could never clear: `run` refuses it.
+        let (line, key, msg) = err(&format!(
+            "{MINIMAL}[journal]\nfile_bytes = 1048576\nmax_bytes = 1048577\n"
+        ));
+        assert_eq!((line, key.as_str()), (6, "journal.max_bytes"), "{msg}");
+        let ok = format!("{MINIMAL}[journal]\nfile_bytes = 1048576\nmax_bytes = 2097152\n");
+        assert!(parse(&ok).is_ok());
+        // An empty state directory.
+        let (line, key, _) = err(&format!("state_dir = \"\"\n{MINIMAL}"));
+        assert_eq!((line, key.as_str()), (1, "state_dir"));
+        // The status endpoint on a syslog TCP address (also through a wildcard).
+        let (line, key, msg) = err(&format!(
+            "{MINIMAL}[status]\naddress = \"127.0.0.1:5514\"\n"
+        ));
+        assert_eq!((line, key.as_str()), (5, "status.address"), "{msg}");
+        let (_, key, _) = err(
+            "[[syslog]]\ntransport = \"tcp\"\naddress = \"0.0.0.0:6000\"\n[status]\naddress = \"127.0.0.1:6000\"\n",
+        );
+        assert_eq!(key, "status.address");
+        // A UDP listener on that port is no conflict, nor a disabled endpoint.
+        let udp = "[[syslog]]\ntransport = \"udp\"\naddress = \"127.0.0.1:6000\"\n";
+        assert!(parse(&format!("{udp}[status]\naddress = \"127.0.0.1:6000\"\n")).is_ok());
+        assert!(parse(&format!(
+            "{MINIMAL}[status]\nenabled = false\naddress = \"127.0.0.1:5514\"\n"
+        ))
+        .is_ok());
+        // Two listeners that cannot both be bound.
+        let (line, key, msg) = err(&format!(
+            "{MINIMAL}[[syslog]]\ntransport = \"tcp\"\naddress = \"0.0.0.0:5514\"\n"
+        ));
+        assert_eq!((line, key.as_str()), (6, "syslog[1].address"), "{msg}");
+        assert!(msg.contains("overlaps"), "{msg}");
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_are_checked() {
+        let l = parse(MINIMAL).unwrap().syslog[0].limits();
+        assert_eq!(l.max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(l.max_per_peer, DEFAULT_MAX_CONNECTIONS_PER_PEER);
+        assert_eq!(l.idle_timeout, DEFAULT_IDLE_TIMEOUT);
+        let cfg = parse(&format!(
+            "{MINIMAL}max_connections = 10\nmax_connections_per_peer = 2\nidle_timeout = \"30s\"\n"
+        ))
+        .unwrap();
+        let l = cfg.syslog[0].limits();
+        assert_eq!((l.max_connections, l.max_per_peer), (10, 2));
+        assert_eq!(l.idle_timeout, Duration::from_secs(30));
+        let (line, key, _) = err(&format!("{MINIMAL}max_connections = 0\n"));
+        assert_eq!((line, key.as_str()), (4, "syslog[0].max_connections"));
+        let (line, key, _) = err(&format!(
+            "{MINIMAL}max_connections = 4\nmax_connections_per_peer = 5\n"
+        ));
+        assert_eq!(
+            (line, key.as_str()),
+            (5, "syslog[0].max_connections_per_peer")
+        );
+        let (line, key, _) = err(
+            "[[syslog]]\ntransport = \"udp\"\naddress = \"127.0.0.1:1\"\nidle_timeout = \"1m\"\n",
+        );
+        assert_eq!((line, key.as_str()), (4, "syslog[0].idle_timeout"));
     }
 
     #[test]

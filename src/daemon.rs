@@ -3,7 +3,6 @@
 //! closed, the sealer seals everything durable, the shipper archives what it can.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,17 +16,15 @@ use crate::keys::{self, KeyError};
 use crate::normalise::Normaliser;
 use crate::seal::{SealError, Sealer, SealerOptions, SealerStats};
 use crate::ship::{ShipStats, Shipper};
-use crate::source::syslog::{self as syslog_source, ListenerSpec, SourceStats};
+use crate::source::limits::{self, DescriptorBudget, Gate, ReadPool};
+use crate::source::syslog::{self as syslog_source, ListenerSpec, SourceStats, StreamContext};
 use crate::store::{self, StoreError};
 use crate::webhook::Webhook;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("state directory {path}: {source}")]
-    StateDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("{0}")]
+    StateDir(#[from] crate::state_dir::StateDirError),
     #[error("signing key: {0}")]
     Key(#[from] KeyError),
     #[error("archive: {0}")]
@@ -50,10 +47,26 @@ pub enum DaemonError {
     Thread(String),
 }
 
+impl DaemonError {
+    /// Whether the operator has to change something (configuration, key, state
+    /// directory) before a restart can succeed: the CLI exits 78 (`EX_CONFIG`) then, so
+    /// systemd's `RestartPreventExitStatus=78` stops a pointless restart loop.
+    pub fn is_configuration(&self) -> bool {
+        match self {
+            DaemonError::StateDir(e) => !matches!(e, crate::state_dir::StateDirError::Io { .. }),
+            DaemonError::Key(e) => e.is_configuration(),
+            DaemonError::ForeignChain { .. } => true,
+            DaemonError::Seal(SealError::StreamMismatch { .. }) => true,
+            DaemonError::Journal(JournalError::InvalidOptions(_)) => true,
+            _ => false,
+        }
+    }
+}
+
 /// A listener bound and ready to run.
 enum Bound {
     Udp(tokio::net::UdpSocket, ListenerSpec),
-    Tcp(tokio::net::TcpListener, ListenerSpec),
+    Tcp(tokio::net::TcpListener, ListenerSpec, Gate),
 }
 
 /// Shared live figures, for logs now and the status endpoint later.
@@ -73,6 +86,7 @@ pub struct Daemon {
     shipper: Shipper,
     wake_shipper: Arc<Notify>,
     bound: Vec<Bound>,
+    read_pool: Arc<ReadPool>,
     pub stats: Stats,
     /// Where each listener ended up (port 0 resolves here).
     pub local_addrs: Vec<(Transport, SocketAddr)>,
@@ -82,19 +96,8 @@ impl Daemon {
     /// Opens state (creating the key on first start) and binds every listener.
     pub async fn start(cfg: Config) -> Result<Daemon, DaemonError> {
         let state_dir = cfg.state_dir.clone();
-        create_private_dir(&state_dir)?;
+        crate::state_dir::prepare(&state_dir)?;
         let stream = cfg.stream_id();
-
-        let key_path = cfg.key_path();
-        let (signing, created) = keys::ensure(&key_path)?;
-        let pub_path = keys::public_path_for(&key_path);
-        let key_id = hex::encode(keys::key_id(&signing.verifying_key()));
-        if created {
-            tracing::info!(key = %key_path.display(), public_key = %pub_path.display(), %key_id, "created a new signing key; give the public key to your auditors");
-        }
-
-        let archive = store::open(&cfg.archive.url, true)?;
-        tracing::info!(archive = %archive.display, public_key = %pub_path.display(), %key_id, %stream, "sealed segments go to the archive; verify them with the public key");
 
         let journal = Journal::open(
             &state_dir.join("journal"),
@@ -104,6 +107,26 @@ impl Daemon {
                 fsync: cfg.journal.fsync,
             },
         )?;
+
+        // The key must continue the chain this state directory holds: a missing or
+        // different key is refused here, before anything could be signed with it.
+        let chain = crate::seal::load_chain(&journal)?.map(|cp| cp.state);
+        let key_path = cfg.key_path();
+        let (signing, created) =
+            keys::load_for_chain(&key_path, chain.as_ref().map(|c| c.chain_key()).as_ref())?;
+        let pub_path = keys::public_path_for(&key_path);
+        let key_id = hex::encode(keys::key_id(&signing.verifying_key()));
+        if created {
+            tracing::info!(key = %key_path.display(), public_key = %pub_path.display(), %key_id, "created a new signing key; give the public key to your auditors");
+        }
+        if let Some(c) = &chain {
+            if c.key_id.is_none() {
+                tracing::warn!(%key_id, next_seq = c.next_seq, "the checkpoint (written by an older version) does not record its key: assuming this key signs the chain; from the next segment on it is recorded");
+            }
+        }
+
+        let archive = store::open(&cfg.archive.url, true)?;
+        tracing::info!(archive = %archive.display, public_key = %pub_path.display(), %key_id, %stream, "sealed segments go to the archive; verify them with the public key");
 
         let listeners = cfg
             .syslog
@@ -155,6 +178,17 @@ impl Daemon {
             stats: ship_stats.clone(),
         };
 
+        // What is left of the descriptor limit after the daemon's own needs is shared by
+        // every stream connection: no flood of connections can starve the sealer.
+        let nofile = limits::raise_descriptor_limit();
+        let budget = DescriptorBudget::for_limit(nofile, cfg.syslog.len());
+        if cfg.syslog.iter().any(|l| l.transport == Transport::Tcp) {
+            tracing::info!(
+                descriptor_limit = nofile,
+                connection_budget = budget.total(),
+                "stream connections share what the descriptor limit leaves after the daemon's own needs"
+            );
+        }
         let mut bound = Vec::new();
         let mut local_addrs = Vec::new();
         let mut sources = Vec::new();
@@ -186,7 +220,10 @@ impl Daemon {
                         .await
                         .map_err(bind_err)?;
                     let a = s.local_addr().map_err(bind_err)?;
-                    (Bound::Tcp(s, spec), a)
+                    (
+                        Bound::Tcp(s, spec, Gate::new(l.limits(), budget.clone())),
+                        a,
+                    )
                 }
             };
             tracing::info!(listener = %l.display_name(), transport = %l.transport, address = %addr, "listening");
@@ -201,6 +238,7 @@ impl Daemon {
             shipper,
             wake_shipper,
             bound,
+            read_pool: ReadPool::new(limits::READ_SLOTS),
             stats: Stats {
                 sources,
                 sealer: sealer_stats,
@@ -224,6 +262,7 @@ impl Daemon {
             shipper,
             wake_shipper,
             bound,
+            read_pool,
             stats,
             local_addrs,
         } = self;
@@ -246,10 +285,14 @@ impl Daemon {
                         (name, syslog_source::run_udp(s, spec, j, st, tok).await)
                     });
                 }
-                Bound::Tcp(s, spec) => {
+                Bound::Tcp(s, spec, gate) => {
+                    let cx = StreamContext {
+                        gate,
+                        pool: read_pool.clone(),
+                    };
                     source_tasks.spawn(async move {
                         let name = spec.name.clone();
-                        (name, syslog_source::run_tcp(s, spec, j, st, tok).await)
+                        (name, syslog_source::run_tcp(s, spec, j, st, cx, tok).await)
                     });
                 }
             }
@@ -385,16 +428,4 @@ fn log_totals(stats: &Stats) {
         spool_segments = stats.shipper.spool_segments.load(Ordering::Relaxed),
         "stopped"
     );
-}
-
-fn create_private_dir(path: &std::path::Path) -> Result<(), DaemonError> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .map_err(|source| DaemonError::StateDir {
-            path: path.to_path_buf(),
-            source,
-        })
 }

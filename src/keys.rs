@@ -33,6 +33,46 @@ pub enum KeyError {
         what: &'static str,
         reason: String,
     },
+    #[error("{path} is missing, but the chain of stream `{stream}` in this state directory (next segment #{next_seq}) is signed with key id {key_id}: restore that secret key from your backup (its public key is what your auditors hold). Starting a new key would make every later segment fail verification; explicit key rotation is not supported yet")]
+    MissingForChain {
+        path: PathBuf,
+        key_id: String,
+        stream: String,
+        next_seq: u64,
+    },
+    #[error("{path} has key id {found}, but the chain of stream `{stream}` in this state directory is signed with key id {expected}: restore the key with id {expected} (segments signed with another key fail verification under the auditors' public key); explicit key rotation is not supported yet")]
+    WrongKeyForChain {
+        path: PathBuf,
+        found: String,
+        expected: String,
+        stream: String,
+    },
+    #[error("{public} (key id {public_id}) is not the public half of {secret} (key id {secret_id}): auditors given this file could not verify anything. Restore the matching pair, or delete {public} to have it written again from the secret key")]
+    PublicMismatch {
+        secret: PathBuf,
+        public: PathBuf,
+        secret_id: String,
+        public_id: String,
+    },
+}
+
+impl KeyError {
+    /// Whether the operator must act before a restart can help (exit 78, so systemd's
+    /// `RestartPreventExitStatus=78` stops retrying), rather than a passing I/O error.
+    pub fn is_configuration(&self) -> bool {
+        !matches!(self, KeyError::Io { .. })
+    }
+}
+
+/// What the state directory says about the chain the key must continue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainKey {
+    pub stream: String,
+    /// Sequence number of the next segment (≥ 1: a checkpoint exists).
+    pub next_seq: u64,
+    /// Key id the chain is signed with; `None` for a checkpoint written before key ids
+    /// were recorded.
+    pub key_id: Option<[u8; 8]>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> KeyError + '_ {
@@ -178,6 +218,73 @@ pub fn ensure(secret_path: &Path) -> Result<(SigningKey, bool), KeyError> {
     Ok((key, created))
 }
 
+/// Loads the signing key for the chain in the state directory, or creates one when
+/// there is no chain yet. With a chain, a missing key is never replaced (that would
+/// silently break verification for every later segment) and a key with another id is
+/// refused. Either way a public key file that does not match the secret is refused,
+/// and a missing one is written. Returns the key and whether it was created.
+pub fn load_for_chain(
+    secret_path: &Path,
+    chain: Option<&ChainKey>,
+) -> Result<(SigningKey, bool), KeyError> {
+    let (key, created) = match chain {
+        None => ensure(secret_path)?,
+        Some(chain) => {
+            match fs::symlink_metadata(secret_path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(KeyError::MissingForChain {
+                        path: secret_path.to_owned(),
+                        key_id: chain
+                            .key_id
+                            .map_or_else(|| "(not recorded)".into(), hex::encode),
+                        stream: chain.stream.clone(),
+                        next_seq: chain.next_seq,
+                    });
+                }
+                Err(e) => return Err(io_err(secret_path)(e)),
+            }
+            let key = load_signing_key(secret_path)?;
+            let found = key_id(&key.verifying_key());
+            if let Some(expected) = chain.key_id {
+                if found != expected {
+                    return Err(KeyError::WrongKeyForChain {
+                        path: secret_path.to_owned(),
+                        found: hex::encode(found),
+                        expected: hex::encode(expected),
+                        stream: chain.stream.clone(),
+                    });
+                }
+            }
+            (key, false)
+        }
+    };
+    check_public(secret_path, &key)?;
+    Ok((key, created))
+}
+
+/// The public key file beside the secret must be its public half; a missing one is
+/// written.
+fn check_public(secret_path: &Path, key: &SigningKey) -> Result<(), KeyError> {
+    let public_path = public_path_for(secret_path);
+    let ours = key.verifying_key();
+    match fs::symlink_metadata(&public_path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return write_public(secret_path, &ours),
+        Err(e) => return Err(io_err(&public_path)(e)),
+        Ok(_) => {}
+    }
+    let theirs = load_verifying_key(&public_path)?;
+    if theirs != ours {
+        return Err(KeyError::PublicMismatch {
+            secret: secret_path.to_owned(),
+            public: public_path,
+            secret_id: hex::encode(key_id(&ours)),
+            public_id: hex::encode(key_id(&theirs)),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +371,67 @@ mod tests {
         let vk = sk.verifying_key();
         let full = Sha256::digest(vk.as_bytes());
         assert_eq!(key_id(&vk), full[..8]);
+    }
+
+    fn chain(key: Option<&SigningKey>) -> ChainKey {
+        ChainKey {
+            stream: "host-1".into(),
+            next_seq: 42,
+            key_id: key.map(|k| key_id(&k.verifying_key())),
+        }
+    }
+
+    #[test]
+    fn with_a_chain_a_deleted_key_is_refused_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("signing.key");
+        let (k, created) = load_for_chain(&secret, None).unwrap();
+        assert!(created);
+        fs::remove_file(&secret).unwrap();
+        let e = load_for_chain(&secret, Some(&chain(Some(&k)))).unwrap_err();
+        assert!(matches!(e, KeyError::MissingForChain { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&hex::encode(key_id(&k.verifying_key()))),
+            "{msg}"
+        );
+        assert!(msg.contains("restore"), "{msg}");
+        assert!(e.is_configuration());
+        assert!(!secret.exists(), "no new key was created");
+    }
+
+    #[test]
+    fn with_a_chain_another_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("signing.key");
+        let (old, _) = load_for_chain(&secret, None).unwrap();
+        fs::remove_file(&secret).unwrap();
+        fs::remove_file(public_path_for(&secret)).unwrap();
+        generate(&secret).unwrap();
+        let e = load_for_chain(&secret, Some(&chain(Some(&old)))).unwrap_err();
+        assert!(matches!(e, KeyError::WrongKeyForChain { .. }), "{e}");
+        // The same key continues its chain; a legacy checkpoint without an id is taken.
+        let (now, _) = load_for_chain(&secret, Some(&chain(None))).unwrap();
+        assert!(load_for_chain(&secret, Some(&chain(Some(&now)))).is_ok());
+    }
+
+    #[test]
+    fn a_public_key_of_another_pair_is_refused_and_a_missing_one_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("signing.key");
+        let (k, _) = load_for_chain(&secret, None).unwrap();
+        let other = dir.path().join("other.key");
+        generate(&other).unwrap();
+        fs::copy(public_path_for(&other), public_path_for(&secret)).unwrap();
+        for c in [None, Some(chain(Some(&k)))] {
+            let e = load_for_chain(&secret, c.as_ref()).unwrap_err();
+            assert!(matches!(e, KeyError::PublicMismatch { .. }), "{e}");
+        }
+        fs::remove_file(public_path_for(&secret)).unwrap();
+        load_for_chain(&secret, Some(&chain(Some(&k)))).unwrap();
+        assert_eq!(
+            load_verifying_key(&public_path_for(&secret)).unwrap(),
+            k.verifying_key()
+        );
     }
 }

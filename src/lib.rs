@@ -19,6 +19,7 @@ pub mod segment;
 pub mod service;
 pub mod ship;
 pub mod source;
+pub mod state_dir;
 pub mod status;
 pub mod store;
 pub mod verify;

@@ -217,7 +217,7 @@ impl Shipper {
             path: path.to_path_buf(),
             source,
         };
-        std::fs::create_dir_all(&self.quarantine_dir).map_err(err)?;
+        crate::state_dir::create_private(&self.quarantine_dir).map_err(err)?;
         let name = path.file_name().unwrap_or_default();
         std::fs::rename(path, self.quarantine_dir.join(name)).map_err(err)
     }

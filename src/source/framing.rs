@@ -37,6 +37,9 @@ pub const MAX_COUNT_DIGITS: usize = 10;
 /// real syslog message, so a bigger count is garbage rather than a frame to skip.
 pub const DEFAULT_MAX_COUNT: usize = 64 * 1024 * 1024;
 
+/// Capacity a decoder keeps between frames; a bigger buffer is freed once its frame ends.
+const RETAINED_BUFFER_BYTES: usize = 4096;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     /// At a frame boundary; `buf` may hold the first bytes of an undecided header.
@@ -222,6 +225,11 @@ impl FrameDecoder {
     }
 
     fn reset(&mut self) {
+        // A long frame split across reads grew the buffer; an idle connection must not
+        // keep that memory (many quiet connections would add up).
+        if self.buf.capacity() > RETAINED_BUFFER_BYTES {
+            self.buf = Vec::new();
+        }
         self.buf.clear();
         self.seen = 0;
         self.last_cr = false;

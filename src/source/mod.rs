@@ -1,3 +1,4 @@
 //! Sources of events.
 pub mod framing;
+pub mod limits;
 pub mod syslog;

@@ -5,6 +5,9 @@
 //! keeps the chain intact across crashes is described in `docs/ARCHITECTURE.md`:
 //! stage the segment in the spool, commit the checkpoint (the commit point), publish.
 
+mod committer;
+mod detection;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,13 +16,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
-use crate::detect::{DetectConfig, Detector};
-use crate::journal::write_atomic;
-use crate::journal::{Checkpoint, Cursor, Journal, JournalError};
+use crate::detect::DetectConfig;
+use crate::journal::{Checkpoint, Journal, JournalError};
 use crate::normalise::{record_text, Normaliser};
 use crate::record::IngestRecord;
-use crate::segment::{Content, SealHeader, SealKind, SegmentBuilder, SegmentError, SegmentSealer};
+use crate::segment::{SealKind, SegmentBuilder, SegmentError, SegmentSealer};
 use crate::webhook::Webhook;
+use committer::{recover_spool, Committer, Pending};
+use detection::{load_detection, Detection};
 
 /// Name of the sealer's cursor in the journal.
 pub const CURSOR_NAME: &str = "sealer";
@@ -50,6 +54,31 @@ pub struct ChainState {
     pub prev_hash: String,
     /// End of the last sealed period: the next segment starts here.
     pub period_end_ns: i64,
+    /// Hex id of the key the chain is signed with, so a restart with another key (or
+    /// none) is refused instead of continuing the chain unverifiably. Absent in
+    /// checkpoints of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+}
+
+impl ChainState {
+    /// What the key check needs to know about this chain.
+    pub fn chain_key(&self) -> crate::keys::ChainKey {
+        crate::keys::ChainKey {
+            stream: self.stream.clone(),
+            next_seq: self.next_seq,
+            key_id: self
+                .key_id
+                .as_deref()
+                .and_then(|h| hex::decode(h).ok())
+                .and_then(|v| <[u8; 8]>::try_from(v).ok()),
+        }
+    }
+}
+
+/// The sealer's committed checkpoint, if this state directory has a chain.
+pub fn load_chain(journal: &Journal) -> Result<Option<Checkpoint<ChainState>>, SealError> {
+    Ok(journal.cursor(CURSOR_NAME).load::<ChainState>()?)
 }
 
 pub struct SealerOptions {
@@ -104,46 +133,6 @@ pub struct Sealer {
     detection: Option<Detection>,
 }
 
-/// The detector as the sealer runs it: it sees every authentication event in journal
-/// order and its alerts are sealed right behind the event that raised them.
-///
-/// Its state is saved with a segment commit (every [`SNAPSHOT_EVERY`] and at shutdown)
-/// together with the journal position it stands for. After a crash the sealer resumes
-/// at its own, later checkpoint; the detector first re-reads the records in between
-/// (their alerts were already sealed, so they are not raised again), and is then
-/// exactly where it was.
-struct Detection {
-    detector: Detector,
-    webhook: Option<Webhook>,
-    last_snapshot: std::time::Instant,
-    /// Journal position of the loaded snapshot, when it lags the sealer's.
-    warm_up_from: Option<u64>,
-    /// Scratch buffer for webhook bodies.
-    scratch: Vec<u8>,
-}
-
-/// Makes sealed segments durable (spool write, checkpoint, publish) on its own thread,
-/// in order, so the fsyncs overlap with building the next segment instead of stalling
-/// it. Crash safety is unchanged: each commit is the same three steps, one at a time.
-struct Committer {
-    /// Compresses and signs, in sequence order, so it alone knows the previous hash.
-    segment_sealer: SegmentSealer,
-    key: SigningKey,
-    prev_hash: [u8; 32],
-    stream: String,
-    heartbeat_ms: u64,
-    cursor: Cursor,
-    /// With `snapshot_path`: where a detector snapshot goes, and the cursor that pins
-    /// the journal from its position.
-    detector_cursor: Option<Cursor>,
-    snapshot_path: PathBuf,
-    journal: Journal,
-    spool_dir: PathBuf,
-    stats: Arc<SealerStats>,
-    /// Woken after each publish so the shipper need not poll.
-    on_publish: Box<dyn Fn() + Send>,
-}
-
 pub fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -156,18 +145,18 @@ pub fn spool_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq:012}.seg.zst"))
 }
 
-fn staged_path(dir: &Path, seq: u64) -> PathBuf {
+pub(super) fn staged_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq:012}.seg.zst.tmp"))
 }
 
-fn spool_err(path: &Path) -> impl FnOnce(std::io::Error) -> SealError + '_ {
+pub(super) fn spool_err(path: &Path) -> impl FnOnce(std::io::Error) -> SealError + '_ {
     move |source| SealError::Spool {
         path: path.to_path_buf(),
         source,
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<(), SealError> {
+pub(super) fn sync_dir(dir: &Path) -> Result<(), SealError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(spool_err(dir))
@@ -183,7 +172,7 @@ impl Sealer {
         stats: Arc<SealerStats>,
         on_publish: Box<dyn Fn() + Send>,
     ) -> Result<Sealer, SealError> {
-        std::fs::create_dir_all(&opts.spool_dir).map_err(spool_err(&opts.spool_dir))?;
+        crate::state_dir::create_private(&opts.spool_dir).map_err(spool_err(&opts.spool_dir))?;
         let cursor = journal.cursor(CURSOR_NAME);
         let (state, position, next_kind) = match cursor.load::<ChainState>()? {
             Some(cp) => {
@@ -202,6 +191,7 @@ impl Sealer {
                     next_seq: 0,
                     prev_hash: hex::encode([0u8; 32]),
                     period_end_ns: now_ns(),
+                    key_id: None,
                 },
                 0,
                 SealKind::Normal,
@@ -456,231 +446,10 @@ impl Sealer {
     }
 }
 
-impl Committer {
-    fn run(mut self, rx: std::sync::mpsc::Receiver<Pending>) {
-        for pending in rx {
-            let staged = self.seal(pending);
-            let mut backoff = Duration::from_millis(100);
-            while let Err(e) = self.commit(&staged) {
-                // The records are safe in the journal; waiting is safe, skipping is not.
-                self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, seq = staged.seq, "committing a sealed segment failed; retrying in {:?}", backoff);
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-        }
-    }
-
-    /// Compresses and signs, chaining to the previous seal. Only a zstd error can
-    /// make it fail; it is retried, since skipping would break "every event sealed"
-    /// and the records are safe in the journal meanwhile.
-    fn seal(&mut self, p: Pending) -> Staged {
-        let mut backoff = Duration::from_millis(100);
-        let sealed = loop {
-            let header = SealHeader {
-                kind: p.kind,
-                stream: self.stream.clone(),
-                seq: p.seq,
-                prev_hash: self.prev_hash,
-                period_start_ns: p.period_start_ns,
-                period_end_ns: p.period_end_ns,
-                heartbeat_ms: self.heartbeat_ms,
-            };
-            match self.segment_sealer.seal(&p.content, header, &self.key) {
-                Ok(s) => break s,
-                Err(e) => {
-                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(error = %e, seq = p.seq, "sealing failed; retrying in {:?}", backoff);
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-            }
-        };
-        let hash = sealed.seal.hash();
-        self.prev_hash = hash;
-        Staged {
-            seq: p.seq,
-            bytes: sealed.bytes,
-            events: p.content.count,
-            end_position: p.end_position,
-            state: ChainState {
-                stream: self.stream.clone(),
-                next_seq: p.seq + 1,
-                prev_hash: hex::encode(hash),
-                period_end_ns: p.period_end_ns,
-            },
-            detector_snapshot: p.detector_snapshot,
-        }
-    }
-
-    /// Stage, commit the checkpoint (the commit point), publish.
-    fn commit(&self, s: &Staged) -> Result<(), SealError> {
-        let dir = &self.spool_dir;
-        let tmp = staged_path(dir, s.seq);
-        write_synced(&tmp, &s.bytes)?;
-        self.cursor.commit(&Checkpoint {
-            position: s.end_position,
-            state: s.state.clone(),
-        })?;
-        // Committed. Publishing is idempotent and `recover_spool` redoes it after a
-        // crash, so the directory needs no fsync of its own here.
-        let published = spool_path(dir, s.seq);
-        std::fs::rename(&tmp, &published).map_err(spool_err(&published))?;
-        tracing::debug!(
-            seq = s.seq,
-            bytes = s.bytes.len(),
-            events = s.events,
-            "sealed segment"
-        );
-        self.stats.sealed_segments.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .sealed_events
-            .fetch_add(s.events, Ordering::Relaxed);
-        self.stats.next_seq.store(s.seq + 1, Ordering::Relaxed);
-        self.stats
-            .journal_position
-            .store(s.end_position, Ordering::Relaxed);
-        (self.on_publish)();
-        if let (Some(snapshot), Some(cursor)) = (&s.detector_snapshot, &self.detector_cursor) {
-            // After the segment's commit, so the snapshot never runs ahead of the chain.
-            let mut file = format!("{SNAPSHOT_HEADER}{}\n", s.end_position).into_bytes();
-            file.extend_from_slice(snapshot);
-            write_atomic(&self.snapshot_path, &file).map_err(spool_err(&self.snapshot_path))?;
-            cursor.commit(&Checkpoint {
-                position: s.end_position,
-                state: (),
-            })?;
-        }
-        if let Err(e) = self.journal.reclaim() {
-            tracing::warn!(error = %e, "journal reclaim failed");
-        }
-        Ok(())
-    }
-}
-
-/// A closed segment on its way to the committer.
-struct Pending {
-    seq: u64,
-    kind: SealKind,
-    period_start_ns: i64,
-    period_end_ns: i64,
-    content: Content,
-    end_position: u64,
-    detector_snapshot: Option<Vec<u8>>,
-}
-
-/// A sealed segment on its way to the spool.
-struct Staged {
-    seq: u64,
-    bytes: Vec<u8>,
-    events: u64,
-    /// Journal position just past its last record: the checkpoint's new position.
-    end_position: u64,
-    /// The chain state once it is committed.
-    state: ChainState,
-    /// The detector's state as of `end_position`, saved after the commit.
-    detector_snapshot: Option<Vec<u8>>,
-}
-
-/// First line of the detector snapshot file, followed by the journal position.
-const SNAPSHOT_HEADER: &str = "sealtrail-detector-snapshot v1 position=";
-
-/// Restores the detector from its snapshot when it is usable, else starts it fresh.
-fn load_detection(
-    cfg: DetectConfig,
-    webhook: Option<Webhook>,
-    path: &Path,
-    sealer_position: u64,
-) -> Detection {
-    let fresh = |cfg: DetectConfig| Detection {
-        detector: Detector::new(cfg),
-        webhook: webhook.clone(),
-        last_snapshot: std::time::Instant::now(),
-        warm_up_from: None,
-        scratch: Vec::new(),
-    };
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return fresh(cfg),
-        Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e, "detector state unreadable; starting with an empty one");
-            return fresh(cfg);
-        }
-    };
-    let parsed = bytes.iter().position(|&b| b == b'\n').and_then(|nl| {
-        let head = std::str::from_utf8(&bytes[..nl]).ok()?;
-        let pos = head.strip_prefix(SNAPSHOT_HEADER)?.parse::<u64>().ok()?;
-        Some((pos, &bytes[nl + 1..]))
-    });
-    let Some((pos, snapshot)) = parsed else {
-        tracing::warn!(file = %path.display(), "detector state has no valid header; starting with an empty one");
-        return fresh(cfg);
-    };
-    if pos > sealer_position {
-        tracing::warn!(
-            snapshot = pos,
-            sealer = sealer_position,
-            "detector state is ahead of the sealer; starting with an empty one"
-        );
-        return fresh(cfg);
-    }
-    match Detector::restore(cfg.clone(), snapshot) {
-        Ok(detector) => Detection {
-            detector,
-            webhook,
-            last_snapshot: std::time::Instant::now(),
-            warm_up_from: (pos < sealer_position).then_some(pos),
-            scratch: Vec::new(),
-        },
-        Err(e) => {
-            tracing::warn!(error = %e, "detector state not restored; starting with an empty one");
-            fresh(cfg)
-        }
-    }
-}
-
-fn decode_hash(s: &str) -> Result<[u8; 32], SealError> {
+pub(super) fn decode_hash(s: &str) -> Result<[u8; 32], SealError> {
     let v = hex::decode(s).map_err(|e| SealError::BadCheckpoint(format!("prev_hash: {e}")))?;
     v.try_into()
         .map_err(|_| SealError::BadCheckpoint("prev_hash: not 32 bytes".into()))
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), SealError> {
-    use std::io::Write;
-    let mut f = std::fs::File::create(path).map_err(spool_err(path))?;
-    f.write_all(bytes).map_err(spool_err(path))?;
-    f.sync_all().map_err(spool_err(path))
-}
-
-/// Completes or discards a staged segment left by a crash (see the commit protocol).
-fn recover_spool(dir: &Path, next_seq: u64) -> Result<(), SealError> {
-    let entries = std::fs::read_dir(dir).map_err(spool_err(dir))?;
-    for entry in entries {
-        let entry = entry.map_err(spool_err(dir))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Some(seq) = name
-            .strip_suffix(".seg.zst.tmp")
-            .and_then(|s| s.parse::<u64>().ok())
-        else {
-            continue;
-        };
-        let path = entry.path();
-        // Everything below `next_seq` was committed (its bytes were synced before the
-        // checkpoint); only its publishing rename may have been lost.
-        if seq < next_seq {
-            let dest = spool_path(dir, seq);
-            tracing::info!(seq, "completing segment committed before a crash");
-            std::fs::rename(&path, &dest).map_err(spool_err(&dest))?;
-        } else {
-            tracing::info!(
-                seq,
-                "discarding segment staged but not committed before a crash"
-            );
-            std::fs::remove_file(&path).map_err(spool_err(&path))?;
-        }
-    }
-    sync_dir(dir)
 }
 
 fn write_undecodable(out: &mut Vec<u8>, stream: &str, pos: u64, payload: &[u8]) {
@@ -697,25 +466,6 @@ fn write_undecodable(out: &mut Vec<u8>, stream: &str, pos: u64, payload: &[u8]) 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn recover_spool_completes_committed_and_discards_uncommitted() {
-        let t = tempfile::tempdir().unwrap();
-        let dir = t.path();
-        // seq 3 and 4 were committed (checkpoint says next_seq 5) but not renamed.
-        std::fs::write(staged_path(dir, 3), b"committed 3").unwrap();
-        std::fs::write(staged_path(dir, 4), b"committed").unwrap();
-        // seq 5 was staged, the crash came before the checkpoint.
-        std::fs::write(staged_path(dir, 5), b"not committed").unwrap();
-        std::fs::write(spool_path(dir, 2), b"published").unwrap();
-        recover_spool(dir, 5).unwrap();
-        assert_eq!(std::fs::read(spool_path(dir, 3)).unwrap(), b"committed 3");
-        assert_eq!(std::fs::read(spool_path(dir, 4)).unwrap(), b"committed");
-        assert!(!staged_path(dir, 4).exists());
-        assert!(!staged_path(dir, 5).exists());
-        assert!(!spool_path(dir, 5).exists());
-        assert_eq!(std::fs::read(spool_path(dir, 2)).unwrap(), b"published");
-    }
 
     #[test]
     fn checkpoint_hash_must_be_32_bytes() {

@@ -1,0 +1,225 @@
+//! The committer: compresses, signs and commits sealed segments on its own thread, in
+//! sequence order (the commit protocol is in `docs/ARCHITECTURE.md`).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+
+use super::detection::SNAPSHOT_HEADER;
+use super::{spool_err, spool_path, staged_path, sync_dir, ChainState, SealError, SealerStats};
+use crate::journal::{write_atomic, Checkpoint, Cursor, Journal};
+use crate::segment::{Content, SealHeader, SealKind, SegmentSealer};
+
+/// Makes sealed segments durable (spool write, checkpoint, publish) on its own thread,
+/// in order, so the fsyncs overlap with building the next segment instead of stalling
+/// it. Crash safety is unchanged: each commit is the same three steps, one at a time.
+pub(super) struct Committer {
+    /// Compresses and signs, in sequence order, so it alone knows the previous hash.
+    pub(super) segment_sealer: SegmentSealer,
+    pub(super) key: SigningKey,
+    pub(super) prev_hash: [u8; 32],
+    pub(super) stream: String,
+    pub(super) heartbeat_ms: u64,
+    pub(super) cursor: Cursor,
+    /// With `snapshot_path`: where a detector snapshot goes, and the cursor that pins
+    /// the journal from its position.
+    pub(super) detector_cursor: Option<Cursor>,
+    pub(super) snapshot_path: PathBuf,
+    pub(super) journal: Journal,
+    pub(super) spool_dir: PathBuf,
+    pub(super) stats: Arc<SealerStats>,
+    /// Woken after each publish so the shipper need not poll.
+    pub(super) on_publish: Box<dyn Fn() + Send>,
+}
+
+impl Committer {
+    pub(super) fn run(mut self, rx: std::sync::mpsc::Receiver<Pending>) {
+        for pending in rx {
+            let staged = self.seal(pending);
+            let mut backoff = Duration::from_millis(100);
+            while let Err(e) = self.commit(&staged) {
+                // The records are safe in the journal; waiting is safe, skipping is not.
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, seq = staged.seq, "committing a sealed segment failed; retrying in {:?}", backoff);
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+
+    /// Compresses and signs, chaining to the previous seal. Only a zstd error can
+    /// make it fail; it is retried, since skipping would break "every event sealed"
+    /// and the records are safe in the journal meanwhile.
+    fn seal(&mut self, p: Pending) -> Staged {
+        let mut backoff = Duration::from_millis(100);
+        let sealed = loop {
+            let header = SealHeader {
+                kind: p.kind,
+                stream: self.stream.clone(),
+                seq: p.seq,
+                prev_hash: self.prev_hash,
+                period_start_ns: p.period_start_ns,
+                period_end_ns: p.period_end_ns,
+                heartbeat_ms: self.heartbeat_ms,
+            };
+            match self.segment_sealer.seal(&p.content, header, &self.key) {
+                Ok(s) => break s,
+                Err(e) => {
+                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, seq = p.seq, "sealing failed; retrying in {:?}", backoff);
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        };
+        let hash = sealed.seal.hash();
+        self.prev_hash = hash;
+        Staged {
+            seq: p.seq,
+            bytes: sealed.bytes,
+            events: p.content.count,
+            end_position: p.end_position,
+            state: ChainState {
+                stream: self.stream.clone(),
+                next_seq: p.seq + 1,
+                prev_hash: hex::encode(hash),
+                period_end_ns: p.period_end_ns,
+                key_id: Some(hex::encode(crate::keys::key_id(&self.key.verifying_key()))),
+            },
+            detector_snapshot: p.detector_snapshot,
+        }
+    }
+
+    /// Stage, commit the checkpoint (the commit point), publish.
+    fn commit(&self, s: &Staged) -> Result<(), SealError> {
+        let dir = &self.spool_dir;
+        let tmp = staged_path(dir, s.seq);
+        write_synced(&tmp, &s.bytes)?;
+        self.cursor.commit(&Checkpoint {
+            position: s.end_position,
+            state: s.state.clone(),
+        })?;
+        // Committed. Publishing is idempotent and `recover_spool` redoes it after a
+        // crash, so the directory needs no fsync of its own here.
+        let published = spool_path(dir, s.seq);
+        std::fs::rename(&tmp, &published).map_err(spool_err(&published))?;
+        tracing::debug!(
+            seq = s.seq,
+            bytes = s.bytes.len(),
+            events = s.events,
+            "sealed segment"
+        );
+        self.stats.sealed_segments.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .sealed_events
+            .fetch_add(s.events, Ordering::Relaxed);
+        self.stats.next_seq.store(s.seq + 1, Ordering::Relaxed);
+        self.stats
+            .journal_position
+            .store(s.end_position, Ordering::Relaxed);
+        (self.on_publish)();
+        if let (Some(snapshot), Some(cursor)) = (&s.detector_snapshot, &self.detector_cursor) {
+            // After the segment's commit, so the snapshot never runs ahead of the chain.
+            let mut file = format!("{SNAPSHOT_HEADER}{}\n", s.end_position).into_bytes();
+            file.extend_from_slice(snapshot);
+            write_atomic(&self.snapshot_path, &file).map_err(spool_err(&self.snapshot_path))?;
+            cursor.commit(&Checkpoint {
+                position: s.end_position,
+                state: (),
+            })?;
+        }
+        if let Err(e) = self.journal.reclaim() {
+            tracing::warn!(error = %e, "journal reclaim failed");
+        }
+        Ok(())
+    }
+}
+
+/// A closed segment on its way to the committer.
+pub(super) struct Pending {
+    pub(super) seq: u64,
+    pub(super) kind: SealKind,
+    pub(super) period_start_ns: i64,
+    pub(super) period_end_ns: i64,
+    pub(super) content: Content,
+    pub(super) end_position: u64,
+    pub(super) detector_snapshot: Option<Vec<u8>>,
+}
+
+/// A sealed segment on its way to the spool.
+struct Staged {
+    seq: u64,
+    bytes: Vec<u8>,
+    events: u64,
+    /// Journal position just past its last record: the checkpoint's new position.
+    end_position: u64,
+    /// The chain state once it is committed.
+    state: ChainState,
+    /// The detector's state as of `end_position`, saved after the commit.
+    detector_snapshot: Option<Vec<u8>>,
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), SealError> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).map_err(spool_err(path))?;
+    f.write_all(bytes).map_err(spool_err(path))?;
+    f.sync_all().map_err(spool_err(path))
+}
+
+/// Completes or discards a staged segment left by a crash (see the commit protocol).
+pub(super) fn recover_spool(dir: &Path, next_seq: u64) -> Result<(), SealError> {
+    let entries = std::fs::read_dir(dir).map_err(spool_err(dir))?;
+    for entry in entries {
+        let entry = entry.map_err(spool_err(dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(seq) = name
+            .strip_suffix(".seg.zst.tmp")
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let path = entry.path();
+        // Everything below `next_seq` was committed (its bytes were synced before the
+        // checkpoint); only its publishing rename may have been lost.
+        if seq < next_seq {
+            let dest = spool_path(dir, seq);
+            tracing::info!(seq, "completing segment committed before a crash");
+            std::fs::rename(&path, &dest).map_err(spool_err(&dest))?;
+        } else {
+            tracing::info!(
+                seq,
+                "discarding segment staged but not committed before a crash"
+            );
+            std::fs::remove_file(&path).map_err(spool_err(&path))?;
+        }
+    }
+    sync_dir(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recover_spool_completes_committed_and_discards_uncommitted() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path();
+        // seq 3 and 4 were committed (checkpoint says next_seq 5) but not renamed.
+        std::fs::write(staged_path(dir, 3), b"committed 3").unwrap();
+        std::fs::write(staged_path(dir, 4), b"committed").unwrap();
+        // seq 5 was staged, the crash came before the checkpoint.
+        std::fs::write(staged_path(dir, 5), b"not committed").unwrap();
+        std::fs::write(spool_path(dir, 2), b"published").unwrap();
+        recover_spool(dir, 5).unwrap();
+        assert_eq!(std::fs::read(spool_path(dir, 3)).unwrap(), b"committed 3");
+        assert_eq!(std::fs::read(spool_path(dir, 4)).unwrap(), b"committed");
+        assert!(!staged_path(dir, 4).exists());
+        assert!(!staged_path(dir, 5).exists());
+        assert!(!spool_path(dir, 5).exists());
+        assert_eq!(std::fs::read(spool_path(dir, 2)).unwrap(), b"published");
+    }
+}

@@ -1,0 +1,85 @@
+//! Helpers shared by the UDP and TCP listener tests: a real journal, read back.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{now_ns, ListenerSpec, Transport};
+use crate::journal::Journal;
+use crate::record::{IngestRecord, RecordFlags};
+
+pub const E: RecordFlags = RecordFlags::EMPTY;
+pub const T: RecordFlags = RecordFlags::TRUNCATED;
+pub const I: RecordFlags = RecordFlags::INCOMPLETE;
+
+/// An owned copy of a journalled record.
+#[derive(Debug, PartialEq)]
+pub struct Got {
+    pub listener: u16,
+    pub peer: Option<SocketAddr>,
+    pub flags: RecordFlags,
+    pub raw: Vec<u8>,
+    pub received_ns: i64,
+}
+
+/// Waits until everything queued so far is durable, then reads the journal back.
+pub async fn appended(journal: &Journal) -> Vec<Got> {
+    let end = journal
+        .append(crate::journal::Batch::default())
+        .await
+        .unwrap();
+    journal.wait_durable(end).await.unwrap();
+    let mut reader = journal.reader(0).unwrap();
+    let mut out = Vec::new();
+    while let Some((_, p)) = reader.next().unwrap() {
+        let r = IngestRecord::decode(p).unwrap();
+        out.push(Got {
+            listener: r.listener,
+            peer: r.peer,
+            flags: r.flags,
+            raw: r.raw.to_vec(),
+            received_ns: r.received_ns,
+        });
+    }
+    out
+}
+
+/// A real journal in a temporary directory that lives as long as the test process.
+pub fn test_journal() -> Journal {
+    let dir = tempfile::tempdir().unwrap().keep();
+    Journal::open(&dir, crate::journal::JournalOptions::default()).unwrap()
+}
+
+pub async fn wait_for(journal: &Journal, n: usize) -> Vec<Got> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = appended(journal).await;
+        if got.len() >= n || tokio::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub fn spec(transport: Transport, max: usize) -> ListenerSpec {
+    ListenerSpec {
+        index: 3,
+        name: "test".into(),
+        transport,
+        max_message_bytes: max,
+    }
+}
+
+pub fn raw_and_flags(got: &[Got]) -> Vec<(&[u8], RecordFlags)> {
+    got.iter().map(|g| (g.raw.as_slice(), g.flags)).collect()
+}
+
+pub fn assert_recent(got: &[Got]) {
+    let now = now_ns();
+    for g in got {
+        assert!(
+            (now - g.received_ns).abs() < 600_000_000_000,
+            "received_ns {} not near now {now}",
+            g.received_ns
+        );
+    }
+}

@@ -22,5 +22,6 @@ pub mod source;
 pub mod state_dir;
 pub mod status;
 pub mod store;
+pub mod throttle;
 pub mod verify;
 pub mod webhook;

@@ -9,9 +9,12 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 
 use super::detection::SNAPSHOT_HEADER;
-use super::{spool_err, spool_path, staged_path, sync_dir, ChainState, SealError, SealerStats};
+use super::{
+    lock, spool_err, spool_path, staged_path, sync_dir, ChainState, SealError, SealerStats,
+};
 use crate::journal::{write_atomic, Checkpoint, Cursor, Journal};
 use crate::segment::{Content, SealHeader, SealKind, SegmentSealer};
+use crate::throttle::{Backoff, Throttle};
 
 /// Makes sealed segments durable (spool write, checkpoint, publish) on its own thread,
 /// in order, so the fsyncs overlap with building the next segment instead of stalling
@@ -39,13 +42,31 @@ impl Committer {
     pub(super) fn run(mut self, rx: std::sync::mpsc::Receiver<Pending>) {
         for pending in rx {
             let staged = self.seal(pending);
-            let mut backoff = Duration::from_millis(100);
+            // Short pauses: a commit is local I/O, and when space or descriptors come
+            // back the chain must resume at once, not after a long backoff.
+            let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+            let mut log = Throttle::new(Duration::from_secs(10));
+            let mut failed = 0u64;
             while let Err(e) = self.commit(&staged) {
                 // The records are safe in the journal; waiting is safe, skipping is not.
+                failed += 1;
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, seq = staged.seq, "committing a sealed segment failed; retrying in {:?}", backoff);
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
+                self.stats.commit_failing.store(true, Ordering::Relaxed);
+                *lock(&self.stats.last_commit_error) = Some(e.to_string());
+                let pause = backoff.step();
+                if let Some(n) = log.hit(std::time::Instant::now()) {
+                    tracing::error!(error = %e, seq = staged.seq, failures = n, retry_in_ms = pause.as_millis() as u64, "committing a sealed segment failed; retrying (its events stay safe in the journal)");
+                }
+                std::thread::sleep(pause);
+            }
+            if failed > 0 {
+                self.stats.commit_failing.store(false, Ordering::Relaxed);
+                tracing::info!(
+                    seq = staged.seq,
+                    failed_attempts = failed,
+                    "committed the segment after retrying"
+                );
             }
         }
     }

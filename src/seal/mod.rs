@@ -7,6 +7,7 @@
 
 mod committer;
 mod detection;
+pub mod late;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -112,6 +113,19 @@ pub struct SealerStats {
     pub journal_position: AtomicU64,
     pub errors: AtomicU64,
     pub alerts: AtomicU64,
+    /// Commit attempts that failed (each is retried; nothing is skipped).
+    pub commit_failures: AtomicU64,
+    /// The latest commit failure, for late-seal explanations and `status`.
+    pub last_commit_error: std::sync::Mutex<Option<String>>,
+    /// True while the committer is retrying a failed commit.
+    pub commit_failing: AtomicBool,
+    /// Segments sealed after their heartbeat was due.
+    pub late_seals: AtomicU64,
+    pub last_late: std::sync::Mutex<Option<late::LateSeal>>,
+    /// End of the newest sealed period (unix ns; 0 before the first).
+    pub last_sealed_ns: std::sync::atomic::AtomicI64,
+    /// `seal.max_age` in milliseconds, for `status`.
+    pub heartbeat_ms: AtomicU64,
 }
 
 pub struct Sealer {
@@ -131,6 +145,8 @@ pub struct Sealer {
     stats: Arc<SealerStats>,
     committer: Option<Committer>,
     detection: Option<Detection>,
+    /// What may explain a late seal.
+    causes: late::Causes,
 }
 
 pub fn now_ns() -> i64 {
@@ -199,6 +215,10 @@ impl Sealer {
         };
         recover_spool(&opts.spool_dir, state.next_seq)?;
         stats.next_seq.store(state.next_seq, Ordering::Relaxed);
+        stats.heartbeat_ms.store(
+            u64::try_from(opts.max_age.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         stats.journal_position.store(position, Ordering::Relaxed);
         let builder = SegmentBuilder::new(opts.zstd_level)?;
         let detection = match opts.detect.clone().filter(|d| d.enabled) {
@@ -250,6 +270,7 @@ impl Sealer {
             stats,
             committer: Some(committer),
             detection,
+            causes: late::Causes::default(),
         })
     }
 
@@ -417,6 +438,10 @@ impl Sealer {
         let seq = self.next_seq;
         let period_start_ns = self.period_end_ns;
         let period_end_ns = now_ns().max(period_start_ns);
+        if self.next_kind == SealKind::Normal {
+            self.note_if_late(seq, period_start_ns, period_end_ns);
+        }
+        self.causes.failures_at_last_seal = self.stats.commit_failures.load(Ordering::Relaxed);
         let mut pending = Pending {
             seq,
             kind: self.next_kind,
@@ -440,10 +465,56 @@ impl Sealer {
         self.period_end_ns = period_end_ns;
         self.position = end_position;
         self.next_kind = SealKind::Normal;
+        self.stats
+            .last_sealed_ns
+            .store(period_end_ns, Ordering::Relaxed);
+        // Waiting here delays the *next* seal: remember it as that one's excuse.
+        let t = std::time::Instant::now();
         if tx.send(pending).is_err() {
             tracing::error!("the committer has stopped; the segment stays uncommitted and is sealed again after a restart");
         }
+        self.causes.waited_for_committer_ns =
+            u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
     }
+
+    /// A normal segment whose period overran the heartbeat carries an event saying
+    /// why (see [`late`]), and the log and `status` say so too.
+    fn note_if_late(&mut self, seq: u64, start_ns: i64, end_ns: i64) {
+        let heartbeat = self.opts.max_age;
+        let Some(over) = late::lateness(end_ns.saturating_sub(start_ns), heartbeat) else {
+            return;
+        };
+        let failures = self.stats.commit_failures.load(Ordering::Relaxed);
+        let last_error = lock(&self.stats.last_commit_error).clone();
+        let late = late::LateSeal {
+            seq,
+            late_ms: u64::try_from(over.as_millis()).unwrap_or(u64::MAX),
+            heartbeat_ms: u64::try_from(heartbeat.as_millis()).unwrap_or(u64::MAX),
+            reason: late::explain(failures, &self.causes, last_error.as_deref()),
+            sealed_ns: end_ns,
+        };
+        // verify's tolerance: 10 % of the heartbeat plus 5 s.
+        let verify_flags_it = over > heartbeat / 10 + Duration::from_secs(5);
+        tracing::warn!(
+            seq,
+            late_ms = late.late_ms,
+            heartbeat_ms = late.heartbeat_ms,
+            reason = %late.reason,
+            "segment sealed after its heartbeat was due; an event in the segment says why"
+        );
+        let stream = &self.opts.stream;
+        let at = crate::segment::rfc3339(end_ns);
+        self.builder.push_with(end_ns, |out| {
+            late::render_event(out, stream, &late, &at, verify_flags_it)
+        });
+        self.stats.late_seals.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.stats.last_late) = Some(late);
+    }
+}
+
+/// Locks a stats mutex, ignoring poisoning: its contents are plain reports.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub(super) fn decode_hash(s: &str) -> Result<[u8; 32], SealError> {

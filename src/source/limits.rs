@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -280,66 +280,6 @@ impl ReadPool {
     }
 }
 
-/// Logs a recurring condition at most once per interval, with how often it happened
-/// meanwhile: a flood of failures must not become a flood of log lines.
-#[derive(Debug)]
-pub struct Throttle {
-    interval: Duration,
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl Throttle {
-    pub fn new(interval: Duration) -> Throttle {
-        Throttle {
-            interval,
-            last: None,
-            suppressed: 0,
-        }
-    }
-
-    /// `Some(n)` when it is time to log, `n` being the occurrences since the last line
-    /// (this one included); `None` to stay quiet.
-    pub fn hit(&mut self, now: Instant) -> Option<u64> {
-        self.suppressed += 1;
-        match self.last {
-            Some(t) if now.duration_since(t) < self.interval => None,
-            _ => {
-                self.last = Some(now);
-                Some(std::mem::take(&mut self.suppressed))
-            }
-        }
-    }
-}
-
-/// Exponential pause after failed `accept`s: 10 ms doubling to 1 s, reset by a success.
-#[derive(Debug)]
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff { next: Backoff::MIN }
-    }
-}
-
-impl Backoff {
-    const MIN: Duration = Duration::from_millis(10);
-    const MAX: Duration = Duration::from_secs(1);
-
-    /// The pause to take now; the next one is twice as long.
-    pub fn step(&mut self) -> Duration {
-        let d = self.next;
-        self.next = (self.next * 2).min(Backoff::MAX);
-        d
-    }
-
-    pub fn reset(&mut self) {
-        self.next = Backoff::MIN;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,25 +349,5 @@ mod tests {
         assert_eq!(pool.idle_buffers(), 0, "the freed buffer is reused");
         drop((s1, s3));
         assert_eq!(pool.idle_buffers(), 2);
-    }
-
-    #[test]
-    fn throttle_counts_what_it_suppresses() {
-        let t0 = Instant::now();
-        let mut t = Throttle::new(Duration::from_secs(10));
-        assert_eq!(t.hit(t0), Some(1));
-        for i in 1..=26 {
-            assert_eq!(t.hit(t0 + Duration::from_millis(i * 37)), None);
-        }
-        assert_eq!(t.hit(t0 + Duration::from_secs(11)), Some(27));
-    }
-
-    #[test]
-    fn backoff_doubles_to_a_ceiling_and_resets() {
-        let mut b = Backoff::default();
-        let steps: Vec<u128> = (0..9).map(|_| b.step().as_millis()).collect();
-        assert_eq!(steps, [10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
-        b.reset();
-        assert_eq!(b.step().as_millis(), 10);
     }
 }

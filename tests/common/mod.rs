@@ -87,6 +87,8 @@ pub struct Listener {
     pub port: u16,
     pub max_message_bytes: Option<usize>,
     pub timezone: Option<String>,
+    /// More `key = value` lines for this `[[syslog]]` table, verbatim.
+    pub extra: String,
 }
 
 impl Listener {
@@ -97,7 +99,15 @@ impl Listener {
             port,
             max_message_bytes: None,
             timezone: Some("UTC".to_string()),
+            extra: String::new(),
         }
+    }
+
+    /// Appends `line` (e.g. `max_connections = 10`) to this listener's table.
+    pub fn with(mut self, line: &str) -> Self {
+        self.extra.push_str(line);
+        self.extra.push('\n');
+        self
     }
 
     pub fn max_message_bytes(mut self, n: usize) -> Self {
@@ -305,6 +315,7 @@ impl TestEnv {
             if let Some(tz) = &l.timezone {
                 s.push_str(&format!("timezone = {}\n", toml_str(tz)));
             }
+            s.push_str(&l.extra);
         }
         if let Some(fsync) = cfg.fsync {
             s.push_str(&format!("\n[journal]\nfsync = {fsync}\n"));
@@ -350,12 +361,27 @@ impl TestEnv {
     /// Writes `cfg`, spawns `sealtrail run --config`, waits until every listener is bound.
     #[track_caller]
     pub fn start(&self, cfg: &Config) -> Daemon {
+        self.start_wrapped(cfg, &[])
+    }
+
+    /// Like [`TestEnv::start`], with the daemon run under `wrapper` (for example
+    /// `["prlimit", "--nofile=256:256", "--"]`).
+    #[track_caller]
+    pub fn start_wrapped(&self, cfg: &Config, wrapper: &[&str]) -> Daemon {
         self.write_config(cfg);
         let n = self.logs.lock().unwrap().len() + 1;
         let stderr_path = self.path().join(format!("daemon-{n}.stderr.log"));
         let stdout_path = self.path().join(format!("daemon-{n}.stdout.log"));
         self.logs.lock().unwrap().push(stderr_path.clone());
-        let child = Command::new(BIN)
+        let mut cmd = match wrapper.split_first() {
+            Some((prog, args)) => {
+                let mut c = Command::new(prog);
+                c.args(args).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let child = cmd
             .arg("run")
             .arg("--config")
             .arg(&self.config_path)
@@ -377,6 +403,26 @@ impl TestEnv {
         };
         daemon.wait_ready();
         daemon
+    }
+
+    /// Writes `cfg` and runs `sealtrail run --config` expecting it to exit by itself
+    /// (a refusal to start); its output is logged with the other daemon logs.
+    #[track_caller]
+    pub fn run_to_exit(&self, cfg: &Config) -> CmdOutput {
+        self.write_config(cfg);
+        let out = run_cmd(
+            Command::new(BIN)
+                .arg("run")
+                .arg("--config")
+                .arg(&self.config_path)
+                .env("RUST_LOG", "info"),
+            Duration::from_secs(60),
+        );
+        let n = self.logs.lock().unwrap().len() + 1;
+        let path = self.path().join(format!("daemon-{n}.refused.stderr.log"));
+        fs::write(&path, &out.stderr).expect("write refused daemon log");
+        self.logs.lock().unwrap().push(path);
+        out
     }
 
     /// `sealtrail verify ARCHIVE --key PUB <extra>`.
@@ -600,6 +646,70 @@ pub fn signal(pid: u32, sig: &str) {
         CMD_TIMEOUT,
     );
     assert_eq!(out.code, Some(0), "kill -{sig} {pid}: {}", out.describe());
+}
+
+/// Resident memory of a process in KiB (`VmRSS`), `None` once it is gone.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Open descriptors of a process, `None` once it is gone.
+pub fn open_fds(pid: u32) -> Option<usize> {
+    Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+/// `GET path` from the daemon's status endpoint on 127.0.0.1:`port`; the body of a 200.
+#[track_caller]
+pub fn http_get(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to status endpoint");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read status response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP response: {text:?}"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_string()
+}
+
+/// Sum of the samples of metric `name` whose labels contain every `label="value"` pair
+/// in `labels`, from Prometheus text.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        let (label_part, value) = match rest.strip_prefix('{') {
+            Some(r) => match r.split_once("} ") {
+                Some((l, v)) => (l, v),
+                None => continue,
+            },
+            None => match rest.strip_prefix(' ') {
+                Some(v) => ("", v),
+                None => continue,
+            },
+        };
+        if labels
+            .iter()
+            .all(|(k, v)| label_part.contains(&format!("{k}=\"{v}\"")))
+        {
+            let v: f64 = value.trim().parse().ok()?;
+            *found.get_or_insert(0.0) += v;
+        }
+    }
+    found
 }
 
 /// Now, UTC, RFC 3339, whole seconds rounded down.

@@ -26,7 +26,8 @@ use super::sink::Sink;
 use super::{now_ns, ListenerSpec, SourceError, SourceStats, BURST_LIMIT, SHUTDOWN_DRAIN_LIMIT};
 use crate::journal::Journal;
 use crate::source::framing::FrameDecoder;
-use crate::source::limits::{Admission, Backoff, Gate, ReadPool, Refusal, Throttle};
+use crate::source::limits::{Admission, Gate, ReadPool, Refusal};
+use crate::throttle::{Backoff, Throttle};
 
 /// How often a recurring accept failure or refusal is logged (with its count).
 const LOG_EVERY: Duration = Duration::from_secs(10);

@@ -84,30 +84,40 @@ impl DescriptorBudget {
 /// Raises the soft descriptor limit to the hard one (daemons are expected to; systemd
 /// leaves the soft limit at 1024 for `select()`'s sake, which we do not use) and
 /// returns the soft limit in force.
+///
+/// The limits are read from `/proc/self/limits` rather than with `getrlimit`: under the
+/// unit's seccomp filter a refused `prlimit64` must be an error we can handle, and
+/// rustix's `getrlimit` treats it as impossible. When nothing can be read, 1024 (the
+/// usual default) is assumed, which only makes the connection budget conservative.
 pub fn raise_descriptor_limit() -> u64 {
-    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-    let lim = getrlimit(Resource::Nofile);
-    let soft = lim.current.unwrap_or(u64::MAX);
-    if let Some(hard) = lim.maximum {
-        if soft < hard {
-            let raised = Rlimit {
-                current: Some(hard),
-                maximum: Some(hard),
-            };
-            if setrlimit(Resource::Nofile, raised).is_ok() {
-                return hard;
-            }
-        }
-    } else if lim.current.is_some() {
-        let raised = Rlimit {
-            current: None,
-            maximum: None,
+    let Some((soft, hard)) = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| parse_nofile(&t))
+    else {
+        return 1024;
+    };
+    if soft < hard {
+        let raised = rustix::process::Rlimit {
+            current: (hard != u64::MAX).then_some(hard),
+            maximum: (hard != u64::MAX).then_some(hard),
         };
-        if setrlimit(Resource::Nofile, raised).is_ok() {
-            return u64::MAX;
+        if rustix::process::setrlimit(rustix::process::Resource::Nofile, raised).is_ok() {
+            return hard;
         }
     }
     soft
+}
+
+/// `(soft, hard)` of the "Max open files" row of `/proc/<pid>/limits` ("unlimited" is
+/// `u64::MAX`).
+fn parse_nofile(text: &str) -> Option<(u64, u64)> {
+    let row = text.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut cols = row["Max open files".len()..].split_whitespace();
+    let value = |s: &str| match s {
+        "unlimited" => Some(u64::MAX),
+        n => n.parse().ok(),
+    };
+    Some((value(cols.next()?)?, value(cols.next()?)?))
 }
 
 /// Why a connection was refused.
@@ -326,6 +336,21 @@ mod tests {
             assert_eq!(gate.admit(a).unwrap_err(), Refusal::Peer);
         }
         assert!(gate.admit(b).is_ok());
+    }
+
+    #[test]
+    fn the_descriptor_limit_is_read_from_proc() {
+        let text = "Limit                     Soft Limit           Hard Limit           Units     \n\
+Max cpu time              unlimited            unlimited            seconds   \n\
+Max open files            1024                 524288               files     \n";
+        assert_eq!(parse_nofile(text), Some((1024, 524_288)));
+        assert_eq!(
+            parse_nofile("Max open files            unlimited            unlimited            files"),
+            Some((u64::MAX, u64::MAX))
+        );
+        assert_eq!(parse_nofile("garbage"), None);
+        let here = std::fs::read_to_string("/proc/self/limits").unwrap();
+        assert!(parse_nofile(&here).is_some(), "{here}");
     }
 
     #[test]

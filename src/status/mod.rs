@@ -8,7 +8,8 @@
 //!
 //! Every response closes its connection and requests are read with a size and time
 //! limit: the server is for a scraper and an operator, not a load balancer, and must
-//! never cost the hot path anything but a few atomic loads.
+//! never cost the hot path anything but a few atomic loads. It must also stay reachable
+//! while something holds idle connections to it: `server` has the connection policy.
 //!
 //! One concept per file: this one holds the snapshot (what is measured) and the alerts;
 //! `metrics` and `text` render a snapshot for Prometheus and for a human; `server` is

@@ -1,10 +1,8 @@
 use super::*;
 use crate::journal::JournalOptions;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-fn probe(dir: &std::path::Path) -> Probe {
+/// A probe with two sources (one with a name that needs escaping) and a journal cap.
+pub(super) fn probe(dir: &std::path::Path) -> Probe {
     let journal = Journal::open(
         dir,
         JournalOptions {
@@ -79,62 +77,6 @@ fn alerts_name_current_conditions_only() {
     let text = render_text(&p.snapshot());
     assert!(text.contains("  ! 6 sealed segments"), "{text}");
     assert!(text.contains("last sealed #- (none yet)"), "{text}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_metrics_status_and_errors_over_http() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = Arc::new(probe(dir.path()));
-    p.sources[0].1.received_events.store(5, Ordering::Relaxed);
-    p.sealer.next_seq.store(3, Ordering::Relaxed);
-    let server = StatusServer::start("127.0.0.1:0".parse().unwrap(), p.clone())
-        .await
-        .unwrap();
-    let addr = server.local_addr();
-    let (metrics, status, missing, printed) = tokio::task::spawn_blocking(move || {
-        let t = Duration::from_secs(10);
-        let mut printed = Vec::new();
-        let snap = print_status(addr, false, &mut printed).unwrap();
-        (
-            fetch(addr, "/metrics", t).unwrap(),
-            snap,
-            fetch(addr, "/nope", t).unwrap_err(),
-            String::from_utf8(printed).unwrap(),
-        )
-    })
-    .await
-    .unwrap();
-    assert!(metrics.contains("component_received_events_total{component_id=\"udp\""));
-    assert_eq!(status.sources[0].received_events, 5);
-    assert_eq!(status.stream, "host-1");
-    assert!(printed.contains("last sealed #2"), "{printed}");
-    assert!(missing.to_string().contains("404"), "{missing}");
-
-    // Raw requests: a bad method and garbage get proper errors, not a hang.
-    let raw = |req: &'static [u8]| async move {
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(req).await.unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.unwrap();
-        out
-    };
-    assert!(raw(b"POST /metrics HTTP/1.1\r\n\r\n")
-        .await
-        .starts_with("HTTP/1.1 405"));
-    assert!(raw(b"garbage\r\n\r\n").await.starts_with("HTTP/1.1 400"));
-    let head = raw(b"HEAD /status HTTP/1.1\r\n\r\n").await;
-    assert!(
-        head.starts_with("HTTP/1.1 200") && head.ends_with("\r\n\r\n"),
-        "{head}"
-    );
-
-    server.stop().await;
-    let gone = tokio::task::spawn_blocking(move || {
-        fetch(addr, "/status", Duration::from_secs(5)).unwrap_err()
-    })
-    .await
-    .unwrap();
-    assert!(matches!(gone, StatusError::Connect { .. }), "{gone}");
 }
 
 #[test]

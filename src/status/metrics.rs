@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use super::{Snapshot, SourceSnapshot};
 
-/// Prometheus text exposition format 0.0.4.
+/// Prometheus text exposition format 0.0.4. Each family is announced (`family`) before
+/// its samples; a test checks that every sample line belongs to one announced above it.
 pub fn render_metrics(s: &Snapshot) -> String {
     let mut m = Metrics::default();
     m.family(
@@ -104,7 +105,8 @@ pub fn render_metrics(s: &Snapshot) -> String {
     per_source(&mut m, s, "sealtrail_incomplete_events_total", |src| {
         src.incomplete
     });
-    let plain: [(&str, &str, &str, u64); 9] = [
+    // Families of one unlabelled sample each: add a line here for a new figure.
+    let plain: &[(&str, &str, &str, u64)] = &[
         (
             "sealtrail_sealed_segments_total",
             "counter",
@@ -160,7 +162,7 @@ pub fn render_metrics(s: &Snapshot) -> String {
             s.journal.durable_position,
         ),
     ];
-    for (name, kind, help, v) in plain {
+    for &(name, kind, help, v) in plain {
         m.family(name, kind, help);
         m.sample(name, &[], v);
     }

@@ -213,8 +213,20 @@ pub struct ShipperSnapshot {
     pub errors: u64,
 }
 
+/// Every condition `status` raises an alert for, in the order shown. To add one, write
+/// a check below that pushes a line for an operator, and list it here.
+const ALERTS: &[fn(&Snapshot, &mut Vec<String>)] = &[spool_backlog, journal_fill];
+
 fn alerts(s: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
+    for check in ALERTS {
+        check(s, &mut out);
+    }
+    out
+}
+
+/// Segments pile up in the spool when the archive is slow or unreachable.
+fn spool_backlog(s: &Snapshot, out: &mut Vec<String>) {
     if s.shipper.spool_segments >= SPOOL_ALERT_SEGMENTS {
         out.push(format!(
             "{} sealed segments ({}) wait in the spool: the archive is not keeping up or unreachable",
@@ -222,6 +234,10 @@ fn alerts(s: &Snapshot) -> Vec<String> {
             human_bytes(s.shipper.spool_bytes)
         ));
     }
+}
+
+/// A full journal stops the writer, which slows senders down: say so before it happens.
+fn journal_fill(s: &Snapshot, out: &mut Vec<String>) {
     if let Some(pct) = s
         .journal
         .disk_bytes
@@ -234,7 +250,6 @@ fn alerts(s: &Snapshot) -> Vec<String> {
             ));
         }
     }
-    out
 }
 
 #[cfg(test)]

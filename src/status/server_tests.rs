@@ -149,6 +149,20 @@ async fn serves_metrics_status_and_errors_over_http() {
     assert!(post.contains("\r\nAllow: GET, HEAD\r\n"), "{post}");
     let garbage = raw(addr, b"garbage\r\n\r\n").await;
     assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage}");
+    // An over-long head is refused at once. The server closes with part of it unread,
+    // which may reset the connection before its 431 is read; either way, no 200.
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    let long = format!(
+        "GET /metrics HTTP/1.1\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(9000)
+    );
+    c.write_all(long.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut out))
+        .await
+        .expect("closed at once");
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.is_empty() || out.starts_with("HTTP/1.1 431"), "{out}");
     let missing = raw(addr, b"HEAD /nope HTTP/1.1\r\n\r\n").await;
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
 

@@ -1,0 +1,257 @@
+//! Prometheus text rendering of a [`Snapshot`].
+
+use std::fmt::Write as _;
+
+use super::{Snapshot, SourceSnapshot};
+
+/// Prometheus text exposition format 0.0.4. Each family is announced (`family`) before
+/// its samples; a test checks that every sample line belongs to one announced above it.
+pub fn render_metrics(s: &Snapshot) -> String {
+    let mut m = Metrics::default();
+    m.family(
+        "component_received_events_total",
+        "counter",
+        "Events received by a source.",
+    );
+    per_source(&mut m, s, "component_received_events_total", |src| {
+        src.received_events
+    });
+    m.family(
+        "component_received_bytes_total",
+        "counter",
+        "Bytes received by a source, before framing.",
+    );
+    per_source(&mut m, s, "component_received_bytes_total", |src| {
+        src.received_bytes
+    });
+    m.family(
+        "component_discarded_events_total",
+        "counter",
+        "Events lost before they reached the journal: UDP datagrams the kernel dropped.",
+    );
+    for src in &s.sources {
+        let [id, kind, ty] = source_labels(&src.name);
+        m.sample(
+            "component_discarded_events_total",
+            &[id, kind, ty, ("intentional", "false")],
+            src.kernel_drops,
+        );
+    }
+    m.family(
+        "component_errors_total",
+        "counter",
+        "Errors by component (the log says which).",
+    );
+    per_source(&mut m, s, "component_errors_total", |src| src.errors);
+    m.sample(
+        "component_errors_total",
+        &[
+            ("component_id", "sealer"),
+            ("component_kind", "transform"),
+            ("component_type", "sealer"),
+        ],
+        s.sealer.errors,
+    );
+    m.sample(
+        "component_errors_total",
+        &archive_labels(),
+        s.shipper.errors,
+    );
+    m.family(
+        "component_sent_events_total",
+        "counter",
+        "Events sealed into segments.",
+    );
+    m.sample(
+        "component_sent_events_total",
+        &[
+            ("component_id", "sealer"),
+            ("component_kind", "transform"),
+            ("component_type", "sealer"),
+        ],
+        s.sealer.sealed_events,
+    );
+    m.family(
+        "component_sent_bytes_total",
+        "counter",
+        "Segment bytes written to the archive.",
+    );
+    m.sample(
+        "component_sent_bytes_total",
+        &archive_labels(),
+        s.shipper.shipped_bytes,
+    );
+    m.family(
+        "connection_established_total",
+        "counter",
+        "TCP connections accepted by a source.",
+    );
+    per_source(&mut m, s, "connection_established_total", |src| {
+        src.connections
+    });
+    m.family(
+        "sealtrail_truncated_events_total",
+        "counter",
+        "Messages cut to max_message_bytes (tagged _truncated).",
+    );
+    per_source(&mut m, s, "sealtrail_truncated_events_total", |src| {
+        src.truncated
+    });
+    m.family(
+        "sealtrail_incomplete_events_total",
+        "counter",
+        "Frames cut off by a closing connection (tagged _incomplete).",
+    );
+    per_source(&mut m, s, "sealtrail_incomplete_events_total", |src| {
+        src.incomplete
+    });
+    // Families of one unlabelled sample each: add a line here for a new figure.
+    let plain: &[(&str, &str, &str, u64)] = &[
+        (
+            "sealtrail_sealed_segments_total",
+            "counter",
+            "Segments sealed since start.",
+            s.sealer.sealed_segments,
+        ),
+        (
+            "sealtrail_sealed_next_sequence",
+            "gauge",
+            "Sequence number the next sealed segment gets (chain length).",
+            s.sealer.next_seq,
+        ),
+        (
+            "sealtrail_shipped_next_sequence",
+            "gauge",
+            "One past the newest archived sequence number.",
+            s.shipper.next_seq,
+        ),
+        (
+            "sealtrail_shipped_segments_total",
+            "counter",
+            "Segments archived since start.",
+            s.shipper.shipped_segments,
+        ),
+        (
+            "sealtrail_upload_lag_segments",
+            "gauge",
+            "Sealed segments not yet archived.",
+            s.sealer.next_seq.saturating_sub(s.shipper.next_seq),
+        ),
+        (
+            "sealtrail_spool_segments",
+            "gauge",
+            "Segments waiting in the local spool.",
+            s.shipper.spool_segments,
+        ),
+        (
+            "sealtrail_spool_bytes",
+            "gauge",
+            "Bytes waiting in the local spool.",
+            s.shipper.spool_bytes,
+        ),
+        (
+            "sealtrail_journal_disk_bytes",
+            "gauge",
+            "Bytes of journal files on disk.",
+            s.journal.disk_bytes,
+        ),
+        (
+            "sealtrail_journal_durable_position_bytes",
+            "counter",
+            "Logical journal position up to which everything is durable.",
+            s.journal.durable_position,
+        ),
+    ];
+    for &(name, kind, help, v) in plain {
+        m.family(name, kind, help);
+        m.sample(name, &[], v);
+    }
+    m.family(
+        "sealtrail_journal_lag_bytes",
+        "gauge",
+        "Durable journal bytes a consumer has not committed yet.",
+    );
+    for c in &s.journal.consumers {
+        m.sample(
+            "sealtrail_journal_lag_bytes",
+            &[("consumer", &c.name)],
+            c.lag_bytes,
+        );
+    }
+    m.family(
+        "sealtrail_uptime_seconds",
+        "gauge",
+        "Seconds since the daemon started.",
+    );
+    m.sample("sealtrail_uptime_seconds", &[], s.uptime_seconds);
+    m.family(
+        "sealtrail_build_info",
+        "gauge",
+        "Constant 1, labelled with the version and stream.",
+    );
+    m.sample(
+        "sealtrail_build_info",
+        &[("version", &s.version), ("stream", &s.stream)],
+        1,
+    );
+    m.out
+}
+
+/// One sample per source of a family already announced.
+fn per_source(m: &mut Metrics, s: &Snapshot, name: &str, value: impl Fn(&SourceSnapshot) -> u64) {
+    for src in &s.sources {
+        m.sample(name, &source_labels(&src.name), value(src));
+    }
+}
+
+fn source_labels(name: &str) -> [(&str, &str); 3] {
+    [
+        ("component_id", name),
+        ("component_kind", "source"),
+        ("component_type", "syslog"),
+    ]
+}
+
+fn archive_labels() -> [(&'static str, &'static str); 3] {
+    [
+        ("component_id", "archive"),
+        ("component_kind", "sink"),
+        ("component_type", "archive"),
+    ]
+}
+
+#[derive(Default)]
+struct Metrics {
+    out: String,
+}
+
+impl Metrics {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: u64) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, val)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                self.out.push_str(k);
+                self.out.push_str("=\"");
+                for c in val.chars() {
+                    match c {
+                        '\\' => self.out.push_str("\\\\"),
+                        '"' => self.out.push_str("\\\""),
+                        '\n' => self.out.push_str("\\n"),
+                        c => self.out.push(c),
+                    }
+                }
+                self.out.push('"');
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {v}");
+    }
+}

@@ -1,0 +1,109 @@
+//! The human rendering of a [`Snapshot`], for `sealtrail status`.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::Snapshot;
+
+/// Human summary for `sealtrail status`.
+pub fn render_text(s: &Snapshot) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "sealtrail {}: stream `{}`, pid {}, up {}",
+        s.version,
+        s.stream,
+        s.pid,
+        humantime::format_duration(Duration::from_secs(s.uptime_seconds))
+    );
+    let _ = writeln!(o, "sources:");
+    for src in &s.sources {
+        let _ = writeln!(
+            o,
+            "  {:<16} {} events ({}), {} truncated, {} incomplete, {} connections, {} errors",
+            src.name,
+            src.received_events,
+            human_bytes(src.received_bytes),
+            src.truncated,
+            src.incomplete,
+            src.connections,
+            src.errors
+        );
+        if src.kernel_drops > 0 {
+            let _ = writeln!(
+                o,
+                "  {:<16} {} datagrams dropped by the kernel (receive buffer full)",
+                "", src.kernel_drops
+            );
+        }
+    }
+    let cap = if s.journal.max_bytes > 0 {
+        format!(" of {}", human_bytes(s.journal.max_bytes))
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        o,
+        "journal: {}{cap} on disk, durable up to position {}",
+        human_bytes(s.journal.disk_bytes),
+        s.journal.durable_position
+    );
+    for c in &s.journal.consumers {
+        let _ = writeln!(
+            o,
+            "  {:<16} at {}, lag {}",
+            c.name,
+            c.position,
+            human_bytes(c.lag_bytes)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "sealer: last sealed #{}, {} segments and {} events since start, {} errors",
+        last_seq(s.sealer.next_seq),
+        s.sealer.sealed_segments,
+        s.sealer.sealed_events,
+        s.sealer.errors
+    );
+    let _ = writeln!(
+        o,
+        "archive: last shipped #{}, {} segments ({}) since start, spool {} segments ({}), {} errors",
+        last_seq(s.shipper.next_seq),
+        s.shipper.shipped_segments,
+        human_bytes(s.shipper.shipped_bytes),
+        s.shipper.spool_segments,
+        human_bytes(s.shipper.spool_bytes),
+        s.shipper.errors
+    );
+    if s.alerts.is_empty() {
+        let _ = writeln!(o, "alerts: none");
+    } else {
+        let _ = writeln!(o, "alerts:");
+        for a in &s.alerts {
+            let _ = writeln!(o, "  ! {a}");
+        }
+    }
+    o
+}
+
+fn last_seq(next: u64) -> String {
+    match next.checked_sub(1) {
+        Some(n) => n.to_string(),
+        None => "- (none yet)".into(),
+    }
+}
+
+pub(super) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}

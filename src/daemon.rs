@@ -216,9 +216,7 @@ impl Daemon {
                     (Bound::Udp(s, spec), a)
                 }
                 Transport::Tcp => {
-                    let s = tokio::net::TcpListener::bind(l.address)
-                        .await
-                        .map_err(bind_err)?;
+                    let s = syslog_source::tcp::bind(l.address).map_err(bind_err)?;
                     let a = s.local_addr().map_err(bind_err)?;
                     (
                         Bound::Tcp(s, spec, Gate::new(l.limits(), budget.clone())),

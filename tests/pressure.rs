@@ -268,3 +268,255 @@ fn a_seal_delayed_past_its_heartbeat_says_why_inside_the_segment() {
         .logs()
         .contains("segment sealed after its heartbeat was due"));
 }
+
+// ---------------------------------------------------------------------------------------
+// Connection floods
+
+/// A blocking TCP connection to 127.0.0.1:`port` from the loopback address `src`
+/// (all of 127/8 is local on Linux, so each is a different peer to the daemon).
+fn connect_from(src: &str, port: u16) -> std::io::Result<std::net::TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    let local: std::net::SocketAddr = format!("{src}:0").parse().expect("source address");
+    s.bind(&local.into())?;
+    let remote: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    s.connect_timeout(&remote.into(), Duration::from_secs(10))?;
+    Ok(s.into())
+}
+
+/// Makes sure this test process may open `n` descriptors (the daemon it spawns
+/// inherits the limit): the soft limit is raised to the hard one, as the daemon does.
+fn need_descriptors(n: u64) {
+    let got = sealtrail::source::limits::raise_descriptor_limit();
+    assert!(
+        got >= n,
+        "this test needs {n} descriptors; the hard limit allows {got}"
+    );
+}
+
+fn status_config(cfg: &mut Config) -> u16 {
+    let status = free_port();
+    cfg.extra_toml.push_str(&format!(
+        "\n[status]\nenabled = true\naddress = \"127.0.0.1:{status}\"\n"
+    ));
+    status
+}
+
+#[track_caller]
+fn wait_metric(
+    status: u16,
+    what: &str,
+    name: &str,
+    labels: &[(&str, &str)],
+    ok: impl Fn(f64) -> bool,
+) -> f64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = metric(&http_get(status, "/metrics"), name, labels).unwrap_or(-1.0);
+        if ok(v) {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: {name} stayed at {v}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_connection_flood_at_a_low_descriptor_limit_cannot_break_the_chain() {
+    let env = TestEnv::new();
+    let port = free_port();
+    let mut cfg = Config::new(
+        "flood",
+        vec![Listener::new("tcp", Transport::Tcp, port).with("max_connections_per_peer = 32")],
+    );
+    let status = status_config(&mut cfg);
+    // 256 descriptors: the daemon keeps 128 for itself, so 126 are left for senders.
+    let d = env.start_wrapped(&cfg, &["prlimit", "--nofile=256:256"]);
+    let pid = d.pid();
+
+    // Phase 1: three hosts hold every connection they can get (32 each) and keep trying.
+    let mut held = Vec::new();
+    for a in 2..=4 {
+        for _ in 0..300 {
+            if let Ok(s) = connect_from(&format!("127.0.0.{a}"), port) {
+                held.push(s);
+            }
+        }
+    }
+    wait_metric(
+        status,
+        "three hosts at their share",
+        "sealtrail_connections_active",
+        &[("component_id", "tcp")],
+        |v| v == 96.0,
+    );
+    // A legitimate sender on another address still gets through, with the real logger.
+    for i in 0..5 {
+        logger_tcp(port, &format!("legitimate during the flood {i}"));
+    }
+    let refused_peer = metric(
+        &http_get(status, "/metrics"),
+        "sealtrail_connections_refused_total",
+        &[("component_id", "tcp"), ("cap", "max_connections_per_peer")],
+    )
+    .unwrap_or(0.0);
+    assert!(
+        refused_peer >= 3.0 * 268.0,
+        "per-peer refusals counted: {refused_peer}"
+    );
+
+    // Phase 2: ten more hosts use up the whole descriptor budget and hold it for three
+    // heartbeats. Senders are refused now, but sealing must go on: its descriptors are
+    // not the senders' to take.
+    for a in 5..=14 {
+        for _ in 0..40 {
+            if let Ok(s) = connect_from(&format!("127.0.0.{a}"), port) {
+                held.push(s);
+            }
+        }
+    }
+    wait_metric(
+        status,
+        "budget refusals",
+        "sealtrail_connections_refused_total",
+        &[("cap", "descriptor budget")],
+        |v| v > 0.0,
+    );
+    let sealed_before = wait_metric(
+        status,
+        "sealing",
+        "sealtrail_sealed_segments_total",
+        &[],
+        |v| v >= 0.0,
+    );
+    std::thread::sleep(Duration::from_secs(7));
+    let sealed_after = metric(
+        &http_get(status, "/metrics"),
+        "sealtrail_sealed_segments_total",
+        &[],
+    )
+    .unwrap_or(0.0);
+    assert!(
+        sealed_after >= sealed_before + 3.0,
+        "heartbeats went on: {sealed_before} -> {sealed_after}"
+    );
+    let fds = open_fds(pid).expect("daemon alive");
+    assert!(fds <= 256, "{fds} descriptors open");
+
+    drop(held);
+    wait_metric(
+        status,
+        "flood gone",
+        "sealtrail_connections_active",
+        &[("component_id", "tcp")],
+        |v| v == 0.0,
+    );
+    logger_tcp(port, "legitimate after the flood");
+    let mut d = d;
+    d.wait_idle();
+    let stopped = d.stop();
+    let out = env.verify(&cfg, &["--until", &stopped.until]);
+    assert_verify_ok(&out, "after a connection flood");
+    let events = all_events(&read_archive(&env.archive_dir));
+    for needle in [
+        "legitimate during the flood 4",
+        "legitimate after the flood",
+    ] {
+        assert_eq!(
+            events_with(&events, needle).len(),
+            1,
+            "{needle} archived once"
+        );
+    }
+    assert!(
+        !env.logs().contains("Too many open files"),
+        "the daemon never ran out of descriptors"
+    );
+}
+
+#[test]
+fn memory_returns_after_cycles_of_many_idle_connections() {
+    const CONNS: usize = 5_000;
+    // Our ends of the connections, plus room for the tests running beside this one.
+    need_descriptors(CONNS as u64 + 2048);
+    let env = TestEnv::new();
+    let port = free_port();
+    let mut cfg = Config::new(
+        "rss-cycles",
+        vec![Listener::new("tcp", Transport::Tcp, port)
+            .with("max_connections = 20000")
+            .with("max_connections_per_peer = 20000")],
+    );
+    let status = status_config(&mut cfg);
+    let mut d = env.start(&cfg);
+    let pid = d.pid();
+    for i in 0..200 {
+        logger_tcp(port, &format!("warm-up {i}"));
+    }
+    d.wait_idle();
+    std::thread::sleep(Duration::from_secs(1));
+    let start = rss_kib(pid).expect("daemon alive");
+    let mut peak = start;
+    for cycle in 0..6 {
+        // Plain connects: binding a source address first makes the kernel search for a
+        // free port per socket, which turns thousands of connects into minutes. Our
+        // TIME_WAIT entries are reused on loopback (tcp_tw_reuse's default).
+        let t0 = std::time::Instant::now();
+        let mut conns = Vec::with_capacity(CONNS);
+        for _ in 0..CONNS {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            // Half a line each: the daemon has to read (and keep) something.
+            std::io::Write::write_all(&mut s, b"<13>half a line").expect("write");
+            conns.push(s);
+        }
+        let connected = t0.elapsed();
+        wait_metric(
+            status,
+            "all connections in",
+            "sealtrail_connections_active",
+            &[("component_id", "tcp")],
+            |v| v == CONNS as f64,
+        );
+        let accepted = t0.elapsed();
+        peak = peak.max(rss_kib(pid).expect("daemon alive"));
+        drop(conns);
+        wait_metric(
+            status,
+            "all connections closed",
+            "sealtrail_connections_active",
+            &[("component_id", "tcp")],
+            |v| v == 0.0,
+        );
+        eprintln!(
+            "cycle {cycle}: connected in {connected:?}, all accepted at {accepted:?}, all closed at {:?}",
+            t0.elapsed()
+        );
+    }
+    let t_end = std::time::Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    let end = rss_kib(pid).expect("daemon alive");
+    eprintln!("RSS: start {start} KiB, peak {peak} KiB with {CONNS} connections, end {end} KiB after 6 cycles");
+    assert!(
+        end < start + 64 * 1024,
+        "RSS grew from {start} KiB to {end} KiB over 6 cycles of {CONNS} connections"
+    );
+    assert!(
+        peak < start + 256 * 1024,
+        "{CONNS} idle connections cost {} KiB",
+        peak - start
+    );
+    let stopped = d.stop();
+    eprintln!("stopped {:?} after the cycles", t_end.elapsed());
+    let out = env.verify(&cfg, &["--until", &stopped.until]);
+    assert_verify_ok(&out, "after connection cycles");
+    eprintln!("verified {:?} after the cycles", t_end.elapsed());
+    let events = all_events(&read_archive(&env.archive_dir));
+    assert_eq!(
+        events_with(&events, "half a line").len(),
+        6 * CONNS,
+        "every half line was kept (flagged incomplete)"
+    );
+}

@@ -340,12 +340,15 @@ mod tests {
 
     #[test]
     fn the_descriptor_limit_is_read_from_proc() {
-        let text = "Limit                     Soft Limit           Hard Limit           Units     \n\
+        let text =
+            "Limit                     Soft Limit           Hard Limit           Units     \n\
 Max cpu time              unlimited            unlimited            seconds   \n\
 Max open files            1024                 524288               files     \n";
         assert_eq!(parse_nofile(text), Some((1024, 524_288)));
         assert_eq!(
-            parse_nofile("Max open files            unlimited            unlimited            files"),
+            parse_nofile(
+                "Max open files            unlimited            unlimited            files"
+            ),
             Some((u64::MAX, u64::MAX))
         );
         assert_eq!(parse_nofile("garbage"), None);

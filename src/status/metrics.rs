@@ -90,6 +90,45 @@ pub fn render_metrics(s: &Snapshot) -> String {
         src.connections
     });
     m.family(
+        "sealtrail_connections_active",
+        "gauge",
+        "TCP connections a source holds open now.",
+    );
+    per_source(&mut m, s, "sealtrail_connections_active", |src| {
+        src.active_connections
+    });
+    m.family(
+        "sealtrail_connections_refused_total",
+        "counter",
+        "TCP connections closed at once because a cap was reached, by cap.",
+    );
+    for src in &s.sources {
+        let [id, kind, ty] = source_labels(&src.name);
+        let r = &src.refused_connections;
+        for (cap, v) in [
+            ("max_connections", r.max_connections),
+            ("max_connections_per_peer", r.max_connections_per_peer),
+            ("descriptor budget", r.descriptor_budget),
+        ] {
+            m.sample(
+                "sealtrail_connections_refused_total",
+                &[id, kind, ty, ("cap", cap)],
+                v,
+            );
+        }
+    }
+    m.family(
+        "sealtrail_connections_idle_closed_total",
+        "counter",
+        "TCP connections closed after idle_timeout without data.",
+    );
+    per_source(
+        &mut m,
+        s,
+        "sealtrail_connections_idle_closed_total",
+        |src| src.idle_closed,
+    );
+    m.family(
         "sealtrail_truncated_events_total",
         "counter",
         "Messages cut to max_message_bytes (tagged _truncated).",
@@ -148,6 +187,24 @@ pub fn render_metrics(s: &Snapshot) -> String {
             "gauge",
             "Bytes waiting in the local spool.",
             s.shipper.spool_bytes,
+        ),
+        (
+            "sealtrail_seconds_since_last_seal",
+            "gauge",
+            "Seconds since the newest segment was sealed; above seal.max_age the chain has a gap.",
+            s.sealer.since_last_seal_ms / 1000,
+        ),
+        (
+            "sealtrail_late_seals_total",
+            "counter",
+            "Segments sealed after their heartbeat was due (each carries an event saying why).",
+            s.sealer.late_seals,
+        ),
+        (
+            "sealtrail_seal_commit_failures_total",
+            "counter",
+            "Failed attempts to commit a sealed segment to the spool (each retried).",
+            s.sealer.commit_failures,
         ),
         (
             "sealtrail_journal_disk_bytes",

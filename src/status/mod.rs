@@ -104,15 +104,49 @@ impl Probe {
                 connections: ld(&s.connections),
                 errors: ld(&s.errors),
                 kernel_drops: ld(&s.kernel_drops),
+                active_connections: ld(&s.active_connections),
+                refused_connections: RefusedSnapshot {
+                    max_connections: ld(&s.refused_connections[0]),
+                    max_connections_per_peer: ld(&s.refused_connections[1]),
+                    descriptor_budget: ld(&s.refused_connections[2]),
+                },
+                idle_closed: ld(&s.idle_closed),
             })
             .collect();
         let durable = self.journal.durable_position();
         let sealer_pos = ld(&self.sealer.journal_position);
+        let last_sealed_ns = self.sealer.last_sealed_ns.load(Ordering::Relaxed);
+        let now_ns = crate::seal::now_ns();
         let sealer = SealerSnapshot {
             sealed_segments: ld(&self.sealer.sealed_segments),
             sealed_events: ld(&self.sealer.sealed_events),
             next_seq: ld(&self.sealer.next_seq),
             errors: ld(&self.sealer.errors),
+            heartbeat_ms: ld(&self.sealer.heartbeat_ms),
+            // Since the last seal, or since start when none happened in this run yet.
+            since_last_seal_ms: if last_sealed_ns > 0 {
+                u64::try_from(now_ns.saturating_sub(last_sealed_ns) / 1_000_000).unwrap_or(0)
+            } else {
+                u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+            },
+            commit_failures: ld(&self.sealer.commit_failures),
+            commit_failing: self
+                .sealer
+                .commit_failing
+                .load(Ordering::Relaxed)
+                .then(|| crate::seal::lock(&self.sealer.last_commit_error).clone())
+                .flatten(),
+            late_seals: ld(&self.sealer.late_seals),
+            last_late: crate::seal::lock(&self.sealer.last_late)
+                .as_ref()
+                .map(|l| LateSnapshot {
+                    seq: l.seq,
+                    late_ms: l.late_ms,
+                    heartbeat_ms: l.heartbeat_ms,
+                    reason: l.reason.clone(),
+                    ago_seconds: u64::try_from(now_ns.saturating_sub(l.sealed_ns) / 1_000_000_000)
+                        .unwrap_or(0),
+                }),
         };
         let shipper = ShipperSnapshot {
             shipped_segments: ld(&self.shipper.shipped_segments),
@@ -175,6 +209,29 @@ pub struct SourceSnapshot {
     /// UDP datagrams dropped by the kernel (receive buffer full).
     #[serde(default)]
     pub kernel_drops: u64,
+    /// TCP connections open now.
+    #[serde(default)]
+    pub active_connections: u64,
+    /// TCP connections refused at a cap, by cap.
+    #[serde(default)]
+    pub refused_connections: RefusedSnapshot,
+    /// TCP connections closed after `idle_timeout`.
+    #[serde(default)]
+    pub idle_closed: u64,
+}
+
+/// Refused TCP connections by the cap they hit.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RefusedSnapshot {
+    pub max_connections: u64,
+    pub max_connections_per_peer: u64,
+    pub descriptor_budget: u64,
+}
+
+impl RefusedSnapshot {
+    pub fn total(&self) -> u64 {
+        self.max_connections + self.max_connections_per_peer + self.descriptor_budget
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,6 +257,33 @@ pub struct SealerSnapshot {
     /// Sequence number the next segment will get (0: none sealed yet).
     pub next_seq: u64,
     pub errors: u64,
+    /// `seal.max_age`: the longest a normal segment may cover.
+    #[serde(default)]
+    pub heartbeat_ms: u64,
+    /// Time since the newest segment was closed (since start before the first).
+    #[serde(default)]
+    pub since_last_seal_ms: u64,
+    /// Failed commit attempts since start (each retried).
+    #[serde(default)]
+    pub commit_failures: u64,
+    /// The error while the committer is failing right now.
+    #[serde(default)]
+    pub commit_failing: Option<String>,
+    /// Segments sealed after their heartbeat was due, and the newest of them.
+    #[serde(default)]
+    pub late_seals: u64,
+    #[serde(default)]
+    pub last_late: Option<LateSnapshot>,
+}
+
+/// The newest late seal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LateSnapshot {
+    pub seq: u64,
+    pub late_ms: u64,
+    pub heartbeat_ms: u64,
+    pub reason: String,
+    pub ago_seconds: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,7 +299,59 @@ pub struct ShipperSnapshot {
 
 /// Every condition `status` raises an alert for, in the order shown. To add one, write
 /// a check below that pushes a line for an operator, and list it here.
-const ALERTS: &[fn(&Snapshot, &mut Vec<String>)] = &[spool_backlog, journal_fill];
+const ALERTS: &[fn(&Snapshot, &mut Vec<String>)] = &[
+    sealing_overdue,
+    commit_failing,
+    recent_late_seal,
+    spool_backlog,
+    journal_fill,
+];
+
+/// A late seal stays an alert this long: long enough to be seen, short enough not to
+/// cry wolf for a day.
+const LATE_SEAL_ALERT_SECONDS: u64 = 15 * 60;
+
+/// No segment for longer than the heartbeat allows: the auditor will see a gap.
+fn sealing_overdue(s: &Snapshot, out: &mut Vec<String>) {
+    let hb = s.sealer.heartbeat_ms;
+    let slack = crate::seal::late::LATE_SLACK.as_millis() as u64;
+    if hb > 0 && s.sealer.since_last_seal_ms > hb.saturating_add(slack) {
+        out.push(format!(
+            "sealing is late: no segment sealed for {:.1} s against a {:.1} s heartbeat{}",
+            s.sealer.since_last_seal_ms as f64 / 1000.0,
+            hb as f64 / 1000.0,
+            match &s.sealer.commit_failing {
+                Some(e) => format!(" (committing fails: {e})"),
+                None => String::new(),
+            }
+        ));
+    }
+}
+
+/// The committer retries a failed commit; the events are safe in the journal meanwhile.
+fn commit_failing(s: &Snapshot, out: &mut Vec<String>) {
+    if let Some(e) = &s.sealer.commit_failing {
+        out.push(format!(
+            "the sealer cannot commit segments to the spool (retrying; events stay in the journal): {e}"
+        ));
+    }
+}
+
+/// A segment sealed late recently: verify will show it, this says why.
+fn recent_late_seal(s: &Snapshot, out: &mut Vec<String>) {
+    if let Some(l) = &s.sealer.last_late {
+        if l.ago_seconds <= LATE_SEAL_ALERT_SECONDS {
+            out.push(format!(
+                "segment #{} was sealed {:.1} s after its {:.1} s heartbeat was due, {} s ago: {}",
+                l.seq,
+                l.late_ms as f64 / 1000.0,
+                l.heartbeat_ms as f64 / 1000.0,
+                l.ago_seconds,
+                l.reason
+            ));
+        }
+    }
+}
 
 fn alerts(s: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();

@@ -37,6 +37,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{render_metrics, Probe, StatusError};
+use crate::throttle::{Backoff, Throttle};
 
 /// Connections held at once. A scrape needs one for about a millisecond; 32 leaves room
 /// for several scrapers and operators at once while bounding what a flood can cost
@@ -50,10 +51,6 @@ pub(super) const HEAD_TIMEOUT: Duration = Duration::from_secs(2);
 pub(super) const CONNECTION_LIFETIME: Duration = Duration::from_secs(10);
 /// Longest request head: hyper's minimum read buffer, ample for a `GET`.
 const MAX_HEAD_BYTES: usize = 8 * 1024;
-/// First pause after a failed `accept`; doubled on each further failure.
-const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
-/// Longest pause between `accept` attempts while they fail.
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// At most one warning about failing `accept` calls per interval: a descriptor shortage
 /// is when the journal can least afford one line per failure.
 const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(30);
@@ -99,7 +96,11 @@ impl StatusServer {
 
 async fn serve(listener: TcpListener, probe: Arc<Probe>, stop: CancellationToken) {
     let mut conns = Connections::new(MAX_CONNECTIONS);
-    let mut errors = AcceptErrors::new();
+    // Retrying at once would spin a core on `EMFILE` (the pending connection stays
+    // queued, so every retry fails until a descriptor is freed); a line per failure
+    // would flood the log when it can least afford it.
+    let mut backoff = Backoff::default();
+    let mut log = Throttle::new(ACCEPT_LOG_INTERVAL);
     loop {
         let accepted = tokio::select! {
             _ = stop.cancelled() => break,
@@ -107,17 +108,12 @@ async fn serve(listener: TcpListener, probe: Arc<Probe>, stop: CancellationToken
         };
         match accepted {
             Ok((stream, _peer)) => {
-                if let Some(n) = errors.succeeded(Instant::now()) {
-                    tracing::warn!(
-                        failures = n,
-                        "status endpoint: accepting again after failed accepts"
-                    );
-                }
+                backoff.reset();
                 conns.admit(stream, &probe);
             }
             Err(e) => {
-                let (pause, report) = errors.failed(Instant::now());
-                if let Some(n) = report {
+                let pause = backoff.step();
+                if let Some(n) = log.hit(Instant::now()) {
                     tracing::warn!(
                         error = %e,
                         failures = n,
@@ -248,55 +244,6 @@ fn reply(status: StatusCode, content_type: &'static str, body: String) -> Respon
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     r
-}
-
-/// Backoff and log rate limit for a failing `accept`. Retrying at once would spin a core
-/// on `EMFILE` (the pending connection stays queued, so every retry fails again until a
-/// descriptor is freed); a line per failure would flood the log.
-#[derive(Debug)]
-struct AcceptErrors {
-    /// Pause before the next attempt after a failure.
-    backoff: Duration,
-    /// Failures not yet in a warning.
-    unreported: u64,
-    last_report: Option<Instant>,
-}
-
-impl AcceptErrors {
-    fn new() -> AcceptErrors {
-        AcceptErrors {
-            backoff: ACCEPT_BACKOFF_MIN,
-            unreported: 0,
-            last_report: None,
-        }
-    }
-
-    /// A failure at `now`: how long to pause, and the count to warn about if a warning
-    /// is due (the first failure, then at most once per interval).
-    fn failed(&mut self, now: Instant) -> (Duration, Option<u64>) {
-        let pause = self.backoff;
-        self.backoff = self.backoff.saturating_mul(2).min(ACCEPT_BACKOFF_MAX);
-        self.unreported += 1;
-        (pause, self.report(now))
-    }
-
-    /// A success: the next failure starts from the shortest pause again. Returns the
-    /// failures not yet reported, if a warning is due, so a burst is never lost entirely.
-    fn succeeded(&mut self, now: Instant) -> Option<u64> {
-        self.backoff = ACCEPT_BACKOFF_MIN;
-        self.report(now)
-    }
-
-    fn report(&mut self, now: Instant) -> Option<u64> {
-        let due = self
-            .last_report
-            .is_none_or(|t| now.duration_since(t) >= ACCEPT_LOG_INTERVAL);
-        if !due || self.unreported == 0 {
-            return None;
-        }
-        self.last_report = Some(now);
-        Some(std::mem::take(&mut self.unreported))
-    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,21 @@ pub fn render_text(s: &Snapshot) -> String {
             src.connections,
             src.errors
         );
+        if src.active_connections > 0 || src.refused_connections.total() > 0 || src.idle_closed > 0
+        {
+            let r = &src.refused_connections;
+            let _ = writeln!(
+                o,
+                "  {:<16} {} open, {} refused (listener cap {}, per peer {}, descriptor budget {}), {} closed idle",
+                "",
+                src.active_connections,
+                r.total(),
+                r.max_connections,
+                r.max_connections_per_peer,
+                r.descriptor_budget,
+                src.idle_closed
+            );
+        }
         if src.kernel_drops > 0 {
             let _ = writeln!(
                 o,
@@ -65,6 +80,17 @@ pub fn render_text(s: &Snapshot) -> String {
         s.sealer.sealed_events,
         s.sealer.errors
     );
+    if s.sealer.late_seals > 0 || s.sealer.commit_failures > 0 {
+        let _ = writeln!(
+            o,
+            "  {:<16} {} late seals, {} failed commit attempts, last seal {:.1} s ago (heartbeat {:.1} s)",
+            "",
+            s.sealer.late_seals,
+            s.sealer.commit_failures,
+            s.sealer.since_last_seal_ms as f64 / 1000.0,
+            s.sealer.heartbeat_ms as f64 / 1000.0
+        );
+    }
     let _ = writeln!(
         o,
         "archive: last shipped #{}, {} segments ({}) since start, spool {} segments ({}), {} errors",

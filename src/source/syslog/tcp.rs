@@ -39,6 +39,26 @@ pub struct StreamContext {
     pub pool: Arc<ReadPool>,
 }
 
+/// Pending connections the kernel queues before we accept them (capped by
+/// `net.core.somaxconn`, 4096 by default). A collector sees reconnect storms: after a
+/// restart every sender reconnects at once, and with the usual 128 the kernel drops
+/// SYNs, which costs each unlucky sender a 1 s retransmit (or more).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a TCP listener with [`LISTEN_BACKLOG`] (tokio's `bind` uses 128).
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restart must not wait for old connections'
+    // TIME_WAIT to expire.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Accepts TCP connections until `shutdown`; returns after every connection has ended.
 pub async fn run_tcp(
     listener: TcpListener,

@@ -85,3 +85,79 @@ fn human_bytes_scales() {
     assert_eq!(human_bytes(1536), "1.5 KiB");
     assert_eq!(human_bytes(3 << 30), "3.0 GiB");
 }
+
+#[test]
+fn a_sealer_behind_its_heartbeat_is_an_alert_that_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = probe(dir.path());
+    p.sealer.heartbeat_ms.store(5_000, Ordering::Relaxed);
+    p.sealer
+        .last_sealed_ns
+        .store(crate::seal::now_ns(), Ordering::Relaxed);
+    assert!(p.snapshot().alerts.is_empty(), "just sealed");
+    p.sealer
+        .last_sealed_ns
+        .store(crate::seal::now_ns() - 20_000_000_000, Ordering::Relaxed);
+    p.sealer.commit_failing.store(true, Ordering::Relaxed);
+    *crate::seal::lock(&p.sealer.last_commit_error) = Some("spool: No space left on device".into());
+    let a = p.snapshot().alerts;
+    assert!(
+        a[0].starts_with("sealing is late: no segment sealed for 20."),
+        "{a:?}"
+    );
+    assert!(a[0].contains("No space left"), "{a:?}");
+    assert!(a[1].contains("cannot commit segments"), "{a:?}");
+    // Once sealing is back, the late seal stays visible for a while, with its reason.
+    p.sealer.commit_failing.store(false, Ordering::Relaxed);
+    p.sealer
+        .last_sealed_ns
+        .store(crate::seal::now_ns(), Ordering::Relaxed);
+    *crate::seal::lock(&p.sealer.last_late) = Some(crate::seal::late::LateSeal {
+        seq: 12,
+        late_ms: 15_000,
+        heartbeat_ms: 5_000,
+        reason: "because".into(),
+        sealed_ns: crate::seal::now_ns(),
+    });
+    let a = p.snapshot().alerts;
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(
+        a[0].contains("segment #12 was sealed 15.0 s after"),
+        "{a:?}"
+    );
+    let text = render_metrics(&p.snapshot());
+    assert!(
+        text.contains("\nsealtrail_seconds_since_last_seal 0\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn connection_figures_reach_metrics_and_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = probe(dir.path());
+    let s = &p.sources[0].1;
+    s.active_connections.store(3, Ordering::Relaxed);
+    s.refused_connections[1].store(40, Ordering::Relaxed);
+    s.refused_connections[2].store(2, Ordering::Relaxed);
+    s.idle_closed.store(5, Ordering::Relaxed);
+    let snap = p.snapshot();
+    let text = render_metrics(&snap);
+    assert!(text.contains("sealtrail_connections_active{component_id=\"udp\",component_kind=\"source\",component_type=\"syslog\"} 3\n"), "{text}");
+    assert!(text.contains("sealtrail_connections_refused_total{component_id=\"udp\",component_kind=\"source\",component_type=\"syslog\",cap=\"max_connections_per_peer\"} 40\n"), "{text}");
+    assert!(text.contains("cap=\"descriptor budget\"} 2\n"), "{text}");
+    assert!(
+        text.contains("sealtrail_connections_idle_closed_total{component_id=\"udp\""),
+        "{text}"
+    );
+    let human = render_text(&snap);
+    assert!(
+        human.contains(
+            "3 open, 42 refused (listener cap 0, per peer 40, descriptor budget 2), 5 closed idle"
+        ),
+        "{human}"
+    );
+    // The JSON round-trips for `sealtrail status`.
+    let back: Snapshot = serde_json::from_str(&serde_json::to_string(&snap).unwrap()).unwrap();
+    assert_eq!(back, snap);
+}

@@ -102,6 +102,9 @@ impl Daemon {
                 file_bytes: cfg.journal.file_bytes,
                 max_bytes: cfg.journal.max_bytes,
                 fsync: cfg.journal.fsync,
+                // The lead wires `[journal] reserve_free_bytes`; until then no reserve.
+                reserve_free_bytes: 0,
+                ..JournalOptions::default()
             },
         )?;
 

@@ -1,7 +1,7 @@
 //! A batch of records, already encoded in the on-disk format so the writer can hand the
 //! buffer straight to `writev` without copying.
 
-use super::{HEADER, MAX_PAYLOAD};
+use super::format::{self, valid_len, HEADER};
 
 /// Records queued together; one allocation for the whole batch, none per record.
 #[derive(Debug, Default)]
@@ -11,10 +11,6 @@ pub struct Batch {
     /// Length of the first payload that was refused (empty or over `MAX_PAYLOAD`):
     /// `append` then rejects the whole batch instead of dropping the record silently.
     invalid: Option<usize>,
-}
-
-fn valid_len(len: usize) -> bool {
-    (1..=MAX_PAYLOAD).contains(&len)
 }
 
 impl Batch {
@@ -35,10 +31,9 @@ impl Batch {
             return;
         }
         self.buf.reserve(HEADER + payload.len());
-        self.buf
-            .extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        self.buf
-            .extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+        let mut header = [0u8; HEADER];
+        format::write_header(&mut header, payload);
+        self.buf.extend_from_slice(&header);
         self.buf.extend_from_slice(payload);
         self.records += 1;
     }
@@ -61,9 +56,8 @@ impl Batch {
             self.invalid.get_or_insert(len);
             return;
         }
-        let crc = crc32c::crc32c(&self.buf[body..]);
-        self.buf[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
-        self.buf[start + 4..body].copy_from_slice(&crc.to_le_bytes());
+        let (head, payload) = self.buf[start..].split_at_mut(HEADER);
+        format::write_header(head, payload);
         self.records += 1;
     }
 

@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -33,6 +34,8 @@ pub struct Reader {
     buf: Vec<u8>,
     lo: usize,
     hi: usize,
+    /// Ranges this reader skipped since the last `take_skipped`.
+    skipped: Vec<Range<u64>>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -61,7 +64,11 @@ impl Reader {
             buf: Vec::new(),
             lo: 0,
             hi: 0,
+            skipped: Vec::new(),
         };
+        if pos > from {
+            reader.skipped.push(from..pos);
+        }
         reader.open_containing()?;
         Ok(reader)
     }
@@ -69,6 +76,13 @@ impl Reader {
     /// Position of the next record (past any gap already skipped).
     pub fn position(&self) -> u64 {
         self.pos
+    }
+
+    /// The lost ranges this reader has skipped since the last call, in order, so a
+    /// consumer can record in its own output that records are missing there (the journal
+    /// has already logged and counted each of them once).
+    pub fn take_skipped(&mut self) -> Vec<Range<u64>> {
+        std::mem::take(&mut self.skipped)
     }
 
     /// Next durable record as `(position, payload)`, or `None` at the durable end (call
@@ -150,8 +164,9 @@ impl Reader {
         Ok(())
     }
 
-    /// Moves to `to` (forward), keeping what the buffer already holds of it.
+    /// Skips forward to `to`, keeping what the buffer already holds of it.
     fn seek(&mut self, to: u64) {
+        self.note_skipped(self.pos, to);
         let skip = to.saturating_sub(self.pos);
         if skip <= (self.hi - self.lo) as u64 {
             self.lo += skip as usize;
@@ -160,6 +175,16 @@ impl Reader {
             self.hi = 0;
         }
         self.pos = to;
+    }
+
+    fn note_skipped(&mut self, from: u64, to: u64) {
+        if to <= from {
+            return;
+        }
+        match self.skipped.last_mut() {
+            Some(last) if last.end == from => last.end = to,
+            _ => self.skipped.push(from..to),
+        }
     }
 
     /// Start of the first file after the one starting at `after`, if any.
@@ -192,6 +217,7 @@ impl Reader {
                 self.inner
                     .gaps
                     .record(&path, current, self.pos, start, Cause::Seam);
+                self.note_skipped(self.pos, start);
                 self.pos = start;
                 (start, next)
             }

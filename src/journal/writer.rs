@@ -265,6 +265,10 @@ impl Writer {
     /// Waits a little for room: reclaims first (cursors may already allow it), then
     /// sleeps until a reclaim frees space, close, or the next poll of the free space.
     fn wait_for_room(&mut self) {
+        // A pause may last long; the marker must still follow what was synced before it.
+        if self.marker_due().is_some_and(|d| d.is_zero()) {
+            self.write_marker();
+        }
         let disk = &self.inner.disk_bytes;
         let before = disk.load(Ordering::Acquire);
         match self.inner.reclaim() {

@@ -264,16 +264,27 @@ fn readers_skip_damage_in_older_files_and_a_missing_file() {
         ],
         end,
     );
-    // A reader starting at a damaged record or in the seam starts after it.
+    // A reader tells its consumer what it skipped, so the loss can be sealed too.
     let j = Journal::open(dir.path(), opts(600)).unwrap();
+    let mut r = j.reader(0).unwrap();
+    read_all(&mut r);
     assert_eq!(
-        j.reader(second_start).unwrap().next().unwrap().unwrap().0,
-        positions[second + 1]
+        r.take_skipped(),
+        vec![
+            positions[1]..positions[2],
+            second_start..positions[second + 1],
+            fourth_start..fifth_start,
+        ]
     );
-    assert_eq!(
-        j.reader(fourth_start).unwrap().next().unwrap().unwrap().0,
-        fifth_start
-    );
+    assert!(r.take_skipped().is_empty());
+    // A reader starting at a damaged record or in the seam starts after it.
+    let mut r = j.reader(second_start).unwrap();
+    assert_eq!(r.next().unwrap().unwrap().0, positions[second + 1]);
+    assert_eq!(r.take_skipped(), vec![second_start..positions[second + 1]]);
+    let mut r = j.reader(fourth_start).unwrap();
+    assert_eq!(r.position(), fifth_start);
+    assert_eq!(r.next().unwrap().unwrap().0, fifth_start);
+    assert_eq!(r.take_skipped(), vec![fourth_start..fifth_start]);
 }
 
 #[test]
@@ -288,10 +299,12 @@ fn a_reader_finds_damage_that_happened_after_open() {
     fs::write(&first_path, &bytes).unwrap();
     assert_eq!(j.health().gaps_total, 0);
     for _ in 0..2 {
-        let records = read_all(&mut j.reader(0).unwrap());
+        let mut r = j.reader(0).unwrap();
+        let records = read_all(&mut r);
         assert_eq!(records.len(), 39);
         assert!(records.iter().all(|r| r.0 != positions[2]));
         assert_eq!(records[2].0, positions[3]);
+        assert_eq!(r.take_skipped(), vec![positions[2]..positions[3]]);
     }
     assert_eq!(j.gaps(), vec![positions[2]..positions[3]]);
     let h = j.health();

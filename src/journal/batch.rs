@@ -30,11 +30,11 @@ impl Batch {
             self.invalid.get_or_insert(payload.len());
             return;
         }
+        let start = self.buf.len();
         self.buf.reserve(HEADER + payload.len());
-        let mut header = [0u8; HEADER];
-        format::write_header(&mut header, payload);
-        self.buf.extend_from_slice(&header);
+        self.buf.extend_from_slice(&[0u8; HEADER]);
         self.buf.extend_from_slice(payload);
+        format::seal(&mut self.buf[start..]);
         self.records += 1;
     }
 
@@ -56,8 +56,7 @@ impl Batch {
             self.invalid.get_or_insert(len);
             return;
         }
-        let (head, payload) = self.buf[start..].split_at_mut(HEADER);
-        format::write_header(head, payload);
+        format::seal(&mut self.buf[start..]);
         self.records += 1;
     }
 

@@ -12,13 +12,14 @@
 //! `lock`. A file holds whole records back to back (record format 2):
 //!
 //! ```text
-//! [4-byte magic F5 4A 52 4E ("\xF5JRN")][u32 LE payload_len][u32 LE crc32c(len_le ‖ payload)][payload]
+//! [4-byte magic F5 4A 52 4E ("\xF5JRN")][u32 LE crc32c(len_le ‖ payload)][u32 LE payload_len][payload]
 //! ```
 //!
 //! `payload_len` is `1..=MAX_PAYLOAD` (17 MiB: a 16 MiB message plus its ingest header).
 //! Zero is invalid on purpose: a zero-filled tail (what some file systems leave after a
 //! crash) must not parse as records. The magic lets recovery and readers find the next
-//! record after damage; the checksum covers the length, so a damaged length cannot pass.
+//! record after damage; the checksum covers the length, so a damaged length cannot pass
+//! (it precedes the length so that what it covers is contiguous: one `crc32c` per read).
 //! A record's *position* is its logical byte offset in the journal (the file's start
 //! position plus the record's offset in the file); positions are stable forever and serve
 //! as event ids. Files are normally contiguous (each starts where the previous one ends);

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::files;
-use super::format::{Header, HEADER};
+use super::format::{Header, COVERED_FROM, HEADER};
 use super::gaps::Cause;
 use super::scan::{self, read_at};
 use super::{io_err, Inner, JournalError};
@@ -107,7 +107,10 @@ impl Reader {
                     continue;
                 }
             }
-            let h = Header::parse(&self.buf[self.lo..self.lo + HEADER]);
+            let Some(h) = Header::read(&self.buf[self.lo..self.hi]) else {
+                self.skip_damage(durable)?;
+                continue;
+            };
             let size = h.size();
             if !h.plausible() || self.pos + size as u64 > durable {
                 self.skip_damage(durable)?;
@@ -119,7 +122,7 @@ impl Reader {
             }
             let body = self.lo + HEADER;
             let end = self.lo + size;
-            if !h.verifies(&self.buf[body..end]) {
+            if !h.verifies(&self.buf[self.lo + COVERED_FROM..end]) {
                 self.skip_damage(durable)?;
                 continue;
             }

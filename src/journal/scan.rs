@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use super::format::{valid_len, Header, HEADER, MAGIC};
+use super::format::{valid_len, Header, COVERED_FROM, HEADER, MAGIC};
 
 /// Bytes read per `pread` while walking or scanning.
 const CHUNK: usize = 1 << 20;
@@ -40,8 +40,8 @@ fn valid_at(file: &File, off: u64, limit: u64, scratch: &mut Vec<u8>) -> io::Res
     if !header.plausible() || off + header.size() as u64 > limit {
         return Ok(false);
     }
-    scratch.resize(header.len, 0);
-    if read_at(file, scratch, off + HEADER as u64)? < header.len {
+    scratch.resize(header.covered(), 0);
+    if read_at(file, scratch, off + COVERED_FROM as u64)? < scratch.len() {
         return Ok(false);
     }
     Ok(header.verifies(scratch))
@@ -161,15 +161,14 @@ pub(super) fn walk(file: &File, from: u64, len: u64) -> io::Result<Walk> {
 }
 
 fn valid_record_at(win: &mut Window<'_>, off: u64) -> io::Result<Option<usize>> {
-    let Some(h) = win.get(off, HEADER)? else {
+    let Some(header) = win.get(off, HEADER)?.and_then(Header::read) else {
         return Ok(None);
     };
-    let header = Header::parse(h);
     if !header.plausible() {
         return Ok(None);
     }
-    let Some(payload) = win.get(off + HEADER as u64, header.len)? else {
+    let Some(covered) = win.get(off + COVERED_FROM as u64, header.covered())? else {
         return Ok(None);
     };
-    Ok(header.verifies(payload).then_some(header.size()))
+    Ok(header.verifies(covered).then_some(header.size()))
 }

@@ -610,3 +610,18 @@ fn directories_the_journal_creates_are_private() {
     }
     j.close().unwrap();
 }
+
+#[test]
+fn the_record_format_byte_for_byte() {
+    let mut b = Batch::default();
+    b.push(b"hi");
+    let covered = [2u8, 0, 0, 0, b'h', b'i'];
+    let mut expect = vec![0xF5, 0x4A, 0x52, 0x4E];
+    expect.extend_from_slice(&crc32c::crc32c(&covered).to_le_bytes());
+    expect.extend_from_slice(&covered);
+    assert_eq!(b.as_bytes(), &expect[..]);
+    assert_eq!(HEADER, 12);
+    // The fourth magic byte keeps a version-1 file (a u32 LE length of at most 16 MiB
+    // first) from ever looking like version 2.
+    assert!(u32::from_le_bytes(super::format::MAGIC) as usize > 16 << 20);
+}

@@ -138,7 +138,7 @@ fn recovery_drops_garbage_tail() {
 
 /// A tail that starts like a record but does not check out.
 const MAGIC_AND_JUNK: [u8; 20] = [
-    0xF5, b'J', b'R', b'N', 4, 0, 0, 0, 1, 2, 3, 4, b'j', b'u', b'n', b'k', 0xF5, b'J', b'R', 0,
+    0xF5, b'J', b'R', b'N', 1, 2, 3, 4, 4, 0, 0, 0, b'j', b'u', b'n', b'k', 0xF5, b'J', b'R', 0,
 ];
 
 #[test]
@@ -200,11 +200,11 @@ fn a_damaged_length_field_is_resynchronised_by_scanning() {
     // A plausible length that leads into the next record's header: the length skip finds
     // nothing there, the scan finds the next record.
     let a = positions[100] as usize;
-    let len = u32::from_le_bytes(bytes[a + 4..a + 8].try_into().unwrap());
-    bytes[a + 4..a + 8].copy_from_slice(&(len + 7).to_le_bytes());
+    let len = u32::from_le_bytes(bytes[a + 8..a + 12].try_into().unwrap());
+    bytes[a + 8..a + 12].copy_from_slice(&(len + 7).to_le_bytes());
     // An implausible one: straight to the scan.
     let b = positions[200] as usize;
-    bytes[b + 4..b + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+    bytes[b + 8..b + 12].copy_from_slice(&u32::MAX.to_le_bytes());
     // A damaged magic (length intact): the length still says where the next record is.
     let c = positions[250] as usize;
     bytes[c] = b'X';
@@ -240,7 +240,7 @@ fn readers_skip_damage_in_older_files_and_a_missing_file() {
     // A garbage length in the first record of the second file.
     let (second_start, second_path) = files[1].clone();
     let mut bytes = fs::read(&second_path).unwrap();
-    bytes[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    bytes[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
     fs::write(&second_path, &bytes).unwrap();
     // The fourth file is gone: a seam between the third and the fifth.
     let (fourth_start, fourth_path) = files[3].clone();

@@ -23,7 +23,8 @@ struct OpenFile {
 }
 
 /// Yields durable records in position order, skipping ranges that are lost (damaged,
-/// missing or truncated; each is logged and counted once, see [`super::JournalHealth`]).
+/// missing or truncated; each is logged and counted once, see `JournalHealth`, and
+/// listed by [`Reader::take_skipped`]).
 /// It reads only below the durable position, so it never sees a write in progress.
 pub struct Reader {
     inner: Arc<Inner>,
@@ -148,8 +149,8 @@ impl Reader {
             return Err(JournalError::Reclaimed { position: self.pos });
         };
         let len = f.file.metadata().map_err(|e| io_err(&f.path, e))?.len();
-        let limit = len.min(durable - f.start);
-        let at = self.pos - f.start;
+        let limit = len.min(durable.saturating_sub(f.start));
+        let at = self.pos.saturating_sub(f.start);
         let next = scan::resync(&f.file, at, limit).map_err(|e| io_err(&f.path, e))?;
         // `max`: progress even if the file shrank under us.
         let mut to = (f.start + next).max(self.pos + 1);

@@ -383,6 +383,7 @@ mod tests {
                 file_bytes: 1 << 20,
                 max_bytes: 1 << 30,
                 fsync: false,
+                ..JournalOptions::default()
             },
         )
         .unwrap();

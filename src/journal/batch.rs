@@ -1,7 +1,7 @@
 //! A batch of records, already encoded in the on-disk format so the writer can hand the
 //! buffer straight to `writev` without copying.
 
-use super::{HEADER, MAX_PAYLOAD};
+use super::format::{self, valid_len, HEADER};
 
 /// Records queued together; one allocation for the whole batch, none per record.
 #[derive(Debug, Default)]
@@ -11,10 +11,6 @@ pub struct Batch {
     /// Length of the first payload that was refused (empty or over `MAX_PAYLOAD`):
     /// `append` then rejects the whole batch instead of dropping the record silently.
     invalid: Option<usize>,
-}
-
-fn valid_len(len: usize) -> bool {
-    (1..=MAX_PAYLOAD).contains(&len)
 }
 
 impl Batch {
@@ -34,12 +30,11 @@ impl Batch {
             self.invalid.get_or_insert(payload.len());
             return;
         }
+        let start = self.buf.len();
         self.buf.reserve(HEADER + payload.len());
-        self.buf
-            .extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        self.buf
-            .extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+        self.buf.extend_from_slice(&[0u8; HEADER]);
         self.buf.extend_from_slice(payload);
+        format::seal(&mut self.buf[start..]);
         self.records += 1;
     }
 
@@ -61,9 +56,7 @@ impl Batch {
             self.invalid.get_or_insert(len);
             return;
         }
-        let crc = crc32c::crc32c(&self.buf[body..]);
-        self.buf[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
-        self.buf[start + 4..body].copy_from_slice(&crc.to_le_bytes());
+        format::seal(&mut self.buf[start..]);
         self.records += 1;
     }
 

@@ -107,11 +107,27 @@ struct PositionOnly {
     position: u64,
 }
 
-/// The minimum committed position over all cursor files, or `None` when nothing may be
-/// reclaimed: no cursor files at all, or a registered cursor not yet committed.
-pub(super) fn min_position(dir: &Path, registered: &[String]) -> Result<Option<u64>, JournalError> {
-    let mut min: Option<u64> = None;
-    let mut seen = Vec::new();
+/// Committed positions of every cursor file, and the files that could not be parsed.
+#[derive(Debug, Default)]
+pub(super) struct Committed {
+    pub positions: Vec<(String, u64)>,
+    pub unreadable: Vec<(PathBuf, serde_json::Error)>,
+}
+
+impl Committed {
+    pub fn min(&self) -> Option<u64> {
+        self.positions.iter().map(|(_, p)| *p).min()
+    }
+
+    pub fn max(&self) -> Option<u64> {
+        self.positions.iter().map(|(_, p)| *p).max()
+    }
+}
+
+/// Reads every cursor file in `dir`. Unparseable ones are listed, not fatal: each caller
+/// decides what a cursor it cannot read means for it.
+pub(super) fn committed(dir: &Path) -> Result<Committed, JournalError> {
+    let mut out = Committed::default();
     for entry in fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
         let entry = entry.map_err(|e| io_err(dir, e))?;
         let file_name = entry.file_name();
@@ -122,15 +138,33 @@ pub(super) fn min_position(dir: &Path, registered: &[String]) -> Result<Option<u
             continue;
         }
         let path = entry.path();
-        let bytes = fs::read(&path).map_err(|e| io_err(&path, e))?;
-        // A cursor we cannot read might protect data: refuse rather than guess.
-        let cp: PositionOnly = serde_json::from_slice(&bytes)
-            .map_err(|source| JournalError::CursorFormat { path, source })?;
-        min = Some(min.map_or(cp.position, |m: u64| m.min(cp.position)));
-        seen.push(name.to_string());
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            // Retired between listing and reading.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err(&path, e)),
+        };
+        match serde_json::from_slice::<PositionOnly>(&bytes) {
+            Ok(cp) => out.positions.push((name.to_string(), cp.position)),
+            Err(e) => out.unreadable.push((path, e)),
+        }
     }
-    if registered.iter().any(|r| !seen.contains(r)) {
+    Ok(out)
+}
+
+/// The minimum committed position over all cursor files, or `None` when nothing may be
+/// reclaimed: no cursor files at all, or a registered cursor not yet committed.
+pub(super) fn min_position(dir: &Path, registered: &[String]) -> Result<Option<u64>, JournalError> {
+    let mut c = committed(dir)?;
+    // A cursor we cannot read might protect data: refuse rather than guess.
+    if let Some((path, source)) = c.unreadable.pop() {
+        return Err(JournalError::CursorFormat { path, source });
+    }
+    if registered
+        .iter()
+        .any(|r| !c.positions.iter().any(|(name, _)| name == r))
+    {
         return Ok(None);
     }
-    Ok(min)
+    Ok(c.min())
 }

@@ -1,11 +1,15 @@
-//! Journal file naming, listing and recovery on open.
+//! Journal file naming and listing, the durable-end marker, and the journal's directories.
 
 use std::ffi::OsStr;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use super::{io_err, JournalError, HEADER, MAX_PAYLOAD};
+use serde::{Deserialize, Serialize};
+
+use super::cursor::write_atomic;
+use super::{io_err, JournalError};
 
 /// `{start:020}.wal`: zero-padded so names sort like positions.
 pub(super) fn file_name(start: u64) -> String {
@@ -38,6 +42,16 @@ pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Creates `dir` (and missing parents) readable by the daemon's user only: journal
+/// records are raw log lines, often with user names and addresses.
+pub(super) fn create_private_dir(dir: &Path) -> Result<(), JournalError> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| io_err(dir, e))
+}
+
 /// Creates a fresh (empty) journal file; truncating is safe because nothing at or after
 /// `start` is durable yet.
 pub(super) fn create(dir: &Path, start: u64) -> Result<(File, PathBuf), JournalError> {
@@ -53,105 +67,36 @@ pub(super) fn create(dir: &Path, start: u64) -> Result<(File, PathBuf), JournalE
     Ok((file, path))
 }
 
-/// The newest file, opened for appending at the recovered end.
-pub(super) struct Recovered {
-    pub file: File,
-    pub path: PathBuf,
-    pub start: u64,
-    pub end: u64,
-    pub disk_bytes: u64,
+/// The durable-end marker: how far the journal is known to have got. A file cut at a
+/// record boundary looks like a clean end, so without an independent record a truncated
+/// journal would silently hand out the lost positions (event ids) again.
+const END_MARKER: &str = "end.json";
+
+#[derive(Serialize, Deserialize)]
+struct EndMarker {
+    durable_end: u64,
 }
 
-/// Verifies the newest file record by record and truncates it at the first torn or invalid
-/// record. Earlier files are trusted: each was fully synced before the next was created.
-pub(super) fn recover(dir: &Path) -> Result<Recovered, JournalError> {
-    let list = list(dir)?;
-    let Some((start, path)) = list.last().cloned() else {
-        let (file, path) = create(dir, 0)?;
-        return Ok(Recovered {
-            file,
-            path,
-            start: 0,
-            end: 0,
-            disk_bytes: 0,
-        });
+/// The marker's position, or `None` if there is none (a new or pre-marker journal) or it
+/// cannot be parsed (logged: it only ever adds a check, so losing it loses no data).
+pub(super) fn read_end_marker(dir: &Path) -> Result<Option<u64>, JournalError> {
+    let path = dir.join(END_MARKER);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(&path, e)),
     };
-    let mut disk_bytes = 0u64;
-    for pair in list.windows(2) {
-        let ((s, p), (next, _)) = (&pair[0], &pair[1]);
-        let len = fs::metadata(p).map_err(|e| io_err(p, e))?.len();
-        disk_bytes += len;
-        if s + len != *next {
-            // Readers will stop with an error at the seam; say so now, loudly.
-            tracing::error!(
-                file = %p.display(),
-                end = s + len,
-                next_start = next,
-                "journal files are not contiguous"
-            );
+    match serde_json::from_slice::<EndMarker>(&bytes) {
+        Ok(m) => Ok(Some(m.durable_end)),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "journal end marker unreadable; ignoring it (a truncation of the newest file may go unnoticed this once)");
+            Ok(None)
         }
     }
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| io_err(&path, e))?;
-    let size = file.metadata().map_err(|e| io_err(&path, e))?.len();
-    let (valid, records) = valid_prefix(&file).map_err(|e| io_err(&path, e))?;
-    if valid < size {
-        tracing::warn!(
-            file = %path.display(),
-            kept_records = records,
-            kept_bytes = valid,
-            dropped_bytes = size - valid,
-            "journal recovery truncated a torn or invalid tail"
-        );
-        file.set_len(valid).map_err(|e| io_err(&path, e))?;
-        file.sync_all().map_err(|e| io_err(&path, e))?;
-    }
-    file.seek(SeekFrom::Start(valid))
-        .map_err(|e| io_err(&path, e))?;
-    Ok(Recovered {
-        file,
-        path,
-        start,
-        end: start + valid,
-        disk_bytes: disk_bytes + valid,
-    })
 }
 
-/// Length (and record count) of the longest prefix of whole, valid records.
-fn valid_prefix(file: &File) -> io::Result<(u64, u64)> {
-    let mut rd = BufReader::with_capacity(1 << 20, file);
-    let mut payload = Vec::new();
-    let mut valid = 0u64;
-    let mut records = 0u64;
-    loop {
-        let mut header = [0u8; HEADER];
-        if !read_full(&mut rd, &mut header)? {
-            break;
-        }
-        let [l0, l1, l2, l3, c0, c1, c2, c3] = header;
-        let len = u32::from_le_bytes([l0, l1, l2, l3]) as usize;
-        let crc = u32::from_le_bytes([c0, c1, c2, c3]);
-        if len == 0 || len > MAX_PAYLOAD {
-            break;
-        }
-        payload.resize(len, 0);
-        if !read_full(&mut rd, &mut payload)? || crc32c::crc32c(&payload) != crc {
-            break;
-        }
-        valid += (HEADER + len) as u64;
-        records += 1;
-    }
-    Ok((valid, records))
-}
-
-/// `read_exact` that reports a short read (end of file) as `false` instead of an error.
-fn read_full(rd: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
-    match rd.read_exact(buf) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
-        Err(e) => Err(e),
-    }
+/// Persists the durable end (atomically: temp file, fsync, rename, fsync dir).
+pub(super) fn write_end_marker(dir: &Path, durable_end: u64) -> io::Result<()> {
+    let bytes = serde_json::to_vec(&EndMarker { durable_end }).map_err(io::Error::other)?;
+    write_atomic(&dir.join(END_MARKER), &bytes)
 }

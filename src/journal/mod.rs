@@ -7,32 +7,64 @@
 //!
 //! # On-disk format
 //!
-//! A directory of files named `{start_position:020}.wal` (no file header), plus
-//! `cursors/<name>.json`. A file holds whole records back to back:
+//! A directory (mode 0700) of files named `{start_position:020}.wal` (no file header),
+//! `cursors/<name>.json`, the durable-end marker `end.json` (`{"durable_end":N}`) and
+//! `lock`. A file holds whole records back to back (record format 2):
 //!
 //! ```text
-//! [u32 LE payload_len][u32 LE crc32c(payload)][payload]
+//! [4-byte magic F5 4A 52 4E ("\xF5JRN")][u32 LE crc32c(len_le ‖ payload)][u32 LE payload_len][payload]
 //! ```
 //!
-//! `payload_len` is `1..=MAX_PAYLOAD`. Zero is invalid on purpose: `crc32c("") == 0`, so a
-//! zero-filled tail (what some file systems leave after a crash) would otherwise parse as
-//! valid empty records. A record's *position* is its logical byte offset in the journal
-//! (the file's start position plus the record's offset in the file); positions are stable
-//! forever and serve as event ids. Files are contiguous: each file starts where the
-//! previous one ends. Records never span files; the writer rolls to a new file before a
-//! batch when the current file has reached `file_bytes` (so a file may exceed `file_bytes`
-//! by at most one batch).
+//! `payload_len` is `1..=MAX_PAYLOAD` (17 MiB: a 16 MiB message plus its ingest header).
+//! Zero is invalid on purpose: a zero-filled tail (what some file systems leave after a
+//! crash) must not parse as records. The magic lets recovery and readers find the next
+//! record after damage; the checksum covers the length, so a damaged length cannot pass
+//! (it precedes the length so that what it covers is contiguous: one `crc32c` per read).
+//! A record's *position* is its logical byte offset in the journal (the file's start
+//! position plus the record's offset in the file); positions are stable forever and serve
+//! as event ids. Files are normally contiguous (each starts where the previous one ends);
+//! a range that no file holds is a gap, never reused. Records never span files; the
+//! writer rolls to a new file before a batch when the current file has reached
+//! `file_bytes` (so a file may exceed `file_bytes` by at most one batch).
 //!
-//! # Durability
+//! # Durability and damage
 //!
-//! A file is fully `fdatasync`'d before the next one is created, so on open only the newest
-//! file is verified: it is truncated at its first torn or invalid record. The durable
-//! position only ever advances after a successful sync; readers never look beyond it.
+//! The durable position only ever advances after a successful sync; readers never look
+//! beyond it. On open, every file still holding data some cursor has not committed past
+//! is checked record by record. At a damaged record, recovery and readers resynchronise
+//! (see `scan`): first at the end the record's own length field gives, else at the next
+//! magic whose record checks out. The skipped range is a *gap*: logged at ERROR and
+//! counted once (`JournalHealth::gaps_total`, `lost_bytes_total`), and every readable
+//! record around it is kept. Only the newest file is cut, after its last valid record (a
+//! torn tail). The writer persists the durable end in `end.json` about once a second and
+//! at close; a journal that recovers to less than max(marker, cursors) was truncated:
+//! the missing range is a gap and writing continues in a new file at the expected end.
+//!
+//! Journals of record format 1 (no magic) are deleted on open if every cursor is past
+//! their end (everything was sealed), and refused with [`JournalError::OldFormat`] if not.
+//!
+//! # Pressure
+//!
+//! The writer writes a batch only if the files then take at most `max_bytes` (unless only
+//! the current file is left, which nothing could reclaim) and at least
+//! `reserve_free_bytes` stay free on the file system, which keeps room for the sealer's
+//! spool whatever the journal does. Otherwise it syncs what it wrote, reclaims what the
+//! cursors allow, reports [`Pressure::Blocked`] and wakes consumers waiting in
+//! [`Journal::wait_durable_beyond`] so they seal and commit now; it resumes as soon as a
+//! reclaim frees room or space returns. Appenders back up meanwhile; nothing is dropped.
 
 mod batch;
 mod cursor;
 mod files;
+mod format;
+mod gaps;
+mod health;
+mod legacy;
 mod reader;
+mod reclaim;
+mod recover;
+mod scan;
+mod space;
 mod writer;
 
 #[cfg(test)]
@@ -40,6 +72,7 @@ mod tests;
 
 use std::collections::BTreeSet;
 use std::io;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -50,13 +83,10 @@ use tokio::sync::{watch, Semaphore};
 
 pub use batch::Batch;
 pub use cursor::{write_atomic, Checkpoint, Cursor};
+pub use format::MAX_PAYLOAD;
+pub use health::{JournalHealth, PauseReason, Pressure};
 pub use reader::Reader;
-
-/// Largest payload a record may carry. A bigger length field on disk is corruption.
-pub const MAX_PAYLOAD: usize = 16 << 20;
-
-/// Record header: payload length and checksum.
-const HEADER: usize = 8;
+pub use space::FreeSpaceProbe;
 
 /// Bytes of batches queued (plus the group being written) before appenders wait.
 const QUEUE_BYTES: u32 = 16 << 20;
@@ -66,8 +96,12 @@ const QUEUE_BYTES: u32 = 16 << 20;
 pub enum JournalError {
     #[error("journal I/O error on {}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
-    #[error("corrupt journal record in {} at offset {offset}", file.display())]
-    Corrupt { file: PathBuf, offset: u64 },
+    #[error("journal {} holds records in the format of an earlier sealtrail version, up to position {end}, that are not all sealed (lowest cursor: {}); run the previous version once and stop it cleanly (it seals everything on SIGTERM), then start this version", dir.display(), show_cursor(*lowest_cursor))]
+    OldFormat {
+        dir: PathBuf,
+        end: u64,
+        lowest_cursor: Option<u64>,
+    },
     #[error("journal position {position} is no longer on disk (its file was reclaimed)")]
     Reclaimed { position: u64 },
     #[error("journal position {position} is beyond the durable end {end}")]
@@ -89,6 +123,10 @@ pub enum JournalError {
     },
 }
 
+fn show_cursor(c: Option<u64>) -> String {
+    c.map_or_else(|| "none".into(), |c| c.to_string())
+}
+
 fn io_err(path: &Path, source: io::Error) -> JournalError {
     JournalError::Io {
         path: path.to_path_buf(),
@@ -101,10 +139,18 @@ fn io_err(path: &Path, source: io::Error) -> JournalError {
 pub struct JournalOptions {
     /// Roll to a new file once the current one reaches this size.
     pub file_bytes: u64,
-    /// Stop writing (appenders back up) while the journal files take this much or more.
+    /// Cap on the journal files: a batch is written only if they then take at most this
+    /// much (appenders back up meanwhile). Exceeded by at most one batch, and only when
+    /// nothing but the current file is left.
     pub max_bytes: u64,
     /// `fdatasync` each group commit. Off only for tests and throwaway setups.
     pub fsync: bool,
+    /// Free space the journal never takes on its file system (0: no reserve). It is the
+    /// spool's budget: with it, a full state disk still leaves the sealer room to seal, so
+    /// journal files get reclaimed and ingestion resumes by itself.
+    pub reserve_free_bytes: u64,
+    /// How free space is measured. Tests inject a fake; everyone else keeps the default.
+    pub free_space: FreeSpaceProbe,
 }
 
 impl Default for JournalOptions {
@@ -113,6 +159,8 @@ impl Default for JournalOptions {
             file_bytes: 64 << 20,
             max_bytes: 4 << 30,
             fsync: true,
+            reserve_free_bytes: 0,
+            free_space: FreeSpaceProbe::STATVFS,
         }
     }
 }
@@ -147,6 +195,11 @@ struct Inner {
     /// (durable position, writer stopped) for async waiters.
     durable_tx: watch::Sender<(u64, bool)>,
     disk_bytes: AtomicU64,
+    /// Set by `close`: the writer then flushes past the cap and the reserve.
+    closing: AtomicBool,
+    /// Lost ranges, registered once by whoever finds them.
+    gaps: gaps::Gaps,
+    health: health::HealthState,
     /// The writer's final error, if it gave up during close.
     failure: Mutex<Option<(PathBuf, io::ErrorKind, String)>>,
     /// Cursor names handed out; one without a file yet pins reclaim.
@@ -167,6 +220,32 @@ impl Inner {
         drop(lock(&self.durable_lock));
         self.durable_cv.notify_all();
         self.durable_tx.send_replace((pos, false));
+    }
+
+    fn closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Wakes consumers waiting in `wait_durable_beyond` (they return early) so they can
+    /// seal and commit now rather than at their next timeout.
+    fn pressure_rose(&self) {
+        self.health.epoch.fetch_add(1, Ordering::AcqRel);
+        drop(lock(&self.durable_lock));
+        self.durable_cv.notify_all();
+    }
+
+    fn pressure(&self) -> Pressure {
+        if self.health.blocked() {
+            return Pressure::Blocked;
+        }
+        if self.disk_bytes.load(Ordering::Acquire) >= self.opts.max_bytes / 2 {
+            return Pressure::Soft;
+        }
+        let reserve = self.opts.reserve_free_bytes;
+        match self.health.free_bytes() {
+            Some(free) if reserve > 0 && free < reserve.saturating_mul(2) => Pressure::Soft,
+            _ => Pressure::None,
+        }
     }
 
     fn publish_stopped(&self) {
@@ -213,6 +292,7 @@ struct Handle {
 impl Handle {
     fn close(&self) -> Result<(), JournalError> {
         let mut writer = lock(&self.writer);
+        self.inner.closing.store(true, Ordering::Release);
         lock(&self.inner.queue).closed = true;
         self.inner.queue_cv.notify_all();
         self.inner.space.close();
@@ -284,7 +364,7 @@ impl Journal {
                 opts.max_bytes, opts.file_bytes
             )));
         }
-        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        files::create_private_dir(dir)?;
         let lock_path = dir.join("lock");
         let lock = std::fs::OpenOptions::new()
             .create(true)
@@ -303,8 +383,8 @@ impl Journal {
             Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path, e)),
         }
         let cursors_dir = dir.join("cursors");
-        std::fs::create_dir_all(&cursors_dir).map_err(|e| io_err(&cursors_dir, e))?;
-        let rec = files::recover(dir)?;
+        files::create_private_dir(&cursors_dir)?;
+        let mut rec = recover::recover(dir, &cursors_dir)?;
         let (durable_tx, _) = watch::channel((rec.end, false));
         let inner = Arc::new(Inner {
             dir: dir.to_path_buf(),
@@ -324,11 +404,27 @@ impl Journal {
             durable_cv: Condvar::new(),
             durable_tx,
             disk_bytes: AtomicU64::new(rec.disk_bytes),
+            closing: AtomicBool::new(false),
+            gaps: gaps::Gaps::default(),
+            health: health::HealthState::default(),
             failure: Mutex::new(None),
             cursors: Mutex::new(BTreeSet::new()),
             reclaim_lock: Mutex::new(()),
             dir_lock: Mutex::new(Some(lock)),
         });
+        for g in rec.gaps.drain(..) {
+            if g.counted {
+                inner
+                    .gaps
+                    .record(&g.path, g.file_start, g.from, g.to, g.cause);
+            } else {
+                inner.gaps.known(g.from, g.to);
+            }
+        }
+        inner
+            .health
+            .disk_peak
+            .store(rec.disk_bytes, Ordering::Relaxed);
         let w = writer::Writer::new(inner.clone(), rec);
         let thread = std::thread::Builder::new()
             .name("journal-writer".into())
@@ -421,14 +517,20 @@ impl Journal {
     }
 
     /// Blocking (for the sealer's std thread): waits until the durable position is beyond
-    /// `pos`, the timeout passes or the journal stops; returns the durable position.
+    /// `pos`, the timeout passes, the journal stops, or the [`pressure`](Self::pressure)
+    /// rises (to `Soft`, or to `Blocked` when the writer has to wait: consumers should seal
+    /// and commit now); returns the durable position.
     pub fn wait_durable_beyond(&self, pos: u64, timeout: Duration) -> u64 {
         let inner = self.inner();
         let deadline = Instant::now() + timeout;
+        let epoch = inner.health.epoch.load(Ordering::Acquire);
         let mut guard = lock(&inner.durable_lock);
         loop {
             let d = inner.durable.load(Ordering::Acquire);
-            if d > pos || inner.stopped.load(Ordering::Acquire) {
+            if d > pos
+                || inner.stopped.load(Ordering::Acquire)
+                || inner.health.epoch.load(Ordering::Acquire) != epoch
+            {
                 return d;
             }
             let now = Instant::now();
@@ -483,40 +585,10 @@ impl Journal {
     }
 
     /// Deletes journal files that lie wholly before the minimum committed position over all
-    /// cursor files. Never deletes the newest file. Returns bytes freed.
+    /// cursor files. Never deletes the newest file. Returns bytes freed; a writer waiting
+    /// for room resumes at once.
     pub fn reclaim(&self) -> Result<u64, JournalError> {
-        let inner = self.inner();
-        let _serial = lock(&inner.reclaim_lock);
-        let registered: Vec<String> = lock(&inner.cursors).iter().cloned().collect();
-        let Some(min) = cursor::min_position(&inner.cursors_dir, &registered)? else {
-            return Ok(0);
-        };
-        let list = files::list(&inner.dir)?;
-        let mut freed = 0u64;
-        for pair in list.windows(2) {
-            let ((_, path), (next_start, _)) = (&pair[0], &pair[1]);
-            if *next_start > min {
-                break;
-            }
-            let size = match std::fs::metadata(path) {
-                Ok(m) => m.len(),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err(path, e)),
-            };
-            match std::fs::remove_file(path) {
-                Ok(()) => freed += size,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err(path, e)),
-            }
-        }
-        if freed > 0 {
-            files::sync_dir(&inner.dir).map_err(|e| io_err(&inner.dir, e))?;
-            inner.disk_bytes.fetch_sub(freed, Ordering::AcqRel);
-            drop(lock(&inner.queue));
-            inner.queue_cv.notify_all();
-            tracing::debug!(freed, min, "journal reclaimed files");
-        }
-        Ok(freed)
+        self.inner().reclaim()
     }
 
     /// Flushes everything queued, fsyncs, stops the writer thread. Idempotent. Appends after
@@ -528,5 +600,38 @@ impl Journal {
     /// Bytes currently on disk in journal files (for metrics/status).
     pub fn disk_bytes(&self) -> u64 {
         self.inner().disk_bytes.load(Ordering::Acquire)
+    }
+
+    /// How urgently consumers should commit (seal) so files can be reclaimed. Cheap.
+    pub fn pressure(&self) -> Pressure {
+        self.inner().pressure()
+    }
+
+    /// Pauses, write errors, free space and gaps, for `status` and `/metrics`. Cheap.
+    pub fn health(&self) -> JournalHealth {
+        let inner = self.inner();
+        let (gaps_total, lost_bytes_total) = inner.gaps.totals();
+        let mut h = JournalHealth {
+            pressure: inner.pressure(),
+            disk_bytes: inner.disk_bytes.load(Ordering::Acquire),
+            disk_bytes_peak: 0,
+            max_bytes: inner.opts.max_bytes,
+            free_bytes: None,
+            reserve_free_bytes: inner.opts.reserve_free_bytes,
+            paused: None,
+            paused_for: None,
+            pauses_total: 0,
+            write_errors_total: 0,
+            last_write_error: None,
+            gaps_total,
+            lost_bytes_total,
+        };
+        inner.health.fill(&mut h);
+        h
+    }
+
+    /// Ranges of positions known to be lost (damaged, missing or truncated), in order.
+    pub fn gaps(&self) -> Vec<Range<u64>> {
+        self.inner().gaps.list()
     }
 }

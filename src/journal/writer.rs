@@ -1,4 +1,5 @@
-//! The writer thread: group commit, file rolls, the disk cap and write-error retries.
+//! The writer thread: group commit, file rolls, the disk cap, the free-space reserve,
+//! write-error retries and the durable-end marker.
 
 use std::fs::File;
 use std::io::{self, IoSlice, Seek, SeekFrom, Write};
@@ -7,7 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::files::{self, Recovered};
+use super::files;
+use super::health::{PauseReason, Pressure};
+use super::recover::Recovered;
 use super::{io_err, lock, Batch, Inner, JournalError};
 
 /// Linux refuses `writev` with more than 1024 buffers.
@@ -16,6 +19,15 @@ const MAX_IOV: usize = 512;
 const CLOSE_ATTEMPTS: u32 = 3;
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A full disk must recover as soon as space returns: retry at least once a second.
+const BACKOFF_MAX_FULL: Duration = Duration::from_secs(1);
+/// While waiting for room, how often free space and the cursors are looked at again
+/// (a reclaim by a consumer wakes the writer at once).
+const ROOM_POLL: Duration = Duration::from_millis(50);
+/// The end marker is rewritten at most this often (two fsyncs each time).
+const MARKER_EVERY: Duration = Duration::from_secs(1);
+/// Under a strict cap and steady load the writer pauses often; say so at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(10);
 
 pub(super) struct Writer {
     inner: Arc<Inner>,
@@ -33,6 +45,21 @@ pub(super) struct Writer {
     synced: usize,
     /// A write or sync failed: the file past `durable` must be cut before retrying.
     dirty: bool,
+    /// What the end marker on disk says, and when the writer last tried to write it.
+    marker: Option<u64>,
+    marker_at: Instant,
+    marker_failing: bool,
+    probe_failing: bool,
+    /// Pressure as of the last look, to wake consumers when it rises.
+    level: Pressure,
+    last_log: Option<Instant>,
+}
+
+/// How far `try_commit` got.
+enum Progress {
+    Done,
+    /// Everything written so far is synced; the next batch must wait.
+    Wait(PauseReason),
 }
 
 impl Writer {
@@ -48,76 +75,95 @@ impl Writer {
             written: 0,
             synced: 0,
             dirty: false,
+            marker: rec.marker,
+            marker_at: Instant::now(),
+            marker_failing: false,
+            probe_failing: false,
+            level: Pressure::None,
+            last_log: None,
         }
     }
 
     pub(super) fn run(mut self) {
         loop {
-            {
+            let work = {
                 let mut q = lock(&self.inner.queue);
-                while q.batches.is_empty() && !q.closed {
-                    q = self
-                        .inner
-                        .queue_cv
-                        .wait(q)
-                        .unwrap_or_else(PoisonError::into_inner);
+                loop {
+                    if !q.batches.is_empty() || q.closed {
+                        break;
+                    }
+                    q = match self.marker_due() {
+                        Some(d) if d.is_zero() => break,
+                        Some(d) => {
+                            self.inner
+                                .queue_cv
+                                .wait_timeout(q, d)
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .0
+                        }
+                        None => self
+                            .inner
+                            .queue_cv
+                            .wait(q)
+                            .unwrap_or_else(PoisonError::into_inner),
+                    };
                 }
-                if q.batches.is_empty() {
+                if q.batches.is_empty() && q.closed {
                     break; // closed and drained
                 }
                 // Swap keeps both vectors' capacity: no allocation per group.
                 std::mem::swap(&mut q.batches, &mut self.group);
+                !self.group.is_empty()
+            };
+            if work {
+                let failed = !self.commit_group();
+                let permits: usize = self
+                    .group
+                    .iter()
+                    .map(|b| self.inner.permits(b.bytes()) as usize)
+                    .sum();
+                self.group.clear();
+                self.inner.space.add_permits(permits);
+                if failed {
+                    break;
+                }
             }
-            self.wait_for_space();
-            let failed = !self.commit_group();
-            let permits: usize = self
-                .group
-                .iter()
-                .map(|b| self.inner.permits(b.bytes()) as usize)
-                .sum();
-            self.group.clear();
-            self.inner.space.add_permits(permits);
-            if failed {
-                break;
+            if self.marker_due().is_some_and(|d| d.is_zero()) {
+                self.write_marker();
             }
+        }
+        if self.marker_due().is_some() {
+            self.write_marker();
         }
         self.inner.publish_stopped();
     }
 
-    /// Blocks while the journal is at or over `max_bytes`, until `reclaim` frees space.
-    /// On close, the queued batches are flushed past the cap (bounded by the queue size).
-    fn wait_for_space(&self) {
-        let max = self.inner.opts.max_bytes;
-        let disk = &self.inner.disk_bytes;
-        if disk.load(Ordering::Acquire) < max {
-            return;
-        }
-        tracing::warn!(
-            disk_bytes = disk.load(Ordering::Acquire),
-            max_bytes = max,
-            "journal disk cap reached: writes paused until consumers advance and reclaim frees space"
-        );
-        let mut q = lock(&self.inner.queue);
-        loop {
-            if disk.load(Ordering::Acquire) < max {
-                tracing::info!("journal below its disk cap again: writes resumed");
-                return;
+    /// `Some(time until the marker may be rewritten)` if it lags the durable end.
+    fn marker_due(&self) -> Option<Duration> {
+        (self.marker.unwrap_or(0) != self.durable)
+            .then(|| MARKER_EVERY.saturating_sub(self.marker_at.elapsed()))
+    }
+
+    fn write_marker(&mut self) {
+        self.marker_at = Instant::now();
+        match files::write_end_marker(&self.inner.dir, self.durable) {
+            Ok(()) => {
+                self.marker = Some(self.durable);
+                if std::mem::take(&mut self.marker_failing) {
+                    tracing::info!("journal end marker written again");
+                }
             }
-            if q.closed {
-                tracing::warn!("journal closing over its disk cap: flushing queued batches anyway");
-                return;
+            Err(e) => {
+                if !std::mem::replace(&mut self.marker_failing, true) {
+                    tracing::warn!(dir = %self.inner.dir.display(), error = %e, "journal end marker could not be written (retried every second); a truncated journal may go unnoticed until it is");
+                }
             }
-            q = self
-                .inner
-                .queue_cv
-                .wait_timeout(q, Duration::from_secs(1))
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
         }
     }
 
-    /// Writes and syncs the whole group, retrying with backoff on errors. Returns false
-    /// only when closing and the flush keeps failing (the failure is recorded for `close`).
+    /// Writes and syncs the whole group: waits for room when the cap or the reserve says
+    /// so, retries errors with backoff. Returns false only when closing and the flush
+    /// keeps failing (the failure is recorded for `close`).
     fn commit_group(&mut self) -> bool {
         self.written = 0;
         self.synced = 0;
@@ -125,11 +171,22 @@ impl Writer {
         let mut close_attempts = 0;
         loop {
             let err = match self.try_commit() {
-                Ok(()) => return true,
+                Ok(Progress::Done) => {
+                    self.resume();
+                    return true;
+                }
+                Ok(Progress::Wait(reason)) => {
+                    self.pause(reason);
+                    self.wait_for_room();
+                    continue;
+                }
                 Err(e) => e,
             };
             self.dirty = true;
-            if lock(&self.inner.queue).closed {
+            let full = storage_full(&err);
+            self.inner.health.write_error(err.to_string());
+            self.pause(PauseReason::WriteError { disk_full: full });
+            if self.inner.closing() {
                 close_attempts += 1;
                 if close_attempts >= CLOSE_ATTEMPTS {
                     tracing::error!(error = %err, "journal flush on close failed; giving up");
@@ -141,13 +198,144 @@ impl Writer {
                     return false;
                 }
             }
-            tracing::warn!(
-                error = %err,
-                retry_in_ms = backoff.as_millis() as u64,
-                "journal write failed; retrying (queued batches are kept)"
-            );
+            if self.should_log() {
+                tracing::warn!(
+                    error = %err,
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "journal write failed; retrying (queued batches are kept)"
+                );
+            }
+            if full {
+                // Sealed files may be reclaimable now; each one freed is room to retry in.
+                if let Err(e) = self.inner.reclaim() {
+                    tracing::debug!(error = %e, "journal reclaim while out of space failed");
+                }
+            }
             self.sleep(backoff);
-            backoff = (backoff * 2).min(BACKOFF_MAX);
+            let cap = if full { BACKOFF_MAX_FULL } else { BACKOFF_MAX };
+            backoff = (backoff * 2).min(cap);
+        }
+    }
+
+    fn should_log(&mut self) -> bool {
+        let due = self.last_log.is_none_or(|t| t.elapsed() >= LOG_EVERY);
+        if due {
+            self.last_log = Some(Instant::now());
+        }
+        due
+    }
+
+    /// Enters a pause: consumers waiting in `wait_durable_beyond` wake so the sealer can
+    /// seal (and commit, and reclaim) now instead of at its next heartbeat.
+    fn pause(&mut self, reason: PauseReason) {
+        if self.inner.health.pause(reason) {
+            self.inner.pressure_rose();
+            if !matches!(reason, PauseReason::WriteError { .. }) && self.should_log() {
+                tracing::warn!(?reason, "journal writes paused until consumers commit and files are reclaimed, or space returns (appends back up meanwhile)");
+            }
+        }
+        self.level = Pressure::Blocked;
+    }
+
+    fn resume(&mut self) {
+        if !self.inner.health.blocked() {
+            return;
+        }
+        if let Some((reason, paused)) = self.inner.health.resume() {
+            if paused >= Duration::from_secs(1) {
+                tracing::info!(
+                    ?reason,
+                    paused_ms = paused.as_millis() as u64,
+                    "journal writes resumed"
+                );
+            }
+        }
+        self.level = self.inner.pressure();
+    }
+
+    /// Wakes consumers when the pressure rose since the last look.
+    fn note_pressure(&mut self) {
+        let now = self.inner.pressure();
+        if now > self.level {
+            self.inner.pressure_rose();
+        }
+        self.level = now;
+    }
+
+    /// Waits a little for room: reclaims first (cursors may already allow it), then
+    /// sleeps until a reclaim frees space, close, or the next poll of the free space.
+    fn wait_for_room(&mut self) {
+        // A pause may last long; the marker must still follow what was synced before it.
+        if self.marker_due().is_some_and(|d| d.is_zero()) {
+            self.write_marker();
+        }
+        let disk = &self.inner.disk_bytes;
+        let before = disk.load(Ordering::Acquire);
+        match self.inner.reclaim() {
+            Ok(freed) if freed > 0 => return,
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "journal reclaim while waiting for room failed"),
+        }
+        let q = lock(&self.inner.queue);
+        // A reclaim frees before it takes the queue lock to notify: checking under the
+        // lock means its notification cannot be missed.
+        if q.closed || disk.load(Ordering::Acquire) < before {
+            return;
+        }
+        drop(
+            self.inner
+                .queue_cv
+                .wait_timeout(q, ROOM_POLL)
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+    }
+
+    /// Room for the next run of batches, or why there is none for `need` bytes. Closing
+    /// flushes past both limits: the queue (bounded) must not be lost.
+    fn room(&mut self, need: u64) -> Result<u64, PauseReason> {
+        if self.inner.closing() {
+            return Ok(u64::MAX);
+        }
+        let max_bytes = self.inner.opts.max_bytes;
+        let disk_bytes = self.inner.disk_bytes.load(Ordering::Acquire);
+        // Only the current file on disk: nothing can be reclaimed, so waiting could never
+        // end. Its size is below `file_bytes` (else it would have rolled), so this
+        // overshoots the cap by at most one batch, and only when a batch is that large.
+        let cap_room = if disk_bytes <= self.pos - self.file_start {
+            u64::MAX
+        } else {
+            max_bytes.saturating_sub(disk_bytes)
+        };
+        if cap_room < need {
+            return Err(PauseReason::Cap {
+                disk_bytes,
+                max_bytes,
+            });
+        }
+        let reserve = self.inner.opts.reserve_free_bytes;
+        if reserve == 0 {
+            return Ok(cap_room);
+        }
+        match self.inner.opts.free_space.free(&self.inner.dir) {
+            Ok(free) => {
+                self.inner.health.set_free_bytes(free);
+                self.probe_failing = false;
+                let free_room = free.saturating_sub(reserve);
+                if free_room < need {
+                    return Err(PauseReason::FreeSpace {
+                        free_bytes: free,
+                        reserve_bytes: reserve,
+                    });
+                }
+                Ok(cap_room.min(free_room))
+            }
+            Err(e) => {
+                // Not knowing is no reason to stop: the cap and write errors still hold.
+                if !std::mem::replace(&mut self.probe_failing, true) {
+                    tracing::warn!(dir = %self.inner.dir.display(), error = %e, "journal cannot read free disk space; the free-space reserve is not enforced until it can");
+                }
+                Ok(cap_room)
+            }
         }
     }
 
@@ -169,7 +357,7 @@ impl Writer {
         }
     }
 
-    fn try_commit(&mut self) -> Result<(), JournalError> {
+    fn try_commit(&mut self) -> Result<Progress, JournalError> {
         if self.dirty {
             self.rewind()?;
             self.dirty = false;
@@ -181,12 +369,27 @@ impl Writer {
                 self.sync()?;
                 self.roll()?;
             }
-            // The run of batches that goes into the current file.
+            // Checked per batch, not per group: the cap then holds to within one batch.
             let first = self.written;
+            let room = match self.room(self.group[first].bytes() as u64) {
+                Ok(room) => room,
+                Err(reason) => {
+                    // What is written becomes durable, so consumers can commit past it.
+                    self.sync()?;
+                    return Ok(Progress::Wait(reason));
+                }
+            };
+            // The run of batches that goes into the current file and fits the room.
             let mut end = first;
             let mut len = self.pos - self.file_start;
+            let mut run = 0u64;
             while end < n && (end == first || len < file_bytes) {
-                len += self.group[end].bytes() as u64;
+                let bytes = self.group[end].bytes() as u64;
+                if end > first && run + bytes > room {
+                    break;
+                }
+                len += bytes;
+                run += bytes;
                 end += 1;
             }
             write_batches(
@@ -197,8 +400,16 @@ impl Writer {
             )
             .map_err(|e| io_err(&self.path, e))?;
             self.written = end;
+            let disk = self.inner.disk_bytes.load(Ordering::Acquire);
+            self.inner
+                .health
+                .disk_peak
+                .fetch_max(disk, Ordering::Relaxed);
+            self.resume();
+            self.note_pressure();
         }
-        self.sync()
+        self.sync()?;
+        Ok(Progress::Done)
     }
 
     /// Syncs the current file and publishes the new durable position.
@@ -242,6 +453,17 @@ impl Writer {
     }
 }
 
+/// ENOSPC or EDQUOT: retried quickly, since freeing a little space should be enough.
+fn storage_full(err: &JournalError) -> bool {
+    match err {
+        JournalError::Io { source, .. } => matches!(
+            source.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+        ),
+        _ => false,
+    }
+}
+
 /// One `writev` per up to `MAX_IOV` batches, straight from the batch buffers. `pos` and
 /// `disk` advance by exactly what reached the file, even when an error cuts it short.
 fn write_batches(
@@ -268,4 +490,21 @@ fn write_batches(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_recognised_for_the_short_backoff() {
+        let full = |code| JournalError::Io {
+            path: PathBuf::from("/x"),
+            source: io::Error::from_raw_os_error(code),
+        };
+        assert!(storage_full(&full(rustix::io::Errno::NOSPC.raw_os_error())));
+        assert!(storage_full(&full(rustix::io::Errno::DQUOT.raw_os_error())));
+        assert!(!storage_full(&full(rustix::io::Errno::IO.raw_os_error())));
+        assert!(!storage_full(&JournalError::Closed));
+    }
 }

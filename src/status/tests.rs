@@ -9,6 +9,7 @@ pub(super) fn probe(dir: &std::path::Path) -> Probe {
             file_bytes: 1 << 20,
             max_bytes: 1 << 30,
             fsync: false,
+            ..JournalOptions::default()
         },
     )
     .unwrap();

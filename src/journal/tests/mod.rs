@@ -1,20 +1,22 @@
 use std::collections::HashSet;
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::format::HEADER;
 use super::*;
+
+mod legacy;
+mod pressure;
+mod recovery;
 
 fn opts(file_bytes: u64) -> JournalOptions {
     JournalOptions {
         file_bytes,
         max_bytes: 1 << 40,
-        fsync: true,
+        ..JournalOptions::default()
     }
 }
 
@@ -40,6 +42,13 @@ fn read_all(r: &mut Reader) -> Vec<(u64, Vec<u8>)> {
         out.push((pos, p.to_vec()));
     }
     out
+}
+
+/// Waits until everything before `end` is durable. (`wait_durable_beyond` may return
+/// early when the pressure rises, on purpose.)
+fn durable(j: &Journal, end: u64) {
+    futures::executor::block_on(j.wait_durable(end)).unwrap();
+    assert!(j.durable_position() >= end);
 }
 
 fn wal_files(dir: &Path) -> Vec<(u64, PathBuf)> {
@@ -220,128 +229,6 @@ fn reads_across_file_rolls() {
     ));
 }
 
-/// Writes `n` records in one file, closes; returns (positions, end, newest file path).
-fn closed_journal(dir: &Path, file_bytes: u64, n: usize) -> (Vec<u64>, u64, PathBuf) {
-    let j = Journal::open(dir, opts(file_bytes)).unwrap();
-    let positions = append_records(&j, 7, n);
-    j.close().unwrap();
-    let end = j.durable_position();
-    let newest = wal_files(dir).last().unwrap().1.clone();
-    (positions, end, newest)
-}
-
-/// Reopens and checks that exactly the first `keep` records survive and that appending
-/// continues right after them.
-fn assert_recovers_to(dir: &Path, file_bytes: u64, positions: &[u64], keep: usize, end: u64) {
-    let j = Journal::open(dir, opts(file_bytes)).unwrap();
-    let expect_end = if keep == positions.len() {
-        end
-    } else {
-        positions[keep]
-    };
-    assert_eq!(j.durable_position(), expect_end);
-    assert_eq!(j.disk_bytes(), expect_end - wal_files(dir)[0].0);
-    let records = read_all(&mut j.reader(wal_files(dir)[0].0).unwrap());
-    assert_eq!(records.len(), keep);
-    for (i, (pos, p)) in records.iter().enumerate() {
-        assert_eq!(*pos, positions[i]);
-        assert_eq!(p, &payload(7, i));
-    }
-    let new_end = j.blocking_append(one(b"after recovery")).unwrap();
-    assert_eq!(new_end, expect_end + HEADER as u64 + 14);
-    j.close().unwrap();
-    let j = Journal::open(dir, opts(file_bytes)).unwrap();
-    let mut r = j.reader(expect_end).unwrap();
-    assert_eq!(
-        r.next().unwrap().unwrap(),
-        (expect_end, &b"after recovery"[..])
-    );
-    assert!(r.next().unwrap().is_none());
-}
-
-#[test]
-fn recovery_truncates_torn_last_record() {
-    for file_bytes in [1 << 20, 600] {
-        let dir = tempfile::tempdir().unwrap();
-        let (positions, end, newest) = closed_journal(dir.path(), file_bytes, 20);
-        let last = *positions.last().unwrap();
-        let newest_start = wal_files(dir.path()).last().unwrap().0;
-        assert!(
-            last >= newest_start,
-            "the last record is in the newest file"
-        );
-        let f = OpenOptions::new().write(true).open(&newest).unwrap();
-        f.set_len(last - newest_start + HEADER as u64 + 3).unwrap();
-        drop(f);
-        assert!(end > last);
-        assert_recovers_to(dir.path(), file_bytes, &positions, 19, end);
-    }
-}
-
-#[test]
-fn recovery_drops_garbage_tail() {
-    for garbage in [vec![0xABu8; 37], vec![0u8; 64], vec![1, 2, 3]] {
-        let dir = tempfile::tempdir().unwrap();
-        let (positions, end, newest) = closed_journal(dir.path(), 1 << 20, 10);
-        let mut f = OpenOptions::new().append(true).open(&newest).unwrap();
-        f.write_all(&garbage).unwrap();
-        drop(f);
-        assert_recovers_to(dir.path(), 1 << 20, &positions, 10, end);
-        // The garbage is physically gone.
-        let len = fs::metadata(&newest).unwrap().len();
-        assert_eq!(len, end + HEADER as u64 + 14);
-    }
-}
-
-#[test]
-fn recovery_drops_last_record_with_flipped_byte() {
-    let dir = tempfile::tempdir().unwrap();
-    let (positions, end, newest) = closed_journal(dir.path(), 1 << 20, 10);
-    let mut bytes = fs::read(&newest).unwrap();
-    let at = (positions[9] as usize) + HEADER + 2;
-    bytes[at] ^= 0x40;
-    fs::write(&newest, &bytes).unwrap();
-    assert_recovers_to(dir.path(), 1 << 20, &positions, 9, end);
-}
-
-#[test]
-fn reader_reports_corrupt_non_final_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let (positions, _, _) = closed_journal(dir.path(), 600, 30);
-    let files = wal_files(dir.path());
-    assert!(files.len() >= 3);
-    let (first_start, first_path) = files[0].clone();
-    assert_eq!(first_start, 0);
-    // A flipped payload byte in the second record of the (trusted) first file.
-    let mut bytes = fs::read(&first_path).unwrap();
-    bytes[positions[1] as usize + HEADER + 1] ^= 0x01;
-    fs::write(&first_path, &bytes).unwrap();
-    // A garbage length in the first record of the second file.
-    let (second_start, second_path) = files[1].clone();
-    let mut bytes = fs::read(&second_path).unwrap();
-    bytes[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
-    fs::write(&second_path, &bytes).unwrap();
-
-    let j = Journal::open(dir.path(), opts(600)).unwrap();
-    let mut r = j.reader(0).unwrap();
-    assert_eq!(r.next().unwrap().unwrap().0, 0);
-    match r.next() {
-        Err(JournalError::Corrupt { file, offset }) => {
-            assert_eq!(file, first_path);
-            assert_eq!(offset, positions[1]);
-        }
-        other => panic!("expected Corrupt, got {other:?}"),
-    }
-    let mut r = j.reader(second_start).unwrap();
-    match r.next() {
-        Err(JournalError::Corrupt { file, offset }) => {
-            assert_eq!(file, second_path);
-            assert_eq!(offset, 0);
-        }
-        other => panic!("expected Corrupt, got {other:?}"),
-    }
-}
-
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 struct SealState {
     next_seq: u64,
@@ -473,68 +360,6 @@ fn reclaim_deletes_only_files_below_min_cursor() {
 }
 
 #[test]
-fn disk_cap_blocks_appends_until_reclaim() {
-    let dir = tempfile::tempdir().unwrap();
-    let o = JournalOptions {
-        file_bytes: 4096,
-        max_bytes: 16384,
-        fsync: true,
-    };
-    let j = Journal::open_with_queue(dir.path(), o, 8192).unwrap();
-    const BATCHES: usize = 40;
-    const PER: usize = 4;
-    let appended = Arc::new(AtomicUsize::new(0));
-    let producer = {
-        let (j, appended) = (j.clone(), appended.clone());
-        std::thread::spawn(move || {
-            for b in 0..BATCHES {
-                let mut batch = Batch::default();
-                for r in 0..PER {
-                    let mut p = payload(1, b * PER + r);
-                    p.resize(500, b'z');
-                    batch.push(&p);
-                }
-                j.blocking_append(batch).unwrap();
-                appended.fetch_add(1, Ordering::SeqCst);
-            }
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while j.disk_bytes() < o.max_bytes {
-        assert!(Instant::now() < deadline, "journal never reached its cap");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    let total = (BATCHES * PER * (HEADER + 500)) as u64;
-    assert!(!producer.is_finished(), "appends must back up over the cap");
-    assert!(appended.load(Ordering::SeqCst) < BATCHES);
-    assert!(j.durable_position() < total);
-
-    // A consumer drains and commits; reclaim frees space; the producer completes.
-    let cursor = j.cursor("consumer");
-    let mut reader = j.reader(0).unwrap();
-    let mut next_seq = 0;
-    while !(producer.is_finished() && reader.position() == total) {
-        assert!(Instant::now() < deadline, "appends never resumed");
-        while let Some((_, p)) = reader.next().unwrap() {
-            assert_eq!(parse_payload(p), (1, next_seq));
-            next_seq += 1;
-        }
-        cursor
-            .commit(&Checkpoint {
-                position: reader.position(),
-                state: (),
-            })
-            .unwrap();
-        j.reclaim().unwrap();
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    producer.join().unwrap();
-    assert_eq!(next_seq, BATCHES * PER);
-    assert_eq!(appended.load(Ordering::SeqCst), BATCHES);
-}
-
-#[test]
 fn close_flushes_and_rejects_later_appends() {
     let dir = tempfile::tempdir().unwrap();
     let j = Journal::open(dir.path(), opts(64 << 10)).unwrap();
@@ -616,7 +441,7 @@ fn options_are_validated() {
         JournalOptions {
             file_bytes: 1000,
             max_bytes: 1999,
-            fsync: true,
+            ..JournalOptions::default()
         },
     ] {
         assert!(matches!(
@@ -626,9 +451,10 @@ fn options_are_validated() {
     }
     let d = JournalOptions::default();
     assert_eq!(
-        (d.file_bytes, d.max_bytes, d.fsync),
-        (64 << 20, 4 << 30, true)
+        (d.file_bytes, d.max_bytes, d.fsync, d.reserve_free_bytes),
+        (64 << 20, 4 << 30, true, 0)
     );
+    assert_eq!(d.free_space, FreeSpaceProbe::STATVFS);
 }
 
 #[test]
@@ -704,47 +530,6 @@ fn throughput() {
 }
 
 #[test]
-fn write_errors_are_retried_and_reported_on_close() {
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("journal");
-    let away = root.path().join("away");
-    let j = Journal::open(&dir, opts(100)).unwrap();
-    let first = vec![b'1'; 200];
-    let end1 = j.blocking_append(one(&first)).unwrap();
-    assert_eq!(j.wait_durable_beyond(0, Duration::from_secs(30)), end1);
-
-    // The next batch needs a new file; with the directory gone, creating it fails.
-    fs::rename(&dir, &away).unwrap();
-    let second = vec![b'2'; 120];
-    let end2 = j.blocking_append(one(&second)).unwrap();
-    assert_eq!(
-        j.wait_durable_beyond(end1, Duration::from_millis(300)),
-        end1
-    );
-    fs::rename(&away, &dir).unwrap();
-    assert_eq!(j.wait_durable_beyond(end1, Duration::from_secs(30)), end2);
-    let mut r = j.reader(end1).unwrap();
-    assert_eq!(r.next().unwrap().unwrap(), (end1, &second[..]));
-
-    // Failing while closing: close gives up after a few attempts and names the file.
-    fs::rename(&dir, &away).unwrap();
-    let mut big = Batch::default();
-    big.push(&[b'3'; 300]);
-    j.blocking_append(big).unwrap();
-    match j.close() {
-        Err(JournalError::Io { path, .. }) => {
-            assert_eq!(path, dir.join(files::file_name(end2)))
-        }
-        other => panic!("expected an I/O error from close, got {other:?}"),
-    }
-    assert_eq!(j.durable_position(), end2);
-    assert!(matches!(
-        j.blocking_append(one(b"late")),
-        Err(JournalError::Closed)
-    ));
-}
-
-#[test]
 fn removed_cursor_no_longer_pins_the_journal() {
     let dir = tempfile::tempdir().unwrap();
     let j = Journal::open(dir.path(), opts(1000)).unwrap();
@@ -782,4 +567,61 @@ fn a_second_journal_on_the_same_directory_is_refused() {
     first.close().unwrap();
     // Released at close, even while the handle still exists.
     Journal::open(dir.path(), opts(1000)).unwrap();
+}
+
+#[test]
+fn a_message_of_the_largest_allowed_size_fits_with_its_ingest_header() {
+    use crate::record::{IngestRecord, RecordFlags};
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(dir.path(), opts(64 << 20)).unwrap();
+    // `max_message_bytes` may be up to 16 MiB (config validation); the ingest record adds
+    // its header, so the journal payload is a little more than 16 MiB.
+    let raw = vec![b'm'; 16 * 1024 * 1024];
+    let rec = IngestRecord {
+        received_ns: 1,
+        listener: 0,
+        peer: Some("[2001:db8::1]:514".parse().unwrap()),
+        flags: RecordFlags::EMPTY,
+        raw: &raw,
+    };
+    let mut b = Batch::default();
+    b.push(b"small neighbour");
+    b.push_with(|buf| rec.encode_into(buf));
+    assert!(rec.encoded_len() > 16 << 20);
+    assert_eq!(b.len(), 2, "the whole batch is kept");
+    let end = j.blocking_append(b).unwrap();
+    j.wait_durable_beyond(end - 1, Duration::from_secs(60));
+    let mut r = j.reader(0).unwrap();
+    assert_eq!(r.next().unwrap().unwrap().1, b"small neighbour");
+    let (_, p) = r.next().unwrap().unwrap();
+    assert_eq!(IngestRecord::decode(p).unwrap(), rec);
+    assert!(r.next().unwrap().is_none());
+}
+
+#[test]
+fn directories_the_journal_creates_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("state/journal");
+    let j = Journal::open(&dir, opts(1 << 20)).unwrap();
+    for d in [dir.clone(), dir.join("cursors")] {
+        let mode = fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", d.display());
+    }
+    j.close().unwrap();
+}
+
+#[test]
+fn the_record_format_byte_for_byte() {
+    let mut b = Batch::default();
+    b.push(b"hi");
+    let covered = [2u8, 0, 0, 0, b'h', b'i'];
+    let mut expect = vec![0xF5, 0x4A, 0x52, 0x4E];
+    expect.extend_from_slice(&crc32c::crc32c(&covered).to_le_bytes());
+    expect.extend_from_slice(&covered);
+    assert_eq!(b.as_bytes(), &expect[..]);
+    assert_eq!(HEADER, 12);
+    // The fourth magic byte keeps a version-1 file (a u32 LE length of at most 16 MiB
+    // first) from ever looking like version 2.
+    assert!(u32::from_le_bytes(super::format::MAGIC) as usize > 16 << 20);
 }

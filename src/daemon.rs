@@ -165,6 +165,7 @@ impl Daemon {
                 detect: Some(cfg.detect.clone()),
                 webhook,
                 detector_snapshot: state_dir.join("detector.snapshot"),
+                early_seal_bytes: cfg.journal.file_bytes.min(cfg.journal.max_bytes / 4),
             },
             sealer_stats.clone(),
             Box::new(move || wake.notify_one()),

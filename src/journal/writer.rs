@@ -45,6 +45,8 @@ pub(super) struct Writer {
     synced: usize,
     /// A write or sync failed: the file past `durable` must be cut before retrying.
     dirty: bool,
+    /// Batches at the front of `group` whose queue space was already given back.
+    released: usize,
     /// What the end marker on disk says, and when the writer last tried to write it.
     marker: Option<u64>,
     marker_at: Instant,
@@ -75,6 +77,7 @@ impl Writer {
             written: 0,
             synced: 0,
             dirty: false,
+            released: 0,
             marker: rec.marker,
             marker_at: Instant::now(),
             marker_failing: false,
@@ -117,13 +120,9 @@ impl Writer {
             };
             if work {
                 let failed = !self.commit_group();
-                let permits: usize = self
-                    .group
-                    .iter()
-                    .map(|b| self.inner.permits(b.bytes()) as usize)
-                    .sum();
+                self.release(self.group.len());
                 self.group.clear();
-                self.inner.space.add_permits(permits);
+                self.released = 0;
                 if failed {
                     break;
                 }
@@ -176,6 +175,11 @@ impl Writer {
                     return true;
                 }
                 Ok(Progress::Wait(reason)) => {
+                    // What is synced is done with: give its queue space back now, so
+                    // sources can append again as soon as there is room, instead of
+                    // waiting for the whole group (up to the queue's size, often far
+                    // more than the cap) to get through the cap.
+                    self.release(self.synced);
                     self.pause(reason);
                     self.wait_for_room();
                     continue;
@@ -215,6 +219,19 @@ impl Writer {
             let cap = if full { BACKOFF_MAX_FULL } else { BACKOFF_MAX };
             backoff = (backoff * 2).min(cap);
         }
+    }
+
+    /// Returns the queue space of `group[released..upto]` to the appenders.
+    fn release(&mut self, upto: usize) {
+        if upto <= self.released {
+            return;
+        }
+        let permits: usize = self.group[self.released..upto]
+            .iter()
+            .map(|b| self.inner.permits(b.bytes()) as usize)
+            .sum();
+        self.released = upto;
+        self.inner.space.add_permits(permits);
     }
 
     fn should_log(&mut self) -> bool {

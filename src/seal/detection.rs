@@ -19,6 +19,8 @@ pub(super) struct Detection {
     pub(super) last_snapshot: std::time::Instant,
     /// Journal position of the loaded snapshot, when it lags the sealer's.
     pub(super) warm_up_from: Option<u64>,
+    /// Journal position of the newest snapshot (where its cursor pins the journal).
+    pub(super) snapshot_position: u64,
     /// Scratch buffer for webhook bodies.
     pub(super) scratch: Vec<u8>,
 }
@@ -38,6 +40,8 @@ pub(super) fn load_detection(
         webhook: webhook.clone(),
         last_snapshot: std::time::Instant::now(),
         warm_up_from: None,
+        // No snapshot yet: its cursor, registered but uncommitted, pins the journal.
+        snapshot_position: 0,
         scratch: Vec::new(),
     };
     let bytes = match std::fs::read(path) {
@@ -71,6 +75,7 @@ pub(super) fn load_detection(
             webhook,
             last_snapshot: std::time::Instant::now(),
             warm_up_from: (pos < sealer_position).then_some(pos),
+            snapshot_position: pos,
             scratch: Vec::new(),
         },
         Err(e) => {

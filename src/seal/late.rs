@@ -80,26 +80,19 @@ pub fn render_event(
             ""
         }
     );
-    let v = serde_json::json!({
-        "@timestamp": now_rfc3339,
-        "event": {
-            "id": format!("{stream}:seal:{}:late", late.seq),
-            "kind": "event",
-            "module": "sealtrail",
-            "dataset": "sealtrail.sealer",
-            "action": "seal-late",
-            "reason": late.reason,
-        },
-        "message": message,
-        "sealtrail": {
+    super::internal::write(
+        out,
+        format!("{stream}:seal:{}:late", late.seq),
+        "seal-late",
+        now_rfc3339,
+        message,
+        Some(&late.reason),
+        serde_json::json!({
             "seq": late.seq,
             "late_ms": late.late_ms,
             "heartbeat_ms": late.heartbeat_ms,
-        },
-        "tags": ["_sealtrail_internal"],
-    });
-    // serde_json never writes a raw newline, and writing to a Vec cannot fail.
-    let _ = serde_json::to_writer(out, &v);
+        }),
+    );
 }
 
 #[cfg(test)]

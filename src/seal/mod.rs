@@ -7,6 +7,7 @@
 
 mod committer;
 mod detection;
+pub mod internal;
 pub mod late;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
 use crate::detect::DetectConfig;
-use crate::journal::{Checkpoint, Journal, JournalError};
+use crate::journal::{Checkpoint, Journal, JournalError, Pressure};
 use crate::normalise::{record_text, Normaliser};
 use crate::record::IngestRecord;
 use crate::segment::{SealKind, SegmentBuilder, SegmentError, SegmentSealer};
@@ -94,7 +95,15 @@ pub struct SealerOptions {
     pub webhook: Option<Webhook>,
     /// Where the detector's state is kept between runs.
     pub detector_snapshot: PathBuf,
+    /// Under journal pressure, seal once this many journal bytes are unsealed, so whole
+    /// journal files can be reclaimed before the writer has to stop.
+    pub early_seal_bytes: u64,
 }
+
+/// Seals made to free journal space are at least this far apart: when the pressure
+/// comes from a full disk rather than from unsealed records, sealing cannot help and
+/// must not spin.
+const EARLY_SEAL_INTERVAL: Duration = Duration::from_millis(25);
 
 /// Name of the detector's cursor: it pins the journal from the detector's last
 /// snapshot, so a restart can bring the detector back in step (see [`Detection`]).
@@ -126,6 +135,10 @@ pub struct SealerStats {
     pub last_sealed_ns: std::sync::atomic::AtomicI64,
     /// `seal.max_age` in milliseconds, for `status`.
     pub heartbeat_ms: AtomicU64,
+    /// Segments sealed early because the journal needed space.
+    pub early_seals: AtomicU64,
+    /// Journal ranges found unreadable and recorded in the chain.
+    pub journal_gaps: AtomicU64,
 }
 
 pub struct Sealer {
@@ -147,6 +160,8 @@ pub struct Sealer {
     detection: Option<Detection>,
     /// What may explain a late seal.
     causes: late::Causes,
+    /// When the last seal made to free journal space happened.
+    last_early_seal: Option<std::time::Instant>,
 }
 
 pub fn now_ns() -> i64 {
@@ -271,6 +286,7 @@ impl Sealer {
             committer: Some(committer),
             detection,
             causes: late::Causes::default(),
+            last_early_seal: None,
         })
     }
 
@@ -318,30 +334,81 @@ impl Sealer {
             let mut since_clock = 0u32;
             while let Some((pos, payload)) = reader.next()? {
                 self.render(pos, payload);
+                // A range skipped before this record is written right after it (the
+                // record borrows the reader); its event id names the range.
+                self.note_gaps(&mut reader);
                 since_clock += 1;
                 if self.builder.uncompressed_len() >= self.opts.max_bytes {
-                    self.seal_retrying(reader.position(), tx, false);
-                } else if since_clock >= 4096 {
-                    // A long backlog must still respect the heartbeat promise.
+                    self.seal_retrying(reader.position(), tx, Why::Size);
+                } else if since_clock >= 1024 {
                     since_clock = 0;
                     if now_ns().saturating_sub(self.period_end_ns) >= max_age_ns {
-                        self.seal_retrying(reader.position(), tx, false);
+                        // A long backlog must still respect the heartbeat promise.
+                        self.seal_retrying(reader.position(), tx, Why::Age);
+                    } else if self.early_seal_frees_space(reader.position()) {
+                        self.seal_retrying(reader.position(), tx, Why::Pressure);
                     }
                 }
             }
+            self.note_gaps(&mut reader);
             if stopping {
                 // Everything durable has been read: this is the final segment.
-                self.seal_retrying(reader.position(), tx, true);
+                self.seal_retrying(reader.position(), tx, Why::Final);
                 return Ok(());
             }
             let age = now_ns().saturating_sub(self.period_end_ns);
             if age >= max_age_ns {
-                self.seal_retrying(reader.position(), tx, false);
+                self.seal_retrying(reader.position(), tx, Why::Age);
+                continue;
+            }
+            if self.early_seal_frees_space(reader.position()) {
+                self.seal_retrying(reader.position(), tx, Why::Pressure);
                 continue;
             }
             let wait = Duration::from_nanos(u64::try_from(max_age_ns - age).unwrap_or(0))
                 .min(Duration::from_millis(200));
             self.journal.wait_durable_beyond(reader.position(), wait);
+        }
+    }
+
+    /// Whether sealing now would let the journal reclaim files it needs: the cap (or the
+    /// free-space reserve) must turn into early sealing, never into a pause until the
+    /// next heartbeat. Blocked: seal whatever is unsealed, or just to move a lagging
+    /// detector snapshot (its cursor pins the journal too). Soft: seal once about a
+    /// file's worth is unsealed, before the writer has to stop.
+    fn early_seal_frees_space(&self, read_to: u64) -> bool {
+        let unsealed = read_to.saturating_sub(self.position);
+        let detector_lags = self
+            .detection
+            .as_ref()
+            .is_some_and(|d| d.snapshot_position < self.position);
+        let worth = match self.journal.pressure() {
+            Pressure::None => false,
+            Pressure::Soft => unsealed >= self.opts.early_seal_bytes,
+            Pressure::Blocked => unsealed > 0 || detector_lags,
+        };
+        worth
+            && self
+                .last_early_seal
+                .is_none_or(|t| t.elapsed() >= EARLY_SEAL_INTERVAL)
+    }
+
+    /// Journal ranges the reader had to skip (damaged or missing on disk) are written
+    /// into the chain, where an auditor will look for them.
+    fn note_gaps(&mut self, reader: &mut crate::journal::Reader) {
+        for lost in reader.take_skipped() {
+            tracing::error!(
+                from = lost.start,
+                to = lost.end,
+                lost_bytes = lost.end - lost.start,
+                "sealing past a journal range that could not be read; the segment records the loss"
+            );
+            let stream = &self.opts.stream;
+            let now = now_ns();
+            let at = crate::segment::rfc3339(now);
+            self.builder
+                .push_with(now, |out| internal::journal_gap(out, stream, &lost, &at));
+            self.stats.journal_gaps.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -433,8 +500,12 @@ impl Sealer {
         &mut self,
         end_position: u64,
         tx: &std::sync::mpsc::SyncSender<Pending>,
-        is_final: bool,
+        why: Why,
     ) {
+        if why == Why::Pressure {
+            self.last_early_seal = Some(std::time::Instant::now());
+            self.stats.early_seals.fetch_add(1, Ordering::Relaxed);
+        }
         let seq = self.next_seq;
         let period_start_ns = self.period_end_ns;
         let period_end_ns = now_ns().max(period_start_ns);
@@ -453,9 +524,16 @@ impl Sealer {
         };
         if let Some(d) = self.detection.as_mut() {
             d.detector.expire(now_ns());
-            if is_final || d.last_snapshot.elapsed() >= SNAPSHOT_EVERY {
+            // Under pressure the snapshot goes with every seal: the detector's cursor
+            // must not keep the journal from being reclaimed.
+            if matches!(why, Why::Final | Why::Pressure)
+                || d.last_snapshot.elapsed() >= SNAPSHOT_EVERY
+            {
                 match d.detector.save() {
-                    Ok(bytes) => pending.detector_snapshot = Some(bytes),
+                    Ok(bytes) => {
+                        pending.detector_snapshot = Some(bytes);
+                        d.snapshot_position = end_position;
+                    }
                     Err(e) => tracing::warn!(error = %e, "saving the detector state failed"),
                 }
                 d.last_snapshot = std::time::Instant::now();
@@ -510,6 +588,19 @@ impl Sealer {
         self.stats.late_seals.fetch_add(1, Ordering::Relaxed);
         *lock(&self.stats.last_late) = Some(late);
     }
+}
+
+/// Why a segment is closed now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Why {
+    /// Its content reached `seal.max_bytes`.
+    Size,
+    /// Its period reached `seal.max_age` (the heartbeat).
+    Age,
+    /// The journal needs space (see [`Sealer::early_seal_frees_space`]).
+    Pressure,
+    /// Shutdown: the last segment.
+    Final,
 }
 
 /// Locks a stats mutex, ignoring poisoning: its contents are plain reports.

@@ -207,6 +207,42 @@ pub fn render_metrics(s: &Snapshot) -> String {
             s.sealer.commit_failures,
         ),
         (
+            "sealtrail_early_seals_total",
+            "counter",
+            "Segments sealed early so that journal files could be reclaimed.",
+            s.journal.early_seals,
+        ),
+        (
+            "sealtrail_journal_paused",
+            "gauge",
+            "1 while journal writes wait (cap, free-space reserve or failing writes), else 0.",
+            u64::from(s.journal.paused.is_some()),
+        ),
+        (
+            "sealtrail_journal_pauses_total",
+            "counter",
+            "Times journal writes had to wait.",
+            s.journal.pauses_total,
+        ),
+        (
+            "sealtrail_journal_write_errors_total",
+            "counter",
+            "Failed journal writes or syncs (each retried; nothing is dropped).",
+            s.journal.write_errors_total,
+        ),
+        (
+            "sealtrail_journal_gaps_total",
+            "counter",
+            "Journal ranges found damaged or missing (each sealed as a journal-gap event).",
+            s.journal.gaps_total,
+        ),
+        (
+            "sealtrail_journal_lost_bytes_total",
+            "counter",
+            "Bytes of those ranges.",
+            s.journal.lost_bytes_total,
+        ),
+        (
             "sealtrail_journal_disk_bytes",
             "gauge",
             "Bytes of journal files on disk.",
@@ -222,6 +258,14 @@ pub fn render_metrics(s: &Snapshot) -> String {
     for &(name, kind, help, v) in plain {
         m.family(name, kind, help);
         m.sample(name, &[], v);
+    }
+    if let Some(free) = s.journal.free_bytes {
+        m.family(
+            "sealtrail_state_free_bytes",
+            "gauge",
+            "Free space of the state file system at the journal's last look.",
+        );
+        m.sample("sealtrail_state_free_bytes", &[], free);
     }
     m.family(
         "sealtrail_journal_lag_bytes",

@@ -156,10 +156,24 @@ impl Probe {
             spool_bytes: ld(&self.shipper.spool_bytes),
             errors: ld(&self.shipper.errors),
         };
+        let health = self.journal.health();
         let journal = JournalSnapshot {
             durable_position: durable,
             disk_bytes: self.journal.disk_bytes(),
             max_bytes: self.journal_max_bytes,
+            pressure: format!("{:?}", health.pressure).to_lowercase(),
+            paused: health.paused.map(|r| describe_pause(&r)),
+            paused_ms: health
+                .paused_for
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            pauses_total: health.pauses_total,
+            write_errors_total: health.write_errors_total,
+            last_write_error: health.last_write_error,
+            free_bytes: health.free_bytes,
+            keep_free_bytes: health.reserve_free_bytes,
+            gaps_total: health.gaps_total,
+            lost_bytes_total: health.lost_bytes_total,
+            early_seals: ld(&self.sealer.early_seals),
             consumers: vec![ConsumerSnapshot {
                 name: "sealer".into(),
                 position: sealer_pos,
@@ -239,7 +253,66 @@ pub struct JournalSnapshot {
     pub durable_position: u64,
     pub disk_bytes: u64,
     pub max_bytes: u64,
+    /// "none", "soft" (sealing early to reclaim files) or "blocked" (writes wait).
+    #[serde(default)]
+    pub pressure: String,
+    /// Why writes wait right now, and for how long they have.
+    #[serde(default)]
+    pub paused: Option<String>,
+    #[serde(default)]
+    pub paused_ms: u64,
+    #[serde(default)]
+    pub pauses_total: u64,
+    /// Failed writes or syncs (each retried, nothing dropped), and the latest.
+    #[serde(default)]
+    pub write_errors_total: u64,
+    #[serde(default)]
+    pub last_write_error: Option<String>,
+    /// Free space of the state file system at the last look, and what the journal
+    /// leaves to the spool (`journal.keep_free_bytes`).
+    #[serde(default)]
+    pub free_bytes: Option<u64>,
+    #[serde(default)]
+    pub keep_free_bytes: u64,
+    /// Ranges found damaged or missing, and their bytes (each sealed as a
+    /// `journal-gap` event).
+    #[serde(default)]
+    pub gaps_total: u64,
+    #[serde(default)]
+    pub lost_bytes_total: u64,
+    /// Segments sealed early so journal files could be reclaimed.
+    #[serde(default)]
+    pub early_seals: u64,
     pub consumers: Vec<ConsumerSnapshot>,
+}
+
+/// A pause reason in an operator's words.
+fn describe_pause(r: &crate::journal::PauseReason) -> String {
+    use crate::journal::PauseReason;
+    match r {
+        PauseReason::Cap {
+            disk_bytes,
+            max_bytes,
+        } => format!(
+            "the journal is at its cap ({} of journal.max_bytes {}) until sealed files are reclaimed",
+            human_bytes(*disk_bytes),
+            human_bytes(*max_bytes)
+        ),
+        PauseReason::FreeSpace {
+            free_bytes,
+            reserve_bytes,
+        } => format!(
+            "the state disk has {} free, less than the {} kept for the spool (journal.keep_free_bytes)",
+            human_bytes(*free_bytes),
+            human_bytes(*reserve_bytes)
+        ),
+        PauseReason::WriteError { disk_full: true } => {
+            "the state disk is full: journal writes fail and are retried every second".into()
+        }
+        PauseReason::WriteError { disk_full: false } => {
+            "journal writes fail and are retried".into()
+        }
+    }
 }
 
 /// A journal consumer: how far it has committed and how much durable data it has not.
@@ -300,6 +373,8 @@ pub struct ShipperSnapshot {
 /// Every condition `status` raises an alert for, in the order shown. To add one, write
 /// a check below that pushes a line for an operator, and list it here.
 const ALERTS: &[fn(&Snapshot, &mut Vec<String>)] = &[
+    journal_paused,
+    journal_damage,
     sealing_overdue,
     commit_failing,
     recent_late_seal,
@@ -310,6 +385,40 @@ const ALERTS: &[fn(&Snapshot, &mut Vec<String>)] = &[
 /// A late seal stays an alert this long: long enough to be seen, short enough not to
 /// cry wolf for a day.
 const LATE_SEAL_ALERT_SECONDS: u64 = 15 * 60;
+
+/// Pauses shorter than this are the cap doing its job while the sealer catches up.
+const PAUSE_ALERT_MS: u64 = 1_000;
+
+/// Journal writes waiting: senders are being slowed down (UDP is dropped by the kernel).
+fn journal_paused(s: &Snapshot, out: &mut Vec<String>) {
+    let j = &s.journal;
+    if let Some(why) = &j.paused {
+        let failing = why.contains("fail");
+        if j.paused_ms >= PAUSE_ALERT_MS || failing {
+            let err = match &j.last_write_error {
+                Some(e) if failing => format!(" ({e})"),
+                _ => String::new(),
+            };
+            out.push(format!(
+                "journal writes paused for {:.1} s: {why}{err}; TCP senders are slowed down, UDP datagrams dropped by the kernel",
+                j.paused_ms as f64 / 1000.0
+            ));
+        }
+    }
+}
+
+/// Damaged journal data: the readable records were sealed, the rest is lost and the
+/// chain says where.
+fn journal_damage(s: &Snapshot, out: &mut Vec<String>) {
+    let j = &s.journal;
+    if j.gaps_total > 0 {
+        out.push(format!(
+            "journal damage: {} range(s), {} could not be read and are lost (sealed as journal-gap events; the log names the positions)",
+            j.gaps_total,
+            human_bytes(j.lost_bytes_total)
+        ));
+    }
+}
 
 /// No segment for longer than the heartbeat allows: the auditor will see a gap.
 fn sealing_overdue(s: &Snapshot, out: &mut Vec<String>) {

@@ -63,6 +63,36 @@ pub fn render_text(s: &Snapshot) -> String {
         human_bytes(s.journal.disk_bytes),
         s.journal.durable_position
     );
+    let j = &s.journal;
+    if let Some(why) = &j.paused {
+        let _ = writeln!(
+            o,
+            "  {:<16} writes paused {:.1} s: {why}",
+            "",
+            j.paused_ms as f64 / 1000.0
+        );
+    }
+    if j.write_errors_total > 0 || j.gaps_total > 0 || j.early_seals > 0 {
+        let _ = writeln!(
+            o,
+            "  {:<16} {} write errors, {} damaged ranges ({} lost), {} early seals, {} pauses",
+            "",
+            j.write_errors_total,
+            j.gaps_total,
+            human_bytes(j.lost_bytes_total),
+            j.early_seals,
+            j.pauses_total
+        );
+    }
+    if let Some(free) = j.free_bytes {
+        let _ = writeln!(
+            o,
+            "  {:<16} {} free on the state disk, {} kept for the spool",
+            "",
+            human_bytes(free),
+            human_bytes(j.keep_free_bytes)
+        );
+    }
     for c in &s.journal.consumers {
         let _ = writeln!(
             o,

@@ -132,6 +132,8 @@ pub struct Config {
     pub archive_as_file_url: bool,
     /// Appended verbatim after everything else (e.g. `[alerts]` or `[detect.*]` tables).
     pub extra_toml: String,
+    /// More `key = value` lines for the `[journal]` table.
+    pub journal_extra: String,
 }
 
 impl Config {
@@ -145,6 +147,7 @@ impl Config {
             fsync: Some(true),
             archive_as_file_url: false,
             extra_toml: String::new(),
+            journal_extra: String::new(),
         }
     }
 }
@@ -317,9 +320,13 @@ impl TestEnv {
             }
             s.push_str(&l.extra);
         }
-        if let Some(fsync) = cfg.fsync {
-            s.push_str(&format!("\n[journal]\nfsync = {fsync}\n"));
+        if cfg.fsync.is_some() || !cfg.journal_extra.is_empty() {
+            s.push_str("\n[journal]\n");
         }
+        if let Some(fsync) = cfg.fsync {
+            s.push_str(&format!("fsync = {fsync}\n"));
+        }
+        s.push_str(&cfg.journal_extra);
         s.push_str("\n[seal]\n");
         if let Some(age) = &cfg.max_age {
             s.push_str(&format!("max_age = {}\n", toml_str(age)));

@@ -653,7 +653,7 @@ fn the_journal_cap_turns_into_early_seals_not_a_stall() {
         &[],
     )
     .unwrap_or(0.0);
-    eprintln!("{N} lines ({} MiB) through a {} MiB journal in {took:?}: longest blocked write {longest:?}, journal peak {peak} bytes, {early} early seals", N * 150 >> 20, CAP >> 20);
+    eprintln!("{N} lines ({} MiB) through a {} MiB journal in {took:?}: longest blocked write {longest:?}, journal peak {peak} bytes, {early} early seals", (N * 150) >> 20, CAP >> 20);
     assert!(
         longest < Duration::from_secs(1),
         "a write was blocked for {longest:?}"

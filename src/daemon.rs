@@ -57,7 +57,9 @@ impl DaemonError {
             DaemonError::Key(e) => e.is_configuration(),
             DaemonError::ForeignChain { .. } => true,
             DaemonError::Seal(SealError::StreamMismatch { .. }) => true,
-            DaemonError::Journal(JournalError::InvalidOptions(_)) => true,
+            DaemonError::Journal(
+                JournalError::InvalidOptions(_) | JournalError::OldFormat { .. },
+            ) => true,
             _ => false,
         }
     }

@@ -80,6 +80,8 @@ install_system_packages() {
   type -P rsyslogd >/dev/null || missing+=(rsyslog)
   type -P zstd >/dev/null || missing+=(zstd)
   type -P logger >/dev/null || missing+=(bsdutils)
+  # prlimit (a lowered descriptor limit) and mount (a small tmpfs state disk).
+  { type -P prlimit >/dev/null && type -P mount >/dev/null; } || missing+=(util-linux mount)
   { type -P kill >/dev/null && type -P pgrep >/dev/null; } || missing+=(procps)
   type -P python3 >/dev/null || missing+=(python3)
   if ! command -v moto_server >/dev/null 2>&1; then

@@ -53,6 +53,8 @@ fn problem_kind_of(e: &SegmentError) -> ProblemKind {
         SegmentError::BadSignature => ProblemKind::BadSignature,
         SegmentError::Corrupt(_) | SegmentError::Zstd(_) => ProblemKind::CorruptData,
         SegmentError::TooLarge { .. } => ProblemKind::TooLarge,
+        // Whole objects in memory are never read from here.
+        SegmentError::Io(_) => ProblemKind::CorruptData,
         SegmentError::Malformed(_)
         | SegmentError::InvalidStream(_)
         | SegmentError::InvalidHeader(_) => ProblemKind::Malformed,

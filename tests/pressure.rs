@@ -1,0 +1,214 @@
+//! Hold under pressure (issue #7, item 9): `inspect` and `verify` on hostile archives,
+//! run as the real binary, with their memory measured from outside.
+//!
+//! * a crafted segment whose seal and frame header claim a huge content size:
+//!   `inspect` fails with a clear error instead of allocating what the file says.
+//!
+//! Peak memory is the child's `VmHWM` (peak resident set) sampled from
+//! `/proc/<pid>/status` while it runs; `inspect` additionally runs under
+//! `prlimit --as`, an address-space limit that an allocation sized from the file breaks
+//! (a run too short to be sampled after `exec` still cannot exceed that limit).
+
+mod common;
+
+use std::fs;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use ed25519_dalek::{Signer, SigningKey};
+use sealtrail::segment::{Seal, SealKind, FORMAT_VERSION, SEAL_FRAME_MAGIC};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const GIB: u64 = 1 << 30;
+const MIB: u64 = 1 << 20;
+
+/// A finished child and the highest `VmHWM` seen while it ran, in bytes.
+struct Measured {
+    out: CmdOutput,
+    peak_rss: u64,
+}
+
+fn vm_hwm(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Runs `cmd` to completion, sampling its peak RSS every few milliseconds. `VmHWM` is a
+/// high-water mark, so a sample taken any time after the peak still reports it.
+#[track_caller]
+fn run_measured(cmd: &mut Command, discard_stdout: bool) -> Measured {
+    let desc = format!("{cmd:?}");
+    cmd.stdin(Stdio::null()).stderr(Stdio::piped());
+    cmd.stdout(if discard_stdout {
+        Stdio::null()
+    } else {
+        Stdio::piped()
+    });
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {desc}: {e}"));
+    let pid = child.id();
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let out_t = reader(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err_t = reader(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let start = Instant::now();
+    let mut peak = 0;
+    let status = loop {
+        if let Some(hwm) = vm_hwm(pid) {
+            peak = peak.max(hwm);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > CMD_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("command timed out after {CMD_TIMEOUT:?}: {desc}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    Measured {
+        out: CmdOutput {
+            code: status.code(),
+            stdout: out_t.join().unwrap(),
+            stderr: err_t.join().unwrap(),
+        },
+        peak_rss: peak,
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / MIB as f64)
+}
+
+/// A segment around `frame` whose seal claims `content_len`, signed by a throwaway key
+/// (`inspect` checks no signature; `verify` reports the key).
+fn crafted(frame: Vec<u8>, content_len: u64) -> Vec<u8> {
+    let key = SigningKey::from_bytes(&[5u8; 32]);
+    let mut seal = Seal {
+        version: FORMAT_VERSION,
+        kind: SealKind::Normal,
+        stream: "crafted".into(),
+        seq: 0,
+        prev_hash: [0; 32],
+        period_start_ns: 0,
+        period_end_ns: 1_000_000_000,
+        heartbeat_ms: 60_000,
+        first_event_ns: 0,
+        last_event_ns: 0,
+        event_count: 1,
+        content_len,
+        data_len: frame.len() as u64,
+        data_sha256: Sha256::digest(&frame).into(),
+        merkle_root: [0; 32],
+        key_id: [0; 8],
+        signature: [0; 64],
+    };
+    seal.signature = key.sign(&seal.signed_bytes()).to_bytes();
+    let payload = seal.to_bytes();
+    let mut obj = frame;
+    obj.extend_from_slice(&SEAL_FRAME_MAGIC.to_le_bytes());
+    obj.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    obj.extend_from_slice(&payload);
+    obj
+}
+
+/// A zstd frame header (RFC 8878 §3.1.1) with an 8-byte frame content size and the
+/// checksum flag, single-segment or with a window descriptor for `window_log`.
+fn frame_header(content_size: u64, window_log: Option<u8>) -> Vec<u8> {
+    let mut f = 0xFD2F_B528u32.to_le_bytes().to_vec();
+    match window_log {
+        None => f.push(0b1110_0100),
+        Some(log) => {
+            f.push(0b1100_0100);
+            f.push((log - 10) << 3);
+        }
+    }
+    f.extend_from_slice(&content_size.to_le_bytes());
+    f
+}
+
+/// An RLE block: `size` copies of `byte` (RFC 8878 §3.1.1.2).
+fn rle_block(f: &mut Vec<u8>, byte: u8, size: u32, last: bool) {
+    let h = (size << 3) | (1 << 1) | u32::from(last);
+    f.extend_from_slice(&h.to_le_bytes()[..3]);
+    f.push(byte);
+}
+
+#[test]
+fn inspect_refuses_crafted_lengths_with_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1: single-segment frame claiming 1 TiB of content (its window is the content
+    // size), seal agreeing: the old inspect reserved 1 TiB up front.
+    let mut a = frame_header(1 << 40, None);
+    rle_block(&mut a, b'A', 128 * 1024, true);
+    a.extend_from_slice(&[0; 4]);
+    // 2: a 1 MiB window, 6 GiB claimed by the header and the seal, 64 MiB actually
+    // decoded: the old inspect reserved 6 GiB, then filled 64 MiB of it.
+    let mut b = frame_header(6 * GIB, Some(20));
+    for i in 0..512 {
+        rle_block(&mut b, b'x', 128 * 1024, i == 511);
+    }
+    b.extend_from_slice(&[0; 4]);
+    let cases: [(&str, Vec<u8>, u64); 2] = [("tib-window", a, 1 << 40), ("six-gib", b, 6 * GIB)];
+    // Far below what either file claims, far above what streaming needs (inspect runs
+    // no threads, so the limit is not eaten by per-thread stack and arena reservations).
+    let limit = GIB;
+    for (name, frame, content_len) in cases {
+        let path: PathBuf = dir.path().join(format!("{name}.seg.zst"));
+        fs::write(&path, crafted(frame, content_len)).unwrap();
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--as={limit}"))
+            .arg("--")
+            .arg(BIN)
+            .arg("inspect")
+            .arg(&path);
+        let m = run_measured(&mut cmd, true);
+        let err = m.out.stderr_str();
+        eprintln!(
+            "inspect {name}: peak RSS {}: {}",
+            mib(m.peak_rss),
+            err.trim()
+        );
+        assert_eq!(m.out.code, Some(2), "inspect {name}: {}", m.out.describe());
+        assert!(
+            err.starts_with("error: ") && err.contains("corrupt data frame"),
+            "inspect {name}: {err}"
+        );
+        assert!(
+            m.peak_rss < 128 * MIB,
+            "inspect {name} peaked at {} resident",
+            mib(m.peak_rss)
+        );
+        // The seal line still comes first, and --seal-only needs no decoding at all.
+        let out = sealtrail(&["inspect", "--seal-only", path.to_str().unwrap()]);
+        assert_eq!(out.code, Some(0), "{}", out.describe());
+        let seal: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(seal["content_len"], content_len, "{seal}");
+    }
+}

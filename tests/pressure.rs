@@ -2,7 +2,9 @@
 //! run as the real binary, with their memory measured from outside.
 //!
 //! * a crafted segment whose seal and frame header claim a huge content size:
-//!   `inspect` fails with a clear error instead of allocating what the file says.
+//!   `inspect` fails with a clear error instead of allocating what the file says;
+//! * large sparse objects named like segments beside a daemon-written archive: `verify`
+//!   reports them with bounded peak memory and still checks every real segment.
 //!
 //! Peak memory is the child's `VmHWM` (peak resident set) sampled from
 //! `/proc/<pid>/status` while it runs; `inspect` additionally runs under
@@ -13,7 +15,7 @@ mod common;
 
 use std::fs;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -104,6 +106,108 @@ fn run_measured(cmd: &mut Command, discard_stdout: bool) -> Measured {
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / MIB as f64)
+}
+
+/// A daemon-written archive: a few TCP events and heartbeats, stopped cleanly, verified
+/// clean. Returns the config and the segment keys it wrote.
+fn daemon_archive(env: &TestEnv, stream: &str) -> (Config, Vec<String>) {
+    let port = free_port();
+    let mut cfg = Config::new(stream, vec![Listener::new("tcp", Transport::Tcp, port)]);
+    cfg.max_age = Some("1s".to_string());
+    let mut daemon = env.start(&cfg);
+    let lines: String = (0..20)
+        .map(|i| format!("<13>Nov 22 10:00:00 presshost press[77]: pressure event {i}\n"))
+        .collect();
+    send_tcp(port, lines.as_bytes());
+    daemon.wait_idle();
+    thread::sleep(Duration::from_millis(2500));
+    daemon.stop();
+    let keys = archive_files(&env.archive_dir);
+    assert!(
+        keys.len() >= 2 && keys.iter().all(|k| is_segment_key(k)),
+        "unexpected archive: {keys:?}"
+    );
+    let out = env.verify(&cfg, &[]);
+    assert_verify_ok(&out, "the daemon's archive before anything is added");
+    (cfg, keys)
+}
+
+/// `<stream>/<yyyy>/<mm>/<dd>/` of a daemon-written key, for naming planted objects.
+fn day_dir(key: &str) -> String {
+    let parts: Vec<&str> = key.split('/').collect();
+    parts[..4].join("/")
+}
+
+fn sparse(path: &Path, len: u64) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::File::create(path).unwrap().set_len(len).unwrap();
+}
+
+fn problems(report: &Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = report["problems"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no problems array: {report}"))
+        .iter()
+        .map(|p| {
+            (
+                p["kind"].as_str().unwrap_or_default().to_string(),
+                p["object"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn segments_checked(report: &Value) -> u64 {
+    report["streams"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no streams array: {report}"))
+        .iter()
+        .map(|s| s["segments"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+#[test]
+fn verify_streams_large_objects_with_bounded_memory() {
+    let env = TestEnv::new();
+    let (cfg, keys) = daemon_archive(&env, "press-big");
+    let day = day_dir(&keys[0]);
+    // Four 1 GiB objects (the old verifier read each into memory, eight at a time) and
+    // one just over the sanity bound, which is reported without being read.
+    let mut planted = Vec::new();
+    for seq in 900..904u64 {
+        let key = format!("{day}/{seq:012}.seg.zst");
+        sparse(&env.archive_dir.join(&key), GIB);
+        planted.push(("malformed".to_string(), key));
+    }
+    let key = format!("{day}/{:012}.seg.zst", 904);
+    sparse(&env.archive_dir.join(&key), GIB + 1);
+    planted.push(("too_large".to_string(), key));
+    planted.sort();
+
+    let mut cmd = Command::new(BIN);
+    cmd.arg("verify")
+        .arg(&env.archive_dir)
+        .arg("--key")
+        .arg(env.public_key(&cfg))
+        .arg("--json");
+    let m = run_measured(&mut cmd, false);
+    eprintln!(
+        "verify over {} real segments and {} sparse GiB objects: peak RSS {}",
+        keys.len(),
+        planted.len(),
+        mib(m.peak_rss)
+    );
+    assert_eq!(m.out.code, Some(1), "{}", m.out.describe());
+    let report = verify_json(&m.out);
+    assert_eq!(problems(&report), planted, "{report}");
+    assert_eq!(segments_checked(&report), keys.len() as u64, "{report}");
+    assert!(
+        m.peak_rss > 0 && m.peak_rss < 256 * MIB,
+        "verify peaked at {} resident: memory must not grow with object size",
+        mib(m.peak_rss)
+    );
 }
 
 /// A segment around `frame` whose seal claims `content_len`, signed by a throwaway key

@@ -8,21 +8,45 @@
 //! its key's slot as "already reported" instead of adding a gap or a broken link; the
 //! chain order comes from the seal's seq, not from the key, so two swapped objects are
 //! two `out_of_order` problems and the chain itself stays intact.
+//!
+//! Nothing in the archive decides how much memory the verifier uses: objects are
+//! streamed (`fetch`, `segment::stream`), at most `CONCURRENCY` at a time, and an entry
+//! or object that cannot be listed or read is reported as `unreadable` while the others
+//! are still checked. Only a store that cannot be listed at all is an error.
+//!
+//! Parts: `listing` (what there is), `fetch` (reading it), `object` (checks of one
+//! object), `chain` (checks across a stream), `report` (text and JSON).
 
 mod chain;
+mod fetch;
+mod listing;
 mod object;
+#[cfg(test)]
+mod object_tests;
 mod report;
 
-use crate::segment::{self, KeyParts};
+use std::sync::Arc;
+
 use ed25519_dalek::VerifyingKey;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as StorePath;
-use object_store::{ObjectMeta, ObjectStore};
+use object_store::ObjectStore;
 
-/// Objects fetched and checked at once: bounds memory to this many objects.
+use crate::segment::{self, KeyParts};
+
+/// Objects read and checked at once. Memory per object is bounded (a few fixed buffers
+/// and a zstd window of at most 2^`segment::MAX_WINDOW_LOG` bytes), so this bounds it.
 const CONCURRENCY: usize = 8;
-/// Objects larger than this are reported, not read (the sealer writes far smaller ones).
+/// Objects larger than this are reported as `too_large`, not read. Not a memory bound
+/// (objects are streamed): a sanity bound on the time and transfer one planted object
+/// may cost. Listed sizes are checked before reading, and reading stops past it.
 pub const MAX_OBJECT_BYTES: u64 = 1 << 30;
+/// Content the decoder may produce before the object's seal has been read and checked
+/// (the seal comes last). A crafted frame can claim and produce any amount, so this
+/// bounds the work an untrusted object costs; an authentic segment with more content is
+/// decoded again with its `content_len` as the limit (a second read of its data frame).
+/// Segments of the default size (`[seal] max_bytes` = 8 MiB) never need it.
+const DECODE_AHEAD: u64 = 64 << 20;
 
 /// What to verify, and against which key.
 #[derive(Debug, Clone)]
@@ -36,8 +60,9 @@ pub struct VerifyOptions {
     pub until_ns: Option<i64>,
 }
 
-/// Failures that stop verification: the store could not be read. Problems with the
-/// content are never errors; they go into the `Report`.
+/// Failures that stop verification: the store cannot be listed at all. Problems with
+/// the content, and entries or objects that cannot be read, are never errors; they go
+/// into the `Report`.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error("object store: {0}")]
@@ -61,6 +86,9 @@ pub enum ProblemKind {
     UnsupportedKind,
     /// Object larger than `MAX_OBJECT_BYTES`; not read.
     TooLarge,
+    /// An entry that could not be listed or read (symlink loop, dangling symlink,
+    /// permission denied, vanished, I/O error) or that is not an object (a fifo).
+    Unreadable,
     /// The data frame's length or SHA-256 differs from the seal's.
     ContentHashMismatch,
     /// The data frame matches its hash but does not decode (or lacks a final newline).
@@ -107,6 +135,7 @@ impl ProblemKind {
             ProblemKind::UnsupportedVersion => "unsupported_version",
             ProblemKind::UnsupportedKind => "unsupported_kind",
             ProblemKind::TooLarge => "too_large",
+            ProblemKind::Unreadable => "unreadable",
             ProblemKind::ContentHashMismatch => "content_hash_mismatch",
             ProblemKind::CorruptData => "corrupt_data",
             ProblemKind::MerkleMismatch => "merkle_mismatch",
@@ -164,7 +193,7 @@ pub struct StreamSummary {
 pub struct Report {
     pub problems: Vec<Problem>,
     pub streams: Vec<StreamSummary>,
-    /// Objects listed under the prefix (and stream).
+    /// Entries listed under the prefix (and stream), unreadable ones included.
     pub objects: usize,
     /// Objects outside the `--since`/`--until` window (by key date or by seal period).
     pub skipped: usize,
@@ -182,40 +211,47 @@ fn key_day_end_ns(k: &KeyParts) -> Option<i64> {
     next.and_utc().timestamp_nanos_opt()
 }
 
-/// Verifies every segment under `prefix` (and `opts.stream`) against `opts.key`.
-/// Objects are read with bounded concurrency and checked on blocking threads; the
-/// content is streamed through the decoder, so memory per object is its size plus a
-/// constant.
+/// What to list: `prefix`, or `prefix/<stream>` with `--stream`.
+fn list_prefix(prefix: &StorePath, opts: &VerifyOptions) -> Result<StorePath, VerifyError> {
+    match &opts.stream {
+        Some(s) if !segment::valid_stream_id(s) => Err(VerifyError::InvalidStream(s.clone())),
+        Some(s) => Ok(prefix.child(s.as_str())),
+        None => Ok(prefix.clone()),
+    }
+}
+
+/// Verifies every segment under `prefix` (and `opts.stream`) against `opts.key`,
+/// listing through the store. Each object is streamed once with bounded memory (see
+/// `fetch`), at most `CONCURRENCY` at a time.
 pub async fn verify_store(
     store: &dyn ObjectStore,
     prefix: &StorePath,
     opts: &VerifyOptions,
 ) -> Result<Report, VerifyError> {
-    let list_prefix = match &opts.stream {
-        Some(s) if !segment::valid_stream_id(s) => {
-            return Err(VerifyError::InvalidStream(s.clone()))
-        }
-        Some(s) => prefix.child(s.as_str()),
-        None => prefix.clone(),
-    };
-    let list_arg = if list_prefix.as_ref().is_empty() {
-        None
-    } else {
-        Some(&list_prefix)
-    };
-    let mut metas: Vec<ObjectMeta> = store.list(list_arg).try_collect().await?;
-    metas.sort_by(|a, b| a.location.cmp(&b.location));
-    let objects = metas.len();
+    let listed = listing::list_store(store, &list_prefix(prefix, opts)?).await?;
+    verify_listed(store, prefix, listed, opts).await
+}
+
+async fn verify_listed(
+    store: &dyn ObjectStore,
+    prefix: &StorePath,
+    mut listed: Vec<listing::Listed>,
+    opts: &VerifyOptions,
+) -> Result<Report, VerifyError> {
+    listed.sort_by(|a, b| a.location().cmp(b.location()));
+    let objects = listed.len();
 
     // Objects whose key date lies wholly before --since are not read at all. A key that
     // lies about its date only hides its object, which then shows as a gap.
     let mut skipped = 0usize;
-    let metas: Vec<ObjectMeta> = metas
+    let listed: Vec<listing::Listed> = listed
         .into_iter()
-        .filter(|m| {
+        .filter(|l| {
             let before = match (
                 opts.since_ns,
-                segment::parse_object_key_parts(m.location.as_ref()),
+                matches!(l, listing::Listed::Object { .. })
+                    .then(|| segment::parse_object_key_parts(l.location()))
+                    .flatten(),
             ) {
                 (Some(since), Some(k)) => key_day_end_ns(&k).is_some_and(|end| end <= since),
                 _ => false,
@@ -227,41 +263,19 @@ pub async fn verify_store(
 
     let prefix_str = prefix.as_ref().to_owned();
     let our_id = crate::keys::key_id(&opts.key);
-    let key = opts.key;
-    let mut bytes_read = 0u64;
-    let outcomes: Vec<(object::Outcome, u64)> = futures::stream::iter(metas)
-        .map(|meta| {
-            let prefix_str = prefix_str.clone();
-            async move {
-                let location = meta.location.to_string();
-                if meta.size > MAX_OBJECT_BYTES {
-                    let mut o = object::Outcome::new(location);
-                    o.always.push((
-                        ProblemKind::TooLarge,
-                        format!("{} bytes, limit {MAX_OBJECT_BYTES}", meta.size),
-                    ));
-                    return Ok::<_, VerifyError>((o, 0));
-                }
-                let data = store.get(&meta.location).await?.bytes().await?;
-                let n = data.len() as u64;
-                let o = tokio::task::spawn_blocking(move || {
-                    object::check_object(location, &data, &prefix_str, &key, our_id)
-                })
-                .await
-                .map_err(|e| VerifyError::Task(e.to_string()))?;
-                Ok((o, n))
-            }
-        })
+    let ctx = Arc::new(object::Ctx {
+        prefix: prefix_str.clone(),
+        key: opts.key,
+        our_id,
+        decode_ahead: DECODE_AHEAD,
+    });
+    let checked: Vec<(object::Outcome, u64)> = futures::stream::iter(listed)
+        .map(|item| fetch::check_listed(store, item, ctx.clone()))
         .buffer_unordered(CONCURRENCY)
         .try_collect()
         .await?;
-    let outcomes: Vec<object::Outcome> = outcomes
-        .into_iter()
-        .map(|(o, n)| {
-            bytes_read += n;
-            o
-        })
-        .collect();
+    let bytes_read = checked.iter().map(|(_, n)| n).sum();
+    let outcomes = checked.into_iter().map(|(o, _)| o).collect();
     let mut report = chain::analyse(outcomes, &prefix_str, opts, our_id, skipped);
     report.objects = objects;
     report.skipped += skipped;
@@ -282,6 +296,7 @@ mod tests {
             UnsupportedVersion,
             UnsupportedKind,
             TooLarge,
+            Unreadable,
             ContentHashMismatch,
             CorruptData,
             MerkleMismatch,

@@ -4,15 +4,26 @@
 //! stop at their first failure too, since later ones would be its echo.
 
 use ed25519_dalek::VerifyingKey;
-use sha2::{Digest, Sha256};
 
+use crate::segment::stream::{DataFrame, DecodeEnd, Decoded, LineHasher, Scanned};
 use crate::segment::{self, KeyParts, Seal, SegmentError};
 
 use super::report::fmt_ns;
 use super::ProblemKind;
 
+/// What every object is checked against.
+#[derive(Debug, Clone)]
+pub(super) struct Ctx {
+    /// The archive prefix, for the expected object keys.
+    pub prefix: String,
+    pub key: VerifyingKey,
+    pub our_id: [u8; 8],
+    /// Content the first read may decode before the seal is known (`DECODE_AHEAD`).
+    pub decode_ahead: u64,
+}
+
 /// Result of checking one object on its own.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub(super) struct Outcome {
     pub location: String,
     pub key: Option<KeyParts>,
@@ -43,9 +54,17 @@ impl Outcome {
             in_window: Vec::new(),
         }
     }
+
+    /// An object that is one problem before any check (unreadable, too large). Its key's
+    /// slot counts as reported for the chain checks, like any untrusted object's.
+    pub fn reported(location: String, kind: ProblemKind, detail: String) -> Self {
+        let mut o = Outcome::new(location);
+        o.always.push((kind, detail));
+        o
+    }
 }
 
-fn problem_kind_of(e: &SegmentError) -> ProblemKind {
+pub(super) fn problem_kind_of(e: &SegmentError) -> ProblemKind {
     match e {
         SegmentError::Truncated(_) => ProblemKind::Truncated,
         SegmentError::UnsupportedVersion(_) => ProblemKind::UnsupportedVersion,
@@ -53,8 +72,7 @@ fn problem_kind_of(e: &SegmentError) -> ProblemKind {
         SegmentError::BadSignature => ProblemKind::BadSignature,
         SegmentError::Corrupt(_) | SegmentError::Zstd(_) => ProblemKind::CorruptData,
         SegmentError::TooLarge { .. } => ProblemKind::TooLarge,
-        // Whole objects in memory are never read from here.
-        SegmentError::Io(_) => ProblemKind::CorruptData,
+        SegmentError::Io(_) => ProblemKind::Unreadable,
         SegmentError::Malformed(_)
         | SegmentError::InvalidStream(_)
         | SegmentError::InvalidHeader(_) => ProblemKind::Malformed,
@@ -62,7 +80,7 @@ fn problem_kind_of(e: &SegmentError) -> ProblemKind {
 }
 
 /// The error text without the part the problem kind already says.
-fn detail_of(e: &SegmentError) -> String {
+pub(super) fn detail_of(e: &SegmentError) -> String {
     match e {
         SegmentError::Truncated(d) | SegmentError::Malformed(d) | SegmentError::Corrupt(d) => {
             d.clone()
@@ -80,31 +98,17 @@ fn expected_location(prefix: &str, seal: &Seal) -> String {
     }
 }
 
-/// Checks one object: structure, signature, key consistency, then content.
-pub(super) fn check_object(
-    location: String,
-    bytes: &[u8],
-    prefix: &str,
-    key: &VerifyingKey,
-    our_id: [u8; 8],
-) -> Outcome {
-    let mut out = Outcome::new(location);
-    let view = match segment::parse(bytes) {
-        Ok(v) => v,
-        Err(e) => {
-            out.always.push((problem_kind_of(&e), detail_of(&e)));
-            return out;
-        }
-    };
-    let seal = view.seal;
-    if seal.verify_signature(key).is_err() {
-        if seal.key_id != our_id {
+/// Steps 2 to 5: signature, key id, object key, period. False if the seal is not
+/// trusted (then nothing it says may be used).
+fn check_seal(out: &mut Outcome, seal: &Seal, ctx: &Ctx) -> bool {
+    if seal.verify_signature(&ctx.key).is_err() {
+        if seal.key_id != ctx.our_id {
             out.always.push((
                 ProblemKind::WrongKey,
                 format!(
                     "seal names key id {}, expected {}; its signature does not verify under the trusted key",
                     hex::encode(seal.key_id),
-                    hex::encode(our_id)
+                    hex::encode(ctx.our_id)
                 ),
             ));
         } else {
@@ -116,9 +120,9 @@ pub(super) fn check_object(
                 ),
             ));
         }
-        return out;
+        return false;
     }
-    if seal.key_id != our_id {
+    if seal.key_id != ctx.our_id {
         // Authentic (our key signed it) but it names another key: a sealer fault.
         out.in_window.push((
             ProblemKind::WrongKey,
@@ -128,7 +132,7 @@ pub(super) fn check_object(
             ),
         ));
     }
-    let expected = expected_location(prefix, &seal);
+    let expected = expected_location(&ctx.prefix, seal);
     match &out.key {
         None => out.in_window.push((
             ProblemKind::Misplaced,
@@ -171,46 +175,146 @@ pub(super) fn check_object(
             ),
         ));
     }
-    if let Some(p) = check_content(view.data_frame, &seal) {
-        out.in_window.push(p);
-    }
-    out.hash = seal.hash();
-    out.seal = Some(seal);
-    out
+    true
 }
 
-/// Content checks, stopping at the first failure (later ones would be its echo).
-fn check_content(data: &[u8], seal: &Seal) -> Option<(ProblemKind, String)> {
-    if data.len() as u64 != seal.data_len {
-        return Some((
-            ProblemKind::ContentHashMismatch,
-            format!(
-                "data frame is {} bytes, seal says {}",
-                data.len(),
-                seal.data_len
-            ),
-        ));
+/// An object after it was read once.
+#[derive(Debug)]
+pub(super) struct Checked {
+    pub outcome: Outcome,
+    /// The seal is authentic and the data frame is the one it names, but its content is
+    /// longer than the decoder was allowed to run ahead of the seal: decode the data
+    /// frame again, limited by the seal's `content_len`, then
+    /// [`Outcome::finish_content`].
+    pub decode_again: bool,
+}
+
+impl Outcome {
+    /// The trusted seal, waiting for its content to be decoded in full.
+    pub fn pending_seal(&self) -> Option<&Seal> {
+        self.seal.as_ref()
     }
-    let sha: [u8; 32] = Sha256::digest(data).into();
-    if sha != seal.data_sha256 {
-        return Some((
+
+    /// Completes the content checks with the second read of the data frame.
+    pub fn finish_content(&mut self, sha256: [u8; 32], decoded: Decoded<LineHasher>) {
+        let Some(seal) = &self.seal else {
+            return;
+        };
+        let problem = if sha256 != seal.data_sha256 {
+            Some((
+                ProblemKind::ContentHashMismatch,
+                format!(
+                    "the data frame changed while it was read: SHA-256 {}, seal says {}",
+                    hex::encode(sha256),
+                    hex::encode(seal.data_sha256)
+                ),
+            ))
+        } else {
+            check_decoded(decoded, seal)
+        };
+        self.in_window.extend(problem);
+    }
+
+    /// The second read failed: the content stays unchecked, which is a problem.
+    pub fn content_unreadable(&mut self, detail: String) {
+        self.in_window.push((ProblemKind::Unreadable, detail));
+    }
+}
+
+/// Checks one scanned object: structure, signature, key consistency, then content.
+pub(super) fn check_scanned(location: String, scanned: Scanned, ctx: &Ctx) -> Checked {
+    let mut out = Outcome::new(location);
+    let done = |outcome| Checked {
+        outcome,
+        decode_again: false,
+    };
+    let seal = match scanned.located {
+        Ok(found) => found.seal,
+        Err(e) => {
+            out.always.push((problem_kind_of(&e), detail_of(&e)));
+            return done(out);
+        }
+    };
+    if !check_seal(&mut out, &seal, ctx) {
+        return done(out);
+    }
+    out.hash = seal.hash();
+    let verdict = match scanned.data {
+        Some(data) => check_data(data, &seal),
+        None => Verdict::Checked(Some((
+            ProblemKind::CorruptData,
+            "the object was scanned without its content".into(),
+        ))),
+    };
+    out.seal = Some(seal);
+    match verdict {
+        Verdict::Checked(problem) => {
+            out.in_window.extend(problem);
+            done(out)
+        }
+        Verdict::DecodeAgain => Checked {
+            outcome: out,
+            decode_again: true,
+        },
+    }
+}
+
+fn exceeds(seal: &Seal) -> (ProblemKind, String) {
+    (
+        ProblemKind::CountMismatch,
+        format!(
+            "content exceeds the sealed length of {} bytes",
+            seal.content_len
+        ),
+    )
+}
+
+/// The content checks' result on a scanned data frame.
+enum Verdict {
+    /// The first problem, if any.
+    Checked(Option<(ProblemKind, String)>),
+    /// The scan stopped decoding before the content ended, still within the sealed
+    /// length: the rest can only be judged by decoding it again.
+    DecodeAgain,
+}
+
+/// Step 6 over the data frame as scanned.
+fn check_data(d: DataFrame, seal: &Seal) -> Verdict {
+    if d.len != seal.data_len {
+        return Verdict::Checked(Some((
+            ProblemKind::ContentHashMismatch,
+            format!("data frame is {} bytes, seal says {}", d.len, seal.data_len),
+        )));
+    }
+    if d.sha256 != seal.data_sha256 {
+        return Verdict::Checked(Some((
             ProblemKind::ContentHashMismatch,
             format!(
                 "data frame SHA-256 {}, seal says {}",
-                hex::encode(sha),
+                hex::encode(d.sha256),
                 hex::encode(seal.data_sha256)
             ),
-        ));
+        )));
     }
-    let d = match segment::digest_data_frame(data, seal.content_len) {
-        Ok(d) => d,
-        Err(SegmentError::TooLarge { limit }) => {
-            return Some((
-                ProblemKind::CountMismatch,
-                format!("content exceeds the sealed length of {limit} bytes"),
-            ))
-        }
-        Err(e) => return Some((ProblemKind::CorruptData, detail_of(&e))),
+    if let Err(e) = &d.single_frame {
+        return Verdict::Checked(Some((ProblemKind::CorruptData, detail_of(e))));
+    }
+    if matches!(d.content.end, DecodeEnd::Stopped) && d.content.produced <= seal.content_len {
+        return Verdict::DecodeAgain;
+    }
+    Verdict::Checked(check_decoded(d.content, seal))
+}
+
+/// The content checks on a decoded data frame (limited by `content_len` or not).
+fn check_decoded(d: Decoded<LineHasher>, seal: &Seal) -> Option<(ProblemKind, String)> {
+    if d.produced > seal.content_len {
+        return Some(exceeds(seal));
+    }
+    let d = match d.end {
+        DecodeEnd::Complete => d.sink.finish(),
+        DecodeEnd::Failed(e) => return Some((ProblemKind::CorruptData, detail_of(&e))),
+        // Stopped within the sealed length: only a limit below `content_len` does that.
+        DecodeEnd::Stopped => return Some(exceeds(seal)),
     };
     if d.bytes != seal.content_len || d.lines != seal.event_count {
         return Some((
@@ -238,51 +342,4 @@ fn check_content(data: &[u8], seal: &Seal) -> Option<(ProblemKind, String)> {
         ));
     }
     None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::segment::SealKind;
-
-    #[test]
-    fn content_checks_stop_at_first_failure() {
-        let key = ed25519_dalek::SigningKey::from_bytes(&[3u8; 32]);
-        let mut b = segment::SegmentBuilder::new(1).unwrap();
-        b.push_line(b"one", 1);
-        let s = b
-            .finish(
-                segment::SealHeader {
-                    kind: SealKind::Normal,
-                    stream: "s".into(),
-                    seq: 0,
-                    prev_hash: [0; 32],
-                    period_start_ns: 0,
-                    period_end_ns: 1,
-                    heartbeat_ms: 1,
-                },
-                &key,
-            )
-            .unwrap();
-        let view = segment::parse(&s.bytes).unwrap();
-        assert_eq!(check_content(view.data_frame, &s.seal), None);
-        let mut seal = s.seal.clone();
-        seal.event_count = 2;
-        assert_eq!(
-            check_content(view.data_frame, &seal).map(|p| p.0),
-            Some(ProblemKind::CountMismatch)
-        );
-        let mut seal = s.seal.clone();
-        seal.merkle_root[0] ^= 1;
-        assert_eq!(
-            check_content(view.data_frame, &seal).map(|p| p.0),
-            Some(ProblemKind::MerkleMismatch)
-        );
-        let mut seal = s.seal.clone();
-        seal.data_len += 1;
-        assert_eq!(
-            check_content(view.data_frame, &seal).map(|p| p.0),
-            Some(ProblemKind::ContentHashMismatch)
-        );
-    }
 }

@@ -400,11 +400,7 @@ fn verify(
             return 2;
         }
     };
-    let report = match rt.block_on(crate::verify::verify_store(
-        archive.store.as_ref(),
-        &archive.prefix,
-        &opts,
-    )) {
+    let report = match rt.block_on(crate::verify::verify_archive(&archive, &opts)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

@@ -4,7 +4,9 @@
 //! * a crafted segment whose seal and frame header claim a huge content size:
 //!   `inspect` fails with a clear error instead of allocating what the file says;
 //! * large sparse objects named like segments beside a daemon-written archive: `verify`
-//!   reports them with bounded peak memory and still checks every real segment.
+//!   reports them with bounded peak memory and still checks every real segment;
+//! * symlink loops and a dangling symlink inside the archive: `verify` reports each as
+//!   `unreadable`, checks everything else, and exits 1 (not 2, without a report).
 //!
 //! Peak memory is the child's `VmHWM` (peak resident set) sampled from
 //! `/proc/<pid>/status` while it runs; `inspect` additionally runs under
@@ -208,6 +210,57 @@ fn verify_streams_large_objects_with_bounded_memory() {
         "verify peaked at {} resident: memory must not grow with object size",
         mib(m.peak_rss)
     );
+}
+
+#[test]
+fn verify_reports_symlink_loops_and_checks_everything_else() {
+    let env = TestEnv::new();
+    let stream = "press-loop";
+    let (cfg, keys) = daemon_archive(&env, stream);
+    let events = json_event_total(&verify_json(&env.verify(&cfg, &["--json"])));
+    let year_dir = keys[0].split('/').take(2).collect::<Vec<_>>().join("/");
+    let stream_dir = env.archive_dir.join(stream);
+    std::os::unix::fs::symlink("loop", stream_dir.join("loop")).unwrap();
+    std::os::unix::fs::symlink(".", env.archive_dir.join(&year_dir).join("again")).unwrap();
+    std::os::unix::fs::symlink("nowhere", stream_dir.join("dangling")).unwrap();
+
+    let out = env.verify(&cfg, &["--json"]);
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    let report = verify_json(&out);
+    let mut want = vec![
+        ("unreadable".to_string(), format!("{stream}/loop")),
+        ("unreadable".to_string(), format!("{year_dir}/again")),
+        ("unreadable".to_string(), format!("{stream}/dangling")),
+    ];
+    want.sort();
+    assert_eq!(problems(&report), want, "{report}");
+    assert_eq!(segments_checked(&report), keys.len() as u64, "{report}");
+    assert_eq!(json_event_total(&report), events, "{report}");
+    let details: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["detail"].as_str())
+        .collect();
+    assert!(
+        details.iter().any(|d| d.contains("symbolic links")),
+        "the OS error is named: {details:?}"
+    );
+
+    // The text report names the entry too, and still ends with the summary and verdict.
+    let out = env.verify(&cfg, &[]);
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    let text = out.stdout_str();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(&format!("{stream}/loop: unreadable: "))),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("stream {stream}: {} segments", keys.len())),
+        "{text}"
+    );
+    assert!(text.contains("verdict: INVALID"), "{text}");
 }
 
 /// A segment around `frame` whose seal claims `content_len`, signed by a throwaway key

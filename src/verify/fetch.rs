@@ -40,6 +40,20 @@ enum ReadEnd {
 
 async fn open(store: &dyn ObjectStore, at: &At, range: Option<u64>) -> Result<Body, String> {
     match at {
+        At::File(path) => {
+            let path = path.clone();
+            let opened = tokio::task::spawn_blocking(move || -> std::io::Result<Body> {
+                let mut f = std::fs::File::open(&path)?;
+                f.seek(SeekFrom::Start(0))?;
+                Ok(Body::File(f, range.unwrap_or(u64::MAX)))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            opened.map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => format!("listed, then gone when read: {e}"),
+                _ => format!("cannot open: {e}"),
+            })
+        }
         At::Store(location) => {
             let opts = GetOptions {
                 range: range.map(|n| GetRange::Bounded(0..n)),
@@ -316,7 +330,7 @@ mod tests {
         (crate::segment::object_key("s", 0, 1), s.bytes)
     }
 
-    /// Every way an object arrives (a store's file, a store's stream),
+    /// Every way an object arrives (a walked file, a store's file, a store's stream),
     /// with and without the second read, checks out the same.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_read_path_checks_the_object() {
@@ -338,6 +352,7 @@ mod tests {
         for ahead in [u64::MAX, 10] {
             let reads = if ahead == 10 { 2 } else { 1 };
             let items = [
+                (&local as &dyn ObjectStore, At::File(file.clone())),
                 (
                     &local as &dyn ObjectStore,
                     At::Store(StorePath::from(key.as_str())),
@@ -371,6 +386,15 @@ mod tests {
     async fn objects_that_cannot_be_read_are_reported() {
         let dir = tempfile::tempdir().unwrap();
         let local = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+        let gone = Listed::Object {
+            location: "s/2024/05/01/000000000001.seg.zst".into(),
+            size: 10,
+            at: At::File(dir.path().join("gone")),
+        };
+        let (o, _) = check_listed(&local, gone, ctx(u64::MAX)).await.unwrap();
+        assert_eq!(o.always.len(), 1);
+        assert_eq!(o.always[0].0, ProblemKind::Unreadable);
+        assert!(o.always[0].1.starts_with("listed, then gone"), "{o:?}");
         let gone = Listed::Object {
             location: "x".into(),
             size: 10,

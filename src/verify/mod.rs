@@ -11,8 +11,8 @@
 //!
 //! Nothing in the archive decides how much memory the verifier uses: objects are
 //! streamed (`fetch`, `segment::stream`), at most `CONCURRENCY` at a time, and an entry
-//! or object that cannot be listed or read is reported as `unreadable` while the others
-//! are still checked. Only a store that cannot be listed at all is an error.
+//! that cannot be listed or read is reported as `unreadable` while the others are still
+//! checked (`listing`). Only a store that cannot be listed at all is an error.
 //!
 //! Parts: `listing` (what there is), `fetch` (reading it), `object` (checks of one
 //! object), `chain` (checks across a stream), `report` (text and JSON).
@@ -25,6 +25,7 @@ mod object;
 mod object_tests;
 mod report;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use ed25519_dalek::VerifyingKey;
@@ -67,6 +68,11 @@ pub struct VerifyOptions {
 pub enum VerifyError {
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),
+    #[error("cannot list {}: {source}", path.display())]
+    List {
+        path: PathBuf,
+        source: walkdir::Error,
+    },
     #[error("invalid stream id {0:?}")]
     InvalidStream(String),
     #[error("verification task failed: {0}")]
@@ -230,6 +236,23 @@ pub async fn verify_store(
 ) -> Result<Report, VerifyError> {
     let listed = listing::list_store(store, &list_prefix(prefix, opts)?).await?;
     verify_listed(store, prefix, listed, opts).await
+}
+
+/// Verifies an archive opened by [`crate::store::open`]. A local directory is walked by
+/// the verifier itself, so that an entry it cannot read (a symlink loop, say) is
+/// reported and the walk goes on (see `listing` for why the store's listing cannot).
+pub async fn verify_archive(
+    archive: &crate::store::Archive,
+    opts: &VerifyOptions,
+) -> Result<Report, VerifyError> {
+    let Some(dir) = archive.local_dir.clone() else {
+        return verify_store(archive.store.as_ref(), &archive.prefix, opts).await;
+    };
+    let prefix = list_prefix(&archive.prefix, opts)?;
+    let listed = tokio::task::spawn_blocking(move || listing::walk_dir(&dir, &prefix))
+        .await
+        .map_err(|e| VerifyError::Task(e.to_string()))??;
+    verify_listed(archive.store.as_ref(), &archive.prefix, listed, opts).await
 }
 
 async fn verify_listed(

@@ -236,7 +236,7 @@ impl Seal {
         Ok((kind, stream_len))
     }
 
-    /// Decodes a payload (see [`Seal::check_preamble`] for the order of the checks).
+    /// Decodes a payload (`Seal::check_preamble` says in which order it checks).
     pub fn from_bytes(b: &[u8]) -> Result<Seal, SegmentError> {
         let (kind, stream_len) = Self::check_preamble(b, b.len())?;
         let version = FORMAT_VERSION;

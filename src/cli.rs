@@ -1,6 +1,6 @@
 //! Command-line interface: the only place where `anyhow` and process exit codes live.
 
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -407,11 +407,7 @@ fn verify(
             return 2;
         }
     };
-    let report = match rt.block_on(crate::verify::verify_store(
-        archive.store.as_ref(),
-        &archive.prefix,
-        &opts,
-    )) {
+    let report = match rt.block_on(crate::verify::verify_archive(&archive, &opts)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -491,19 +487,36 @@ fn replay(input: &Path, config: Option<&Path>, show: ShowArg, timezone: &str) ->
     }
 }
 
+/// Prints the seal, then the events. Nothing is sized from the file: the seal is read
+/// from the file's end and the data frame is decoded through a fixed buffer straight to
+/// stdout, so a corrupt frame prints the lines before the damage, then fails.
 fn inspect(path: &Path, seal_only: bool) -> anyhow::Result<()> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let view =
-        crate::segment::parse(&bytes).with_context(|| format!("parsing {}", path.display()))?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", view.seal.to_json())?;
-    if !seal_only {
-        let limit = usize::try_from(view.seal.content_len).unwrap_or(usize::MAX);
-        let lines = crate::segment::decompress(view.data_frame, limit)
-            .with_context(|| format!("decompressing {}", path.display()))?;
-        out.write_all(&lines)?;
+    use crate::segment::SegmentError;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let found = crate::segment::read_seal(&mut file)
+        .with_context(|| format!("parsing {}", path.display()))?;
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let printed = (|| {
+        writeln!(out, "{}", found.seal.to_json()).map_err(SegmentError::Io)?;
+        if !seal_only {
+            file.seek(std::io::SeekFrom::Start(0))
+                .map_err(SegmentError::Io)?;
+            crate::segment::copy_content(
+                &mut file,
+                found.seal_start,
+                &mut out,
+                found.seal.content_len,
+            )?;
+        }
+        out.flush().map_err(SegmentError::Io)
+    })();
+    match printed {
+        Ok(()) => Ok(()),
+        // `inspect … | head` is a normal way to look at a segment.
+        Err(SegmentError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("decompressing {}", path.display())),
     }
-    Ok(())
 }
 
 #[cfg(test)]

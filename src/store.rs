@@ -54,6 +54,9 @@ pub struct Archive {
     pub prefix: ObjectPath,
     /// Human-readable location for logs.
     pub display: String,
+    /// The directory itself, for a local archive: `verify` walks it directly, because the
+    /// store's listing stops at the first entry it cannot read (see `verify::listing`).
+    pub local_dir: Option<PathBuf>,
 }
 
 /// Opens the archive; `create` makes a missing local directory (the daemon does, the
@@ -76,6 +79,7 @@ pub fn open(location: &str, create: bool) -> Result<Archive, StoreError> {
                 store: Arc::new(fs),
                 prefix: ObjectPath::default(),
                 display: abs.display().to_string(),
+                local_dir: Some(abs),
             })
         }
     }

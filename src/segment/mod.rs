@@ -7,13 +7,24 @@
 //! *compressed* frame is cheap and is what an object store's checksum also covers. The
 //! RFC 6962 Merkle root commits to the content line by line without a second pass.
 
+mod frame;
+mod locate;
 pub mod merkle;
+#[cfg(test)]
+pub(crate) mod reference;
+pub mod stream;
+#[cfg(test)]
+mod stream_tests;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
-use std::io::Read;
 
+pub use locate::{Located, TAIL_MAX};
 pub use merkle::MerkleBuilder;
+pub use stream::{
+    copy_content, digest_data_frame, merkle_root, read_seal, ContentDigest, ObjectScanner,
+    MAX_WINDOW_LOG,
+};
 
 /// Seal format version written by this code; other versions are rejected explicitly.
 pub const FORMAT_VERSION: u16 = 1;
@@ -61,6 +72,9 @@ pub enum SegmentError {
     TooLarge { limit: u64 },
     #[error("zstd: {0}")]
     Zstd(#[source] std::io::Error),
+    /// Reading the object (or writing its content) failed.
+    #[error("{0}")]
+    Io(#[source] std::io::Error),
 }
 
 /// Why a segment was sealed the way it was.
@@ -186,15 +200,20 @@ impl Seal {
         v
     }
 
-    /// Decodes a payload. Checks magic, version and kind before the length, so a seal of
-    /// a future version is reported as such rather than as garbage.
-    pub fn from_bytes(b: &[u8]) -> Result<Seal, SegmentError> {
-        if b.len() < 10 {
+    /// Checks what decides how to read a payload of `len` bytes that begins with
+    /// `first` (at least its first 10 bytes): magic, then version and kind, then that
+    /// `len` fits the stream id length, which it returns with the kind. Magic, version
+    /// and kind come before the length, so a seal of a future version is reported as such
+    /// rather than as garbage.
+    pub(crate) fn check_preamble(
+        first: &[u8],
+        len: usize,
+    ) -> Result<(SealKind, usize), SegmentError> {
+        let Some(b) = first.get(..10).filter(|_| len >= 10) else {
             return Err(SegmentError::Malformed(format!(
-                "seal payload of {} bytes is too short",
-                b.len()
+                "seal payload of {len} bytes is too short"
             )));
-        }
+        };
         if &b[..6] != SEAL_MAGIC {
             return Err(SegmentError::Malformed(format!(
                 "seal magic is {}, expected {}",
@@ -209,12 +228,18 @@ impl Seal {
         let kind = SealKind::from_u8(b[8])?;
         let stream_len = b[9] as usize;
         let expected = SEAL_FIXED_LEN + stream_len;
-        if b.len() != expected {
+        if len != expected {
             return Err(SegmentError::Malformed(format!(
-                "seal payload is {} bytes, expected {expected} for a stream id of {stream_len} bytes",
-                b.len()
+                "seal payload is {len} bytes, expected {expected} for a stream id of {stream_len} bytes"
             )));
         }
+        Ok((kind, stream_len))
+    }
+
+    /// Decodes a payload (`Seal::check_preamble` says in which order it checks).
+    pub fn from_bytes(b: &[u8]) -> Result<Seal, SegmentError> {
+        let (kind, stream_len) = Self::check_preamble(b, b.len())?;
+        let version = FORMAT_VERSION;
         let stream = std::str::from_utf8(&b[10..10 + stream_len])
             .ok()
             .filter(|s| valid_stream_id(s))
@@ -557,252 +582,42 @@ fn u32_le(b: &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(..4)?.try_into().ok()?))
 }
 
-fn is_src_size_wrong(code: usize) -> bool {
-    // zstd returns errors as (size_t)-code.
-    0usize.wrapping_sub(code)
-        == zstd::zstd_safe::zstd_sys::ZSTD_ErrorCode::ZSTD_error_srcSize_wrong as usize
-}
-
 /// Splits an object into data frame and seal. Structure only: it does not check the
-/// data frame (see `decompress`) nor the signature.
+/// data frame (see [`digest_data_frame`]) nor the signature.
 ///
 /// The seal is found from the front (data frame length, then the skippable frame) and,
 /// if that fails, from the back (a skippable header whose size reaches exactly the end),
 /// so a damaged data frame still yields its seal and is reported as a hash mismatch
 /// rather than as a broken object. An object cut short is `SegmentError::Truncated`.
+/// The streaming [`ObjectScanner`] places the seal by the same rule (`locate`).
 pub fn parse(bytes: &[u8]) -> Result<SegmentView<'_>, SegmentError> {
-    if bytes.is_empty() {
-        return Err(SegmentError::Truncated("empty object".into()));
-    }
-    if u32_le(bytes) != Some(ZSTD_MAGIC) {
-        if bytes.len() < 4 && ZSTD_MAGIC.to_le_bytes().starts_with(bytes) {
-            return Err(SegmentError::Truncated(format!(
-                "object of {} bytes",
-                bytes.len()
-            )));
-        }
-        return Err(SegmentError::Malformed(
-            "object does not start with a zstd frame".into(),
-        ));
-    }
-    let forward = zstd::zstd_safe::find_frame_compressed_size(bytes);
-    if let Ok(n) = forward {
-        if let Some(view) = seal_at(bytes, n) {
-            return view;
-        }
-    }
-    // Backward scan: the last skippable frame header whose size reaches the end.
-    let len = bytes.len();
-    for payload_len in 0..=MAX_SCAN_PAYLOAD {
-        let Some(start) = len.checked_sub(8 + payload_len) else {
-            break;
-        };
-        if start >= 4 && seal_header_matches(&bytes[start..], payload_len) {
-            return seal_at(bytes, start)
-                .unwrap_or_else(|| Err(SegmentError::Malformed("no seal".into())));
-        }
-    }
-    match forward {
-        Err(code) if is_src_size_wrong(code) => {
-            Err(SegmentError::Truncated("data frame is cut short".into()))
-        }
-        Err(code) => Err(SegmentError::Malformed(format!(
-            "data frame: {}",
-            zstd::zstd_safe::get_error_name(code)
-        ))),
-        Ok(n) => {
-            let rest = &bytes[n..];
-            let magic = SEAL_FRAME_MAGIC.to_le_bytes();
-            if rest.is_empty() {
-                Err(SegmentError::Truncated(
-                    "no seal frame after the data frame".into(),
-                ))
-            } else if rest.len() < 8 {
-                if magic.starts_with(&rest[..rest.len().min(4)]) {
-                    Err(SegmentError::Truncated(
-                        "seal frame header is cut short".into(),
-                    ))
-                } else {
-                    Err(SegmentError::Malformed(
-                        "bytes after the data frame are not a seal frame".into(),
-                    ))
-                }
-            } else if rest[..4] != magic {
-                Err(SegmentError::Malformed(format!(
-                    "expected seal frame magic {}, found {}",
-                    hex::encode(magic),
-                    hex::encode(&rest[..4])
-                )))
-            } else {
-                let declared = u32_le(&rest[4..]).unwrap_or(0) as usize;
-                let have = rest.len() - 8;
-                if declared > have {
-                    Err(SegmentError::Truncated(format!(
-                        "seal frame declares {declared} bytes, {have} present"
-                    )))
-                } else {
-                    Err(SegmentError::Malformed(format!(
-                        "{} trailing bytes after the seal frame",
-                        have - declared
-                    )))
-                }
-            }
-        }
-    }
-}
-
-fn seal_header_matches(at: &[u8], payload_len: usize) -> bool {
-    u32_le(at) == Some(SEAL_FRAME_MAGIC)
-        && at.get(4..8).and_then(u32_le) == Some(payload_len as u32)
-        && at.len() == 8 + payload_len
-}
-
-/// The view when a complete seal frame starts at `start` and ends the object.
-fn seal_at(bytes: &[u8], start: usize) -> Option<Result<SegmentView<'_>, SegmentError>> {
-    let rest = bytes.get(start..)?;
-    let declared = rest.get(4..8).and_then(u32_le)? as usize;
-    if !seal_header_matches(rest, declared) {
-        return None;
-    }
-    Some(Seal::from_bytes(&rest[8..]).map(|seal| SegmentView {
-        data_frame: &bytes[..start],
-        seal,
-    }))
-}
-
-/// Checks that `data_frame` is exactly one zstd frame (checksum verified) and returns its
-/// content, refusing more than `limit` bytes.
-pub fn decompress(data_frame: &[u8], limit: usize) -> Result<Vec<u8>, SegmentError> {
-    check_single_frame(data_frame)?;
-    let hint = match zstd::zstd_safe::get_frame_content_size(data_frame) {
-        Ok(Some(n)) if n > limit as u64 => {
-            return Err(SegmentError::TooLarge {
-                limit: limit as u64,
-            })
-        }
-        Ok(Some(n)) => n as usize,
-        _ => 0,
+    let len = bytes.len() as u64;
+    let head = &bytes[..bytes.len().min(4)];
+    locate::check_head(len, head)?;
+    let end = zstd::zstd_safe::find_frame_compressed_size(bytes).map(|n| n as u64);
+    let post = match end {
+        Ok(n) => bytes
+            .get(n as usize..)
+            .map_or(&[][..], |r| &r[..r.len().min(frame::POST_LEN)]),
+        Err(_) => &[],
     };
-    let mut out = Vec::with_capacity(hint);
-    let decoder = zstd::stream::read::Decoder::with_buffer(data_frame)
-        .map_err(SegmentError::Zstd)?
-        .single_frame();
-    decoder
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| SegmentError::Corrupt(e.to_string()))?;
-    if out.len() > limit {
-        return Err(SegmentError::TooLarge {
-            limit: limit as u64,
-        });
-    }
-    Ok(out)
-}
-
-fn check_single_frame(data_frame: &[u8]) -> Result<(), SegmentError> {
-    match zstd::zstd_safe::find_frame_compressed_size(data_frame) {
-        Ok(n) if n == data_frame.len() => Ok(()),
-        Ok(n) => Err(SegmentError::Corrupt(format!(
-            "data frame ends at byte {n} of {}",
-            data_frame.len()
-        ))),
-        Err(code) => Err(SegmentError::Corrupt(
-            zstd::zstd_safe::get_error_name(code).to_owned(),
-        )),
-    }
-}
-
-/// What a data frame holds, measured in one streaming pass with bounded memory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContentDigest {
-    pub lines: u64,
-    pub bytes: u64,
-    pub merkle_root: [u8; 32],
-    /// False when the content is non-empty and its last line lacks `'\n'`.
-    pub ends_with_newline: bool,
-}
-
-/// Streams the data frame through the decoder and the Merkle tree: the verifier's path,
-/// so memory stays bounded (64 KiB buffer plus zstd's window) however large the segment.
-pub fn digest_data_frame(data_frame: &[u8], limit: u64) -> Result<ContentDigest, SegmentError> {
-    check_single_frame(data_frame)?;
-    let mut decoder = zstd::stream::read::Decoder::with_buffer(data_frame)
-        .map_err(SegmentError::Zstd)?
-        .single_frame();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut lines = LineHasher::new();
-    let mut total: u64 = 0;
-    loop {
-        let n = match decoder.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(SegmentError::Corrupt(e.to_string())),
-        };
-        total += n as u64;
-        if total > limit {
-            return Err(SegmentError::TooLarge { limit });
-        }
-        lines.feed(&buf[..n]);
-    }
-    let ends_with_newline = !lines.partial;
-    let merkle = lines.finish();
-    Ok(ContentDigest {
-        lines: merkle.leaves(),
-        bytes: total,
-        merkle_root: merkle.root(),
-        ends_with_newline,
+    let structure = locate::Structure {
+        len,
+        head,
+        // The whole object is here: no prefix of it is ever asked about.
+        walk: frame::Walk { end, last_need: 0 },
+        post,
+        tail: &bytes[bytes.len() - bytes.len().min(TAIL_MAX)..],
+    };
+    let found = locate::locate(&structure)?;
+    let data_frame = usize::try_from(found.seal_start)
+        .ok()
+        .and_then(|n| bytes.get(..n))
+        .ok_or_else(|| SegmentError::Malformed("seal placed past the end".into()))?;
+    Ok(SegmentView {
+        data_frame,
+        seal: found.seal,
     })
-}
-
-/// Splits a byte stream into lines and hashes each as a Merkle leaf, across chunk
-/// boundaries, without holding a line in memory.
-struct LineHasher {
-    leaf: Sha256,
-    partial: bool,
-    merkle: MerkleBuilder,
-}
-
-impl LineHasher {
-    fn new() -> Self {
-        Self {
-            leaf: Sha256::new_with_prefix([merkle::LEAF_PREFIX]),
-            partial: false,
-            merkle: MerkleBuilder::new(),
-        }
-    }
-
-    fn feed(&mut self, mut chunk: &[u8]) {
-        while let Some(i) = memchr::memchr(b'\n', chunk) {
-            self.leaf.update(&chunk[..i]);
-            let leaf = std::mem::replace(
-                &mut self.leaf,
-                Sha256::new_with_prefix([merkle::LEAF_PREFIX]),
-            );
-            self.merkle.push_leaf_hash(leaf.finalize().into());
-            self.partial = false;
-            chunk = &chunk[i + 1..];
-        }
-        if !chunk.is_empty() {
-            self.leaf.update(chunk);
-            self.partial = true;
-        }
-    }
-
-    fn finish(mut self) -> MerkleBuilder {
-        if self.partial {
-            self.merkle.push_leaf_hash(self.leaf.finalize().into());
-        }
-        self.merkle
-    }
-}
-
-/// RFC 6962 Merkle root over `'\n'`-terminated lines (the newline is not hashed). A
-/// final line without `'\n'` still counts as a line; empty input is `SHA-256("")`.
-pub fn merkle_root(lines: &[u8]) -> [u8; 32] {
-    let mut h = LineHasher::new();
-    h.feed(lines);
-    h.finish().root()
 }
 
 /// Object key below the archive prefix: `<stream>/<yyyy>/<mm>/<dd>/<seq:012>.seg.zst`,
@@ -875,6 +690,96 @@ pub fn valid_stream_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
         && s != "."
         && s != ".."
+}
+
+/// Objects for the tests of this module's parts.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    pub fn key() -> SigningKey {
+        SigningKey::from_bytes(&[42u8; 32])
+    }
+
+    /// `n` event-like lines of varied lengths.
+    pub fn sample_lines(n: usize) -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| {
+                format!(
+                    "{{\"@timestamp\":{i},\"message\":\"event {i} {}\"}}",
+                    "x".repeat(i * 7 % 50)
+                )
+                .into_bytes()
+            })
+            .collect()
+    }
+
+    /// `frame` followed by the seal frame of `seal` (as it is: not re-signed).
+    pub fn assemble(frame: &[u8], seal: &Seal) -> Vec<u8> {
+        let payload = seal.to_bytes();
+        let mut v = frame.to_vec();
+        v.extend_from_slice(&SEAL_FRAME_MAGIC.to_le_bytes());
+        v.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        v.extend_from_slice(&payload);
+        v
+    }
+
+    /// A segment whose seal describes `frame` as its data frame (length and SHA-256),
+    /// with `edit` applied to the seal before `key` signs it: a crafted object that is
+    /// authentic whatever its frame holds.
+    pub fn seal_over(frame: &[u8], key: &SigningKey, edit: impl FnOnce(&mut Seal)) -> Vec<u8> {
+        let content = zstd::decode_all(frame).unwrap_or_default();
+        let mut seal = build(1, &[]).seal;
+        seal.data_len = frame.len() as u64;
+        seal.data_sha256 = Sha256::digest(frame).into();
+        seal.content_len = content.len() as u64;
+        seal.event_count = content.iter().filter(|&&b| b == b'\n').count() as u64;
+        seal.merkle_root = merkle_root(&content);
+        seal.key_id = crate::keys::key_id(&key.verifying_key());
+        edit(&mut seal);
+        seal.signature = key.sign(&seal.signed_bytes()).to_bytes();
+        assemble(frame, &seal)
+    }
+
+    /// `n` lines that do not compress, so that data frames outgrow the tail window.
+    pub fn noisy_lines(n: usize) -> Vec<Vec<u8>> {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        (0..n)
+            .map(|i| {
+                let mut l = format!("{{\"n\":{i},\"noise\":\"").into_bytes();
+                for _ in 0..60 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    l.extend_from_slice(format!("{:x}", x & 0xf).as_bytes());
+                }
+                l.extend_from_slice(b"\"}");
+                l
+            })
+            .collect()
+    }
+
+    /// Seq 3 of stream `host-a`.
+    pub fn header() -> SealHeader {
+        SealHeader {
+            kind: SealKind::Normal,
+            stream: "host-a".into(),
+            seq: 3,
+            prev_hash: [3; 32],
+            period_start_ns: 1_714_564_800_000_000_000,
+            period_end_ns: 1_714_564_860_000_000_000,
+            heartbeat_ms: 60_000,
+        }
+    }
+
+    /// A sealed segment of `lines` at `level` (see [`header`]).
+    pub fn build(level: i32, lines: &[Vec<u8>]) -> Sealed {
+        let mut b = SegmentBuilder::new(level).unwrap();
+        for (i, l) in lines.iter().enumerate() {
+            b.push_line(l, 1_000 + i as i64);
+        }
+        b.finish(header(), &key()).unwrap()
+    }
 }
 
 #[cfg(test)]
@@ -1040,10 +945,10 @@ mod tests {
         assert_eq!(v.seal, obj.seal);
         assert_eq!(v.data_frame.len() as u64, obj.seal.data_len);
         assert_eq!(sha(&[v.data_frame]), obj.seal.data_sha256);
-        let content = decompress(v.data_frame, 1 << 20).unwrap();
+        let content = zstd::decode_all(v.data_frame).unwrap();
         assert_eq!(merkle_root(&content), obj.seal.merkle_root);
         assert!(matches!(
-            decompress(v.data_frame, 5),
+            digest_data_frame(v.data_frame, 5),
             Err(SegmentError::TooLarge { limit: 5 })
         ));
         let d = digest_data_frame(v.data_frame, 1 << 20).unwrap();
@@ -1089,16 +994,12 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_frame_is_rejected_by_decompress() {
+    fn corrupt_frame_is_rejected_by_the_digest() {
         let obj = build(&[b"alpha alpha alpha alpha", b"beta"]);
         let v = parse(&obj.bytes).unwrap();
         let mut frame = v.data_frame.to_vec();
         let last = frame.len() - 1;
         frame[last] ^= 0xff; // content checksum
-        assert!(matches!(
-            decompress(&frame, 1 << 20),
-            Err(SegmentError::Corrupt(_))
-        ));
         assert!(matches!(
             digest_data_frame(&frame, 1 << 20),
             Err(SegmentError::Corrupt(_))
@@ -1106,7 +1007,7 @@ mod tests {
         let mut two = v.data_frame.to_vec();
         two.extend_from_slice(v.data_frame);
         assert!(matches!(
-            decompress(&two, 1 << 20),
+            digest_data_frame(&two, 1 << 20),
             Err(SegmentError::Corrupt(_))
         ));
     }

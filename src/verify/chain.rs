@@ -1,0 +1,441 @@
+//! Chain analysis: per stream, over the trusted segments ordered by the seal's seq,
+//! duplicates, gaps, links, time tiling, heartbeat promises, and head and tail against
+//! `--since`/`--until`. A slot already reported by its object (untrusted, foreign,
+//! unreadable) is not reported again here, so one cause yields one problem.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::segment::{Seal, SealKind};
+
+use super::object::Outcome;
+use super::report::{fmt_dur, fmt_ns};
+use super::{Problem, ProblemKind, Report, StreamSummary, VerifyOptions};
+
+/// Heartbeat slack: a normal segment may exceed its promise by 10 % plus this.
+const HEARTBEAT_SLACK_NS: i128 = 5_000_000_000;
+
+/// A trusted segment taking part in a chain.
+#[derive(Debug, Clone)]
+struct Entry {
+    location: String,
+    seal: Seal,
+    hash: [u8; 32],
+    key_ok: bool,
+}
+
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, object: &str, kind: ProblemKind, detail: String) {
+        self.0.push(Problem {
+            object: object.to_owned(),
+            kind,
+            detail,
+        });
+    }
+}
+
+/// Slots `(stream, seq)` named by keys of objects already reported as untrusted or
+/// foreign: chain checks do not report them again as missing.
+struct Broken(BTreeSet<(String, u64)>);
+
+impl Broken {
+    /// Whether every seq in `lo..=hi` of `stream` is an already reported slot.
+    fn covers(&self, stream: &str, lo: u64, hi: u64) -> bool {
+        if lo > hi {
+            return true;
+        }
+        let n = self
+            .0
+            .range((stream.to_owned(), lo)..=(stream.to_owned(), hi))
+            .count() as u128;
+        n == u128::from(hi) - u128::from(lo) + 1
+    }
+}
+
+/// Chain analysis over the per-object outcomes.
+pub(super) fn analyse(
+    mut outcomes: Vec<Outcome>,
+    prefix: &str,
+    opts: &VerifyOptions,
+    our_id: [u8; 8],
+    pre_skipped: usize,
+) -> Report {
+    outcomes.sort_by(|a, b| a.location.cmp(&b.location));
+    let mut problems = Problems(Vec::new());
+    let mut broken = Broken(BTreeSet::new());
+    let mut skipped = 0usize;
+    // stream -> entries inside the window / all trusted entries (for predecessor links)
+    let mut kept: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+    let mut all: BTreeMap<String, BTreeMap<u64, Entry>> = BTreeMap::new();
+
+    for o in outcomes {
+        let Some(seal) = o.seal else {
+            if let Some(k) = &o.key {
+                broken.0.insert((k.stream.clone(), k.seq));
+            }
+            for (kind, detail) in o.always {
+                problems.push(&o.location, kind, detail);
+            }
+            continue;
+        };
+        if o.foreign {
+            if let Some(k) = &o.key {
+                broken.0.insert((k.stream.clone(), k.seq));
+            }
+        }
+        let in_window = opts.since_ns.is_none_or(|s| seal.period_end_ns > s)
+            && opts.until_ns.is_none_or(|u| seal.period_start_ns < u);
+        // Under the requested stream's prefix with an unparsable key, the seal may name
+        // another stream: its key problem is reported, and it joins no chain here.
+        let foreign = o.foreign || opts.stream.as_ref().is_some_and(|s| *s != seal.stream);
+        let entry = Entry {
+            location: o.location.clone(),
+            seal,
+            hash: o.hash,
+            key_ok: o.key_ok,
+        };
+        if !foreign {
+            all.entry(entry.seal.stream.clone())
+                .or_default()
+                .entry(entry.seal.seq)
+                .or_insert_with(|| entry.clone());
+        }
+        if !in_window {
+            skipped += 1;
+            for (kind, detail) in o.always {
+                problems.push(&o.location, kind, detail);
+            }
+            continue;
+        }
+        for (kind, detail) in o.always.into_iter().chain(o.in_window) {
+            problems.push(&o.location, kind, detail);
+        }
+        if !foreign {
+            kept.entry(entry.seal.stream.clone())
+                .or_default()
+                .push(entry);
+        }
+    }
+
+    let mut streams: BTreeSet<String> = all.keys().cloned().collect();
+    if let Some(s) = &opts.stream {
+        streams.insert(s.clone());
+    }
+    let mut summaries = Vec::new();
+    for stream in streams {
+        let stream_obj = if prefix.is_empty() {
+            format!("{stream}/")
+        } else {
+            format!("{prefix}/{stream}/")
+        };
+        let entries = kept.remove(&stream).unwrap_or_default();
+        let empty_map = BTreeMap::new();
+        let all_of = all.get(&stream).unwrap_or(&empty_map);
+        if entries.is_empty() {
+            if all_of.is_empty() {
+                let any_broken = broken
+                    .0
+                    .range((stream.clone(), 0)..=(stream.clone(), u64::MAX))
+                    .next()
+                    .is_some();
+                if !any_broken {
+                    problems.push(
+                        &stream_obj,
+                        ProblemKind::NoSegments,
+                        "no segments found for this stream".into(),
+                    );
+                }
+            } else if let Some(since) = opts.since_ns {
+                let first = all_of.values().next();
+                let last = all_of.values().next_back();
+                if let (Some(first), Some(last)) = (first, last) {
+                    problems.push(
+                        &stream_obj,
+                        ProblemKind::HeadMissing,
+                        format!(
+                            "no segment covers --since {}; segments found cover {} .. {}",
+                            fmt_ns(since),
+                            fmt_ns(first.seal.period_start_ns),
+                            fmt_ns(last.seal.period_end_ns)
+                        ),
+                    );
+                }
+            }
+            continue;
+        }
+        if let Some(summary) = check_chain(&stream, entries, all_of, &broken, opts, &mut problems) {
+            summaries.push(summary);
+        }
+    }
+    if summaries.is_empty() && problems.0.is_empty() {
+        let object = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
+        problems.push(
+            &object,
+            ProblemKind::NoSegments,
+            format!(
+                "no segments to verify ({} outside the window)",
+                skipped + pre_skipped
+            ),
+        );
+    }
+    let mut problems = problems.0;
+    problems.sort_by(|a, b| (&a.object, a.kind).cmp(&(&b.object, b.kind)));
+    Report {
+        problems,
+        streams: summaries,
+        objects: 0,
+        skipped,
+        bytes: 0,
+        key_id: our_id,
+        since_ns: opts.since_ns,
+        until_ns: opts.until_ns,
+    }
+}
+
+/// Checks that `b` follows `a` (seq `a.seq + 1`): link first, then tiling.
+fn check_link(a: &Entry, b: &Entry) -> Option<(ProblemKind, String)> {
+    if b.seal.prev_hash != a.hash {
+        return Some((
+            ProblemKind::ChainBreak,
+            format!(
+                "prev_hash {} does not name seq {} ({}, seal hash {})",
+                hex::encode(b.seal.prev_hash),
+                a.seal.seq,
+                a.location,
+                hex::encode(a.hash)
+            ),
+        ));
+    }
+    if b.seal.period_start_ns != a.seal.period_end_ns {
+        let d = i128::from(b.seal.period_start_ns) - i128::from(a.seal.period_end_ns);
+        let what = if d > 0 { "gap" } else { "overlap" };
+        return Some((
+            ProblemKind::PeriodMismatch,
+            format!(
+                "period starts at {}, seq {} ended at {} ({what} of {})",
+                fmt_ns(b.seal.period_start_ns),
+                a.seal.seq,
+                fmt_ns(a.seal.period_end_ns),
+                fmt_dur(d.abs())
+            ),
+        ));
+    }
+    None
+}
+
+fn check_chain(
+    stream: &str,
+    mut entries: Vec<Entry>,
+    all: &BTreeMap<u64, Entry>,
+    broken: &Broken,
+    opts: &VerifyOptions,
+    problems: &mut Problems,
+) -> Option<StreamSummary> {
+    // Order by seal seq; among equal seqs the correctly named object comes first.
+    entries.sort_by(|a, b| {
+        (a.seal.seq, !a.key_ok, &a.location).cmp(&(b.seal.seq, !b.key_ok, &b.location))
+    });
+    // Group duplicates.
+    let mut groups: Vec<Vec<Entry>> = Vec::new();
+    for e in entries {
+        match groups.last_mut() {
+            Some(g) if g[0].seal.seq == e.seal.seq => g.push(e),
+            _ => groups.push(vec![e]),
+        }
+    }
+    for g in &groups {
+        for dup in &g[1..] {
+            // A copy at a wrong key is already reported as out_of_order/misplaced.
+            if dup.key_ok {
+                let same = dup.hash == g[0].hash;
+                problems.push(
+                    &dup.location,
+                    ProblemKind::DuplicateSeq,
+                    format!(
+                        "seq {} also at {} ({})",
+                        dup.seal.seq,
+                        g[0].location,
+                        if same {
+                            "identical seal"
+                        } else {
+                            "different seal: the chain forks"
+                        }
+                    ),
+                );
+            }
+        }
+    }
+
+    // Head.
+    let first = &groups.first()?[0];
+    let first_seq = first.seal.seq;
+    match opts.since_ns {
+        Some(since) => {
+            // Seq 0 is the stream's genesis: nothing can be missing before it.
+            if first.seal.period_start_ns > since
+                && first_seq > 0
+                && !broken.covers(stream, first_seq - 1, first_seq - 1)
+            {
+                problems.push(
+                    &first.location,
+                    ProblemKind::HeadMissing,
+                    format!(
+                        "coverage starts at {} (seq {first_seq}), after --since {}",
+                        fmt_ns(first.seal.period_start_ns),
+                        fmt_ns(since)
+                    ),
+                );
+            }
+        }
+        None => {
+            if first_seq > 0 && !broken.covers(stream, 0, first_seq - 1) {
+                problems.push(
+                    &first.location,
+                    ProblemKind::HeadMissing,
+                    format!(
+                        "chain starts at seq {first_seq}; seqs 0..={} are missing",
+                        first_seq - 1
+                    ),
+                );
+            }
+        }
+    }
+    if first_seq == 0 {
+        if first.seal.prev_hash != [0; 32] {
+            problems.push(
+                &first.location,
+                ProblemKind::ChainBreak,
+                format!(
+                    "seq 0 must have an all-zero prev_hash, has {}",
+                    hex::encode(first.seal.prev_hash)
+                ),
+            );
+        }
+    } else if let Some(pred) = all.get(&(first_seq - 1)) {
+        // The predecessor is outside the window but was read: check the link anyway.
+        if let Some((kind, detail)) = check_link(pred, first) {
+            problems.push(&first.location, kind, detail);
+        }
+    }
+
+    // Consecutive groups.
+    for pair in groups.windows(2) {
+        let (prev, next) = (&pair[0], &pair[1]);
+        let (a, b) = (prev[0].seal.seq, next[0].seal.seq);
+        if b == a + 1 {
+            // Link to any of the candidates at seq a (a duplicate is reported once).
+            let e = &next[0];
+            let linked = prev
+                .iter()
+                .find(|p| p.hash == e.seal.prev_hash)
+                .unwrap_or(&prev[0]);
+            if let Some((kind, detail)) = check_link(linked, e) {
+                problems.push(&e.location, kind, detail);
+            }
+        } else if !broken.covers(stream, a + 1, b - 1) {
+            problems.push(
+                &next[0].location,
+                ProblemKind::SequenceGap,
+                format!(
+                    "seqs {}..={} missing ({} segment(s)); previous present is {}",
+                    a + 1,
+                    b - 1,
+                    b - a - 1,
+                    prev[0].location
+                ),
+            );
+        }
+    }
+
+    // Per segment: heartbeat promise, downtime; totals.
+    let mut summary = StreamSummary {
+        stream: stream.to_owned(),
+        segments: 0,
+        events: 0,
+        empty_segments: 0,
+        first_seq,
+        last_seq: first_seq,
+        period_start_ns: first.seal.period_start_ns,
+        period_end_ns: first.seal.period_end_ns,
+        downtime: Vec::new(),
+    };
+    for g in &groups {
+        let e = &g[0];
+        let s = &e.seal;
+        summary.segments += 1;
+        summary.events = summary.events.saturating_add(s.event_count);
+        summary.empty_segments += u64::from(s.event_count == 0);
+        summary.last_seq = s.seq;
+        summary.period_end_ns = s.period_end_ns;
+        let span = i128::from(s.period_end_ns) - i128::from(s.period_start_ns);
+        match s.kind {
+            SealKind::Resume => summary.downtime.push((s.period_start_ns, s.period_end_ns)),
+            SealKind::Normal => {
+                let promise = i128::from(s.heartbeat_ms) * 1_000_000;
+                let allowed = promise + promise / 10 + HEARTBEAT_SLACK_NS;
+                if span > allowed {
+                    problems.push(
+                        &e.location,
+                        ProblemKind::HeartbeatGap,
+                        format!(
+                            "normal segment spans {} ({} .. {}), heartbeat promise is {} ms",
+                            fmt_dur(span),
+                            fmt_ns(s.period_start_ns),
+                            fmt_ns(s.period_end_ns),
+                            s.heartbeat_ms
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    // Tail.
+    if let Some(until) = opts.until_ns {
+        let last = &groups.last()?[0];
+        if last.seal.period_end_ns < until
+            && !broken.covers(
+                stream,
+                last.seal.seq.saturating_add(1),
+                last.seal.seq.saturating_add(1),
+            )
+        {
+            problems.push(
+                &last.location,
+                ProblemKind::TailTruncated,
+                format!(
+                    "coverage ends at {} (seq {}), before --until {} ({} missing)",
+                    fmt_ns(last.seal.period_end_ns),
+                    last.seal.seq,
+                    fmt_ns(until),
+                    fmt_dur(i128::from(until) - i128::from(last.seal.period_end_ns))
+                ),
+            );
+        }
+    }
+    Some(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broken_slots_cover_ranges() {
+        let mut b = Broken(BTreeSet::new());
+        b.0.insert(("a".into(), 3));
+        b.0.insert(("a".into(), 4));
+        b.0.insert(("b".into(), 5));
+        assert!(b.covers("a", 3, 4));
+        assert!(b.covers("a", 4, 4));
+        assert!(!b.covers("a", 3, 5));
+        assert!(!b.covers("b", 4, 5));
+        assert!(b.covers("a", 5, 4), "an empty range is covered");
+        assert!(!b.covers("a", 0, u64::MAX));
+    }
+}

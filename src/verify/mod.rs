@@ -1,0 +1,351 @@
+//! The auditor's verifier. The archive is never trusted: only the public key, given from
+//! outside, is. Every object is checked on its own (structure, hashes, signature), then
+//! each stream's chain is checked as a whole (sequence, links, time tiling, heartbeats,
+//! head and tail against `--since`/`--until`).
+//!
+//! Problems are attributed so that one root cause gives one problem kind per object:
+//! an object whose seal cannot be trusted is reported once, and the chain checks treat
+//! its key's slot as "already reported" instead of adding a gap or a broken link; the
+//! chain order comes from the seal's seq, not from the key, so two swapped objects are
+//! two `out_of_order` problems and the chain itself stays intact.
+//!
+//! Nothing in the archive decides how much memory the verifier uses: objects are
+//! streamed (`fetch`, `segment::stream`), at most `CONCURRENCY` at a time, and an entry
+//! that cannot be listed or read is reported as `unreadable` while the others are still
+//! checked (`listing`). Only a store that cannot be listed at all is an error.
+//!
+//! Parts: `listing` (what there is), `fetch` (reading it), `object` (checks of one
+//! object), `chain` (checks across a stream), `report` (text and JSON).
+
+mod chain;
+mod fetch;
+mod listing;
+mod object;
+#[cfg(test)]
+mod object_tests;
+mod report;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ed25519_dalek::VerifyingKey;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as StorePath;
+use object_store::ObjectStore;
+
+use crate::segment::{self, KeyParts};
+
+/// Objects read and checked at once. Memory per object is bounded (a few fixed buffers
+/// and a zstd window of at most 2^`segment::MAX_WINDOW_LOG` bytes), so this bounds it.
+const CONCURRENCY: usize = 8;
+/// Objects larger than this are reported as `too_large`, not read. Not a memory bound
+/// (objects are streamed): a sanity bound on the time and transfer one planted object
+/// may cost. Listed sizes are checked before reading, and reading stops past it.
+pub const MAX_OBJECT_BYTES: u64 = 1 << 30;
+/// Content the decoder may produce before the object's seal has been read and checked
+/// (the seal comes last). A crafted frame can claim and produce any amount, so this
+/// bounds the work an untrusted object costs; an authentic segment with more content is
+/// decoded again with its `content_len` as the limit (a second read of its data frame).
+/// Segments of the default size (`[seal] max_bytes` = 8 MiB) never need it.
+const DECODE_AHEAD: u64 = 64 << 20;
+
+/// What to verify, and against which key.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub key: VerifyingKey,
+    /// Only this stream (also: it must have segments).
+    pub stream: Option<String>,
+    /// Coverage must start at or before this time (unix ns); earlier segments are skipped.
+    pub since_ns: Option<i64>,
+    /// Coverage must reach this time (unix ns); later segments are skipped.
+    pub until_ns: Option<i64>,
+}
+
+/// Failures that stop verification: the store cannot be listed at all. Problems with
+/// the content, and entries or objects that cannot be read, are never errors; they go
+/// into the `Report`.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("object store: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("cannot list {}: {source}", path.display())]
+    List {
+        path: PathBuf,
+        source: walkdir::Error,
+    },
+    #[error("invalid stream id {0:?}")]
+    InvalidStream(String),
+    #[error("verification task failed: {0}")]
+    Task(String),
+}
+
+/// Each kind of failure the verifier can report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProblemKind {
+    /// The object ends before its structure does.
+    Truncated,
+    /// Not a segment: bad magic, impossible lengths, trailing bytes.
+    Malformed,
+    /// Seal of a format version this build does not know.
+    UnsupportedVersion,
+    /// Seal kind this build does not know.
+    UnsupportedKind,
+    /// Object larger than `MAX_OBJECT_BYTES`; not read.
+    TooLarge,
+    /// An entry that could not be listed or read (symlink loop, dangling symlink,
+    /// permission denied, vanished, I/O error) or that is not an object (a fifo).
+    Unreadable,
+    /// The data frame's length or SHA-256 differs from the seal's.
+    ContentHashMismatch,
+    /// The data frame matches its hash but does not decode (or lacks a final newline).
+    CorruptData,
+    /// The lines do not hash to the seal's Merkle root.
+    MerkleMismatch,
+    /// Line count or content length differ from the seal's.
+    CountMismatch,
+    /// The seal names our key but its signature does not verify.
+    BadSignature,
+    /// The seal is signed by (or names) another key.
+    WrongKey,
+    /// Key names the right stream and seq but not the expected path.
+    Misplaced,
+    /// The object's key names another seq than its seal.
+    OutOfOrder,
+    /// The object's key names another stream than its seal.
+    ForeignStream,
+    /// Two different objects carry the same seq.
+    DuplicateSeq,
+    /// Sequence numbers missing between two present segments.
+    SequenceGap,
+    /// `prev_hash` does not name the previous segment's seal.
+    ChainBreak,
+    /// The period does not start where the previous one ended.
+    PeriodMismatch,
+    /// The period ends before it starts.
+    InvalidPeriod,
+    /// A normal segment's period exceeds its heartbeat promise.
+    HeartbeatGap,
+    /// The chain does not start at seq 0 (or does not cover `--since`).
+    HeadMissing,
+    /// The chain's coverage ends before `--until`.
+    TailTruncated,
+    /// No segments at all where some were expected.
+    NoSegments,
+}
+
+impl ProblemKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::Truncated => "truncated",
+            ProblemKind::Malformed => "malformed",
+            ProblemKind::UnsupportedVersion => "unsupported_version",
+            ProblemKind::UnsupportedKind => "unsupported_kind",
+            ProblemKind::TooLarge => "too_large",
+            ProblemKind::Unreadable => "unreadable",
+            ProblemKind::ContentHashMismatch => "content_hash_mismatch",
+            ProblemKind::CorruptData => "corrupt_data",
+            ProblemKind::MerkleMismatch => "merkle_mismatch",
+            ProblemKind::CountMismatch => "count_mismatch",
+            ProblemKind::BadSignature => "bad_signature",
+            ProblemKind::WrongKey => "wrong_key",
+            ProblemKind::Misplaced => "misplaced",
+            ProblemKind::OutOfOrder => "out_of_order",
+            ProblemKind::ForeignStream => "foreign_stream",
+            ProblemKind::DuplicateSeq => "duplicate_seq",
+            ProblemKind::SequenceGap => "sequence_gap",
+            ProblemKind::ChainBreak => "chain_break",
+            ProblemKind::PeriodMismatch => "period_mismatch",
+            ProblemKind::InvalidPeriod => "invalid_period",
+            ProblemKind::HeartbeatGap => "heartbeat_gap",
+            ProblemKind::HeadMissing => "head_missing",
+            ProblemKind::TailTruncated => "tail_truncated",
+            ProblemKind::NoSegments => "no_segments",
+        }
+    }
+}
+
+impl std::fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One finding: which object (or `<prefix>/<stream>/` for a stream), what, and details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub object: String,
+    pub kind: ProblemKind,
+    pub detail: String,
+}
+
+/// What was verified for one stream (over the segments inside the window).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSummary {
+    pub stream: String,
+    pub segments: u64,
+    pub events: u64,
+    /// Segments with no events (heartbeats).
+    pub empty_segments: u64,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub period_start_ns: i64,
+    pub period_end_ns: i64,
+    /// Periods of resume segments: the daemon was down (or not sealing) then.
+    pub downtime: Vec<(i64, i64)>,
+}
+
+/// The verdict: valid iff no problems.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub problems: Vec<Problem>,
+    pub streams: Vec<StreamSummary>,
+    /// Entries listed under the prefix (and stream), unreadable ones included.
+    pub objects: usize,
+    /// Objects outside the `--since`/`--until` window (by key date or by seal period).
+    pub skipped: usize,
+    /// Bytes read from the store.
+    pub bytes: u64,
+    pub key_id: [u8; 8],
+    pub since_ns: Option<i64>,
+    pub until_ns: Option<i64>,
+}
+
+/// End of the UTC day named by a key, in unix ns (None if the date is impossible).
+fn key_day_end_ns(k: &KeyParts) -> Option<i64> {
+    let day = chrono::NaiveDate::from_ymd_opt(k.year, k.month, k.day)?;
+    let next = day.succ_opt()?.and_hms_opt(0, 0, 0)?;
+    next.and_utc().timestamp_nanos_opt()
+}
+
+/// What to list: `prefix`, or `prefix/<stream>` with `--stream`.
+fn list_prefix(prefix: &StorePath, opts: &VerifyOptions) -> Result<StorePath, VerifyError> {
+    match &opts.stream {
+        Some(s) if !segment::valid_stream_id(s) => Err(VerifyError::InvalidStream(s.clone())),
+        Some(s) => Ok(prefix.child(s.as_str())),
+        None => Ok(prefix.clone()),
+    }
+}
+
+/// Verifies every segment under `prefix` (and `opts.stream`) against `opts.key`,
+/// listing through the store. Each object is streamed once with bounded memory (see
+/// `fetch`), at most `CONCURRENCY` at a time.
+pub async fn verify_store(
+    store: &dyn ObjectStore,
+    prefix: &StorePath,
+    opts: &VerifyOptions,
+) -> Result<Report, VerifyError> {
+    let listed = listing::list_store(store, &list_prefix(prefix, opts)?).await?;
+    verify_listed(store, prefix, listed, opts).await
+}
+
+/// Verifies an archive opened by [`crate::store::open`]. A local directory is walked by
+/// the verifier itself, so that an entry it cannot read (a symlink loop, say) is
+/// reported and the walk goes on (see `listing` for why the store's listing cannot).
+pub async fn verify_archive(
+    archive: &crate::store::Archive,
+    opts: &VerifyOptions,
+) -> Result<Report, VerifyError> {
+    let Some(dir) = archive.local_dir.clone() else {
+        return verify_store(archive.store.as_ref(), &archive.prefix, opts).await;
+    };
+    let prefix = list_prefix(&archive.prefix, opts)?;
+    let listed = tokio::task::spawn_blocking(move || listing::walk_dir(&dir, &prefix))
+        .await
+        .map_err(|e| VerifyError::Task(e.to_string()))??;
+    verify_listed(archive.store.as_ref(), &archive.prefix, listed, opts).await
+}
+
+async fn verify_listed(
+    store: &dyn ObjectStore,
+    prefix: &StorePath,
+    mut listed: Vec<listing::Listed>,
+    opts: &VerifyOptions,
+) -> Result<Report, VerifyError> {
+    listed.sort_by(|a, b| a.location().cmp(b.location()));
+    let objects = listed.len();
+
+    // Objects whose key date lies wholly before --since are not read at all. A key that
+    // lies about its date only hides its object, which then shows as a gap.
+    let mut skipped = 0usize;
+    let listed: Vec<listing::Listed> = listed
+        .into_iter()
+        .filter(|l| {
+            let before = match (
+                opts.since_ns,
+                matches!(l, listing::Listed::Object { .. })
+                    .then(|| segment::parse_object_key_parts(l.location()))
+                    .flatten(),
+            ) {
+                (Some(since), Some(k)) => key_day_end_ns(&k).is_some_and(|end| end <= since),
+                _ => false,
+            };
+            skipped += usize::from(before);
+            !before
+        })
+        .collect();
+
+    let prefix_str = prefix.as_ref().to_owned();
+    let our_id = crate::keys::key_id(&opts.key);
+    let ctx = Arc::new(object::Ctx {
+        prefix: prefix_str.clone(),
+        key: opts.key,
+        our_id,
+        decode_ahead: DECODE_AHEAD,
+    });
+    let checked: Vec<(object::Outcome, u64)> = futures::stream::iter(listed)
+        .map(|item| fetch::check_listed(store, item, ctx.clone()))
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    let bytes_read = checked.iter().map(|(_, n)| n).sum();
+    let outcomes = checked.into_iter().map(|(o, _)| o).collect();
+    let mut report = chain::analyse(outcomes, &prefix_str, opts, our_id, skipped);
+    report.objects = objects;
+    report.skipped += skipped;
+    report.bytes = bytes_read;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_are_unique_snake_case() {
+        use ProblemKind::*;
+        let all = [
+            Truncated,
+            Malformed,
+            UnsupportedVersion,
+            UnsupportedKind,
+            TooLarge,
+            Unreadable,
+            ContentHashMismatch,
+            CorruptData,
+            MerkleMismatch,
+            CountMismatch,
+            BadSignature,
+            WrongKey,
+            Misplaced,
+            OutOfOrder,
+            ForeignStream,
+            DuplicateSeq,
+            SequenceGap,
+            ChainBreak,
+            PeriodMismatch,
+            InvalidPeriod,
+            HeartbeatGap,
+            HeadMissing,
+            TailTruncated,
+            NoSegments,
+        ];
+        let names: std::collections::BTreeSet<&str> = all.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), all.len());
+        for n in names {
+            assert!(
+                n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{n}"
+            );
+        }
+    }
+}

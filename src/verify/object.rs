@@ -1,0 +1,345 @@
+//! Checks of one object on its own, in FORMAT.md §8 order: structure, signature, key
+//! id, object key, period, then content. The first failure of the structure or the
+//! signature stops them (nothing an untrusted seal says is used); the content checks
+//! stop at their first failure too, since later ones would be its echo.
+
+use ed25519_dalek::VerifyingKey;
+
+use crate::segment::stream::{DataFrame, DecodeEnd, Decoded, LineHasher, Scanned};
+use crate::segment::{self, KeyParts, Seal, SegmentError};
+
+use super::report::fmt_ns;
+use super::ProblemKind;
+
+/// What every object is checked against.
+#[derive(Debug, Clone)]
+pub(super) struct Ctx {
+    /// The archive prefix, for the expected object keys.
+    pub prefix: String,
+    pub key: VerifyingKey,
+    pub our_id: [u8; 8],
+    /// Content the first read may decode before the seal is known (`DECODE_AHEAD`).
+    pub decode_ahead: u64,
+}
+
+/// Result of checking one object on its own.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Outcome {
+    pub location: String,
+    pub key: Option<KeyParts>,
+    /// The seal, if its signature verified under the trusted key.
+    pub seal: Option<Seal>,
+    pub hash: [u8; 32],
+    /// Key names another stream: excluded from every chain.
+    pub foreign: bool,
+    /// Key names exactly this seal's stream, seq and path.
+    pub key_ok: bool,
+    /// Problems reported whatever the window (the seal is not trusted, so the period is
+    /// unknown) ...
+    pub always: Vec<(ProblemKind, String)>,
+    /// ... and problems reported only when the trusted seal's period is in the window.
+    pub in_window: Vec<(ProblemKind, String)>,
+}
+
+impl Outcome {
+    pub fn new(location: String) -> Self {
+        Outcome {
+            key: segment::parse_object_key_parts(&location),
+            location,
+            seal: None,
+            hash: [0; 32],
+            foreign: false,
+            key_ok: false,
+            always: Vec::new(),
+            in_window: Vec::new(),
+        }
+    }
+
+    /// An object that is one problem before any check (unreadable, too large). Its key's
+    /// slot counts as reported for the chain checks, like any untrusted object's.
+    pub fn reported(location: String, kind: ProblemKind, detail: String) -> Self {
+        let mut o = Outcome::new(location);
+        o.always.push((kind, detail));
+        o
+    }
+}
+
+pub(super) fn problem_kind_of(e: &SegmentError) -> ProblemKind {
+    match e {
+        SegmentError::Truncated(_) => ProblemKind::Truncated,
+        SegmentError::UnsupportedVersion(_) => ProblemKind::UnsupportedVersion,
+        SegmentError::UnknownKind(_) => ProblemKind::UnsupportedKind,
+        SegmentError::BadSignature => ProblemKind::BadSignature,
+        SegmentError::Corrupt(_) | SegmentError::Zstd(_) => ProblemKind::CorruptData,
+        SegmentError::TooLarge { .. } => ProblemKind::TooLarge,
+        SegmentError::Io(_) => ProblemKind::Unreadable,
+        SegmentError::Malformed(_)
+        | SegmentError::InvalidStream(_)
+        | SegmentError::InvalidHeader(_) => ProblemKind::Malformed,
+    }
+}
+
+/// The error text without the part the problem kind already says.
+pub(super) fn detail_of(e: &SegmentError) -> String {
+    match e {
+        SegmentError::Truncated(d) | SegmentError::Malformed(d) | SegmentError::Corrupt(d) => {
+            d.clone()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn expected_location(prefix: &str, seal: &Seal) -> String {
+    let key = segment::object_key(&seal.stream, seal.seq, seal.period_end_ns);
+    if prefix.is_empty() {
+        key
+    } else {
+        format!("{prefix}/{key}")
+    }
+}
+
+/// Steps 2 to 5: signature, key id, object key, period. False if the seal is not
+/// trusted (then nothing it says may be used).
+fn check_seal(out: &mut Outcome, seal: &Seal, ctx: &Ctx) -> bool {
+    if seal.verify_signature(&ctx.key).is_err() {
+        if seal.key_id != ctx.our_id {
+            out.always.push((
+                ProblemKind::WrongKey,
+                format!(
+                    "seal names key id {}, expected {}; its signature does not verify under the trusted key",
+                    hex::encode(seal.key_id),
+                    hex::encode(ctx.our_id)
+                ),
+            ));
+        } else {
+            out.always.push((
+                ProblemKind::BadSignature,
+                format!(
+                    "signature over seal of {} seq {} does not verify",
+                    seal.stream, seal.seq
+                ),
+            ));
+        }
+        return false;
+    }
+    if seal.key_id != ctx.our_id {
+        // Authentic (our key signed it) but it names another key: a sealer fault.
+        out.in_window.push((
+            ProblemKind::WrongKey,
+            format!(
+                "signature verifies under the trusted key but the seal names key id {}",
+                hex::encode(seal.key_id)
+            ),
+        ));
+    }
+    let expected = expected_location(&ctx.prefix, seal);
+    match &out.key {
+        None => out.in_window.push((
+            ProblemKind::Misplaced,
+            format!(
+                "key is not a segment key; seal is {} seq {}, expected at {expected}",
+                seal.stream, seal.seq
+            ),
+        )),
+        Some(k) if k.stream != seal.stream => {
+            // Reported whatever the window: the seal's period belongs to another stream,
+            // and this key's slot is treated as reported by the chain checks.
+            out.foreign = true;
+            out.always.push((
+                ProblemKind::ForeignStream,
+                format!(
+                    "key names stream {} seq {}, seal is from stream {} seq {}",
+                    k.stream, k.seq, seal.stream, seal.seq
+                ),
+            ));
+        }
+        Some(k) if k.seq != seal.seq => out.in_window.push((
+            ProblemKind::OutOfOrder,
+            format!(
+                "key names seq {}, seal says seq {} (expected at {expected})",
+                k.seq, seal.seq
+            ),
+        )),
+        Some(_) if out.location != expected => out
+            .in_window
+            .push((ProblemKind::Misplaced, format!("expected at {expected}"))),
+        Some(_) => out.key_ok = true,
+    }
+    if seal.period_end_ns < seal.period_start_ns {
+        out.in_window.push((
+            ProblemKind::InvalidPeriod,
+            format!(
+                "period ends at {} before it starts at {}",
+                fmt_ns(seal.period_end_ns),
+                fmt_ns(seal.period_start_ns)
+            ),
+        ));
+    }
+    true
+}
+
+/// An object after it was read once.
+#[derive(Debug)]
+pub(super) struct Checked {
+    pub outcome: Outcome,
+    /// The seal is authentic and the data frame is the one it names, but its content is
+    /// longer than the decoder was allowed to run ahead of the seal: decode the data
+    /// frame again, limited by the seal's `content_len`, then
+    /// [`Outcome::finish_content`].
+    pub decode_again: bool,
+}
+
+impl Outcome {
+    /// The trusted seal, waiting for its content to be decoded in full.
+    pub fn pending_seal(&self) -> Option<&Seal> {
+        self.seal.as_ref()
+    }
+
+    /// Completes the content checks with the second read of the data frame.
+    pub fn finish_content(&mut self, sha256: [u8; 32], decoded: Decoded<LineHasher>) {
+        let Some(seal) = &self.seal else {
+            return;
+        };
+        let problem = if sha256 != seal.data_sha256 {
+            Some((
+                ProblemKind::ContentHashMismatch,
+                format!(
+                    "the data frame changed while it was read: SHA-256 {}, seal says {}",
+                    hex::encode(sha256),
+                    hex::encode(seal.data_sha256)
+                ),
+            ))
+        } else {
+            check_decoded(decoded, seal)
+        };
+        self.in_window.extend(problem);
+    }
+
+    /// The second read failed: the content stays unchecked, which is a problem.
+    pub fn content_unreadable(&mut self, detail: String) {
+        self.in_window.push((ProblemKind::Unreadable, detail));
+    }
+}
+
+/// Checks one scanned object: structure, signature, key consistency, then content.
+pub(super) fn check_scanned(location: String, scanned: Scanned, ctx: &Ctx) -> Checked {
+    let mut out = Outcome::new(location);
+    let done = |outcome| Checked {
+        outcome,
+        decode_again: false,
+    };
+    let seal = match scanned.located {
+        Ok(found) => found.seal,
+        Err(e) => {
+            out.always.push((problem_kind_of(&e), detail_of(&e)));
+            return done(out);
+        }
+    };
+    if !check_seal(&mut out, &seal, ctx) {
+        return done(out);
+    }
+    out.hash = seal.hash();
+    let verdict = match scanned.data {
+        Some(data) => check_data(data, &seal),
+        None => Verdict::Checked(Some((
+            ProblemKind::CorruptData,
+            "the object was scanned without its content".into(),
+        ))),
+    };
+    out.seal = Some(seal);
+    match verdict {
+        Verdict::Checked(problem) => {
+            out.in_window.extend(problem);
+            done(out)
+        }
+        Verdict::DecodeAgain => Checked {
+            outcome: out,
+            decode_again: true,
+        },
+    }
+}
+
+fn exceeds(seal: &Seal) -> (ProblemKind, String) {
+    (
+        ProblemKind::CountMismatch,
+        format!(
+            "content exceeds the sealed length of {} bytes",
+            seal.content_len
+        ),
+    )
+}
+
+/// The content checks' result on a scanned data frame.
+enum Verdict {
+    /// The first problem, if any.
+    Checked(Option<(ProblemKind, String)>),
+    /// The scan stopped decoding before the content ended, still within the sealed
+    /// length: the rest can only be judged by decoding it again.
+    DecodeAgain,
+}
+
+/// Step 6 over the data frame as scanned.
+fn check_data(d: DataFrame, seal: &Seal) -> Verdict {
+    if d.len != seal.data_len {
+        return Verdict::Checked(Some((
+            ProblemKind::ContentHashMismatch,
+            format!("data frame is {} bytes, seal says {}", d.len, seal.data_len),
+        )));
+    }
+    if d.sha256 != seal.data_sha256 {
+        return Verdict::Checked(Some((
+            ProblemKind::ContentHashMismatch,
+            format!(
+                "data frame SHA-256 {}, seal says {}",
+                hex::encode(d.sha256),
+                hex::encode(seal.data_sha256)
+            ),
+        )));
+    }
+    if let Err(e) = &d.single_frame {
+        return Verdict::Checked(Some((ProblemKind::CorruptData, detail_of(e))));
+    }
+    if matches!(d.content.end, DecodeEnd::Stopped) && d.content.produced <= seal.content_len {
+        return Verdict::DecodeAgain;
+    }
+    Verdict::Checked(check_decoded(d.content, seal))
+}
+
+/// The content checks on a decoded data frame (limited by `content_len` or not).
+fn check_decoded(d: Decoded<LineHasher>, seal: &Seal) -> Option<(ProblemKind, String)> {
+    if d.produced > seal.content_len {
+        return Some(exceeds(seal));
+    }
+    let d = match d.end {
+        DecodeEnd::Complete => d.sink.finish(),
+        DecodeEnd::Failed(e) => return Some((ProblemKind::CorruptData, detail_of(&e))),
+        // Stopped within the sealed length: only a limit below `content_len` does that.
+        DecodeEnd::Stopped => return Some(exceeds(seal)),
+    };
+    if d.bytes != seal.content_len || d.lines != seal.event_count {
+        return Some((
+            ProblemKind::CountMismatch,
+            format!(
+                "content has {} lines in {} bytes, seal says {} events in {} bytes",
+                d.lines, d.bytes, seal.event_count, seal.content_len
+            ),
+        ));
+    }
+    if !d.ends_with_newline {
+        return Some((
+            ProblemKind::CorruptData,
+            "last event line is not terminated by a newline".into(),
+        ));
+    }
+    if d.merkle_root != seal.merkle_root {
+        return Some((
+            ProblemKind::MerkleMismatch,
+            format!(
+                "lines hash to Merkle root {}, seal says {}",
+                hex::encode(d.merkle_root),
+                hex::encode(seal.merkle_root)
+            ),
+        ));
+    }
+    None
+}

@@ -1,0 +1,413 @@
+//! The streaming per-object checks against the whole-buffer checks they replaced, kept
+//! here verbatim (reading through `segment::reference`) as the oracle: on the same
+//! bytes, every outcome (problems, trust, key checks) must be the same, however the
+//! object is chunked and whether or not its content needs the second read.
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use crate::segment::stream::{FrameDigester, ObjectScanner};
+use crate::segment::{self, Seal, SealHeader, SealKind, SegmentBuilder, SegmentError};
+
+use super::object::{check_scanned, detail_of, problem_kind_of, Checked, Ctx, Outcome};
+use super::report::fmt_ns;
+use super::ProblemKind;
+
+fn expected_location(prefix: &str, seal: &Seal) -> String {
+    let key = segment::object_key(&seal.stream, seal.seq, seal.period_end_ns);
+    if prefix.is_empty() {
+        key
+    } else {
+        format!("{prefix}/{key}")
+    }
+}
+
+/// Checks one object: structure, signature, key consistency, then content.
+fn old_check_object(
+    location: String,
+    bytes: &[u8],
+    prefix: &str,
+    key: &VerifyingKey,
+    our_id: [u8; 8],
+) -> Outcome {
+    let mut out = Outcome::new(location);
+    let view = match segment::reference::parse(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            out.always.push((problem_kind_of(&e), detail_of(&e)));
+            return out;
+        }
+    };
+    let seal = view.seal;
+    if seal.verify_signature(key).is_err() {
+        if seal.key_id != our_id {
+            out.always.push((
+                ProblemKind::WrongKey,
+                format!(
+                    "seal names key id {}, expected {}; its signature does not verify under the trusted key",
+                    hex::encode(seal.key_id),
+                    hex::encode(our_id)
+                ),
+            ));
+        } else {
+            out.always.push((
+                ProblemKind::BadSignature,
+                format!(
+                    "signature over seal of {} seq {} does not verify",
+                    seal.stream, seal.seq
+                ),
+            ));
+        }
+        return out;
+    }
+    if seal.key_id != our_id {
+        // Authentic (our key signed it) but it names another key: a sealer fault.
+        out.in_window.push((
+            ProblemKind::WrongKey,
+            format!(
+                "signature verifies under the trusted key but the seal names key id {}",
+                hex::encode(seal.key_id)
+            ),
+        ));
+    }
+    let expected = expected_location(prefix, &seal);
+    match &out.key {
+        None => out.in_window.push((
+            ProblemKind::Misplaced,
+            format!(
+                "key is not a segment key; seal is {} seq {}, expected at {expected}",
+                seal.stream, seal.seq
+            ),
+        )),
+        Some(k) if k.stream != seal.stream => {
+            // Reported whatever the window: the seal's period belongs to another stream,
+            // and this key's slot is treated as reported by the chain checks.
+            out.foreign = true;
+            out.always.push((
+                ProblemKind::ForeignStream,
+                format!(
+                    "key names stream {} seq {}, seal is from stream {} seq {}",
+                    k.stream, k.seq, seal.stream, seal.seq
+                ),
+            ));
+        }
+        Some(k) if k.seq != seal.seq => out.in_window.push((
+            ProblemKind::OutOfOrder,
+            format!(
+                "key names seq {}, seal says seq {} (expected at {expected})",
+                k.seq, seal.seq
+            ),
+        )),
+        Some(_) if out.location != expected => out
+            .in_window
+            .push((ProblemKind::Misplaced, format!("expected at {expected}"))),
+        Some(_) => out.key_ok = true,
+    }
+    if seal.period_end_ns < seal.period_start_ns {
+        out.in_window.push((
+            ProblemKind::InvalidPeriod,
+            format!(
+                "period ends at {} before it starts at {}",
+                fmt_ns(seal.period_end_ns),
+                fmt_ns(seal.period_start_ns)
+            ),
+        ));
+    }
+    if let Some(p) = old_check_content(view.data_frame, &seal) {
+        out.in_window.push(p);
+    }
+    out.hash = seal.hash();
+    out.seal = Some(seal);
+    out
+}
+
+/// Content checks, stopping at the first failure (later ones would be its echo).
+fn old_check_content(data: &[u8], seal: &Seal) -> Option<(ProblemKind, String)> {
+    if data.len() as u64 != seal.data_len {
+        return Some((
+            ProblemKind::ContentHashMismatch,
+            format!(
+                "data frame is {} bytes, seal says {}",
+                data.len(),
+                seal.data_len
+            ),
+        ));
+    }
+    let sha: [u8; 32] = Sha256::digest(data).into();
+    if sha != seal.data_sha256 {
+        return Some((
+            ProblemKind::ContentHashMismatch,
+            format!(
+                "data frame SHA-256 {}, seal says {}",
+                hex::encode(sha),
+                hex::encode(seal.data_sha256)
+            ),
+        ));
+    }
+    let d = match segment::reference::digest_data_frame(data, seal.content_len) {
+        Ok(d) => d,
+        Err(SegmentError::TooLarge { limit }) => {
+            return Some((
+                ProblemKind::CountMismatch,
+                format!("content exceeds the sealed length of {limit} bytes"),
+            ))
+        }
+        Err(e) => return Some((ProblemKind::CorruptData, detail_of(&e))),
+    };
+    if d.bytes != seal.content_len || d.lines != seal.event_count {
+        return Some((
+            ProblemKind::CountMismatch,
+            format!(
+                "content has {} lines in {} bytes, seal says {} events in {} bytes",
+                d.lines, d.bytes, seal.event_count, seal.content_len
+            ),
+        ));
+    }
+    if !d.ends_with_newline {
+        return Some((
+            ProblemKind::CorruptData,
+            "last event line is not terminated by a newline".into(),
+        ));
+    }
+    if d.merkle_root != seal.merkle_root {
+        return Some((
+            ProblemKind::MerkleMismatch,
+            format!(
+                "lines hash to Merkle root {}, seal says {}",
+                hex::encode(d.merkle_root),
+                hex::encode(seal.merkle_root)
+            ),
+        ));
+    }
+    None
+}
+
+fn key() -> SigningKey {
+    SigningKey::from_bytes(&[3u8; 32])
+}
+
+fn ctx() -> Ctx {
+    let vk = key().verifying_key();
+    Ctx {
+        prefix: "archive".into(),
+        key: vk,
+        our_id: crate::keys::key_id(&vk),
+        decode_ahead: u64::MAX,
+    }
+}
+
+/// The new path: one scan in `chunk`-byte pieces, and the second read when asked for.
+fn new_check(location: &str, bytes: &[u8], chunk: usize, decode_ahead: u64) -> Outcome {
+    let mut s = ObjectScanner::new(decode_ahead).unwrap();
+    for c in bytes.chunks(chunk.max(1)) {
+        s.feed(c);
+        if s.decided() {
+            break;
+        }
+    }
+    let Checked {
+        mut outcome,
+        decode_again,
+    } = check_scanned(location.to_owned(), s.finish(), &ctx());
+    if decode_again {
+        let seal = outcome.pending_seal().unwrap().clone();
+        let mut d = FrameDigester::new(seal.content_len).unwrap();
+        for c in bytes[..seal.data_len as usize].chunks(chunk.max(1)) {
+            d.feed(c);
+        }
+        let (sha, decoded) = d.finish();
+        outcome.finish_content(sha, decoded);
+    }
+    outcome
+}
+
+fn assert_same_with(location: &str, bytes: &[u8], what: &str, chunks: &[usize], aheads: &[u64]) {
+    let c = ctx();
+    let want = old_check_object(location.to_owned(), bytes, &c.prefix, &c.key, c.our_id);
+    for &chunk in chunks {
+        for &ahead in aheads {
+            let got = new_check(location, bytes, chunk, ahead);
+            assert_eq!(
+                got, want,
+                "{what} at {location}, chunks of {chunk}, decode-ahead {ahead}"
+            );
+        }
+    }
+}
+
+fn assert_same(location: &str, bytes: &[u8], what: &str) {
+    assert_same_with(
+        location,
+        bytes,
+        what,
+        &[7, 4096, usize::MAX],
+        &[u64::MAX, 0, 40],
+    );
+}
+
+const T: i64 = 1_714_564_800_000_000_000;
+
+fn header(seq: u64) -> SealHeader {
+    SealHeader {
+        kind: SealKind::Normal,
+        stream: "s".into(),
+        seq,
+        prev_hash: [0; 32],
+        period_start_ns: T,
+        period_end_ns: T + 60_000_000_000,
+        heartbeat_ms: 60_000,
+    }
+}
+
+fn segment(lines: usize) -> segment::Sealed {
+    let mut b = SegmentBuilder::new(1).unwrap();
+    for i in 0..lines {
+        b.push_line(
+            format!("{{\"i\":{i},\"pad\":\"{}\"}}", "p".repeat(i % 30)).as_bytes(),
+            T,
+        );
+    }
+    b.finish(header(2), &key()).unwrap()
+}
+
+/// A segment whose data frame is `frame`, described honestly unless `edit` says
+/// otherwise, and signed by `signer`.
+fn sealed(frame: &[u8], signer: &SigningKey, edit: impl FnOnce(&mut Seal)) -> Vec<u8> {
+    let content = zstd::decode_all(frame).unwrap_or_default();
+    let mut seal = segment(0).seal;
+    seal.data_len = frame.len() as u64;
+    seal.data_sha256 = Sha256::digest(frame).into();
+    seal.content_len = content.len() as u64;
+    seal.event_count = content.iter().filter(|&&b| b == b'\n').count() as u64;
+    seal.merkle_root = segment::merkle_root(&content);
+    seal.key_id = crate::keys::key_id(&signer.verifying_key());
+    edit(&mut seal);
+    use ed25519_dalek::Signer;
+    seal.signature = signer.sign(&seal.signed_bytes()).to_bytes();
+    let payload = seal.to_bytes();
+    let mut v = frame.to_vec();
+    v.extend_from_slice(&segment::SEAL_FRAME_MAGIC.to_le_bytes());
+    v.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    v.extend_from_slice(&payload);
+    v
+}
+
+fn frame_of(content: &[u8]) -> Vec<u8> {
+    let mut c = zstd::bulk::Compressor::new(1).unwrap();
+    c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
+        .unwrap();
+    c.compress(content).unwrap()
+}
+
+#[test]
+fn outcomes_equal_the_whole_buffer_checks() {
+    let good = segment(30);
+    let loc = format!(
+        "archive/{}",
+        segment::object_key("s", 2, good.seal.period_end_ns)
+    );
+    let frame = segment::parse(&good.bytes).unwrap().data_frame.to_vec();
+    let mut bad_checksum = frame.clone();
+    let last = bad_checksum.len() - 1;
+    bad_checksum[last] ^= 0xff;
+    let mut with_garbage = frame.clone();
+    with_garbage.extend_from_slice(b"xx");
+    let other = SigningKey::from_bytes(&[4u8; 32]);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("valid", good.bytes.clone()),
+        ("valid, empty", segment(0).bytes),
+        (
+            "checksum wrong, sealed",
+            sealed(&bad_checksum, &key(), |s| {
+                s.content_len = good.seal.content_len
+            }),
+        ),
+        (
+            "checksum wrong, content_len short",
+            sealed(&bad_checksum, &key(), |s| {
+                s.content_len = good.seal.content_len - 1
+            }),
+        ),
+        (
+            "content_len short",
+            sealed(&frame, &key(), |s| s.content_len -= 1),
+        ),
+        (
+            "content_len long",
+            sealed(&frame, &key(), |s| s.content_len += 1),
+        ),
+        (
+            "event_count off",
+            sealed(&frame, &key(), |s| s.event_count += 1),
+        ),
+        (
+            "merkle root off",
+            sealed(&frame, &key(), |s| s.merkle_root[0] ^= 1),
+        ),
+        ("data_len off", sealed(&frame, &key(), |s| s.data_len += 1)),
+        ("sha off", sealed(&frame, &key(), |s| s.data_sha256[0] ^= 1)),
+        ("frame + garbage", sealed(&with_garbage, &key(), |_| {})),
+        (
+            "no final newline",
+            sealed(&frame_of(b"a\nb"), &key(), |_| {}),
+        ),
+        ("empty content", sealed(&frame_of(b""), &key(), |_| {})),
+        ("another key", sealed(&frame, &other, |_| {})),
+        (
+            "names another key id",
+            sealed(&frame, &key(), |s| s.key_id = [9; 8]),
+        ),
+        (
+            "claims another key id",
+            sealed(&frame, &other, |s| s.key_id = ctx().our_id),
+        ),
+        (
+            "period backwards",
+            sealed(&frame, &key(), |s| s.period_end_ns = T - 1),
+        ),
+        ("another seq", sealed(&frame, &key(), |s| s.seq = 5)),
+        (
+            "another stream",
+            sealed(&frame, &key(), |s| s.stream = "t".into()),
+        ),
+        ("not a segment", b"hello world".to_vec()),
+        ("empty object", Vec::new()),
+    ];
+    for (what, bytes) in &cases {
+        for location in [
+            loc.as_str(),
+            "archive/s/2024/05/01/000000000009.seg.zst",
+            "archive/x.bin",
+        ] {
+            assert_same(location, bytes, what);
+        }
+    }
+    // Damage to an authentic object, everywhere: cuts and flips (each costs a signature
+    // check per path, so a small object and two chunkings).
+    let small = segment(3);
+    let seal_body = small.seal.data_len as usize + 24;
+    for at in 0..small.bytes.len() {
+        let cut = &small.bytes[..at];
+        assert_same_with(
+            &loc,
+            cut,
+            &format!("cut at {at}"),
+            &[7, usize::MAX],
+            &[u64::MAX],
+        );
+        // Past the seal's first fields, a flip is one more bad signature: sample those.
+        if at < seal_body || at % 7 == 0 {
+            let mut b = small.bytes.clone();
+            b[at] ^= 0x10;
+            let what = format!("byte {at} flipped");
+            assert_same_with(&loc, &b, &what, &[7, usize::MAX], &[u64::MAX]);
+        }
+    }
+}
+
+#[test]
+fn problem_kinds_of_read_errors() {
+    let e = SegmentError::Io(std::io::Error::other("disk on fire"));
+    assert_eq!(problem_kind_of(&e), ProblemKind::Unreadable);
+    assert_eq!(detail_of(&e), "disk on fire");
+}

@@ -312,10 +312,31 @@ fn check_config(config: Option<&Path>) -> i32 {
 }
 
 fn keygen(out: Option<PathBuf>, config: Option<&Path>, if_missing: bool) -> anyhow::Result<()> {
-    let path = match out {
-        Some(p) => p,
-        None => load_config(config)?.0.key_path(),
+    let (path, chain) = match out {
+        Some(p) => (p, None),
+        None => {
+            let cfg = load_config(config)?.0;
+            let chain = crate::seal::chain_in(&cfg.state_dir)
+                .with_context(|| format!("reading the chain in {}", cfg.state_dir.display()))?;
+            (cfg.key_path(), chain)
+        }
     };
+    // The configured key of a state directory that holds a chain is never created anew
+    // (the package runs `keygen --if-missing` on every upgrade): the chain needs the key
+    // it was signed with, and the daemon would refuse a new one anyway.
+    if let Some(chain) = chain {
+        let (key, _) = crate::keys::load_for_chain(&path, Some(&chain.chain_key()))?;
+        if !if_missing {
+            anyhow::bail!(crate::keys::KeyError::Exists { path });
+        }
+        println!(
+            "secret key: {}\npublic key: {}\nkey id: {}",
+            path.display(),
+            crate::keys::public_path_for(&path).display(),
+            hex::encode(crate::keys::key_id(&key.verifying_key()))
+        );
+        return Ok(());
+    }
     let public = if if_missing {
         crate::keys::ensure(&path)
             .with_context(|| format!("loading or creating {}", path.display()))?

@@ -85,6 +85,15 @@ fn a_deleted_signing_key_is_refused_not_replaced() {
         !key.exists(),
         "no new key was created behind the chain's back"
     );
+    // Nor by `keygen --if-missing`, which the package runs on every upgrade.
+    let cfgp = env.config_path.to_str().unwrap();
+    let out = sealtrail(&["keygen", "--if-missing", "--config", cfgp]);
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(out.stderr_str().contains("restore"), "{}", out.describe());
+    assert!(
+        !key.exists(),
+        "keygen created no key behind the chain's back"
+    );
     // Restoring the key is all it takes: the chain continues and verifies.
     std::fs::copy(&backup, &key).unwrap();
     let mut d = env.start(&cfg);

@@ -83,6 +83,23 @@ pub fn load_chain(journal: &Journal) -> Result<Option<Checkpoint<ChainState>>, S
     Ok(journal.cursor(CURSOR_NAME).load::<ChainState>()?)
 }
 
+/// The chain recorded in `state_dir`, read without opening the journal (a running
+/// daemon holds its lock): for tools such as `keygen`.
+pub fn chain_in(state_dir: &Path) -> Result<Option<ChainState>, SealError> {
+    let path = state_dir
+        .join("journal")
+        .join("cursors")
+        .join(format!("{CURSOR_NAME}.json"));
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(SealError::Journal(JournalError::Io { path, source })),
+    };
+    serde_json::from_slice::<Checkpoint<ChainState>>(&bytes)
+        .map(|cp| Some(cp.state))
+        .map_err(|e| SealError::BadCheckpoint(format!("{}: {e}", path.display())))
+}
+
 pub struct SealerOptions {
     pub stream: String,
     pub max_age: Duration,
@@ -106,7 +123,7 @@ pub struct SealerOptions {
 const EARLY_SEAL_INTERVAL: Duration = Duration::from_millis(25);
 
 /// Name of the detector's cursor: it pins the journal from the detector's last
-/// snapshot, so a restart can bring the detector back in step (see [`Detection`]).
+/// snapshot, so a restart can bring the detector back in step (see `seal::detection`).
 pub const DETECTOR_CURSOR: &str = "detector";
 
 /// How often the detector's state is saved (and always at shutdown).

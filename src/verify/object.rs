@@ -100,7 +100,7 @@ fn expected_location(prefix: &str, seal: &Seal) -> String {
 
 /// Steps 2 to 5: signature, key id, object key, period. False if the seal is not
 /// trusted (then nothing it says may be used).
-fn check_seal(out: &mut Outcome, seal: &Seal, ctx: &Ctx) -> bool {
+pub(super) fn check_seal(out: &mut Outcome, seal: &Seal, ctx: &Ctx) -> bool {
     if seal.verify_signature(&ctx.key).is_err() {
         if seal.key_id != ctx.our_id {
             out.always.push((

@@ -3,33 +3,19 @@
 //! bytes, every outcome (problems, trust, key checks) must be the same, however the
 //! object is chunked and whether or not its content needs the second read.
 
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
 
 use crate::segment::stream::{FrameDigester, ObjectScanner};
 use crate::segment::{self, Seal, SealHeader, SealKind, SegmentBuilder, SegmentError};
 
-use super::object::{check_scanned, detail_of, problem_kind_of, Checked, Ctx, Outcome};
-use super::report::fmt_ns;
+use super::object::{check_scanned, check_seal, detail_of, problem_kind_of, Checked, Ctx, Outcome};
 use super::ProblemKind;
 
-fn expected_location(prefix: &str, seal: &Seal) -> String {
-    let key = segment::object_key(&seal.stream, seal.seq, seal.period_end_ns);
-    if prefix.is_empty() {
-        key
-    } else {
-        format!("{prefix}/{key}")
-    }
-}
-
-/// Checks one object: structure, signature, key consistency, then content.
-fn old_check_object(
-    location: String,
-    bytes: &[u8],
-    prefix: &str,
-    key: &VerifyingKey,
-    our_id: [u8; 8],
-) -> Outcome {
+/// The old path, as far as it differs from the new one: the whole object in memory,
+/// parsed and digested by `segment::reference`. The seal checks themselves are the
+/// production ones; what is compared is how the object was read.
+fn old_check_object(location: String, bytes: &[u8], ctx: &Ctx) -> Outcome {
     let mut out = Outcome::new(location);
     let view = match segment::reference::parse(bytes) {
         Ok(v) => v,
@@ -39,79 +25,8 @@ fn old_check_object(
         }
     };
     let seal = view.seal;
-    if seal.verify_signature(key).is_err() {
-        if seal.key_id != our_id {
-            out.always.push((
-                ProblemKind::WrongKey,
-                format!(
-                    "seal names key id {}, expected {}; its signature does not verify under the trusted key",
-                    hex::encode(seal.key_id),
-                    hex::encode(our_id)
-                ),
-            ));
-        } else {
-            out.always.push((
-                ProblemKind::BadSignature,
-                format!(
-                    "signature over seal of {} seq {} does not verify",
-                    seal.stream, seal.seq
-                ),
-            ));
-        }
+    if !check_seal(&mut out, &seal, ctx) {
         return out;
-    }
-    if seal.key_id != our_id {
-        // Authentic (our key signed it) but it names another key: a sealer fault.
-        out.in_window.push((
-            ProblemKind::WrongKey,
-            format!(
-                "signature verifies under the trusted key but the seal names key id {}",
-                hex::encode(seal.key_id)
-            ),
-        ));
-    }
-    let expected = expected_location(prefix, &seal);
-    match &out.key {
-        None => out.in_window.push((
-            ProblemKind::Misplaced,
-            format!(
-                "key is not a segment key; seal is {} seq {}, expected at {expected}",
-                seal.stream, seal.seq
-            ),
-        )),
-        Some(k) if k.stream != seal.stream => {
-            // Reported whatever the window: the seal's period belongs to another stream,
-            // and this key's slot is treated as reported by the chain checks.
-            out.foreign = true;
-            out.always.push((
-                ProblemKind::ForeignStream,
-                format!(
-                    "key names stream {} seq {}, seal is from stream {} seq {}",
-                    k.stream, k.seq, seal.stream, seal.seq
-                ),
-            ));
-        }
-        Some(k) if k.seq != seal.seq => out.in_window.push((
-            ProblemKind::OutOfOrder,
-            format!(
-                "key names seq {}, seal says seq {} (expected at {expected})",
-                k.seq, seal.seq
-            ),
-        )),
-        Some(_) if out.location != expected => out
-            .in_window
-            .push((ProblemKind::Misplaced, format!("expected at {expected}"))),
-        Some(_) => out.key_ok = true,
-    }
-    if seal.period_end_ns < seal.period_start_ns {
-        out.in_window.push((
-            ProblemKind::InvalidPeriod,
-            format!(
-                "period ends at {} before it starts at {}",
-                fmt_ns(seal.period_end_ns),
-                fmt_ns(seal.period_start_ns)
-            ),
-        ));
     }
     if let Some(p) = old_check_content(view.data_frame, &seal) {
         out.in_window.push(p);
@@ -223,7 +138,7 @@ fn new_check(location: &str, bytes: &[u8], chunk: usize, decode_ahead: u64) -> O
 
 fn assert_same_with(location: &str, bytes: &[u8], what: &str, chunks: &[usize], aheads: &[u64]) {
     let c = ctx();
-    let want = old_check_object(location.to_owned(), bytes, &c.prefix, &c.key, c.our_id);
+    let want = old_check_object(location.to_owned(), bytes, &c);
     for &chunk in chunks {
         for &ahead in aheads {
             let got = new_check(location, bytes, chunk, ahead);

@@ -1,5 +1,5 @@
 //! Syslog listeners: UDP ([`udp`]) and TCP ([`tcp`], RFC 6587 framing), appending
-//! ingest records to the journal in batches ([`sink`]).
+//! ingest records to the journal in batches (`sink`).
 //!
 //! The hot path does as little as possible: one clock reading per socket read (every
 //! frame of that read shares it), frames encoded straight into the journal batch (no

@@ -364,6 +364,38 @@ mod tests {
         cx_with(limits(1000, 1000, Duration::from_secs(600)), 10_000)
     }
 
+    /// A TCP listener on 127.0.0.1 port 0 running in the background with a real journal.
+    struct Running {
+        addr: SocketAddr,
+        journal: Journal,
+        stats: Arc<SourceStats>,
+        shutdown: CancellationToken,
+        task: tokio::task::JoinHandle<Result<(), SourceError>>,
+    }
+
+    async fn running(max_message_bytes: usize, cx: StreamContext) -> Running {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let journal = test_journal();
+        let stats = Arc::new(SourceStats::default());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run_tcp(
+            listener,
+            spec(Transport::Tcp, max_message_bytes),
+            journal.clone(),
+            stats.clone(),
+            cx,
+            shutdown.clone(),
+        ));
+        Running {
+            addr,
+            journal,
+            stats,
+            shutdown,
+            task,
+        }
+    }
+
     fn cx_with(limits: ConnectionLimits, budget: usize) -> StreamContext {
         StreamContext {
             gate: Gate::new(limits, DescriptorBudget::new(budget)),
@@ -373,19 +405,13 @@ mod tests {
 
     #[tokio::test]
     async fn tcp_frames_reach_the_journal() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let journal = test_journal();
-        let stats = Arc::new(SourceStats::default());
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run_tcp(
-            listener,
-            spec(Transport::Tcp, 12),
-            journal.clone(),
-            stats.clone(),
-            cx(),
-            shutdown.clone(),
-        ));
+        let Running {
+            addr,
+            journal,
+            stats,
+            shutdown,
+            task,
+        } = running(12, cx()).await;
 
         let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
         let client_addr = client.local_addr().unwrap();
@@ -427,18 +453,13 @@ mod tests {
 
     #[tokio::test]
     async fn tcp_many_connections_and_large_volume() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let journal = test_journal();
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run_tcp(
-            listener,
-            spec(Transport::Tcp, 2048),
-            journal.clone(),
-            Arc::new(SourceStats::default()),
-            cx(),
-            shutdown.clone(),
-        ));
+        let Running {
+            addr,
+            journal,
+            shutdown,
+            task,
+            ..
+        } = running(2048, cx()).await;
         let mut clients = Vec::new();
         for c in 0..4 {
             clients.push(tokio::spawn(async move {
@@ -477,19 +498,13 @@ mod tests {
 
     #[tokio::test]
     async fn tcp_shutdown_ends_connections_and_keeps_partial_frames() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let journal = test_journal();
-        let stats = Arc::new(SourceStats::default());
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run_tcp(
-            listener,
-            spec(Transport::Tcp, 1024),
-            journal.clone(),
-            stats.clone(),
-            cx(),
-            shutdown.clone(),
-        ));
+        let Running {
+            addr,
+            journal,
+            shutdown,
+            task,
+            ..
+        } = running(1024, cx()).await;
         let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
         client
             .write_all(b"<13>one\n<13>two\n<13>par")
@@ -560,19 +575,13 @@ mod tests {
 
     #[tokio::test]
     async fn tcp_read_error_ends_only_that_connection() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let journal = test_journal();
-        let stats = Arc::new(SourceStats::default());
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run_tcp(
-            listener,
-            spec(Transport::Tcp, 1024),
-            journal.clone(),
-            stats.clone(),
-            cx(),
-            shutdown.clone(),
-        ));
+        let Running {
+            addr,
+            journal,
+            stats,
+            shutdown,
+            task,
+        } = running(1024, cx()).await;
         let healthy = tokio::net::TcpStream::connect(addr).await.unwrap();
         let broken = tokio::net::TcpStream::connect(addr).await.unwrap();
         // Abort with RST: the server's next read fails with ECONNRESET.
@@ -621,19 +630,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_peer_over_its_share_is_refused_and_others_still_get_in() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let journal = test_journal();
-        let stats = Arc::new(SourceStats::default());
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run_tcp(
-            listener,
-            spec(Transport::Tcp, 1024),
-            journal.clone(),
-            stats.clone(),
-            cx_with(limits(10, 2, Duration::from_secs(600)), 100),
-            shutdown.clone(),
-        ));
+        let Running {
+            addr,
+            journal,
+            stats,
+            shutdown,
+            task,
+        } = running(1024, cx_with(limits(10, 2, Duration::from_secs(600)), 100)).await;
         // Two idle connections from one address take its whole share ...
         let _held = [
             connect_from("127.0.0.1", addr).await,
@@ -666,19 +669,13 @@ mod tests {
 
     #[tokio::test]
     async fn connections_past_the_listener_cap_are_refused_until_one_closes() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let journal = test_journal();
-        let stats = Arc::new(SourceStats::default());
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run_tcp(
-            listener,
-            spec(Transport::Tcp, 1024),
-            journal.clone(),
-            stats.clone(),
-            cx_with(limits(3, 3, Duration::from_secs(600)), 100),
-            shutdown.clone(),
-        ));
+        let Running {
+            addr,
+            journal,
+            stats,
+            shutdown,
+            task,
+        } = running(1024, cx_with(limits(3, 3, Duration::from_secs(600)), 100)).await;
         let mut held = Vec::new();
         for src in ["127.0.0.1", "127.0.0.2", "127.0.0.3"] {
             held.push(connect_from(src, addr).await);
@@ -747,19 +744,17 @@ mod tests {
 
     #[tokio::test]
     async fn an_idle_connection_is_closed_and_its_partial_frame_kept() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let journal = test_journal();
-        let stats = Arc::new(SourceStats::default());
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run_tcp(
-            listener,
-            spec(Transport::Tcp, 1024),
-            journal.clone(),
-            stats.clone(),
+        let Running {
+            addr,
+            journal,
+            stats,
+            shutdown,
+            task,
+        } = running(
+            1024,
             cx_with(limits(10, 10, Duration::from_millis(300)), 100),
-            shutdown.clone(),
-        ));
+        )
+        .await;
         let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
         client.write_all(b"<13>whole\n<13>part").await.unwrap();
         let t0 = Instant::now();

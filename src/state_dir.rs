@@ -4,9 +4,10 @@
 //! received messages, the chain checkpoint and (by default) the signing key. A
 //! directory another user owns, or that group or others may write, lets them swap
 //! the key, rewrite the journal before it is sealed, or plant symlinks, so the daemon
-//! refuses it instead of quietly using it (as sshd refuses a lax `~/.ssh`). Group
-//! *read* is allowed: systemd's `StateDirectoryMode=0750` gives the service's group
-//! read access on purpose.
+//! refuses it instead of quietly using it (as sshd refuses a lax `~/.ssh`). Reading
+//! is allowed (systemd's `StateDirectoryMode=0750`, a plain `mkdir`'s 0755): what is
+//! secret inside is protected on its own, the key by its 0600 and the journal and
+//! spool by their 0700 subdirectories.
 //!
 //! Directories the daemon creates itself (the state directory when missing, and
 //! `journal/`, `spool/`, `quarantine/` inside it) are made mode 0700; if one of
@@ -16,9 +17,8 @@
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Permission bits that make a state directory unsafe: group write and any access by
-/// others.
-const UNSAFE_BITS: u32 = 0o027;
+/// Permission bits that make a state directory unsafe: write access for group or others.
+const UNSAFE_BITS: u32 = 0o022;
 
 /// Subdirectories the daemon owns and keeps private.
 pub const SUBDIRS: [&str; 3] = ["journal", "spool", "quarantine"];
@@ -38,7 +38,7 @@ pub enum StateDirError {
         owner: u32,
         euid: u32,
     },
-    #[error("state directory {} has mode {mode:04o}: group-writable or open to others, so they could replace the signing key or the journal; `chmod 700 {}` (0750 is fine too)", path.display(), path.display())]
+    #[error("state directory {} has mode {mode:04o}: writable by group or others, so they could replace the signing key or the journal; `chmod 700 {}` (0750 or 0755 are fine too)", path.display(), path.display())]
     Mode { path: PathBuf, mode: u32 },
 }
 
@@ -162,7 +162,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let dir = t.path().join("state");
         std::fs::create_dir(&dir).unwrap();
-        for bad in [0o777, 0o770, 0o705, 0o701] {
+        for bad in [0o777, 0o770, 0o720, 0o702] {
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(bad)).unwrap();
             match prepare(&dir) {
                 Err(StateDirError::Mode { mode, .. }) => assert_eq!(mode, bad),
@@ -170,7 +170,7 @@ mod tests {
             }
             assert_eq!(mode(&dir), bad, "not silently changed");
         }
-        for good in [0o700, 0o750, 0o740] {
+        for good in [0o700, 0o750, 0o755, 0o711] {
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(good)).unwrap();
             prepare(&dir).unwrap();
         }

@@ -222,8 +222,9 @@ fn a_state_directory_others_can_write_is_refused_and_left_as_it_is() {
         std::fs::read_dir(&env.state_dir).unwrap().next().is_none(),
         "nothing was written into it"
     );
-    // The mode systemd's StateDirectoryMode=0750 gives is fine.
-    std::fs::set_permissions(&env.state_dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+    // The mode systemd's StateDirectoryMode=0750 gives is fine, and so is a plain
+    // mkdir's 0755: nobody else can write.
+    std::fs::set_permissions(&env.state_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let d = env.start(&cfg);
     d.stop();
 }

@@ -477,11 +477,12 @@ fn replay(input: &Path, config: Option<&Path>, show: ShowArg, timezone: &str) ->
     let now = crate::seal::now_ns();
     let result = if input == Path::new("-") {
         let stdin = std::io::stdin();
-        crate::replay::replay(stdin.lock(), detect, tz, now, show, &mut out)
+        crate::replay::replay(stdin.lock(), "-", detect, tz, now, show, &mut out)
     } else {
         match std::fs::File::open(input) {
             Ok(f) => crate::replay::replay(
                 std::io::BufReader::with_capacity(1 << 20, f),
+                &input.to_string_lossy(),
                 detect,
                 tz,
                 now,

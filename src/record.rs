@@ -1,37 +1,97 @@
 //! The ingest record: what the journal stores for each received message.
 //!
-//! Sources do no parsing on the hot path; they stamp each socket read with one clock
-//! reading and journal the raw bytes plus the little context that cannot be recovered
-//! later (when, where from, what went wrong while framing). Normalisation happens when a
-//! consumer reads the journal, as a pure function of this record.
+//! Sources do no parsing on the hot path; they stamp each read with one clock reading
+//! and journal the raw bytes plus the little context that cannot be recovered later:
+//! what kind of thing it is (a syslog message, a line of a file, a systemd journal
+//! entry), which configured source took it, when, and from where (a peer address; a
+//! file's path and the line's offset in it). Normalisation happens when a consumer
+//! reads the journal, as a pure function of this record (see [`crate::decode`]).
 //!
-//! # Encoding, version 1
+//! # Encoding, version 2
 //!
 //! All integers are little-endian. The raw message takes the rest of the payload, so the
 //! journal's own entry length delimits it.
 //!
 //! | offset | size | field |
 //! |---|---|---|
-//! | 0 | 1 | version, `1` |
-//! | 1 | 1 | flags: bit 0 `TRUNCATED`, bit 1 `INCOMPLETE`; other bits reserved, kept |
-//! | 2 | 2 | listener index (`u16`) |
-//! | 4 | 8 | received time, nanoseconds since the Unix epoch (`i64`) |
-//! | 12 | 1 | peer kind: `0` none, `4` IPv4, `6` IPv6 |
-//! | 13 | 0, 6 or 22 | peer: IPv4 = 4 address octets + port (`u16`); IPv6 = 16 address octets + port (`u16`) + scope id (`u32`) |
-//! | … | rest | raw message bytes, exactly as framed (after truncation, if flagged) |
+//! | 0 | 1 | version, `2` |
+//! | 1 | 1 | kind: `1` syslog message, `2` file line, `3` systemd journal entry (`4` application event and `5` alert are reserved) |
+//! | 2 | 1 | flags: bit 0 `TRUNCATED`, bit 1 `INCOMPLETE`; other bits reserved, kept |
+//! | 3 | 2 | source index (`u16`): the configured source, in config order |
+//! | 5 | 8 | received time, nanoseconds since the Unix epoch (`i64`) |
+//! | 13 | … | the kind's context, below |
+//! | … | rest | raw bytes, exactly as read (after truncation, if flagged) |
 //!
-//! A header is 13 bytes without a peer, 19 with an IPv4 peer and 35 with an IPv6 peer.
-//! IPv6 flow info is not kept (it says nothing about the sender).
+//! Context by kind:
+//!
+//! * **syslog**: peer kind (`u8`: `0` none, `4` IPv4, `6` IPv6), then the peer: IPv4 =
+//!   4 address octets + port (`u16`); IPv6 = 16 address octets + port (`u16`) + scope
+//!   id (`u32`). IPv6 flow info is not kept (it says nothing about the sender).
+//! * **file line**: the line's byte offset in the file (`u64`), the path's length
+//!   (`u16`) and the path's bytes (as the OS gave them, not necessarily UTF-8). Path and
+//!   offset identify the line, so a line read again after a crash is recognisable.
+//! * **journal entry**: nothing; the raw bytes are the entry in `journalctl
+//!   --output=json` form, whose `__CURSOR` identifies it.
+//!
+//! # Version 1
+//!
+//! Journals written before kinds existed hold version-1 records: version `1`, flags,
+//! listener index (`u16`), received time (`i64`), then the syslog peer and the raw bytes
+//! exactly as above. They decode as syslog records, so such a journal still reads.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-/// The only encoding version this build writes and reads.
-pub const RECORD_VERSION: u8 = 1;
+/// The encoding version this build writes.
+pub const RECORD_VERSION: u8 = 2;
+/// The version written before record kinds existed; still read.
+pub const RECORD_VERSION_1: u8 = 1;
 
 const PEER_NONE: u8 = 0;
 const PEER_V4: u8 = 4;
 const PEER_V6: u8 = 6;
+/// Version, kind, flags, source, received time.
 const FIXED_HEADER: usize = 13;
+/// Version 1: version, flags, listener, received time.
+const FIXED_HEADER_V1: usize = 12;
+
+/// What a record holds. The byte values are the encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// A syslog message received over the network or a local socket.
+    Syslog,
+    /// One line of a tailed file.
+    FileLine,
+    /// One systemd journal entry (JSON, as `journalctl --output=json` prints it).
+    Journald,
+}
+
+impl RecordKind {
+    pub fn as_u8(self) -> u8 {
+        match self {
+            RecordKind::Syslog => 1,
+            RecordKind::FileLine => 2,
+            RecordKind::Journald => 3,
+        }
+    }
+
+    pub fn from_u8(v: u8) -> Option<RecordKind> {
+        match v {
+            1 => Some(RecordKind::Syslog),
+            2 => Some(RecordKind::FileLine),
+            3 => Some(RecordKind::Journald),
+            _ => None,
+        }
+    }
+
+    /// The name used in events and metrics (`event.module`-like).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Syslog => "syslog",
+            RecordKind::FileLine => "file",
+            RecordKind::Journald => "journald",
+        }
+    }
+}
 
 /// What went wrong while a message was framed. Kept in the journal so the rendered event
 /// can say so (tags) and metrics can count it.
@@ -41,10 +101,10 @@ pub struct RecordFlags(u8);
 impl RecordFlags {
     /// No flag set.
     pub const EMPTY: RecordFlags = RecordFlags(0);
-    /// The message was longer than the listener's maximum; only its first bytes are kept.
+    /// The message was longer than the source's maximum; only its first bytes are kept.
     pub const TRUNCATED: RecordFlags = RecordFlags(1);
-    /// The connection ended inside a frame (including an octet count larger than the
-    /// data that came): the record holds what did arrive.
+    /// The message ended early: a connection closed inside a frame (including an octet
+    /// count larger than the data that came), or a file line that never got its newline.
     pub const INCOMPLETE: RecordFlags = RecordFlags(2);
 
     /// Raw bits, as stored.
@@ -80,16 +140,45 @@ impl std::ops::BitOr for RecordFlags {
     }
 }
 
+/// Where a record came from, by kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin<'a> {
+    /// A syslog message: its sender, when the transport has one.
+    Syslog { peer: Option<SocketAddr> },
+    /// A file line: the file and the line's byte offset in it.
+    File { path: &'a [u8], offset: u64 },
+    /// A systemd journal entry (its cursor is inside the entry).
+    Journald,
+}
+
+impl Origin<'_> {
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Origin::Syslog { .. } => RecordKind::Syslog,
+            Origin::File { .. } => RecordKind::FileLine,
+            Origin::Journald => RecordKind::Journald,
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        match self {
+            Origin::Syslog { peer } => 1 + peer_len(peer),
+            Origin::File { path, .. } => 8 + 2 + path.len().min(usize::from(u16::MAX)),
+            Origin::Journald => 0,
+        }
+    }
+}
+
 /// One received message as journalled. Borrows the raw bytes so that encoding from a
 /// read buffer and decoding from a journal page copy nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IngestRecord<'a> {
-    /// Nanoseconds since the Unix epoch, one clock reading per socket read.
+    /// Nanoseconds since the Unix epoch, one clock reading per read.
     pub received_ns: i64,
-    /// Index of the listener (config order) that received it.
-    pub listener: u16,
-    /// The sender, when the transport has one.
-    pub peer: Option<SocketAddr>,
+    /// Index of the configured source (config order) that took it.
+    pub source: u16,
+    /// What it is and where it came from.
+    pub origin: Origin<'a>,
     /// Framing problems.
     pub flags: RecordFlags,
     /// The message bytes, verbatim.
@@ -105,6 +194,9 @@ pub enum RecordError {
     /// Written by a newer (or foreign) encoder.
     #[error("unsupported ingest record version {0}")]
     UnsupportedVersion(u8),
+    /// A kind this build does not know (a newer writer's).
+    #[error("unknown ingest record kind {0}")]
+    UnknownKind(u8),
     /// The payload ends inside the header.
     #[error("ingest record truncated: {len} bytes, header needs {need}")]
     Truncated {
@@ -119,95 +211,190 @@ pub enum RecordError {
 }
 
 impl<'a> IngestRecord<'a> {
-    /// Length of the encoded record, so callers can reserve exactly.
-    pub fn encoded_len(&self) -> usize {
-        FIXED_HEADER + peer_len(&self.peer) + self.raw.len()
+    /// A syslog message.
+    pub fn syslog(
+        received_ns: i64,
+        source: u16,
+        peer: Option<SocketAddr>,
+        flags: RecordFlags,
+        raw: &'a [u8],
+    ) -> IngestRecord<'a> {
+        IngestRecord {
+            received_ns,
+            source,
+            origin: Origin::Syslog { peer },
+            flags,
+            raw,
+        }
     }
 
-    /// Appends the encoded record to `out` (one reserve, no other allocation).
+    /// What kind of record it is.
+    pub fn kind(&self) -> RecordKind {
+        self.origin.kind()
+    }
+
+    /// The syslog sender, for syslog records.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        match self.origin {
+            Origin::Syslog { peer } => peer,
+            _ => None,
+        }
+    }
+
+    /// Length of the encoded record, so callers can reserve exactly.
+    pub fn encoded_len(&self) -> usize {
+        FIXED_HEADER + self.origin.encoded_len() + self.raw.len()
+    }
+
+    /// Appends the encoded record to `out` (one reserve, no other allocation). A path
+    /// longer than 65,535 bytes (no file system allows one) is cut there.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.reserve(self.encoded_len());
         out.push(RECORD_VERSION);
+        out.push(self.kind().as_u8());
         out.push(self.flags.bits());
-        out.extend_from_slice(&self.listener.to_le_bytes());
+        out.extend_from_slice(&self.source.to_le_bytes());
         out.extend_from_slice(&self.received_ns.to_le_bytes());
-        match self.peer {
-            None => out.push(PEER_NONE),
-            Some(SocketAddr::V4(a)) => {
-                out.push(PEER_V4);
-                out.extend_from_slice(&a.ip().octets());
-                out.extend_from_slice(&a.port().to_le_bytes());
+        match self.origin {
+            Origin::Syslog { peer } => encode_peer(peer, out),
+            Origin::File { path, offset } => {
+                let path = &path[..path.len().min(usize::from(u16::MAX))];
+                out.extend_from_slice(&offset.to_le_bytes());
+                out.extend_from_slice(&(path.len() as u16).to_le_bytes());
+                out.extend_from_slice(path);
             }
-            Some(SocketAddr::V6(a)) => {
-                out.push(PEER_V6);
-                out.extend_from_slice(&a.ip().octets());
-                out.extend_from_slice(&a.port().to_le_bytes());
-                out.extend_from_slice(&a.scope_id().to_le_bytes());
-            }
+            Origin::Journald => {}
         }
         out.extend_from_slice(self.raw);
     }
 
-    /// Decodes a payload written by [`IngestRecord::encode_into`]; `raw` borrows from it.
+    /// Decodes a payload written by [`IngestRecord::encode_into`] (or by the version-1
+    /// encoder); `raw` and a file path borrow from it.
     pub fn decode(payload: &'a [u8]) -> Result<IngestRecord<'a>, RecordError> {
         let version = *payload.first().ok_or(RecordError::Empty)?;
-        if version != RECORD_VERSION {
-            return Err(RecordError::UnsupportedVersion(version));
+        let truncated = |need: usize| RecordError::Truncated {
+            len: payload.len(),
+            need,
+        };
+        match version {
+            RECORD_VERSION => {
+                let h = payload.get(..FIXED_HEADER).ok_or(truncated(FIXED_HEADER))?;
+                let kind = RecordKind::from_u8(h[1]).ok_or(RecordError::UnknownKind(h[1]))?;
+                let flags = RecordFlags::from_bits(h[2]);
+                let source = u16::from_le_bytes([h[3], h[4]]);
+                let received_ns = i64_at(h, 5);
+                let rest = &payload[FIXED_HEADER..];
+                let (origin, used) = match kind {
+                    RecordKind::Syslog => {
+                        let (peer, used) = decode_peer(rest, FIXED_HEADER, payload.len())?;
+                        (Origin::Syslog { peer }, used)
+                    }
+                    RecordKind::FileLine => {
+                        let fixed = rest.get(..10).ok_or(truncated(FIXED_HEADER + 10))?;
+                        let offset = u64::from_le_bytes(fixed[..8].try_into().unwrap_or([0; 8]));
+                        let len = usize::from(u16::from_le_bytes([fixed[8], fixed[9]]));
+                        let path = rest
+                            .get(10..10 + len)
+                            .ok_or(truncated(FIXED_HEADER + 10 + len))?;
+                        (Origin::File { path, offset }, 10 + len)
+                    }
+                    RecordKind::Journald => (Origin::Journald, 0),
+                };
+                Ok(IngestRecord {
+                    received_ns,
+                    source,
+                    origin,
+                    flags,
+                    raw: &rest[used..],
+                })
+            }
+            RECORD_VERSION_1 => {
+                let h = payload
+                    .get(..FIXED_HEADER_V1)
+                    .ok_or(truncated(FIXED_HEADER_V1 + 1))?;
+                let flags = RecordFlags::from_bits(h[1]);
+                let source = u16::from_le_bytes([h[2], h[3]]);
+                let received_ns = i64_at(h, 4);
+                let rest = &payload[FIXED_HEADER_V1..];
+                let (peer, used) = decode_peer(rest, FIXED_HEADER_V1, payload.len())?;
+                Ok(IngestRecord {
+                    received_ns,
+                    source,
+                    origin: Origin::Syslog { peer },
+                    flags,
+                    raw: &rest[used..],
+                })
+            }
+            other => Err(RecordError::UnsupportedVersion(other)),
         }
-        let header: &[u8; FIXED_HEADER] = payload
-            .get(..FIXED_HEADER)
-            .and_then(|h| h.try_into().ok())
-            .ok_or(RecordError::Truncated {
-                len: payload.len(),
-                need: FIXED_HEADER,
-            })?;
-        let flags = RecordFlags::from_bits(header[1]);
-        let listener = u16::from_le_bytes([header[2], header[3]]);
-        let mut ns = [0u8; 8];
-        ns.copy_from_slice(&header[4..12]);
-        let received_ns = i64::from_le_bytes(ns);
-        let kind = header[12];
-        let peer_bytes = match kind {
-            PEER_NONE => 0,
-            PEER_V4 => 6,
-            PEER_V6 => 22,
-            other => return Err(RecordError::UnknownPeerKind(other)),
-        };
-        let need = FIXED_HEADER + peer_bytes;
-        let p = payload
-            .get(FIXED_HEADER..need)
-            .ok_or(RecordError::Truncated {
-                len: payload.len(),
-                need,
-            })?;
-        let peer = match kind {
-            PEER_V4 => {
-                let ip = Ipv4Addr::new(p[0], p[1], p[2], p[3]);
-                let port = u16::from_le_bytes([p[4], p[5]]);
-                Some(SocketAddr::V4(SocketAddrV4::new(ip, port)))
-            }
-            PEER_V6 => {
-                let mut octets = [0u8; 16];
-                octets.copy_from_slice(&p[..16]);
-                let port = u16::from_le_bytes([p[16], p[17]]);
-                let scope = u32::from_le_bytes([p[18], p[19], p[20], p[21]]);
-                Some(SocketAddr::V6(SocketAddrV6::new(
-                    Ipv6Addr::from(octets),
-                    port,
-                    0,
-                    scope,
-                )))
-            }
-            _ => None,
-        };
-        Ok(IngestRecord {
-            received_ns,
-            listener,
-            peer,
-            flags,
-            raw: &payload[need..],
-        })
     }
+}
+
+fn i64_at(b: &[u8], at: usize) -> i64 {
+    let mut ns = [0u8; 8];
+    ns.copy_from_slice(&b[at..at + 8]);
+    i64::from_le_bytes(ns)
+}
+
+fn encode_peer(peer: Option<SocketAddr>, out: &mut Vec<u8>) {
+    match peer {
+        None => out.push(PEER_NONE),
+        Some(SocketAddr::V4(a)) => {
+            out.push(PEER_V4);
+            out.extend_from_slice(&a.ip().octets());
+            out.extend_from_slice(&a.port().to_le_bytes());
+        }
+        Some(SocketAddr::V6(a)) => {
+            out.push(PEER_V6);
+            out.extend_from_slice(&a.ip().octets());
+            out.extend_from_slice(&a.port().to_le_bytes());
+            out.extend_from_slice(&a.scope_id().to_le_bytes());
+        }
+    }
+}
+
+/// The peer at the start of `rest` (which starts at `at` in a payload of `len` bytes),
+/// and the bytes it took.
+fn decode_peer(
+    rest: &[u8],
+    at: usize,
+    len: usize,
+) -> Result<(Option<SocketAddr>, usize), RecordError> {
+    let kind = *rest
+        .first()
+        .ok_or(RecordError::Truncated { len, need: at + 1 })?;
+    let peer_bytes = match kind {
+        PEER_NONE => 0,
+        PEER_V4 => 6,
+        PEER_V6 => 22,
+        other => return Err(RecordError::UnknownPeerKind(other)),
+    };
+    let need = 1 + peer_bytes;
+    let p = rest.get(1..need).ok_or(RecordError::Truncated {
+        len,
+        need: at + need,
+    })?;
+    let peer = match kind {
+        PEER_V4 => {
+            let ip = Ipv4Addr::new(p[0], p[1], p[2], p[3]);
+            let port = u16::from_le_bytes([p[4], p[5]]);
+            Some(SocketAddr::V4(SocketAddrV4::new(ip, port)))
+        }
+        PEER_V6 => {
+            let mut octets = [0u8; 16];
+            octets.copy_from_slice(&p[..16]);
+            let port = u16::from_le_bytes([p[16], p[17]]);
+            let scope = u32::from_le_bytes([p[18], p[19], p[20], p[21]]);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(octets),
+                port,
+                0,
+                scope,
+            )))
+        }
+        _ => None,
+    };
+    Ok((peer, need))
 }
 
 fn peer_len(peer: &Option<SocketAddr>) -> usize {
@@ -232,50 +419,105 @@ mod tests {
     }
 
     #[test]
-    fn roundtrips_every_peer_kind_and_flags() {
+    fn roundtrips_every_kind_peer_and_flags() {
         let raw = b"<13>Nov 22 10:00:00 host prog: hello";
-        roundtrip(IngestRecord {
-            received_ns: 1_700_000_000_123_456_789,
-            listener: 7,
-            peer: None,
-            flags: RecordFlags::EMPTY,
+        roundtrip(IngestRecord::syslog(
+            1_700_000_000_123_456_789,
+            7,
+            None,
+            RecordFlags::EMPTY,
             raw,
-        });
-        roundtrip(IngestRecord {
-            received_ns: -5,
-            listener: u16::MAX,
-            peer: Some("192.0.2.7:514".parse().unwrap()),
-            flags: RecordFlags::TRUNCATED,
+        ));
+        roundtrip(IngestRecord::syslog(
+            -5,
+            u16::MAX,
+            Some("192.0.2.7:514".parse().unwrap()),
+            RecordFlags::TRUNCATED,
             raw,
-        });
-        roundtrip(IngestRecord {
-            received_ns: i64::MAX,
-            listener: 0,
-            peer: Some(SocketAddr::V6(SocketAddrV6::new(
+        ));
+        roundtrip(IngestRecord::syslog(
+            i64::MAX,
+            0,
+            Some(SocketAddr::V6(SocketAddrV6::new(
                 "fe80::1".parse().unwrap(),
                 6514,
                 0,
                 3,
             ))),
-            flags: RecordFlags::TRUNCATED | RecordFlags::INCOMPLETE,
-            raw: b"",
+            RecordFlags::TRUNCATED | RecordFlags::INCOMPLETE,
+            b"",
+        ));
+        roundtrip(IngestRecord {
+            received_ns: 9,
+            source: 3,
+            origin: Origin::File {
+                path: b"/var/log/auth\xffl.log",
+                offset: u64::MAX - 1,
+            },
+            flags: RecordFlags::INCOMPLETE,
+            raw: b"Dec  1 10:00:00 h sshd[1]: x",
+        });
+        roundtrip(IngestRecord {
+            received_ns: 10,
+            source: 4,
+            origin: Origin::Journald,
+            flags: RecordFlags::EMPTY,
+            raw: br#"{"__CURSOR":"s=1","MESSAGE":"hi"}"#,
         });
     }
 
     #[test]
     fn layout_is_as_documented() {
-        let rec = IngestRecord {
-            received_ns: 0x0102_0304_0506_0708,
-            listener: 0x0A0B,
-            peer: Some("1.2.3.4:258".parse().unwrap()),
-            flags: RecordFlags::INCOMPLETE,
-            raw: b"xy",
-        };
+        let rec = IngestRecord::syslog(
+            0x0102_0304_0506_0708,
+            0x0A0B,
+            Some("1.2.3.4:258".parse().unwrap()),
+            RecordFlags::INCOMPLETE,
+            b"xy",
+        );
         let mut buf = Vec::new();
         rec.encode_into(&mut buf);
         assert_eq!(
             buf,
-            [1, 2, 0x0B, 0x0A, 8, 7, 6, 5, 4, 3, 2, 1, 4, 1, 2, 3, 4, 2, 1, b'x', b'y']
+            [2, 1, 2, 0x0B, 0x0A, 8, 7, 6, 5, 4, 3, 2, 1, 4, 1, 2, 3, 4, 2, 1, b'x', b'y']
+        );
+        let file = IngestRecord {
+            received_ns: 1,
+            source: 2,
+            origin: Origin::File {
+                path: b"/a",
+                offset: 0x0304,
+            },
+            flags: RecordFlags::EMPTY,
+            raw: b"z",
+        };
+        buf.clear();
+        file.encode_into(&mut buf);
+        assert_eq!(
+            buf,
+            [
+                2, 2, 0, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 4, 3, 0, 0, 0, 0, 0, 0, 2, 0, b'/', b'a',
+                b'z'
+            ]
+        );
+    }
+
+    #[test]
+    fn version_1_records_still_decode_as_syslog() {
+        // Written by the previous encoder: 1, flags, listener, time, peer, raw.
+        let v1 = [
+            1, 2, 0x0B, 0x0A, 8, 7, 6, 5, 4, 3, 2, 1, 4, 1, 2, 3, 4, 2, 1, b'x', b'y',
+        ];
+        let rec = IngestRecord::decode(&v1).unwrap();
+        assert_eq!(
+            rec,
+            IngestRecord::syslog(
+                0x0102_0304_0506_0708,
+                0x0A0B,
+                Some("1.2.3.4:258".parse().unwrap()),
+                RecordFlags::INCOMPLETE,
+                b"xy",
+            )
         );
     }
 
@@ -283,31 +525,52 @@ mod tests {
     fn rejects_bad_payloads() {
         assert_eq!(IngestRecord::decode(b""), Err(RecordError::Empty));
         assert_eq!(
-            IngestRecord::decode(&[2, 0, 0]),
-            Err(RecordError::UnsupportedVersion(2))
+            IngestRecord::decode(&[3, 0, 0]),
+            Err(RecordError::UnsupportedVersion(3))
         );
         assert_eq!(
-            IngestRecord::decode(&[1, 0, 0, 0]),
+            IngestRecord::decode(&[2, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            Err(RecordError::UnknownKind(9))
+        );
+        assert_eq!(
+            IngestRecord::decode(&[2, 1, 0, 0]),
             Err(RecordError::Truncated { len: 4, need: 13 })
         );
         let mut buf = Vec::new();
-        IngestRecord {
-            received_ns: 1,
-            listener: 1,
-            peer: Some("[::1]:1".parse().unwrap()),
-            flags: RecordFlags::EMPTY,
-            raw: b"",
-        }
+        IngestRecord::syslog(
+            1,
+            1,
+            Some("[::1]:1".parse().unwrap()),
+            RecordFlags::EMPTY,
+            b"",
+        )
         .encode_into(&mut buf);
         assert_eq!(
             IngestRecord::decode(&buf[..20]),
-            Err(RecordError::Truncated { len: 20, need: 35 })
+            Err(RecordError::Truncated { len: 20, need: 36 })
         );
-        buf[12] = 9;
+        buf[13] = 9;
         assert_eq!(
             IngestRecord::decode(&buf),
             Err(RecordError::UnknownPeerKind(9))
         );
+        // A file path longer than the payload.
+        let mut f = Vec::new();
+        IngestRecord {
+            received_ns: 1,
+            source: 1,
+            origin: Origin::File {
+                path: b"/var/log/x",
+                offset: 1,
+            },
+            flags: RecordFlags::EMPTY,
+            raw: b"",
+        }
+        .encode_into(&mut f);
+        assert!(matches!(
+            IngestRecord::decode(&f[..f.len() - 3]),
+            Err(RecordError::Truncated { .. })
+        ));
     }
 
     #[test]

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 
 use crate::detect::{DetectConfig, Detector};
-use crate::normalise::{record_text, Normaliser, TimeZoneSpec};
-use crate::record::{IngestRecord, RecordFlags};
+use crate::normalise::{Decoded, Input, Normaliser, TimeZoneSpec};
+use crate::record::{IngestRecord, Origin, RecordFlags};
 
 /// What to print besides the summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +72,7 @@ impl Summary {
 /// timestamps); the detector runs on each line's own timestamp.
 pub fn replay(
     input: impl BufRead,
+    name: &str,
     detect: DetectConfig,
     timezone: TimeZoneSpec,
     received_ns: i64,
@@ -85,11 +86,15 @@ pub fn replay(
     let mut line_buf = Vec::new();
     let mut json = Vec::with_capacity(1024);
     let mut input = input;
+    let mut offset = 0u64;
     loop {
         line_buf.clear();
-        if input.read_until(b'\n', &mut line_buf)? == 0 {
+        let read = input.read_until(b'\n', &mut line_buf)?;
+        if read == 0 {
             break;
         }
+        let line_offset = offset;
+        offset += read as u64;
         let mut raw = line_buf.as_slice();
         raw = raw.strip_suffix(b"\n").unwrap_or(raw);
         raw = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -98,19 +103,25 @@ pub fn replay(
         }
         summary.lines += 1;
         let position = summary.lines;
+        // A line of a file, exactly as the daemon's file source journals one: the one
+        // decode step then gives the same event and detector input as in the daemon.
         let rec = IngestRecord {
             received_ns,
-            listener: 0,
-            peer: None,
+            source: 0,
+            origin: Origin::File {
+                path: name.as_bytes(),
+                offset: line_offset,
+            },
             flags: RecordFlags::EMPTY,
             raw,
         };
-        let text = record_text(raw);
-        let event = normaliser.parse(&rec, &text);
+        let input = Input::of(&rec);
+        let decoded = normaliser.decode(&rec, &input);
+        let time = decoded.detector_time_ns();
+        let Decoded { event, auth } = decoded;
         if event.parse_failure {
             summary.parse_failures += 1;
         }
-        let auth = event.auth();
         if let Some(a) = &auth {
             summary.auth_events += 1;
             *summary
@@ -126,7 +137,7 @@ pub fn replay(
         }
         if let (Some(a), Some(d)) = (&auth, detector.as_mut()) {
             let id = format!("{stream}:{position}");
-            for (i, alert) in d.observe(event.time_ns(), &id, a).iter().enumerate() {
+            for (i, alert) in d.observe(time, &id, a).iter().enumerate() {
                 *summary.alerts.entry(alert.rule_id).or_default() += 1;
                 if show != Show::None {
                     json.clear();
@@ -150,6 +161,7 @@ mod tests {
         let mut out = Vec::new();
         let s = replay(
             input.as_bytes(),
+            "test.log",
             DetectConfig::default(),
             TimeZoneSpec::Utc,
             T0,

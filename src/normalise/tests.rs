@@ -1,4 +1,6 @@
 use super::*;
+use crate::record::{IngestRecord, Origin};
+use base64::Engine as _;
 use chrono::{Local, NaiveDate, TimeZone, Utc};
 use serde_json::{json, Value};
 
@@ -11,13 +13,13 @@ fn utc_ns(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> i64 {
 }
 
 fn record(raw: &[u8], received_ns: i64) -> IngestRecord<'_> {
-    IngestRecord {
+    IngestRecord::syslog(
         received_ns,
-        listener: 0,
-        peer: Some("192.0.2.10:51400".parse().unwrap()),
-        flags: RecordFlags::EMPTY,
+        0,
+        Some("192.0.2.10:51400".parse().unwrap()),
+        RecordFlags::EMPTY,
         raw,
-    }
+    )
 }
 
 fn normaliser(tz: TimeZoneSpec) -> Normaliser {
@@ -260,7 +262,7 @@ fn garbage_becomes_a_raw_event() {
     assert_eq!(v["tags"], json!(["_parse_failure"]));
     // No peer and nothing parsed: no "log" object at all.
     let mut rec = record(b"\x01\x02 binary junk", RECV);
-    rec.peer = None;
+    rec.origin = Origin::Syslog { peer: None };
     let v = render_with(&mut normaliser(TimeZoneSpec::Utc), 0, &rec);
     assert!(v.get("log").is_none());
     assert_eq!(v["message"], "\u{1}\u{2} binary junk");
@@ -348,11 +350,13 @@ fn flags_become_tags() {
 #[test]
 fn peers_and_listeners() {
     let mut rec = record(b"<13>Nov 22 10:00:00 h p: m", RECV);
-    rec.peer = Some("[2001:db8::1]:514".parse().unwrap());
+    rec.origin = Origin::Syslog {
+        peer: Some("[2001:db8::1]:514".parse().unwrap()),
+    };
     let v = render_with(&mut normaliser(TimeZoneSpec::Utc), 1, &rec);
     assert_eq!(v["log"]["source"]["address"], "[2001:db8::1]:514");
     // A listener index the config does not know: no observer name, UTC.
-    rec.listener = 9;
+    rec.source = 9;
     let v = render_with(&mut normaliser("+02:00".parse().unwrap()), 1, &rec);
     assert!(v.get("observer").is_none());
     assert_eq!(v["@timestamp"], "2024-11-22T10:00:00.000000000Z");
@@ -377,8 +381,8 @@ fn event_helpers() {
         RECV,
     );
     let mut n = normaliser(TimeZoneSpec::Utc);
-    let text = record_text(rec.raw);
-    let ev = n.parse(&rec, &text);
+    let input = Input::of(&rec);
+    let ev = n.decode(&rec, &input).event;
     assert_eq!(ev.facility(), Some(4));
     assert_eq!(ev.severity(), Some(6));
     assert_eq!(ev.pid(), Some(42));
@@ -471,4 +475,81 @@ fn ordinary_lines_get_no_audit_fields() {
     assert!(v["event"].get("action").is_none(), "{v}");
     assert!(v.get("user").is_none() && v.get("source").is_none());
     assert!(v.get("sealtrail").is_none());
+}
+
+#[test]
+fn a_journal_entry_renders_like_its_syslog_twin() {
+    let entry = br#"{"__CURSOR":"s=7;i=2a","__REALTIME_TIMESTAMP":"1732269600000000","PRIORITY":"6","SYSLOG_FACILITY":"4","SYSLOG_IDENTIFIER":"sshd","SYSLOG_PID":"4242","_HOSTNAME":"web-1","_SYSTEMD_UNIT":"ssh.service","_UID":"0","_COMM":"sshd","_TRANSPORT":"syslog","MESSAGE":"Failed password for invalid user admin from 203.0.113.9 port 4711 ssh2"}"#;
+    let rec = IngestRecord {
+        received_ns: RECV,
+        source: 0,
+        origin: Origin::Journald,
+        flags: RecordFlags::EMPTY,
+        raw: entry,
+    };
+    let j = render_with(&mut normaliser(TimeZoneSpec::Utc), 7, &rec);
+    let twin = record(
+        b"<38>Nov 22 10:00:00 web-1 sshd[4242]: Failed password for invalid user admin from 203.0.113.9 port 4711 ssh2",
+        RECV,
+    );
+    let s = render_with(&mut normaliser(TimeZoneSpec::Utc), 7, &twin);
+    for path in [
+        "/@timestamp",
+        "/message",
+        "/host/name",
+        "/process/name",
+        "/process/pid",
+        "/log/syslog/priority",
+        "/log/syslog/appname",
+        "/event/action",
+        "/event/outcome",
+        "/user/name",
+        "/source/ip",
+        "/source/port",
+    ] {
+        assert_eq!(j.pointer(path), s.pointer(path), "{path}: {j}\n{s}");
+        assert!(j.pointer(path).is_some(), "{path} present");
+    }
+    assert_eq!(
+        j["event"]["original"],
+        String::from_utf8_lossy(entry).as_ref()
+    );
+    assert_eq!(j["sealtrail"]["journald"]["cursor"], "s=7;i=2a");
+    assert_eq!(j["sealtrail"]["journald"]["unit"], "ssh.service");
+    assert_eq!(j["sealtrail"]["journald"]["uid"], 0);
+    // Not an entry at all: a raw event, never a failure.
+    let bad = IngestRecord {
+        raw: b"{not json",
+        ..rec
+    };
+    let v = render_with(&mut normaliser(TimeZoneSpec::Utc), 8, &bad);
+    assert_eq!(v["tags"], json!(["_parse_failure"]));
+    assert_eq!(v["event"]["original"], "{not json");
+}
+
+#[test]
+fn a_file_line_names_its_file_and_offset_and_is_timed_by_itself() {
+    let rec = IngestRecord {
+        received_ns: RECV,
+        source: 0,
+        origin: Origin::File {
+            path: b"/var/log/auth.log",
+            offset: 4096,
+        },
+        flags: RecordFlags::EMPTY,
+        raw: b"Nov 22 10:00:00 web-1 sshd[4242]: Failed password for root from 203.0.113.9 port 22 ssh2",
+    };
+    let v = render_with(&mut normaliser(TimeZoneSpec::Utc), 3, &rec);
+    assert_eq!(v["log"]["file"]["path"], "/var/log/auth.log");
+    assert_eq!(v["log"]["offset"], 4096);
+    assert!(v["log"].get("source").is_none(), "no peer for a file line");
+    let mut n = normaliser(TimeZoneSpec::Utc);
+    let input = Input::of(&rec);
+    let d = n.decode(&rec, &input);
+    // The detector sees a local file's line at its own time, a syslog message at its
+    // receive time (a sender's clock is not ours).
+    assert_eq!(d.detector_time_ns(), utc_ns(2024, 11, 22, 10, 0, 0));
+    let twin = record(rec.raw, RECV);
+    let input = Input::of(&twin);
+    assert_eq!(n.decode(&twin, &input).detector_time_ns(), RECV);
 }

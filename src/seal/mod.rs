@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::DetectConfig;
 use crate::journal::{Checkpoint, Journal, JournalError, Pressure};
-use crate::normalise::{record_text, Normaliser};
+use crate::normalise::{Input, Normaliser};
 use crate::record::IngestRecord;
 use crate::segment::{SealKind, SegmentBuilder, SegmentError, SegmentSealer};
 use crate::webhook::Webhook;
@@ -450,11 +450,11 @@ impl Sealer {
             let Ok(rec) = IngestRecord::decode(payload) else {
                 continue;
             };
-            let text = record_text(rec.raw);
-            let event = self.normaliser.parse(&rec, &text);
-            if let Some(auth) = event.auth() {
+            let input = Input::of(&rec);
+            let decoded = self.normaliser.decode(&rec, &input);
+            if let Some(auth) = &decoded.auth {
                 let id = format!("{}:{pos}", self.opts.stream);
-                d.detector.observe(rec.received_ns, &id, &auth);
+                d.detector.observe(decoded.detector_time_ns(), &id, auth);
                 seen += 1;
             }
         }
@@ -471,16 +471,15 @@ impl Sealer {
         let normaliser = &mut self.normaliser;
         match IngestRecord::decode(payload) {
             Ok(rec) => {
-                let text = record_text(rec.raw);
-                let event = normaliser.parse(&rec, &text);
-                let auth = event.auth();
+                let input = Input::of(&rec);
+                let decoded = normaliser.decode(&rec, &input);
                 self.builder.push_with(rec.received_ns, |out| {
-                    normaliser.write(pos, &event, auth.as_ref(), out)
+                    normaliser.write(pos, &decoded.event, decoded.auth.as_ref(), out)
                 });
-                if let (Some(auth), Some(d)) = (auth, self.detection.as_mut()) {
+                if let (Some(auth), Some(d)) = (&decoded.auth, self.detection.as_mut()) {
                     let stream = &self.opts.stream;
                     let id = format!("{stream}:{pos}");
-                    let alerts = d.detector.observe(rec.received_ns, &id, &auth);
+                    let alerts = d.detector.observe(decoded.detector_time_ns(), &id, auth);
                     for (i, alert) in alerts.iter().enumerate() {
                         let alert_id = format!("{stream}:{pos}:alert:{i}");
                         tracing::info!(rule = alert.rule_id, key = %alert.key, id = %alert_id, "{}", alert.message);

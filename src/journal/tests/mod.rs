@@ -577,13 +577,13 @@ fn a_message_of_the_largest_allowed_size_fits_with_its_ingest_header() {
     // `max_message_bytes` may be up to 16 MiB (config validation); the ingest record adds
     // its header, so the journal payload is a little more than 16 MiB.
     let raw = vec![b'm'; 16 * 1024 * 1024];
-    let rec = IngestRecord {
-        received_ns: 1,
-        listener: 0,
-        peer: Some("[2001:db8::1]:514".parse().unwrap()),
-        flags: RecordFlags::EMPTY,
-        raw: &raw,
-    };
+    let rec = IngestRecord::syslog(
+        1,
+        0,
+        Some("[2001:db8::1]:514".parse().unwrap()),
+        RecordFlags::EMPTY,
+        &raw,
+    );
     let mut b = Batch::default();
     b.push(b"small neighbour");
     b.push_with(|buf| rec.encode_into(buf));

@@ -68,13 +68,7 @@ impl Sink {
         raw: &[u8],
         flags: RecordFlags,
     ) {
-        let record = IngestRecord {
-            received_ns,
-            listener: self.listener,
-            peer: Some(peer),
-            flags,
-            raw,
-        };
+        let record = IngestRecord::syslog(received_ns, self.listener, Some(peer), flags, raw);
         self.batch
             .get_or_insert_with(|| Batch::with_capacity(BATCH_INITIAL_BYTES))
             .push_with(|out| record.encode_into(out));

@@ -33,8 +33,8 @@ pub async fn appended(journal: &Journal) -> Vec<Got> {
     while let Some((_, p)) = reader.next().unwrap() {
         let r = IngestRecord::decode(p).unwrap();
         out.push(Got {
-            listener: r.listener,
-            peer: r.peer,
+            listener: r.source,
+            peer: r.peer(),
             flags: r.flags,
             raw: r.raw.to_vec(),
             received_ns: r.received_ns,

@@ -1,0 +1,273 @@
+//! Normalisation: an ingest record becomes one ECS event, rendered as a JSON line.
+//!
+//! [`Normaliser::decode`] is *the* decode step: record in, [`Event`] and its
+//! authentication facts out, a pure function of the record (and the configured
+//! sources' names and zones). The sealer, the detector (also when it catches up after
+//! a restart) and `sealtrail replay` all go through it, so they see the same event for
+//! the same record. The year of an RFC 3164 timestamp is inferred from the record's
+//! *received* time, not from "now", so decoding the same journal record again after a
+//! crash gives the very same line. [`Normaliser::write`] renders a decoded event.
+//!
+//! By record kind: a syslog message and a file line are parsed as syslog text
+//! (`syslog`); a systemd journal entry's fields are mapped (`journald`).
+//!
+//! Parsing syslog text uses `syslog_loose`, with fixes for what it gets wrong or cannot
+//! know:
+//!
+//! * it never fails on its own; with the exact API it reports input that has neither a
+//!   valid RFC 5424 header nor an RFC 3164 timestamp. Such input with a PRI is kept as
+//!   a PRI-only message (`<27>xapi: text`: PRI, tag, message; a second PRI from a relay,
+//!   `<13><13>Nov …`, is unwrapped), and input without one is a raw event tagged
+//!   `_parse_failure` whose message is the whole line;
+//! * a hostname directly followed by `:` is a tag: the `/dev/log` form
+//!   `<13>Nov 22 10:00:00 prog: msg` has no hostname (rsyslog reads it the same way);
+//! * structured data does not exist in RFC 3164: a leading `[…]` stays in the message;
+//! * time zones: timestamps that carry no zone (RFC 3164) are read in the listener's
+//!   zone, through a per-listener offset cache (no zone lookup per message);
+//! * a UTF-8 BOM at the start of an RFC 5424 message is dropped from `message`.
+//!
+//! # Event line
+//!
+//! Field names follow ECS. Absent fields are omitted (never `null`).
+//!
+//! ```text
+//! {"@timestamp":"<message time, else received>","event":{"id":"<stream>:<position>",
+//!  "created":"<received>","kind":"event","original":"<raw line>"},"message":"…",
+//!  "host":{"name":"…"},"log":{"syslog":{"priority":13,"facility":{"code":1,"name":"user"},
+//!  "severity":{"code":5,"name":"notice"},"hostname":"…","appname":"…","procid":"…",
+//!  "msgid":"…","version":1,"structured_data":{"id":{"k":"v"}}},"source":{"address":"ip:port"},
+//!  "file":{"path":"…"},"offset":123},
+//!  "process":{"name":"…","pid":123},"observer":{"ingress":{"name":"<source>"}},
+//!  "tags":["_parse_failure","_truncated","_incomplete","_invalid_utf8"],
+//!  "sealtrail":{"original_base64":"…","journald":{"cursor":"…","unit":"…","uid":0,
+//!  "comm":"…","transport":"…"}}}
+//! ```
+//!
+//! `log.file.path` and `log.offset` (the line's byte offset) come with file lines;
+//! `sealtrail.journald.*` with journal entries (whose `event.original` is the entry as
+//! `journalctl --output=json` prints it).
+//!
+//! Times are RFC 3339 UTC with nine fraction digits. `event.original` is the raw line;
+//! when it is not valid UTF-8 it holds the lossy text (U+FFFD for bad bytes) and
+//! `sealtrail.original_base64` keeps the exact bytes. Repeated structured-data
+//! parameters (allowed by RFC 5424) become arrays; a repeated SD-ID is merged.
+
+mod decode;
+mod journald;
+mod json;
+mod syslog;
+mod time;
+mod write;
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+
+use syslog_loose::StructuredElement;
+
+use crate::auth::AuthEvent;
+use crate::record::{RecordFlags, RecordKind};
+pub use decode::{Decoded, Input};
+pub use journald::JournalMeta;
+pub use time::{TimeZoneError, TimeZoneSpec};
+use time::{TimestampFormatter, ZoneCache};
+
+/// Facility names by code, as rsyslog prints them.
+const FACILITY_NAMES: [&str; 24] = [
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+    "ftp", "ntp", "audit", "alert", "clock", "local0", "local1", "local2", "local3", "local4",
+    "local5", "local6", "local7",
+];
+
+/// Severity names by code.
+const SEVERITY_NAMES: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
+/// Name of a syslog facility code (0..=23).
+pub fn facility_name(code: u8) -> Option<&'static str> {
+    FACILITY_NAMES.get(usize::from(code)).copied()
+}
+
+/// Name of a syslog severity code (0..=7).
+pub fn severity_name(code: u8) -> Option<&'static str> {
+    SEVERITY_NAMES.get(usize::from(code)).copied()
+}
+
+/// The PROCID / `[pid]` of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcId<'a> {
+    /// Numeric.
+    Pid(i32),
+    /// Anything else.
+    Name(&'a str),
+}
+
+/// A parsed record: what later stages work on. Borrows the record and its text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event<'a> {
+    /// When the record was received (ns since the Unix epoch).
+    pub received_ns: i64,
+    /// What the record was.
+    pub kind: RecordKind,
+    /// Index of the configured source that took it.
+    pub source: u16,
+    /// Sender, for syslog messages.
+    pub peer: Option<SocketAddr>,
+    /// The file and the line's byte offset in it, for file lines.
+    pub file: Option<(&'a [u8], u64)>,
+    /// What a systemd journal entry adds, for journal entries.
+    pub journal: Option<JournalMeta<'a>>,
+    /// Framing flags from the source.
+    pub record_flags: RecordFlags,
+    /// The raw bytes, verbatim.
+    pub raw: &'a [u8],
+    /// The raw bytes as text (lossy if `invalid_utf8`).
+    pub original: &'a str,
+    /// The raw bytes are not valid UTF-8.
+    pub invalid_utf8: bool,
+    /// Neither a syslog header nor a PRI was recognised: a raw event.
+    pub parse_failure: bool,
+    /// The message's own time, in UTC (ns since the epoch), when it has a usable one.
+    pub timestamp_ns: Option<i64>,
+    /// PRI (0..=191).
+    pub priority: Option<u8>,
+    /// RFC 5424 VERSION.
+    pub version: Option<u32>,
+    /// HOSTNAME.
+    pub hostname: Option<&'a str>,
+    /// APP-NAME / tag.
+    pub appname: Option<&'a str>,
+    /// PROCID / `[pid]`.
+    pub procid: Option<ProcId<'a>>,
+    /// RFC 5424 MSGID.
+    pub msgid: Option<&'a str>,
+    /// RFC 5424 structured data; parameter values still carry their RFC 5424 escapes.
+    pub structured_data: Vec<StructuredElement<&'a str>>,
+    /// The free-text message.
+    pub message: &'a str,
+}
+
+impl<'a> Event<'a> {
+    /// Facility code.
+    pub fn facility(&self) -> Option<u8> {
+        self.priority.map(|p| p >> 3)
+    }
+
+    /// Severity code.
+    pub fn severity(&self) -> Option<u8> {
+        self.priority.map(|p| p & 7)
+    }
+
+    /// Numeric process id, when the PROCID is one.
+    pub fn pid(&self) -> Option<u32> {
+        match self.procid {
+            Some(ProcId::Pid(p)) => u32::try_from(p).ok(),
+            _ => None,
+        }
+    }
+
+    /// The event's time: the message's own, else when it was received.
+    pub fn time_ns(&self) -> i64 {
+        self.timestamp_ns.unwrap_or(self.received_ns)
+    }
+
+    /// The audit meaning of this line, when it is authentication-related (sshd, PAM,
+    /// sudo, su, logind, auditd). Raw events are matched on their whole text so that
+    /// auditd lines that arrive without a syslog header are still recognised.
+    pub fn auth(&self) -> Option<AuthEvent<'a>> {
+        crate::auth::recognise(self.appname.unwrap_or(""), self.pid(), self.message)
+    }
+
+    /// rsyslog's `message repeated N times: [ text]` (N and the repeated text), so a
+    /// detector can count the repetitions.
+    pub fn repeated(&self) -> Option<(u32, &'a str)> {
+        let rest = self.message.strip_prefix("message repeated ")?;
+        let (n, rest) = rest.split_once(' ')?;
+        let n: u32 = n.parse().ok()?;
+        let inner = rest.strip_prefix("times: [")?.strip_suffix(']')?;
+        Some((n, inner.trim_start()))
+    }
+}
+
+/// Per-source rendering context.
+struct ListenerCtx {
+    zone: ZoneCache,
+    /// `,"observer":{"ingress":{"name":"…"}}`, escaped once.
+    observer_json: Vec<u8>,
+}
+
+/// Turns ingest records into ECS JSON lines. Holds caches, hence `&mut self`.
+pub struct Normaliser {
+    /// `"event":{"id":"<stream>:`, escaped once.
+    event_id_prefix: Vec<u8>,
+    listeners: Vec<ListenerCtx>,
+    /// For records whose listener index is not configured (e.g. removed from the
+    /// config since): UTC and no observer name.
+    unknown_listener: ListenerCtx,
+    message_time: TimestampFormatter,
+    received_time: TimestampFormatter,
+}
+
+impl Normaliser {
+    /// `stream` names this event stream in `event.id`; `listeners` are indexed by the
+    /// records' source index (config order): name and zone for zone-less timestamps.
+    pub fn new(stream: &str, listeners: Vec<(String, TimeZoneSpec)>) -> Self {
+        let mut event_id_prefix = b"\"event\":{\"id\":\"".to_vec();
+        json::write_str_body(&mut event_id_prefix, stream.as_bytes());
+        event_id_prefix.push(b':');
+        let listeners = listeners
+            .into_iter()
+            .map(|(name, tz)| {
+                let mut observer_json = b",\"observer\":{\"ingress\":{\"name\":".to_vec();
+                json::write_str(&mut observer_json, &name);
+                observer_json.extend_from_slice(b"}}");
+                ListenerCtx {
+                    zone: ZoneCache::new(tz),
+                    observer_json,
+                }
+            })
+            .collect();
+        Normaliser {
+            event_id_prefix,
+            listeners,
+            unknown_listener: ListenerCtx {
+                zone: ZoneCache::new(TimeZoneSpec::Utc),
+                observer_json: Vec::new(),
+            },
+            message_time: TimestampFormatter::default(),
+            received_time: TimestampFormatter::default(),
+        }
+    }
+
+    fn listener_mut(&mut self, index: u16) -> &mut ListenerCtx {
+        match self.listeners.get_mut(usize::from(index)) {
+            Some(l) => l,
+            None => &mut self.unknown_listener,
+        }
+    }
+
+    /// Appends one JSON line (no `\n`) to `out`. Never fails: bad input becomes a raw
+    /// event with flags.
+    pub fn render(
+        &mut self,
+        position: u64,
+        record: &crate::record::IngestRecord<'_>,
+        out: &mut Vec<u8>,
+    ) {
+        let input = Input::of(record);
+        let d = self.decode(record, &input);
+        self.write(position, &d.event, d.auth.as_ref(), out);
+    }
+}
+
+/// The raw bytes as text: borrowed when valid UTF-8, else a lossy copy.
+pub fn record_text(raw: &[u8]) -> Cow<'_, str> {
+    // `from_utf8` has a fast ASCII path; `from_utf8_lossy` is several times slower on
+    // valid input, so it is only used when the bytes are not UTF-8.
+    match std::str::from_utf8(raw) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(raw),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -614,6 +614,15 @@ impl Config {
         }
     }
 
+    /// Every configured source in config order, which is the index their records
+    /// carry: the `[[syslog]]` listeners first.
+    pub fn sources(&self) -> Vec<crate::source::SourceConfig<'_>> {
+        self.syslog
+            .iter()
+            .map(crate::source::SourceConfig::Syslog)
+            .collect()
+    }
+
     pub fn key_path(&self) -> PathBuf {
         self.seal
             .key

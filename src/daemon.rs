@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -16,8 +17,8 @@ use crate::keys::{self, KeyError};
 use crate::normalise::Normaliser;
 use crate::seal::{SealError, Sealer, SealerOptions, SealerStats};
 use crate::ship::{ShipStats, Shipper};
-use crate::source::limits::{self, DescriptorBudget, Gate, ReadPool};
-use crate::source::syslog::{self as syslog_source, ListenerSpec, SourceStats, StreamContext};
+use crate::source::limits::{self, DescriptorBudget, ReadPool};
+use crate::source::{BuildError, CheckpointStore, Shared, SourceContext, SourceError, SourceStats};
 use crate::store::{self, StoreError};
 use crate::webhook::Webhook;
 
@@ -37,12 +38,8 @@ pub enum DaemonError {
     Journal(#[from] JournalError),
     #[error("sealer: {0}")]
     Seal(#[from] SealError),
-    #[error("cannot listen on {transport} {address}: {source}")]
-    Bind {
-        transport: Transport,
-        address: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error("{0}")]
+    Source(#[from] BuildError),
     #[error("sealer thread: {0}")]
     Thread(String),
 }
@@ -65,16 +62,19 @@ impl DaemonError {
     }
 }
 
-/// A listener bound and ready to run.
-enum Bound {
-    Udp(tokio::net::UdpSocket, ListenerSpec),
-    Tcp(tokio::net::TcpListener, ListenerSpec, Gate),
+/// A running source as the status endpoint sees it.
+#[derive(Clone, Debug)]
+pub struct SourceHandle {
+    pub name: String,
+    /// The kind: `syslog`, `file`, `journald`.
+    pub kind: &'static str,
+    pub stats: Arc<SourceStats>,
 }
 
 /// Shared live figures, for logs now and the status endpoint later.
 #[derive(Default)]
 pub struct Stats {
-    pub sources: Vec<(String, Arc<SourceStats>)>,
+    pub sources: Vec<SourceHandle>,
     pub sealer: Arc<SealerStats>,
     pub shipper: Arc<ShipStats>,
 }
@@ -87,11 +87,13 @@ pub struct Daemon {
     sealer: Sealer,
     shipper: Shipper,
     wake_shipper: Arc<Notify>,
-    bound: Vec<Bound>,
-    read_pool: Arc<ReadPool>,
+    /// Built sources, each with its name, ready to run.
+    tasks: Vec<(String, BoxFuture<'static, Result<(), SourceError>>)>,
+    /// Stops the sources first at shutdown, before anything downstream.
+    stop_sources: CancellationToken,
     pub stats: Stats,
-    /// Where each listener ended up (port 0 resolves here).
-    pub local_addrs: Vec<(Transport, SocketAddr)>,
+    /// Where each listener ended up (port 0 resolves here), by source name.
+    pub local_addrs: Vec<(String, SocketAddr)>,
 }
 
 impl Daemon {
@@ -196,45 +198,41 @@ impl Daemon {
                 "stream connections share what the descriptor limit leaves after the daemon's own needs"
             );
         }
-        let mut bound = Vec::new();
+        let shared = Arc::new(Shared {
+            budget,
+            pool: ReadPool::new(limits::READ_SLOTS),
+        });
+        let stop_sources = CancellationToken::new();
+        let checkpoint_dir = state_dir.join("checkpoints");
         let mut local_addrs = Vec::new();
         let mut sources = Vec::new();
-        for (i, l) in cfg.syslog.iter().enumerate() {
-            let spec = ListenerSpec {
+        let mut tasks = Vec::new();
+        for (i, src) in cfg.sources().into_iter().enumerate() {
+            let name = src.name();
+            let stats = Arc::new(SourceStats::default());
+            let cx = SourceContext {
+                name: name.clone(),
                 index: u16::try_from(i).unwrap_or(u16::MAX),
-                name: l.display_name(),
-                transport: match l.transport {
-                    Transport::Udp => syslog_source::Transport::Udp,
-                    Transport::Tcp => syslog_source::Transport::Tcp,
-                },
-                max_message_bytes: l.max_message_bytes,
+                journal: journal.clone(),
+                checkpoints: CheckpointStore::new(&checkpoint_dir, &name),
+                stats: stats.clone(),
+                shutdown: stop_sources.clone(),
+                shared: shared.clone(),
             };
-            let bind_err = |source| DaemonError::Bind {
-                transport: l.transport,
-                address: l.address,
-                source,
-            };
-            let (b, addr) = match l.transport {
-                Transport::Udp => {
-                    let s = tokio::net::UdpSocket::bind(l.address)
-                        .await
-                        .map_err(bind_err)?;
-                    let a = s.local_addr().map_err(bind_err)?;
-                    (Bound::Udp(s, spec), a)
+            let built = src.build(cx)?;
+            match built.local_addr {
+                Some(addr) => {
+                    tracing::info!(source = %name, r#type = src.type_name(), address = %addr, "listening");
+                    local_addrs.push((name.clone(), addr));
                 }
-                Transport::Tcp => {
-                    let s = syslog_source::tcp::bind(l.address).map_err(bind_err)?;
-                    let a = s.local_addr().map_err(bind_err)?;
-                    (
-                        Bound::Tcp(s, spec, Gate::new(l.limits(), budget.clone())),
-                        a,
-                    )
-                }
-            };
-            tracing::info!(listener = %l.display_name(), transport = %l.transport, address = %addr, "listening");
-            local_addrs.push((l.transport, addr));
-            sources.push((l.display_name(), Arc::new(SourceStats::default())));
-            bound.push(b);
+                None => tracing::info!(source = %name, r#type = src.type_name(), "source started"),
+            }
+            sources.push(SourceHandle {
+                name: name.clone(),
+                kind: src.type_name(),
+                stats,
+            });
+            tasks.push((name, built.task));
         }
         Ok(Daemon {
             stream,
@@ -242,8 +240,8 @@ impl Daemon {
             sealer,
             shipper,
             wake_shipper,
-            bound,
-            read_pool: ReadPool::new(limits::READ_SLOTS),
+            tasks,
+            stop_sources,
             stats: Stats {
                 sources,
                 sealer: sealer_stats,
@@ -266,52 +264,15 @@ impl Daemon {
             sealer,
             shipper,
             wake_shipper,
-            bound,
-            read_pool,
+            tasks,
+            stop_sources,
             stats,
-            local_addrs,
+            local_addrs: _,
         } = self;
-        let local_addrs_udp: Vec<Option<u16>> = local_addrs
-            .iter()
-            .map(|(t, a)| (*t == Transport::Udp).then_some(a.port()))
-            .collect();
 
-        // Sources get their own token: they stop first, before anything downstream.
-        let stop_sources = CancellationToken::new();
         let mut source_tasks = tokio::task::JoinSet::new();
-        for (b, (_, st)) in bound.into_iter().zip(&stats.sources) {
-            let j = journal.clone();
-            let st = st.clone();
-            let tok = stop_sources.clone();
-            match b {
-                Bound::Udp(s, spec) => {
-                    source_tasks.spawn(async move {
-                        let name = spec.name.clone();
-                        (name, syslog_source::run_udp(s, spec, j, st, tok).await)
-                    });
-                }
-                Bound::Tcp(s, spec, gate) => {
-                    let cx = StreamContext {
-                        gate,
-                        pool: read_pool.clone(),
-                    };
-                    source_tasks.spawn(async move {
-                        let name = spec.name.clone();
-                        (name, syslog_source::run_tcp(s, spec, j, st, cx, tok).await)
-                    });
-                }
-            }
-        }
-
-        // UDP cannot be slowed down: watch what the kernel drops and say so.
-        let udp_ports: Vec<(String, u16, Arc<SourceStats>)> = local_addrs_udp
-            .iter()
-            .zip(&stats.sources)
-            .filter_map(|(port, (name, st))| port.map(|p| (name.clone(), p, st.clone())))
-            .collect();
-        if !udp_ports.is_empty() {
-            let tok = stop_sources.clone();
-            tokio::spawn(watch_udp_drops(udp_ports, tok));
+        for (name, task) in tasks {
+            source_tasks.spawn(async move { (name, task.await) });
         }
 
         let stop_sealer = Arc::new(AtomicBool::new(false));
@@ -356,7 +317,11 @@ impl Daemon {
                 Err(e) => tracing::error!(error = %e, "source task panicked"),
             }
         }
-        // Every source has handed over its last batch: flush them to disk.
+        // Every source has handed over its last batch. Let the journal write them under
+        // its usual limits first, while the sealer still runs and frees room: closing
+        // flushes past the cap and the free-space reserve, and on a full disk that
+        // would take the room the last segment needs (or fail).
+        drain_journal(&journal).await;
         if let Err(e) = journal.close() {
             tracing::error!(error = %e, "closing the journal failed");
         }
@@ -377,24 +342,24 @@ impl Daemon {
     }
 }
 
-/// Copies the kernel's drop counters of the UDP listeners into their stats every few
-/// seconds, and warns when they grow.
-async fn watch_udp_drops(ports: Vec<(String, u16, Arc<SourceStats>)>, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.cancelled() => return,
-        }
-        for (name, port, st) in &ports {
-            let Some(now) = syslog_source::udp_kernel_drops(*port) else {
-                continue;
-            };
-            let before = st.kernel_drops.swap(now, Ordering::Relaxed);
-            if now > before {
-                tracing::warn!(listener = %name, dropped = now - before, total = now, "the kernel dropped UDP datagrams: the receive buffer overflowed (use TCP for lossless delivery)");
-            }
-        }
+/// How long shutdown waits for queued journal batches to be written under the
+/// journal's limits before closing it anyway.
+const JOURNAL_DRAIN: Duration = Duration::from_secs(30);
+
+/// Waits (bounded) until everything appended so far is durable.
+async fn drain_journal(journal: &Journal) {
+    let Ok(end) = journal.append(crate::journal::Batch::default()).await else {
+        return;
+    };
+    if journal.durable_position() >= end {
+        return;
+    }
+    match tokio::time::timeout(JOURNAL_DRAIN, journal.wait_durable(end)).await {
+        Ok(_) => {}
+        Err(_) => tracing::warn!(
+            pending_bytes = end.saturating_sub(journal.durable_position()),
+            "the journal could not write its last batches within {JOURNAL_DRAIN:?} (disk full?); closing it writes them past its limits"
+        ),
     }
 }
 
@@ -422,7 +387,7 @@ fn log_totals(stats: &Stats) {
     let received: u64 = stats
         .sources
         .iter()
-        .map(|(_, s)| s.received_events.load(Ordering::Relaxed))
+        .map(|s| s.stats.received_events.load(Ordering::Relaxed))
         .sum();
     tracing::info!(
         received_events = received,

@@ -36,9 +36,21 @@ pub(super) struct Committer {
     pub(super) stats: Arc<SealerStats>,
     /// Woken after each publish so the shipper need not poll.
     pub(super) on_publish: Box<dyn Fn() + Send>,
+    /// Set when the daemon stops (see [`FINAL_COMMIT_GRACE`]).
+    pub(super) stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
+/// At shutdown, how long a failing commit is retried before the committer gives up
+/// (the segment's events stay in the journal and are sealed at the next start).
+const FINAL_COMMIT_GRACE: Duration = Duration::from_secs(20);
+
 impl Committer {
+    fn stopping(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Acquire))
+    }
+
     pub(super) fn run(mut self, rx: std::sync::mpsc::Receiver<Pending>) {
         for pending in rx {
             let staged = self.seal(pending);
@@ -47,8 +59,21 @@ impl Committer {
             let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
             let mut log = Throttle::new(Duration::from_secs(10));
             let mut failed = 0u64;
+            let mut stop_since: Option<std::time::Instant> = None;
             while let Err(e) = self.commit(&staged) {
                 // The records are safe in the journal; waiting is safe, skipping is not.
+                // Except at shutdown, and only after a grace period: an uncommitted
+                // segment's events are still in the journal and are sealed again at the
+                // next start, while a daemon that never exits is killed by its manager.
+                if self.stopping()
+                    && stop_since
+                        .get_or_insert_with(std::time::Instant::now)
+                        .elapsed()
+                        >= FINAL_COMMIT_GRACE
+                {
+                    tracing::error!(error = %e, seq = staged.seq, "giving up committing the last segment at shutdown; its events stay in the journal and are sealed at the next start");
+                    return;
+                }
                 failed += 1;
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
                 self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);

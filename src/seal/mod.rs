@@ -289,6 +289,7 @@ impl Sealer {
             spool_dir: opts.spool_dir.clone(),
             stats: stats.clone(),
             on_publish,
+            stop: None,
         };
         Ok(Sealer {
             journal,
@@ -315,10 +316,11 @@ impl Sealer {
     /// Seals until `stop` is set, then drains the journal up to its durable end and
     /// seals the final segment. The caller closes the journal before setting `stop`,
     /// so "durable end" is everything any source handed over.
-    pub fn run(mut self, stop: &AtomicBool) -> Result<(), SealError> {
-        let Some(committer) = self.committer.take() else {
+    pub fn run(mut self, stop: &Arc<AtomicBool>) -> Result<(), SealError> {
+        let Some(mut committer) = self.committer.take() else {
             return Ok(());
         };
+        committer.stop = Some(stop.clone());
         // Two segments in flight at most: memory stays bounded and a slow disk slows
         // the sealer (and through the journal, the sources) instead of queueing.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Pending>(1);

@@ -30,7 +30,7 @@ pub fn render_metrics(s: &Snapshot) -> String {
         "Events lost before they reached the journal: UDP datagrams the kernel dropped.",
     );
     for src in &s.sources {
-        let [id, kind, ty] = source_labels(&src.name);
+        let [id, kind, ty] = source_labels(src);
         m.sample(
             "component_discarded_events_total",
             &[id, kind, ty, ("intentional", "false")],
@@ -103,7 +103,7 @@ pub fn render_metrics(s: &Snapshot) -> String {
         "TCP connections closed at once because a cap was reached, by cap.",
     );
     for src in &s.sources {
-        let [id, kind, ty] = source_labels(&src.name);
+        let [id, kind, ty] = source_labels(src);
         let r = &src.refused_connections;
         for (cap, v) in [
             ("max_connections", r.max_connections),
@@ -128,6 +128,42 @@ pub fn render_metrics(s: &Snapshot) -> String {
         "sealtrail_connections_idle_closed_total",
         |src| src.idle_closed,
     );
+    let by_source: &[PerSource] = &[
+        (
+            "sealtrail_checkpoint_errors_total",
+            "counter",
+            "Failed checkpoint writes of a source (each logged; the previous checkpoint stays).",
+            |s| s.checkpoint_errors,
+        ),
+        (
+            "sealtrail_files_open",
+            "gauge",
+            "Files a file source is reading now.",
+            |s| s.files_open,
+        ),
+        (
+            "sealtrail_file_rotations_total",
+            "counter",
+            "Files a file source followed through a rotation (renamed or replaced).",
+            |s| s.file_rotations,
+        ),
+        (
+            "sealtrail_file_truncations_total",
+            "counter",
+            "Files found truncated in place (copytruncate) and read again from the start.",
+            |s| s.file_truncations,
+        ),
+        (
+            "sealtrail_source_restarts_total",
+            "counter",
+            "Times a source's helper process (journalctl) was restarted.",
+            |s| s.restarts,
+        ),
+    ];
+    for &(name, kind, help, value) in by_source {
+        m.family(name, kind, help);
+        per_source(&mut m, s, name, value);
+    }
     m.family(
         "sealtrail_truncated_events_total",
         "counter",
@@ -298,18 +334,32 @@ pub fn render_metrics(s: &Snapshot) -> String {
     m.out
 }
 
+/// A per-source family: name, type, help, and the figure.
+type PerSource = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&SourceSnapshot) -> u64,
+);
+
 /// One sample per source of a family already announced.
 fn per_source(m: &mut Metrics, s: &Snapshot, name: &str, value: impl Fn(&SourceSnapshot) -> u64) {
     for src in &s.sources {
-        m.sample(name, &source_labels(&src.name), value(src));
+        m.sample(name, &source_labels(src), value(src));
     }
 }
 
-fn source_labels(name: &str) -> [(&str, &str); 3] {
+fn source_labels(src: &SourceSnapshot) -> [(&str, &str); 3] {
+    // Snapshots from an older daemon carry no type: they were all syslog listeners.
+    let ty = if src.kind.is_empty() {
+        "syslog"
+    } else {
+        src.kind.as_str()
+    };
     [
-        ("component_id", name),
+        ("component_id", src.name.as_str()),
         ("component_kind", "source"),
-        ("component_type", "syslog"),
+        ("component_type", ty),
     ]
 }
 

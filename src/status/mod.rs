@@ -32,11 +32,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::daemon::Stats;
+use crate::daemon::{SourceHandle, Stats};
 use crate::journal::Journal;
 use crate::seal::SealerStats;
 use crate::ship::ShipStats;
-use crate::source::syslog::SourceStats;
 use text::human_bytes;
 
 /// Spool backlog (segments) from which `status` raises an alert.
@@ -67,7 +66,7 @@ pub enum StatusError {
 #[derive(Clone, Debug)]
 pub struct Probe {
     pub stream: String,
-    pub sources: Vec<(String, Arc<SourceStats>)>,
+    pub sources: Vec<SourceHandle>,
     pub sealer: Arc<SealerStats>,
     pub shipper: Arc<ShipStats>,
     pub journal: Journal,
@@ -95,8 +94,10 @@ impl Probe {
         let sources = self
             .sources
             .iter()
-            .map(|(name, s)| SourceSnapshot {
-                name: name.clone(),
+            .map(|h| (h, &h.stats))
+            .map(|(h, s)| SourceSnapshot {
+                name: h.name.clone(),
+                kind: h.kind.to_string(),
                 received_events: ld(&s.received_events),
                 received_bytes: ld(&s.received_bytes),
                 truncated: ld(&s.truncated),
@@ -111,6 +112,11 @@ impl Probe {
                     descriptor_budget: ld(&s.refused_connections[2]),
                 },
                 idle_closed: ld(&s.idle_closed),
+                checkpoint_errors: ld(&s.checkpoint_errors),
+                files_open: ld(&s.files_open),
+                file_rotations: ld(&s.file_rotations),
+                file_truncations: ld(&s.file_truncations),
+                restarts: ld(&s.restarts),
             })
             .collect();
         let durable = self.journal.durable_position();
@@ -214,6 +220,9 @@ pub struct Snapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceSnapshot {
     pub name: String,
+    /// The source's kind: `syslog`, `file`, `journald`.
+    #[serde(default, rename = "type")]
+    pub kind: String,
     pub received_events: u64,
     pub received_bytes: u64,
     pub truncated: u64,
@@ -232,6 +241,19 @@ pub struct SourceSnapshot {
     /// TCP connections closed after `idle_timeout`.
     #[serde(default)]
     pub idle_closed: u64,
+    /// Failed checkpoint writes.
+    #[serde(default)]
+    pub checkpoint_errors: u64,
+    /// File sources: files read now, rotations followed, truncations seen.
+    #[serde(default)]
+    pub files_open: u64,
+    #[serde(default)]
+    pub file_rotations: u64,
+    #[serde(default)]
+    pub file_truncations: u64,
+    /// Restarts of a source's helper process.
+    #[serde(default)]
+    pub restarts: u64,
 }
 
 /// Refused TCP connections by the cap they hit.

@@ -103,7 +103,10 @@ async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
 async fn serves_metrics_status_and_errors_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let (server, p) = start(dir.path()).await;
-    p.sources[0].1.received_events.store(5, Ordering::Relaxed);
+    p.sources[0]
+        .stats
+        .received_events
+        .store(5, Ordering::Relaxed);
     p.sealer.next_seq.store(3, Ordering::Relaxed);
     let addr = server.local_addr();
     let (metrics, status, missing, printed) = tokio::task::spawn_blocking(move || {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::journal::JournalOptions;
+use crate::source::SourceStats;
 
 /// A probe with two sources (one with a name that needs escaping) and a journal cap.
 pub(super) fn probe(dir: &std::path::Path) -> Probe {
@@ -15,8 +16,16 @@ pub(super) fn probe(dir: &std::path::Path) -> Probe {
     .unwrap();
     let stats = Stats {
         sources: vec![
-            ("udp".into(), Arc::new(SourceStats::default())),
-            ("we\"ird".into(), Arc::new(SourceStats::default())),
+            SourceHandle {
+                name: "udp".into(),
+                kind: "syslog",
+                stats: Arc::new(SourceStats::default()),
+            },
+            SourceHandle {
+                name: "we\"ird".into(),
+                kind: "syslog",
+                stats: Arc::new(SourceStats::default()),
+            },
         ],
         ..Stats::default()
     };
@@ -29,9 +38,12 @@ pub(super) fn probe(dir: &std::path::Path) -> Probe {
 fn metrics_carry_vector_names_and_live_values() {
     let dir = tempfile::tempdir().unwrap();
     let p = probe(dir.path());
-    p.sources[0].1.received_events.store(42, Ordering::Relaxed);
-    p.sources[0].1.kernel_drops.store(7, Ordering::Relaxed);
-    p.sources[1].1.errors.store(3, Ordering::Relaxed);
+    p.sources[0]
+        .stats
+        .received_events
+        .store(42, Ordering::Relaxed);
+    p.sources[0].stats.kernel_drops.store(7, Ordering::Relaxed);
+    p.sources[1].stats.errors.store(3, Ordering::Relaxed);
     p.sealer.next_seq.store(7, Ordering::Relaxed);
     p.shipper.next_seq.store(5, Ordering::Relaxed);
     p.shipper.spool_bytes.store(1234, Ordering::Relaxed);
@@ -137,7 +149,7 @@ fn a_sealer_behind_its_heartbeat_is_an_alert_that_says_why() {
 fn connection_figures_reach_metrics_and_text() {
     let dir = tempfile::tempdir().unwrap();
     let p = probe(dir.path());
-    let s = &p.sources[0].1;
+    let s = &p.sources[0].stats;
     s.active_connections.store(3, Ordering::Relaxed);
     s.refused_connections[1].store(40, Ordering::Relaxed);
     s.refused_connections[2].store(2, Ordering::Relaxed);

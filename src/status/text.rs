@@ -18,10 +18,12 @@ pub fn render_text(s: &Snapshot) -> String {
     );
     let _ = writeln!(o, "sources:");
     for src in &s.sources {
-        let _ = writeln!(
+        let _ =
+            writeln!(
             o,
-            "  {:<16} {} events ({}), {} truncated, {} incomplete, {} connections, {} errors",
+            "  {:<16} {:<8} {} events ({}), {} truncated, {} incomplete, {} connections, {} errors",
             src.name,
+            if src.kind.is_empty() { "syslog" } else { &src.kind },
             src.received_events,
             human_bytes(src.received_bytes),
             src.truncated,
@@ -42,6 +44,20 @@ pub fn render_text(s: &Snapshot) -> String {
                 r.max_connections_per_peer,
                 r.descriptor_budget,
                 src.idle_closed
+            );
+        }
+        if src.files_open > 0 || src.file_rotations > 0 || src.file_truncations > 0 {
+            let _ = writeln!(
+                o,
+                "  {:<16} {} files open, {} rotations followed, {} truncations (read again from the start)",
+                "", src.files_open, src.file_rotations, src.file_truncations
+            );
+        }
+        if src.checkpoint_errors > 0 || src.restarts > 0 {
+            let _ = writeln!(
+                o,
+                "  {:<16} {} failed checkpoint writes, {} restarts of its helper process",
+                "", src.checkpoint_errors, src.restarts
             );
         }
         if src.kernel_drops > 0 {

@@ -22,14 +22,18 @@ mod sink;
 pub mod tcp;
 pub mod udp;
 
+use std::sync::Arc;
+
+use super::limits::Gate;
+use super::{BuildError, Built, SourceContext};
+use crate::config::{SyslogListener, Transport as ConfigTransport};
+
 #[cfg(test)]
 mod test_util;
 
-use std::io;
-use std::sync::atomic::AtomicU64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::journal::JournalError;
+pub use super::{SourceError, SourceStats};
 
 pub use super::limits::READ_BUFFER_BYTES;
 pub use tcp::{run_tcp, StreamContext};
@@ -70,63 +74,75 @@ pub struct ListenerSpec {
     pub max_message_bytes: usize,
 }
 
-/// Counters for metrics, shared with the metrics endpoint through an `Arc`. Updated once
-/// per read or batch, not per message.
-#[derive(Debug, Default)]
-pub struct SourceStats {
-    /// Messages journalled (including truncated and incomplete ones).
-    pub received_events: AtomicU64,
-    /// Bytes received from the network (datagram or stream bytes, before framing).
-    pub received_bytes: AtomicU64,
-    /// Messages truncated to the maximum size.
-    pub truncated: AtomicU64,
-    /// Messages cut short by the end of the connection.
-    pub incomplete: AtomicU64,
-    /// TCP connections accepted.
-    pub connections: AtomicU64,
-    /// TCP connections open now.
-    pub active_connections: AtomicU64,
-    /// TCP connections closed at once because a cap was reached (listener, peer or
-    /// descriptor budget), by cap: `[max_connections, max_connections_per_peer,
-    /// descriptor budget]`.
-    pub refused_connections: [AtomicU64; 3],
-    /// TCP connections closed after `idle_timeout` without data.
-    pub idle_closed: AtomicU64,
-    /// Read, receive and accept errors.
-    pub errors: AtomicU64,
-    /// UDP datagrams the kernel dropped because the receive buffer was full: UDP
-    /// cannot be slowed down, so these are counted, never silent (read from
-    /// `/proc/net/udp`, see [`udp_kernel_drops`]).
-    pub kernel_drops: AtomicU64,
-}
-
-/// Why a listener stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    /// The journal refused a batch; nothing received from now on could be kept.
-    #[error("syslog listener {listener}: journal append failed: {source}")]
-    Journal {
-        /// Listener name.
-        listener: String,
-        /// The journal's error.
-        #[source]
-        source: JournalError,
-    },
-    /// The socket itself failed (not a single read).
-    #[error("syslog listener {listener}: {source}")]
-    Io {
-        /// Listener name.
-        listener: String,
-        /// The I/O error.
-        #[source]
-        source: io::Error,
-    },
-}
-
 /// The one clock reading per socket read.
 fn now_ns() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
         Err(e) => i64::try_from(e.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+    }
+}
+
+/// Binds a `[[syslog]]` listener and returns its task: the source component of syslog.
+pub fn build(l: &SyslogListener, cx: SourceContext) -> Result<Built, BuildError> {
+    let spec = ListenerSpec {
+        index: cx.index,
+        name: cx.name.clone(),
+        transport: match l.transport {
+            ConfigTransport::Udp => Transport::Udp,
+            ConfigTransport::Tcp => Transport::Tcp,
+        },
+        max_message_bytes: l.max_message_bytes,
+    };
+    let SourceContext {
+        journal,
+        stats,
+        shutdown,
+        shared,
+        ..
+    } = cx;
+    match l.transport {
+        ConfigTransport::Udp => {
+            let bind_err = |source| BuildError::Bind {
+                transport: "udp",
+                address: l.address,
+                source,
+            };
+            let std = std::net::UdpSocket::bind(l.address).map_err(bind_err)?;
+            std.set_nonblocking(true).map_err(bind_err)?;
+            let socket = tokio::net::UdpSocket::from_std(std).map_err(bind_err)?;
+            let local = socket.local_addr().map_err(bind_err)?;
+            let watch = udp::watch_drops(
+                spec.name.clone(),
+                local.port(),
+                stats.clone(),
+                shutdown.clone(),
+            );
+            let task = async move {
+                let (run, ()) =
+                    tokio::join!(run_udp(socket, spec, journal, stats, shutdown), watch);
+                run
+            };
+            Ok(Built {
+                task: Box::pin(task),
+                local_addr: Some(local),
+            })
+        }
+        ConfigTransport::Tcp => {
+            let bind_err = |source| BuildError::Bind {
+                transport: "tcp",
+                address: l.address,
+                source,
+            };
+            let listener = tcp::bind(l.address).map_err(bind_err)?;
+            let local = listener.local_addr().map_err(bind_err)?;
+            let cx = StreamContext {
+                gate: Gate::new(l.limits(), shared.budget.clone()),
+                pool: Arc::clone(&shared.pool),
+            };
+            Ok(Built {
+                task: Box::pin(run_tcp(listener, spec, journal, stats, cx, shutdown)),
+                local_addr: Some(local),
+            })
+        }
     }
 }

@@ -100,7 +100,7 @@ impl Sink {
             .await
             .map(|_| ())
             .map_err(|source| SourceError::Journal {
-                listener: self.name.clone(),
+                source_name: self.name.clone(),
                 source,
             })
     }

@@ -36,6 +36,33 @@ pub fn udp_kernel_drops(port: u16) -> Option<u64> {
     found
 }
 
+/// Copies the kernel's drop counter of the UDP socket on `port` into `stats` every few
+/// seconds, and warns when it grows (UDP cannot be slowed down: this is how its losses
+/// are never silent). Ends with `stop`.
+pub async fn watch_drops(
+    name: String,
+    port: u16,
+    stats: Arc<SourceStats>,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let Some(now) = udp_kernel_drops(port) else {
+            continue;
+        };
+        let before = stats
+            .kernel_drops
+            .swap(now, std::sync::atomic::Ordering::Relaxed);
+        if now > before {
+            warn!(listener = %name, dropped = now - before, total = now, "the kernel dropped UDP datagrams: the receive buffer overflowed (use TCP for lossless delivery)");
+        }
+    }
+}
+
 /// The `drops` of every row of a `/proc/net/udp{,6}` table whose local port is `port`.
 fn parse_udp_drops(text: &str, port: u16) -> Vec<u64> {
     text.lines()
@@ -69,7 +96,7 @@ pub async fn run_udp(
             biased;
             _ = shutdown.cancelled() => break,
             ready = socket.readable() => {
-                ready.map_err(|source| SourceError::Io { listener: spec.name.clone(), source })?;
+                ready.map_err(|source| SourceError::Io { source_name: spec.name.clone(), source })?;
             }
         }
         let failed = drain_udp(
@@ -89,7 +116,7 @@ pub async fn run_udp(
     // tries when the reactor has already reported readiness, which may lag behind
     // what the kernel holds.
     let socket = socket.into_std().map_err(|source| SourceError::Io {
-        listener: spec.name.clone(),
+        source_name: spec.name.clone(),
         source,
     })?;
     drain_udp(

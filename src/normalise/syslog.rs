@@ -33,7 +33,50 @@ fn scan_pri(s: &str) -> Option<(u8, &str)> {
     Some((v, &rest[end + 1..]))
 }
 
+/// `journalctl -o short-iso` and `-o short-iso-precise` lines (and other tools') start
+/// with an ISO 8601 time whose offset has no colon (`2024-11-22T10:00:00+0000 host
+/// prog[1]: msg`), which `syslog_loose` does not take. Such a line is read here: time,
+/// host, then the tag as in RFC 3164. True when it was one.
+fn parse_iso_colonless<'a>(ev: &mut Event<'a>, text: &'a str) -> bool {
+    let trimmed = text.trim();
+    let (pri, body) = match scan_pri(trimmed) {
+        Some((pri, rest)) => (Some(pri), rest),
+        None => (None, trimmed),
+    };
+    let Some((stamp, rest)) = body.split_once(' ') else {
+        return false;
+    };
+    let b = stamp.as_bytes();
+    let looks_iso = b.len() >= 24
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && matches!(b[b.len() - 5], b'+' | b'-')
+        && b[b.len() - 4..].iter().all(u8::is_ascii_digit);
+    if !looks_iso {
+        return false;
+    }
+    let Ok(t) = chrono::DateTime::parse_from_str(stamp, "%Y-%m-%dT%H:%M:%S%.f%z") else {
+        return false;
+    };
+    ev.priority = pri;
+    ev.timestamp_ns = t.timestamp_nanos_opt();
+    let rest = rest.trim_start();
+    let (host, after_host) = match rest.split_once(' ') {
+        Some((h, r)) if !h.ends_with(':') => (Some(h), r.trim_start()),
+        _ => (None, rest),
+    };
+    ev.hostname = host;
+    let (app, procid, message) = split_tag(after_host);
+    ev.appname = app;
+    ev.procid = procid;
+    ev.message = message;
+    true
+}
+
 pub(super) fn parse_into<'a>(ev: &mut Event<'a>, text: &'a str, zone: &mut ZoneCache, depth: u8) {
+    if depth == 0 && parse_iso_colonless(ev, text) {
+        return;
+    }
     let received_secs = ev.received_ns.div_euclid(NS_PER_SEC);
     let received_wall = received_secs + i64::from(zone.offset_for_utc(received_secs));
     let get_year = move |d| nearest_year(received_wall, d);

@@ -51,7 +51,7 @@ fn render(raw: &[u8], received_ns: i64) -> Value {
     )
 }
 
-const RECV: i64 = 1_728_700_000_000_000_000; // 2024-10-12T02:26:40Z
+const RECV: i64 = 1_732_933_600_000_000_000; // 2024-11-30T02:26:40Z
 
 #[test]
 fn rfc5424_with_structured_data() {
@@ -63,7 +63,7 @@ fn rfc5424_with_structured_data() {
             "@timestamp": "2003-10-11T22:14:15.003000000Z",
             "event": {
                 "id": "host-a:42",
-                "created": "2024-10-12T02:26:40.000000000Z",
+                "created": "2024-11-30T02:26:40.000000000Z",
                 "kind": "event",
                 "original": std::str::from_utf8(raw).unwrap(),
             },
@@ -552,4 +552,30 @@ fn a_file_line_names_its_file_and_offset_and_is_timed_by_itself() {
     let twin = record(rec.raw, RECV);
     let input = Input::of(&twin);
     assert_eq!(n.decode(&twin, &input).detector_time_ns(), RECV);
+}
+
+#[test]
+fn journalctl_short_iso_offsets_without_a_colon_parse() {
+    for (raw, want) in [
+        (
+            &b"2024-11-22T10:00:00+0000 web-1 sshd[42]: Failed password for root from 203.0.113.5 port 22 ssh2"[..],
+            "2024-11-22T10:00:00.000000000Z",
+        ),
+        (
+            b"2024-11-22T10:00:00.123456+0100 web-1 sshd[42]: Failed password for root from 203.0.113.5 port 22 ssh2",
+            "2024-11-22T09:00:00.123456000Z",
+        ),
+        (
+            b"<38>2024-11-22T10:00:00-0230 web-1 sshd[42]: Failed password for root from 203.0.113.5 port 22 ssh2",
+            "2024-11-22T12:30:00.000000000Z",
+        ),
+    ] {
+        let v = render(raw, RECV);
+        assert_eq!(v["@timestamp"], want, "{v}");
+        assert_eq!(v["host"]["name"], "web-1");
+        assert_eq!(v["process"]["name"], "sshd");
+        assert_eq!(v["process"]["pid"], 42);
+        assert_eq!(v["event"]["action"], "ssh_login", "{v}");
+        assert!(v.get("tags").is_none(), "{v}");
+    }
 }

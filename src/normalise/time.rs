@@ -54,20 +54,21 @@ pub(crate) fn days_in_month(y: i64, m: u32) -> u32 {
     }
 }
 
-/// The year for an RFC 3164 timestamp (which has none): the one that puts the message
-/// nearest to when it was received, e.g. `Dec 31` received on Jan 1 is last year's.
-/// `received_wall` is the receive time as seconds of wall time in the listener's zone.
+/// The year for a timestamp that has none (RFC 3164, most log files): the latest one
+/// that does not put the line more than a day after it was received (read). A December
+/// line read in January is last year's; last month's log replayed in December is this
+/// year's, not next year's; a line a sender stamped a few hours ahead (clock skew, a
+/// zone mix-up) stays in the current year. `received_wall` is the receive time as
+/// seconds of wall time in the source's zone.
 pub(crate) fn nearest_year(
     received_wall: i64,
     (mon, day, h, mi, s): (u32, u32, u32, u32, u32),
 ) -> i32 {
-    const HALF_YEAR: i64 = 182 * SECS_PER_DAY;
     let (ry, _, _) = civil_from_days(received_wall.div_euclid(SECS_PER_DAY));
-    let mut best: Option<(i64, i64)> = None;
+    let mut found = None;
     if (1..=12).contains(&mon) && h < 24 && mi < 60 && s < 60 {
-        // The received year first: usually it is within half a year and no other can
-        // be nearer.
-        for y in [ry, ry - 1, ry + 1] {
+        // Newest first; February 29th may need to go back to the last leap year.
+        for y in (ry - 8..=ry + 1).rev() {
             if day == 0 || day > days_in_month(y, mon) {
                 continue;
             }
@@ -75,18 +76,14 @@ pub(crate) fn nearest_year(
                 + i64::from(h) * 3600
                 + i64::from(mi) * 60
                 + i64::from(s);
-            let dist = (t - received_wall).abs();
-            if best.is_none_or(|(d, _)| dist < d) {
-                best = Some((dist, y));
-            }
-            if dist < HALF_YEAR {
+            if t <= received_wall + SECS_PER_DAY {
+                found = Some(y);
                 break;
             }
         }
     }
     // An impossible date gets the received year; the parser then rejects it.
-    let y = best.map_or(ry, |(_, y)| y);
-    i32::try_from(y).unwrap_or(1970)
+    i32::try_from(found.unwrap_or(ry)).unwrap_or(1970)
 }
 
 /// Time zone for timestamps that carry none (RFC 3164), per listener.
@@ -329,6 +326,19 @@ mod tests {
         // Impossible date: received year (the parser rejects it afterwards).
         assert_eq!(nearest_year(wall(2025, 3, 1, 0), (2, 30, 0, 0, 0)), 2025);
         assert_eq!(nearest_year(wall(2025, 3, 1, 0), (13, 1, 0, 0, 0)), 2025);
+        // Never more than a day in the future: December read on December 1st is last
+        // year's, a line stamped a few hours ahead stays this year's.
+        assert_eq!(
+            nearest_year(wall(2026, 12, 1, 12), (12, 31, 23, 59, 0)),
+            2025
+        );
+        assert_eq!(nearest_year(wall(2026, 12, 1, 12), (12, 2, 6, 0, 0)), 2026);
+        assert_eq!(nearest_year(wall(2026, 12, 1, 12), (12, 2, 13, 0, 0)), 2025);
+        // Last month's log replayed now is this year's.
+        assert_eq!(nearest_year(wall(2026, 12, 1, 12), (11, 3, 0, 0, 0)), 2026);
+        assert_eq!(nearest_year(wall(2026, 1, 5, 0), (6, 1, 0, 0, 0)), 2025);
+        // February 29th goes back to the last leap year.
+        assert_eq!(nearest_year(wall(2027, 3, 1, 0), (2, 29, 0, 0, 0)), 2024);
     }
 
     #[test]

@@ -29,6 +29,8 @@ mod sink;
 pub mod state;
 pub mod tailed;
 pub mod tailer;
+#[cfg(test)]
+mod tests;
 
 use std::sync::mpsc::sync_channel;
 use std::time::Duration;

@@ -348,7 +348,7 @@ impl Tailer {
         let copy = self.find_copy(&path, fp, from, now);
         match &copy {
             Some(c) => {
-                tracing::warn!(source = %self.name, path = %path.display(), read = from, copy = %c.path_note(), "file truncated in place (copytruncate?): reading it again from its start, and what had not been read yet from its copy")
+                tracing::warn!(source = %self.name, path = %path.display(), read = from, copy = %copy_note(&c.0, &c.1), "file truncated in place (copytruncate?): reading it again from its start, and what had not been read yet from its copy")
             }
             None => {
                 tracing::warn!(source = %self.name, path = %path.display(), read = from, "file truncated in place (copytruncate?): reading it again from its start")
@@ -532,50 +532,12 @@ impl Tailer {
         }
         let size = meta.len();
         let now = Instant::now();
-        let io_err = |s: &mut Self, e: io::Error| s.problem(path, Problem::Read(e.kind()), &e);
-        let (pos, fp) = match self.take_pending(id, &file, size) {
-            Ok(Resume::At(offset, fp)) => {
-                tracing::info!(source = %self.name, path = %path.display(), offset, "resuming at the checkpoint");
-                (offset, fp)
+        let (pos, fp) = match self.start_position(path, id, &file, &meta, phase, now) {
+            Ok(v) => v,
+            Err(e) => {
+                self.problem(path, Problem::Read(e.kind()), &e);
+                return Ok(());
             }
-            Ok(Resume::Changed(entry)) => {
-                self.stats.file_truncations.fetch_add(1, Ordering::Relaxed);
-                let copy = entry
-                    .fingerprint()
-                    .and_then(|fp| self.find_copy(&entry.path_buf(), fp, entry.offset, now));
-                tracing::warn!(source = %self.name, path = %path.display(), checkpoint = entry.offset, copy = copy.as_ref().map(|c| c.path_note()), "the file changed while sealtrail was stopped (truncated or replaced): reading it from its start");
-                if let Some((c, _)) = copy {
-                    self.insert(c);
-                }
-                match Fingerprint::read(&file, size) {
-                    Ok(fp) => (0, fp),
-                    Err(e) => return Ok(io_err(self, e)),
-                }
-            }
-            Ok(Resume::None) => {
-                let fp = match Fingerprint::read(&file, size) {
-                    Ok(fp) => fp,
-                    Err(e) => return Ok(io_err(self, e)),
-                };
-                let from_start = match (phase, &self.loaded) {
-                    (Phase::Running, _) => true,
-                    (Phase::Startup, None) => self.s.start_at == StartAt::Beginning,
-                    (Phase::Startup, Some(c)) => {
-                        self.s.start_at == StartAt::Beginning
-                            || appeared_since(&meta, c.written_ns, self.s.rescan_interval)
-                    }
-                };
-                let pos = if from_start {
-                    0
-                } else {
-                    match end_position(&file, size) {
-                        Ok(p) => p,
-                        Err(e) => return Ok(io_err(self, e)),
-                    }
-                };
-                (pos, fp)
-            }
-            Err(e) => return Ok(io_err(self, e)),
         };
         self.problems.remove(path);
         self.insert(Tailed::new(
@@ -589,6 +551,55 @@ impl Tailer {
             now,
         ));
         Ok(())
+    }
+
+    /// Where to start reading a file just opened: its checkpoint, its start, or its end
+    /// (see the module's "Restart"); and its fingerprint now.
+    fn start_position(
+        &mut self,
+        path: &Path,
+        id: FileId,
+        file: &File,
+        meta: &Metadata,
+        phase: Phase,
+        now: Instant,
+    ) -> io::Result<(u64, Fingerprint)> {
+        let size = meta.len();
+        Ok(match self.take_pending(id, file, size)? {
+            Resume::At(offset, fp) => {
+                tracing::info!(source = %self.name, path = %path.display(), offset, "resuming at the checkpoint");
+                (offset, fp)
+            }
+            Resume::Changed(entry) => {
+                self.stats.file_truncations.fetch_add(1, Ordering::Relaxed);
+                let copy = entry
+                    .fingerprint()
+                    .and_then(|fp| self.find_copy(&entry.path_buf(), fp, entry.offset, now));
+                let note = copy.as_ref().map(|(t, p)| copy_note(t, p));
+                tracing::warn!(source = %self.name, path = %path.display(), checkpoint = entry.offset, copy = ?note, "the file changed while sealtrail was stopped (truncated or replaced): reading it from its start");
+                if let Some((c, _)) = copy {
+                    self.insert(c);
+                }
+                (0, Fingerprint::read(file, size)?)
+            }
+            Resume::None => {
+                let fp = Fingerprint::read(file, size)?;
+                let from_start = match (phase, &self.loaded) {
+                    (Phase::Running, _) => true,
+                    (Phase::Startup, None) => self.s.start_at == StartAt::Beginning,
+                    (Phase::Startup, Some(c)) => {
+                        self.s.start_at == StartAt::Beginning
+                            || appeared_since(meta, c.written_ns, self.s.rescan_interval)
+                    }
+                };
+                let pos = if from_start {
+                    0
+                } else {
+                    end_position(file, size)?
+                };
+                (pos, fp)
+            }
+        })
     }
 
     /// The checkpoint entry of inode `id`, if any, taken out of the pending list.
@@ -727,14 +738,9 @@ impl Tailer {
     }
 }
 
-trait CopyNote {
-    fn path_note(&self) -> String;
-}
-
-impl CopyNote for (Tailed, PathBuf) {
-    fn path_note(&self) -> String {
-        format!("{} (inode {})", self.1.display(), self.0.id.ino)
-    }
+/// Names a copy being read, for the log.
+fn copy_note(t: &Tailed, path: &Path) -> String {
+    format!("{} (inode {})", path.display(), t.id.ino)
 }
 
 /// Opens for reading without ever blocking: a path that turned into a FIFO between

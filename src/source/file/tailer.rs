@@ -462,8 +462,11 @@ impl Tailer {
                 continue;
             }
             let id = FileId::of(&meta);
+            // A rotation: a file not followed yet is where another one was. (A
+            // followed file moving to the next name, `app.log` → `app.log.1` under
+            // `app.log*`, is the same rotation seen again.)
             if let Some(old) = self.paths.get(path) {
-                if *old != id {
+                if *old != id && !self.files.contains_key(&id) {
                     self.stats.file_rotations.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(source = %self.name, path = %path.display(), "rotated: a new file is at the path; the old one is read to its end");
                 }
@@ -587,9 +590,12 @@ impl Tailer {
                 let from_start = match (phase, &self.loaded) {
                     (Phase::Running, _) => true,
                     (Phase::Startup, None) => self.s.start_at == StartAt::Beginning,
+                    // After the first start, `start_at` no longer applies: a file
+                    // without an entry that is older than the checkpoint was read and
+                    // released before (or predates this pattern); a newer one appeared
+                    // while the daemon was stopped and is read whole.
                     (Phase::Startup, Some(c)) => {
-                        self.s.start_at == StartAt::Beginning
-                            || appeared_since(meta, c.written_ns, self.s.rescan_interval)
+                        appeared_since(meta, c.written_ns, self.s.rescan_interval)
                     }
                 };
                 let pos = if from_start {
@@ -621,6 +627,7 @@ impl Tailer {
     fn resume_rotated(&mut self) -> Result<(), SourceError> {
         let now = Instant::now();
         let entries = std::mem::take(&mut self.pending);
+        let siblings: Vec<PathBuf> = entries.iter().map(FileCheckpoint::path_buf).collect();
         for entry in entries {
             let id = entry.id();
             if self.paths.values().any(|p| *p == id) {
@@ -655,7 +662,88 @@ impl Tailer {
                 }
             }
         }
+        self.read_unseen_generations(&siblings, now);
         Ok(())
+    }
+
+    /// Generations that were created and rotated away while the daemon was stopped
+    /// (several rotations during a downtime): never seen, never at an included path
+    /// while it ran. They are the files in a checkpointed file's directory named like
+    /// its rotations (`app.log.1`, `app.log-20241122`: its name and a separator),
+    /// created since the checkpoint, not compressed, not excluded and not followed
+    /// already. Each is read whole, under the checkpointed path it was written to, and
+    /// released at its end.
+    fn read_unseen_generations(&mut self, siblings: &[PathBuf], now: Instant) {
+        let Some(since) = self.loaded.as_ref().map(|c| c.written_ns) else {
+            return;
+        };
+        let mut dirs: HashMap<PathBuf, Vec<(std::ffi::OsString, PathBuf)>> = HashMap::new();
+        for p in siblings {
+            if let (Some(dir), Some(name)) = (p.parent(), p.file_name()) {
+                let list = dirs.entry(dir.to_path_buf()).or_default();
+                if !list.iter().any(|(n, _)| n == name) {
+                    list.push((name.to_os_string(), p.clone()));
+                }
+            }
+        }
+        for (dir, names) in dirs {
+            let Ok(listing) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut found: Vec<(std::time::SystemTime, PathBuf, PathBuf)> = Vec::new();
+            for entry in listing.flatten() {
+                let p = entry.path();
+                let Some(file_name) = p.file_name().map(|n| n.as_encoded_bytes().to_vec()) else {
+                    continue;
+                };
+                let Some((_, origin)) = names.iter().find(|(n, _)| {
+                    let n = n.as_encoded_bytes();
+                    file_name.len() > n.len()
+                        && file_name.starts_with(n)
+                        && !file_name[n.len()].is_ascii_alphanumeric()
+                }) else {
+                    continue;
+                };
+                let Ok(meta) = entry.metadata() else { continue };
+                if !meta.is_file()
+                    || !self.globs.admits(&p)
+                    || self.files.contains_key(&FileId::of(&meta))
+                    || !appeared_since(&meta, since, self.s.rescan_interval)
+                {
+                    continue;
+                }
+                let created = meta.created().unwrap_or(UNIX_EPOCH);
+                found.push((created, p, origin.clone()));
+            }
+            // Oldest first: the order they were written in.
+            found.sort();
+            for (_, p, origin) in found {
+                let Ok(file) = open_nonblocking(&p) else {
+                    continue;
+                };
+                let Ok(meta) = file.metadata() else { continue };
+                let id = FileId::of(&meta);
+                if self.files.contains_key(&id) {
+                    continue;
+                }
+                let Ok(fp) = Fingerprint::read(&file, meta.len()) else {
+                    continue;
+                };
+                let Some(permit) = self.budget.try_take() else {
+                    self.problem(
+                        &p,
+                        Problem::Budget,
+                        &"the daemon's descriptor budget is spent",
+                    );
+                    continue;
+                };
+                tracing::info!(source = %self.name, path = %origin.display(), now_at = %p.display(), "created and rotated while sealtrail was stopped: reading it whole");
+                self.stats.file_rotations.fetch_add(1, Ordering::Relaxed);
+                let mut t = Tailed::new(file, Some(permit), origin, id, fp, 0, meta.len(), now);
+                t.detached = Some(now);
+                self.insert(t);
+            }
+        }
     }
 
     /// Archives partial lines idle past `line_timeout`; releases detached files that

@@ -776,6 +776,46 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_source_parses_and_shows_the_defaults() {
+        // The commented-out [[file]] block of config.example.toml, uncommented.
+        let text = include_str!("../config.example.toml");
+        let block: String = text
+            .lines()
+            .skip_while(|l| *l != "# [[file]]")
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l)))
+            .collect();
+        assert!(block.starts_with("[[file]]"), "{block}");
+        let cfg = parse(&format!("{MINIMAL}{block}")).unwrap();
+        let ex = &cfg.file[0];
+        let dflt = parse(&format!("{MINIMAL}[[file]]\ninclude = [\"/x\"]\n")).unwrap();
+        let d = &dflt.file[0];
+        assert_eq!(ex.display_name(), "auth");
+        assert_eq!(
+            (
+                ex.start_at,
+                ex.max_line_bytes,
+                ex.line_timeout,
+                ex.rescan_interval
+            ),
+            (
+                d.start_at,
+                d.max_line_bytes,
+                d.line_timeout,
+                d.rescan_interval
+            )
+        );
+        assert_eq!(
+            (
+                ex.release_deleted_after,
+                ex.checkpoint_interval,
+                ex.timezone
+            ),
+            (d.release_deleted_after, d.checkpoint_interval, d.timezone)
+        );
+    }
+
+    #[test]
     fn minimal_config_gets_defaults() {
         let cfg = parse(MINIMAL).unwrap();
         assert_eq!(cfg.seal.max_age, Duration::from_secs(60));

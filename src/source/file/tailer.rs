@@ -43,25 +43,27 @@
 //! backpressure: then nothing is read, and the files keep the data.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{FileSourceConfig, StartAt};
-use super::discover::{is_compressed, Changes, Globs, Wake, Watch};
+use super::discover::{Changes, Globs, Wake, Watch};
 use super::sink::{now_ns, Sink};
 use super::state::{Checkpoint, FileCheckpoint, FileId, Fingerprint, CHECKPOINT_VERSION};
-use super::tailed::{end_position, Look, Tailed};
+use super::tailed::{Look, Tailed};
 use crate::source::limits::DescriptorBudget;
 use crate::source::{SourceError, SourceStats};
+
+mod resume;
 
 /// Every open file is looked at this often, events or not.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -100,8 +102,10 @@ enum Phase {
 enum Resume {
     /// No entry for this inode.
     None,
-    /// The same file: resume at the offset, with the file's fingerprint now.
-    At(u64, Fingerprint),
+    /// The same file: resume at the offset, with the file's fingerprint now, under
+    /// the path its records had (so lines read again after a crash carry the same
+    /// path and offset, even if the file was renamed meanwhile).
+    At(u64, Fingerprint, PathBuf),
     /// The inode's content changed while stopped (truncated, or a new file).
     Changed(FileCheckpoint),
 }
@@ -368,58 +372,6 @@ impl Tailer {
         Ok(())
     }
 
-    /// A copy of the file that was at `path` with fingerprint `fp`, longer than
-    /// `from`: logrotate's `copytruncate` copy, to be read from `from` to its end.
-    fn find_copy(
-        &mut self,
-        path: &Path,
-        fp: Fingerprint,
-        from: u64,
-        now: Instant,
-    ) -> Option<(Tailed, PathBuf)> {
-        if fp.len == 0 {
-            return None;
-        }
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty())?;
-        let mut best: Option<(std::time::SystemTime, PathBuf, File, Metadata)> = None;
-        for entry in std::fs::read_dir(dir).ok()?.flatten() {
-            let p = entry.path();
-            let Ok(meta) = entry.metadata() else { continue };
-            if !meta.is_file() || meta.len() <= from || is_compressed(&p) {
-                continue;
-            }
-            if self.files.contains_key(&FileId::of(&meta)) {
-                continue;
-            }
-            let Ok(file) = open_nonblocking(&p) else {
-                continue;
-            };
-            if !matches!(fp.recheck(&file, meta.len()), Ok(Some(_))) {
-                continue;
-            }
-            let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
-            if best.as_ref().is_none_or(|(t, ..)| mtime > *t) {
-                best = Some((mtime, p, file, meta));
-            }
-        }
-        let (_, p, file, meta) = best?;
-        let permit = self.budget.try_take()?;
-        let fp = Fingerprint::read(&file, meta.len()).ok()?;
-        let mut t = Tailed::new(
-            file,
-            Some(permit),
-            path.to_path_buf(),
-            FileId::of(&meta),
-            fp,
-            from,
-            meta.len(),
-            now,
-        );
-        t.copy = true;
-        t.detached = Some(now);
-        Some((t, p))
-    }
-
     /// Evaluates the patterns: opens new files, notices rotations, detaches files no
     /// longer at an included path.
     fn rescan(&mut self, phase: Phase) -> Result<(), SourceError> {
@@ -462,21 +414,19 @@ impl Tailer {
                 continue;
             }
             let id = FileId::of(&meta);
-            // A rotation: a file not followed yet is where another one was. (A
-            // followed file moving to the next name, `app.log` → `app.log.1` under
-            // `app.log*`, is the same rotation seen again.)
-            if let Some(old) = self.paths.get(path) {
-                if *old != id && !self.files.contains_key(&id) {
-                    self.stats.file_rotations.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(source = %self.name, path = %path.display(), "rotated: a new file is at the path; the old one is read to its end");
-                }
-            }
             paths.insert(path.clone(), id);
             seen.insert(id);
             if let Some(f) = self.files.get_mut(&id) {
                 f.detached = None;
                 self.problems.remove(path);
                 continue;
+            }
+            // A rotation: a new file where a followed one was found (renamed away or
+            // replaced). A followed file moving on to the next name (`app.log` →
+            // `app.log.1` under `app.log*`) is no new file, so no second count.
+            if self.files.values().any(|f| f.path == *path) {
+                self.stats.file_rotations.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(source = %self.name, path = %path.display(), "rotated: a new file is at the path; the old one is read to its end");
             }
             self.open(path, phase)?;
         }
@@ -535,7 +485,7 @@ impl Tailer {
         }
         let size = meta.len();
         let now = Instant::now();
-        let (pos, fp) = match self.start_position(path, id, &file, &meta, phase, now) {
+        let (pos, fp, record_path) = match self.start_position(path, id, &file, &meta, phase, now) {
             Ok(v) => v,
             Err(e) => {
                 self.problem(path, Problem::Read(e.kind()), &e);
@@ -546,7 +496,7 @@ impl Tailer {
         self.insert(Tailed::new(
             file,
             Some(permit),
-            path.to_path_buf(),
+            record_path.unwrap_or_else(|| path.to_path_buf()),
             id,
             fp,
             pos,
@@ -554,196 +504,6 @@ impl Tailer {
             now,
         ));
         Ok(())
-    }
-
-    /// Where to start reading a file just opened: its checkpoint, its start, or its end
-    /// (see the module's "Restart"); and its fingerprint now.
-    fn start_position(
-        &mut self,
-        path: &Path,
-        id: FileId,
-        file: &File,
-        meta: &Metadata,
-        phase: Phase,
-        now: Instant,
-    ) -> io::Result<(u64, Fingerprint)> {
-        let size = meta.len();
-        Ok(match self.take_pending(id, file, size)? {
-            Resume::At(offset, fp) => {
-                tracing::info!(source = %self.name, path = %path.display(), offset, "resuming at the checkpoint");
-                (offset, fp)
-            }
-            Resume::Changed(entry) => {
-                self.stats.file_truncations.fetch_add(1, Ordering::Relaxed);
-                let copy = entry
-                    .fingerprint()
-                    .and_then(|fp| self.find_copy(&entry.path_buf(), fp, entry.offset, now));
-                let note = copy.as_ref().map(|(t, p)| copy_note(t, p));
-                tracing::warn!(source = %self.name, path = %path.display(), checkpoint = entry.offset, copy = ?note, "the file changed while sealtrail was stopped (truncated or replaced): reading it from its start");
-                if let Some((c, _)) = copy {
-                    self.insert(c);
-                }
-                (0, Fingerprint::read(file, size)?)
-            }
-            Resume::None => {
-                let fp = Fingerprint::read(file, size)?;
-                let from_start = match (phase, &self.loaded) {
-                    (Phase::Running, _) => true,
-                    (Phase::Startup, None) => self.s.start_at == StartAt::Beginning,
-                    // After the first start, `start_at` no longer applies: a file
-                    // without an entry that is older than the checkpoint was read and
-                    // released before (or predates this pattern); a newer one appeared
-                    // while the daemon was stopped and is read whole.
-                    (Phase::Startup, Some(c)) => {
-                        appeared_since(meta, c.written_ns, self.s.rescan_interval)
-                    }
-                };
-                let pos = if from_start {
-                    0
-                } else {
-                    end_position(file, size)?
-                };
-                (pos, fp)
-            }
-        })
-    }
-
-    /// The checkpoint entry of inode `id`, if any, taken out of the pending list.
-    fn take_pending(&mut self, id: FileId, file: &File, size: u64) -> io::Result<Resume> {
-        let Some(i) = self.pending.iter().position(|e| e.id() == id) else {
-            return Ok(Resume::None);
-        };
-        let entry = self.pending.swap_remove(i);
-        Ok(match entry.matches(id, file, size)? {
-            Some(fp) if entry.offset <= size => Resume::At(entry.offset, fp),
-            _ => Resume::Changed(entry),
-        })
-    }
-
-    /// After the first scan: checkpointed files not found at an included path were
-    /// rotated away (or deleted) while the daemon was stopped. Each one still in its
-    /// directory under another name is read from its checkpoint to its end; the
-    /// entries of the others expire.
-    fn resume_rotated(&mut self) -> Result<(), SourceError> {
-        let now = Instant::now();
-        let entries = std::mem::take(&mut self.pending);
-        let siblings: Vec<PathBuf> = entries.iter().map(FileCheckpoint::path_buf).collect();
-        for entry in entries {
-            let id = entry.id();
-            if self.paths.values().any(|p| *p == id) {
-                self.pending.push(entry); // there, but could not be opened: kept
-                continue;
-            }
-            let path = entry.path_buf();
-            let Some((found, file, meta)) = find_inode(&path, id) else {
-                tracing::info!(source = %self.name, path = %entry.path, offset = entry.offset, "a checkpointed file is gone (deleted, or compressed, while sealtrail was stopped): its entry expires");
-                continue;
-            };
-            let size = meta.len();
-            match entry.matches(id, &file, size) {
-                Ok(Some(fp)) if entry.offset <= size => {
-                    let Some(permit) = self.budget.try_take() else {
-                        self.problem(
-                            &found,
-                            Problem::Budget,
-                            &"the daemon's descriptor budget is spent",
-                        );
-                        continue;
-                    };
-                    tracing::info!(source = %self.name, path = %entry.path, now_at = %found.display(), offset = entry.offset, "rotated while sealtrail was stopped: reading the old file from its checkpoint to its end");
-                    self.stats.file_rotations.fetch_add(1, Ordering::Relaxed);
-                    let mut t =
-                        Tailed::new(file, Some(permit), path, id, fp, entry.offset, size, now);
-                    t.detached = Some(now);
-                    self.insert(t);
-                }
-                _ => {
-                    tracing::info!(source = %self.name, path = %entry.path, "a checkpointed file's inode now holds another file: its entry expires");
-                }
-            }
-        }
-        self.read_unseen_generations(&siblings, now);
-        Ok(())
-    }
-
-    /// Generations that were created and rotated away while the daemon was stopped
-    /// (several rotations during a downtime): never seen, never at an included path
-    /// while it ran. They are the files in a checkpointed file's directory named like
-    /// its rotations (`app.log.1`, `app.log-20241122`: its name and a separator),
-    /// created since the checkpoint, not compressed, not excluded and not followed
-    /// already. Each is read whole, under the checkpointed path it was written to, and
-    /// released at its end.
-    fn read_unseen_generations(&mut self, siblings: &[PathBuf], now: Instant) {
-        let Some(since) = self.loaded.as_ref().map(|c| c.written_ns) else {
-            return;
-        };
-        let mut dirs: HashMap<PathBuf, Vec<(std::ffi::OsString, PathBuf)>> = HashMap::new();
-        for p in siblings {
-            if let (Some(dir), Some(name)) = (p.parent(), p.file_name()) {
-                let list = dirs.entry(dir.to_path_buf()).or_default();
-                if !list.iter().any(|(n, _)| n == name) {
-                    list.push((name.to_os_string(), p.clone()));
-                }
-            }
-        }
-        for (dir, names) in dirs {
-            let Ok(listing) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            let mut found: Vec<(std::time::SystemTime, PathBuf, PathBuf)> = Vec::new();
-            for entry in listing.flatten() {
-                let p = entry.path();
-                let Some(file_name) = p.file_name().map(|n| n.as_encoded_bytes().to_vec()) else {
-                    continue;
-                };
-                let Some((_, origin)) = names.iter().find(|(n, _)| {
-                    let n = n.as_encoded_bytes();
-                    file_name.len() > n.len()
-                        && file_name.starts_with(n)
-                        && !file_name[n.len()].is_ascii_alphanumeric()
-                }) else {
-                    continue;
-                };
-                let Ok(meta) = entry.metadata() else { continue };
-                if !meta.is_file()
-                    || !self.globs.admits(&p)
-                    || self.files.contains_key(&FileId::of(&meta))
-                    || !appeared_since(&meta, since, self.s.rescan_interval)
-                {
-                    continue;
-                }
-                let created = meta.created().unwrap_or(UNIX_EPOCH);
-                found.push((created, p, origin.clone()));
-            }
-            // Oldest first: the order they were written in.
-            found.sort();
-            for (_, p, origin) in found {
-                let Ok(file) = open_nonblocking(&p) else {
-                    continue;
-                };
-                let Ok(meta) = file.metadata() else { continue };
-                let id = FileId::of(&meta);
-                if self.files.contains_key(&id) {
-                    continue;
-                }
-                let Ok(fp) = Fingerprint::read(&file, meta.len()) else {
-                    continue;
-                };
-                let Some(permit) = self.budget.try_take() else {
-                    self.problem(
-                        &p,
-                        Problem::Budget,
-                        &"the daemon's descriptor budget is spent",
-                    );
-                    continue;
-                };
-                tracing::info!(source = %self.name, path = %origin.display(), now_at = %p.display(), "created and rotated while sealtrail was stopped: reading it whole");
-                self.stats.file_rotations.fetch_add(1, Ordering::Relaxed);
-                let mut t = Tailed::new(file, Some(permit), origin, id, fp, 0, meta.len(), now);
-                t.detached = Some(now);
-                self.insert(t);
-            }
-        }
     }
 
     /// Archives partial lines idle past `line_timeout`; releases detached files that
@@ -838,37 +598,4 @@ fn open_nonblocking(path: &Path) -> io::Result<File> {
         .read(true)
         .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)
-}
-
-/// The file with inode `id` in `path`'s directory, opened.
-fn find_inode(path: &Path, id: FileId) -> Option<(PathBuf, File, Metadata)> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty())?;
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let Ok(meta) = entry.metadata() else { continue };
-        if meta.is_file() && FileId::of(&meta) == id {
-            let p = entry.path();
-            let file = open_nonblocking(&p).ok()?;
-            let meta = file.metadata().ok()?;
-            return (FileId::of(&meta) == id).then_some((p, file, meta));
-        }
-    }
-    None
-}
-
-/// Whether the file was created after `since_ns` (less `slack`: a file created just
-/// before the checkpoint may not have been found yet). Unknown creation times count
-/// as recent: reading a file again is better than skipping it.
-fn appeared_since(meta: &Metadata, since_ns: i64, slack: Duration) -> bool {
-    let Ok(created) = meta.created() else {
-        return true;
-    };
-    let created_ns = created
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
-    let slack_ns = i64::try_from(slack.as_nanos()).unwrap_or(i64::MAX);
-    created_ns
-        .saturating_add(slack_ns)
-        .saturating_add(2_000_000_000)
-        >= since_ns
 }

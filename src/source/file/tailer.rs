@@ -299,6 +299,11 @@ impl Tailer {
                 return Ok(());
             }
             Ok(Look::Grew) => {}
+            // A copy is not written to: one that shrinks is no copy to trust.
+            Ok(Look::Truncated) if f.copy => {
+                self.release(id);
+                return Ok(());
+            }
             Ok(Look::Truncated) => self.truncated(id, now)?,
             Err(e) => {
                 let path = f.path.clone();
@@ -341,6 +346,20 @@ impl Tailer {
         Ok(())
     }
 
+    /// Reads a copy to its end (it is released there).
+    fn drain_copy(&mut self, id: FileId) -> Result<(), SourceError> {
+        while !self.shutdown.is_cancelled() {
+            let Some(before) = self.files.get(&id).map(|f| f.pos) else {
+                break;
+            };
+            self.service(id)?;
+            if self.files.get(&id).map(|f| f.pos) == Some(before) {
+                break; // a read error: it is logged, the copy stays for the next pass
+            }
+        }
+        Ok(())
+    }
+
     /// The file was truncated in place or rewritten: recover the unread part from a
     /// copy if there is one, then read it again from 0.
     fn truncated(&mut self, id: FileId, now: Instant) -> Result<(), SourceError> {
@@ -360,7 +379,10 @@ impl Tailer {
         }
         let recovered = copy.is_some();
         if let Some((c, _)) = copy {
+            let copy_id = c.id;
             self.insert(c);
+            // Its lines were written before the new ones: they go first.
+            self.drain_copy(copy_id)?;
         }
         if let Some(f) = self.files.get_mut(&id) {
             if let Err(e) = f.restart(recovered, &mut self.sink, now) {
@@ -395,6 +417,7 @@ impl Tailer {
             if meta.is_dir() {
                 // A directory a pattern matches is no problem; a file that became one is.
                 if self.paths.contains_key(path)
+                    || self.files.values().any(|f| f.path == *path)
                     || self.problems.get(path) == Some(&Problem::Directory)
                 {
                     self.problem(
@@ -485,13 +508,14 @@ impl Tailer {
         }
         let size = meta.len();
         let now = Instant::now();
-        let (pos, fp, record_path) = match self.start_position(path, id, &file, &meta, phase, now) {
-            Ok(v) => v,
-            Err(e) => {
-                self.problem(path, Problem::Read(e.kind()), &e);
-                return Ok(());
-            }
-        };
+        let (pos, fp, record_path, copy) =
+            match self.start_position(path, id, &file, &meta, phase, now) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.problem(path, Problem::Read(e.kind()), &e);
+                    return Ok(());
+                }
+            };
         self.problems.remove(path);
         self.insert(Tailed::new(
             file,
@@ -503,6 +527,11 @@ impl Tailer {
             size,
             now,
         ));
+        // The copy's lines were written before the file's: they go first (the file
+        // is read in the next pass; its entry is in the state meanwhile).
+        if let Some(c) = copy {
+            self.drain_copy(c)?;
+        }
         Ok(())
     }
 

@@ -17,6 +17,9 @@ use crate::source::file::state::{FileCheckpoint, FileId, Fingerprint};
 use crate::source::file::tailed::{end_position, Tailed};
 use crate::source::SourceError;
 
+/// Offset, fingerprint, record path, copy to drain first.
+pub(super) type Start = (u64, Fingerprint, Option<PathBuf>, Option<FileId>);
+
 impl Tailer {
     /// A copy of the file that was at `path` with fingerprint `fp`, longer than
     /// `from`: logrotate's `copytruncate` copy, to be read from `from` to its end.
@@ -70,8 +73,10 @@ impl Tailer {
         Some((t, p))
     }
 
-    /// Where to start reading a file just opened: its checkpoint, its start, or its end
-    /// (see the module's "Restart"); and its fingerprint now.
+    /// Where to start reading a file just opened, its fingerprint now, the path its
+    /// records carry if not the one it was found at, and a copy to read first (its
+    /// lines were written before the file's). It starts at its checkpoint, its start or
+    /// its end: see the parent module's "Restart".
     pub(super) fn start_position(
         &mut self,
         path: &Path,
@@ -80,12 +85,12 @@ impl Tailer {
         meta: &Metadata,
         phase: Phase,
         now: Instant,
-    ) -> io::Result<(u64, Fingerprint, Option<PathBuf>)> {
+    ) -> io::Result<Start> {
         let size = meta.len();
         Ok(match self.take_pending(id, file, size)? {
             Resume::At(offset, fp, was) => {
                 tracing::info!(source = %self.name, path = %path.display(), offset, "resuming at the checkpoint");
-                (offset, fp, Some(was))
+                (offset, fp, Some(was), None)
             }
             Resume::Changed(entry) => {
                 self.stats.file_truncations.fetch_add(1, Ordering::Relaxed);
@@ -94,10 +99,11 @@ impl Tailer {
                     .and_then(|fp| self.find_copy(&entry.path_buf(), fp, entry.offset, now));
                 let note = copy.as_ref().map(|(t, p)| copy_note(t, p));
                 tracing::warn!(source = %self.name, path = %path.display(), checkpoint = entry.offset, copy = ?note, "the file changed while sealtrail was stopped (truncated or replaced): reading it from its start");
+                let copy_id = copy.as_ref().map(|(c, _)| c.id);
                 if let Some((c, _)) = copy {
                     self.insert(c);
                 }
-                (0, Fingerprint::read(file, size)?, None)
+                (0, Fingerprint::read(file, size)?, None, copy_id)
             }
             Resume::None => {
                 let fp = Fingerprint::read(file, size)?;
@@ -117,7 +123,7 @@ impl Tailer {
                 } else {
                     end_position(file, size)?
                 };
-                (pos, fp, None)
+                (pos, fp, None, None)
             }
         })
     }

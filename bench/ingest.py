@@ -111,8 +111,9 @@ def _pools(rng):
     return hosts, sources
 
 
-def generate(path, count, seed=20240611):
-    """Writes `count` LF-framed RFC 3164 lines (deterministic for a given seed)."""
+def generate(path, count, seed=20240611, pri=True):
+    """Writes `count` LF-framed RFC 3164 lines (deterministic for a given seed); without
+    `pri`, in the form syslog daemons write to files (`auth.log`: no `<PRI>`)."""
     rng = random.Random(seed)
     hosts, sources = _pools(rng)
     weights = [s[1] for s in sources]
@@ -127,7 +128,8 @@ def generate(path, count, seed=20240611):
             ts = start + datetime.timedelta(milliseconds=i // 20)
             stamp = ts.strftime("%b %d %H:%M:%S").replace(" 0", "  ", 1) if ts.day < 10 else ts.strftime("%b %d %H:%M:%S")
             pid = "" if prog == "kernel" else f"[{rng.randrange(300, 4_000_000)}]"
-            line = f"<{fac * 8 + sev}>{stamp} {rng.choice(hosts)} {prog}{pid}: {msg}\n"
+            head = f"<{fac * 8 + sev}>" if pri else ""
+            line = f"{head}{stamp} {rng.choice(hosts)} {prog}{pid}: {msg}\n"
             total += len(line)
             buf.append(line)
             if len(buf) >= 50_000:
@@ -138,8 +140,8 @@ def generate(path, count, seed=20240611):
     return total
 
 
-def ensure_input(out, count, regen):
-    path = os.path.join(out, f"messages-{count}.log")
+def ensure_input(out, count, regen, pri=True):
+    path = os.path.join(out, f"{'messages' if pri else 'lines'}-{count}.log")
     meta = path + ".json"
     if not regen and os.path.exists(path) and os.path.exists(meta):
         with open(meta) as f:
@@ -148,7 +150,7 @@ def ensure_input(out, count, regen):
             print(f"input: {path} ({count} lines, {m['bytes'] / count:.1f} B/line average), reused")
             return path
     t = time.perf_counter()
-    total = generate(path, count)
+    total = generate(path, count, pri=pri)
     with open(meta, "w") as f:
         json.dump({"count": count, "bytes": total}, f)
     print(f"input: {path} ({count} lines, {total / count:.1f} B/line average), generated in {time.perf_counter() - t:.1f} s")

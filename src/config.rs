@@ -49,6 +49,9 @@ pub struct Config {
     pub state_dir: PathBuf,
     #[serde(default)]
     pub syslog: Vec<SyslogListener>,
+    /// `[[file]]` sources: tailed files.
+    #[serde(default)]
+    pub file: Vec<crate::source::file::FileSourceConfig>,
     #[serde(default)]
     pub journal: JournalSection,
     #[serde(default)]
@@ -311,7 +314,7 @@ fn default_retry_max() -> Duration {
     Duration::from_secs(60)
 }
 
-fn de_from_str<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn de_from_str<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: FromStr,
@@ -321,7 +324,7 @@ where
     s.parse().map_err(serde::de::Error::custom)
 }
 
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     let v = humantime::parse_duration(&s)
         .map_err(|e| serde::de::Error::custom(format!("{e} (expected e.g. \"30s\", \"5m\")")))?;
@@ -400,6 +403,7 @@ impl Config {
                 listener("udp", Transport::Udp),
                 listener("tcp", Transport::Tcp),
             ],
+            file: Vec::new(),
             journal: JournalSection::default(),
             seal: SealSection::default(),
             archive: ArchiveSection::default(),
@@ -447,15 +451,16 @@ impl Config {
             key,
             message,
         };
-        if self.syslog.is_empty() {
+        if self.syslog.is_empty() && self.file.is_empty() {
             return Err(invalid(
                 "syslog".into(),
                 1,
-                "at least one [[syslog]] listener is required".into(),
+                "at least one source is required: a [[syslog]] listener or a [[file]] source"
+                    .into(),
             ));
         }
-        if self.syslog.len() > usize::from(u16::MAX) {
-            return Err(invalid("syslog".into(), 1, "too many listeners".into()));
+        if self.sources().len() > usize::from(u16::MAX) {
+            return Err(invalid("syslog".into(), 1, "too many sources".into()));
         }
         if self.state_dir.as_os_str().is_empty() {
             return Err(invalid(
@@ -519,6 +524,24 @@ impl Config {
                     format!("syslog[{i}].name"),
                     table_key_line(text, "syslog", i, "name"),
                     format!("listener name `{name}` is used twice"),
+                ));
+            }
+        }
+        for (i, f) in self.file.iter().enumerate() {
+            if let Err((key, message)) = f.check() {
+                return Err(invalid(
+                    format!("file[{i}].{key}"),
+                    table_key_line(text, "file", i, key),
+                    message,
+                ));
+            }
+            // Names key the checkpoints and the events' observer: one per source.
+            let name = f.display_name();
+            if !seen_names.insert(name.clone()) {
+                return Err(invalid(
+                    format!("file[{i}].name"),
+                    table_key_line(text, "file", i, "name"),
+                    format!("source name `{name}` is used twice"),
                 ));
             }
         }
@@ -615,11 +638,12 @@ impl Config {
     }
 
     /// Every configured source in config order, which is the index their records
-    /// carry: the `[[syslog]]` listeners first.
+    /// carry: the `[[syslog]]` listeners first, then the `[[file]]` sources.
     pub fn sources(&self) -> Vec<crate::source::SourceConfig<'_>> {
         self.syslog
             .iter()
             .map(crate::source::SourceConfig::Syslog)
+            .chain(self.file.iter().map(crate::source::SourceConfig::File))
             .collect()
     }
 
@@ -749,6 +773,46 @@ mod tests {
         assert_eq!(cfg.detect, emb.detect);
         assert_eq!(cfg.status.address, emb.status.address);
         assert_eq!(cfg.status.enabled, emb.status.enabled);
+    }
+
+    #[test]
+    fn the_example_file_source_parses_and_shows_the_defaults() {
+        // The commented-out [[file]] block of config.example.toml, uncommented.
+        let text = include_str!("../config.example.toml");
+        let block: String = text
+            .lines()
+            .skip_while(|l| *l != "# [[file]]")
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l)))
+            .collect();
+        assert!(block.starts_with("[[file]]"), "{block}");
+        let cfg = parse(&format!("{MINIMAL}{block}")).unwrap();
+        let ex = &cfg.file[0];
+        let dflt = parse(&format!("{MINIMAL}[[file]]\ninclude = [\"/x\"]\n")).unwrap();
+        let d = &dflt.file[0];
+        assert_eq!(ex.display_name(), "auth");
+        assert_eq!(
+            (
+                ex.start_at,
+                ex.max_line_bytes,
+                ex.line_timeout,
+                ex.rescan_interval
+            ),
+            (
+                d.start_at,
+                d.max_line_bytes,
+                d.line_timeout,
+                d.rescan_interval
+            )
+        );
+        assert_eq!(
+            (
+                ex.release_deleted_after,
+                ex.checkpoint_interval,
+                ex.timezone
+            ),
+            (d.release_deleted_after, d.checkpoint_interval, d.timezone)
+        );
     }
 
     #[test]
@@ -885,6 +949,43 @@ mod tests {
             "[[syslog]]\ntransport = \"udp\"\naddress = \"127.0.0.1:1\"\nidle_timeout = \"1m\"\n",
         );
         assert_eq!((line, key.as_str()), (4, "syslog[0].idle_timeout"));
+    }
+
+    #[test]
+    fn file_sources_are_parsed_ordered_and_checked_with_key_and_line() {
+        let cfg = parse(&format!(
+            "{MINIMAL}[[file]]\ninclude = [\"/var/log/auth.log\"]\nstart_at = \"beginning\"\n"
+        ))
+        .unwrap();
+        assert_eq!(cfg.file.len(), 1);
+        let sources = cfg.sources();
+        assert_eq!(sources.len(), 2);
+        assert_eq!(sources[1].type_name(), "file");
+        assert_eq!(sources[1].name(), "file:/var/log/auth.log");
+        // A file source alone is enough.
+        assert!(parse("[[file]]\ninclude = [\"/var/log/*.log\"]\n").is_ok());
+        let (line, key, _) = err(&format!(
+            "{MINIMAL}[[file]]\ninclude = [\"/a\"]\nstart_at = \"now\"\n"
+        ));
+        assert_eq!((line, key.as_str()), (6, "file[0].start_at"));
+        let (line, key, _) = err(&format!(
+            "{MINIMAL}[[file]]\ninclude = [\"/a\"]\n[[file]]\nname = \"x\"\ninclude = [\"/b\"]\nexclude = [\"/b/[\"]\n"
+        ));
+        assert_eq!((line, key.as_str()), (9, "file[1].exclude"));
+        let (line, key, _) = err(&format!("{MINIMAL}[[file]]\ninclude = []\n"));
+        assert_eq!((line, key.as_str()), (5, "file[0].include"));
+        let (line, key, msg) = err(&format!(
+            "{MINIMAL}[[file]]\nname = \"tcp:127.0.0.1:5514\"\ninclude = [\"/a\"]\n"
+        ));
+        assert_eq!((line, key.as_str()), (5, "file[0].name"), "{msg}");
+        let (line, key, _) = err(&format!(
+            "{MINIMAL}[[file]]\ninclude = [\"/a\"]\nline_timeout = \"0s\"\n"
+        ));
+        assert_eq!((line, key.as_str()), (6, "file[0].line_timeout"));
+        let (_, key, _) = err(&format!(
+            "{MINIMAL}[[file]]\ninclude = [\"/a\"]\npoll = 1\n"
+        ));
+        assert!(key.starts_with("file[0]"), "{key}");
     }
 
     #[test]

@@ -137,9 +137,9 @@ impl Daemon {
         tracing::info!(archive = %archive.display, public_key = %pub_path.display(), %key_id, %stream, "sealed segments go to the archive; verify them with the public key");
 
         let listeners = cfg
-            .syslog
+            .sources()
             .iter()
-            .map(|l| (l.display_name(), l.timezone))
+            .map(|s| (s.name(), s.timezone()))
             .collect();
         let normaliser = Normaliser::new(&stream, listeners);
         let spool_dir = state_dir.join("spool");

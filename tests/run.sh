@@ -2,7 +2,7 @@
 # The one command that runs every test of sealtrail (README and CI call it).
 #
 # Works on a fresh Debian 12 machine as root: installs what the tests talk to (rsyslog,
-# zstd, logger, procps, python3, moto's S3 server) only when missing, makes sure the Rust
+# zstd, logger, procps, logrotate, python3, moto's S3 server) only when missing, makes sure the Rust
 # toolchain has rustfmt and clippy, then runs formatting, lints, and all tests.
 # Any failure stops the run with a non-zero exit; a summary is printed either way.
 set -euo pipefail
@@ -83,6 +83,10 @@ install_system_packages() {
   # prlimit (a lowered descriptor limit) and mount (a small tmpfs state disk).
   { type -P prlimit >/dev/null && type -P mount >/dev/null; } || missing+=(util-linux mount)
   { type -P kill >/dev/null && type -P pgrep >/dev/null; } || missing+=(procps)
+  # The file source's rotation tests drive the real logrotate; setpriv runs the daemon
+  # as nobody for the unreadable-file case.
+  type -P logrotate >/dev/null || missing+=(logrotate)
+  type -P setpriv >/dev/null || missing+=(util-linux)
   type -P python3 >/dev/null || missing+=(python3)
   if ! command -v moto_server >/dev/null 2>&1; then
     python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
@@ -91,7 +95,7 @@ install_system_packages() {
     echo "installing: ${missing[*]}"
     apt_install "${missing[@]}"
   else
-    echo "rsyslog, zstd, logger, procps, python3: present"
+    echo "rsyslog, zstd, logger, procps, logrotate, python3: present"
   fi
 }
 

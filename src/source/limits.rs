@@ -75,6 +75,12 @@ impl DescriptorBudget {
         self.total
     }
 
+    /// Takes one descriptor without waiting (a file source's open file), or `None`
+    /// when the budget is spent: files held open count against it like connections.
+    pub fn try_take(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
     /// Connections holding a descriptor of the budget now.
     pub fn in_use(&self) -> usize {
         self.total - self.permits.available_permits().min(self.total)

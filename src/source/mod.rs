@@ -7,6 +7,7 @@
 //! kind is one module and one variant here.
 
 pub mod checkpoint;
+pub mod file;
 pub mod framing;
 pub mod limits;
 pub mod stats;
@@ -106,6 +107,12 @@ pub enum BuildError {
         address: SocketAddr,
         source: std::io::Error,
     },
+    /// What the source needs cannot be set up (a check `check-config` missed).
+    #[error("source {source_name}: {message}")]
+    Setup {
+        source_name: String,
+        message: String,
+    },
 }
 
 /// Why a running source stopped.
@@ -131,6 +138,7 @@ pub enum SourceError {
 #[derive(Debug, Clone, Copy)]
 pub enum SourceConfig<'a> {
     Syslog(&'a SyslogListener),
+    File(&'a file::FileSourceConfig),
 }
 
 impl SourceConfig<'_> {
@@ -138,6 +146,7 @@ impl SourceConfig<'_> {
     pub fn name(&self) -> String {
         match self {
             SourceConfig::Syslog(l) => l.display_name(),
+            SourceConfig::File(f) => f.display_name(),
         }
     }
 
@@ -145,6 +154,15 @@ impl SourceConfig<'_> {
     pub fn type_name(&self) -> &'static str {
         match self {
             SourceConfig::Syslog(_) => "syslog",
+            SourceConfig::File(_) => "file",
+        }
+    }
+
+    /// The time zone of its timestamps that carry none.
+    pub fn timezone(&self) -> crate::normalise::TimeZoneSpec {
+        match self {
+            SourceConfig::Syslog(l) => l.timezone,
+            SourceConfig::File(f) => f.timezone,
         }
     }
 
@@ -152,6 +170,7 @@ impl SourceConfig<'_> {
     pub fn build(&self, cx: SourceContext) -> Result<Built, BuildError> {
         match self {
             SourceConfig::Syslog(l) => syslog::build(l, cx),
+            SourceConfig::File(f) => file::build(f, cx),
         }
     }
 }

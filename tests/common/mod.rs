@@ -116,10 +116,39 @@ impl Listener {
     }
 }
 
+/// One `[[file]]` source.
+#[derive(Clone, Debug)]
+pub struct FileSource {
+    pub name: String,
+    pub include: Vec<String>,
+    /// More `key = value` lines for this `[[file]]` table, verbatim.
+    pub extra: String,
+}
+
+impl FileSource {
+    /// A source named `name` on `include` patterns; timestamps without a zone are UTC.
+    pub fn new(name: &str, include: &[&str]) -> Self {
+        FileSource {
+            name: name.to_string(),
+            include: include.iter().map(|s| s.to_string()).collect(),
+            extra: "timezone = \"UTC\"\n".to_string(),
+        }
+    }
+
+    /// Appends `line` (e.g. `start_at = "beginning"`) to this source's table.
+    pub fn with(mut self, line: &str) -> Self {
+        self.extra.push_str(line);
+        self.extra.push('\n');
+        self
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub stream: String,
     pub listeners: Vec<Listener>,
+    /// `[[file]]` sources, after the listeners.
+    pub files: Vec<FileSource>,
     /// `[seal] max_age`, humantime.
     pub max_age: Option<String>,
     /// `[seal] max_bytes`.
@@ -141,6 +170,7 @@ impl Config {
         Config {
             stream: stream.to_string(),
             listeners,
+            files: Vec::new(),
             max_age: Some("2s".to_string()),
             max_bytes: None,
             key: None,
@@ -319,6 +349,13 @@ impl TestEnv {
                 s.push_str(&format!("timezone = {}\n", toml_str(tz)));
             }
             s.push_str(&l.extra);
+        }
+        for f in &cfg.files {
+            s.push_str("\n[[file]]\n");
+            s.push_str(&format!("name = {}\n", toml_str(&f.name)));
+            let include: Vec<String> = f.include.iter().map(|p| toml_str(p)).collect();
+            s.push_str(&format!("include = [{}]\n", include.join(", ")));
+            s.push_str(&f.extra);
         }
         if cfg.fsync.is_some() || !cfg.journal_extra.is_empty() {
             s.push_str("\n[journal]\n");
@@ -503,6 +540,25 @@ impl Daemon {
                 "sealtrail exited ({status}) while {what}\n--- stderr ---\n{}",
                 self.stderr()
             );
+        }
+    }
+
+    /// Waits until the daemon's log (stderr) holds `needle` `count` times.
+    #[track_caller]
+    pub fn wait_log(&mut self, needle: &str, count: usize) {
+        let start = Instant::now();
+        loop {
+            self.check_alive("waiting for its log");
+            if self.stderr().matches(needle).count() >= count {
+                return;
+            }
+            if start.elapsed() > READY_TIMEOUT {
+                panic!(
+                    "sealtrail did not log {needle:?} {count} times within {READY_TIMEOUT:?}\n--- stderr ---\n{}",
+                    self.stderr()
+                );
+            }
+            thread::sleep(Duration::from_millis(25));
         }
     }
 

@@ -297,8 +297,8 @@ fn check_config(config: Option<&Path>) -> i32 {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "embedded default".into());
             println!(
-                "{what}: OK ({} listener(s), stream `{}`, archive {})",
-                cfg.syslog.len(),
+                "{what}: OK ({} source(s), stream `{}`, archive {})",
+                cfg.sources().len(),
                 cfg.stream_id(),
                 cfg.archive.url
             );

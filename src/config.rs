@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::normalise::TimeZoneSpec;
+pub use crate::source::journald::JournaldSourceConfig;
 
 /// Exit code for configuration errors (sysexits.h `EX_CONFIG`).
 pub const EX_CONFIG: i32 = 78;
@@ -49,6 +50,9 @@ pub struct Config {
     pub state_dir: PathBuf,
     #[serde(default)]
     pub syslog: Vec<SyslogListener>,
+    /// `[[journald]]`: the systemd journal through `journalctl`.
+    #[serde(default)]
+    pub journald: Vec<JournaldSourceConfig>,
     #[serde(default)]
     pub journal: JournalSection,
     #[serde(default)]
@@ -321,7 +325,7 @@ where
     s.parse().map_err(serde::de::Error::custom)
 }
 
-fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     let v = humantime::parse_duration(&s)
         .map_err(|e| serde::de::Error::custom(format!("{e} (expected e.g. \"30s\", \"5m\")")))?;
@@ -339,7 +343,7 @@ fn de_positive<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     Ok(v)
 }
 
-fn de_positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+pub(crate) fn de_positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     let v = de_positive(d)?;
     usize::try_from(v).map_err(|_| serde::de::Error::custom("too large"))
 }
@@ -400,6 +404,7 @@ impl Config {
                 listener("udp", Transport::Udp),
                 listener("tcp", Transport::Tcp),
             ],
+            journald: Vec::new(),
             journal: JournalSection::default(),
             seal: SealSection::default(),
             archive: ArchiveSection::default(),
@@ -447,15 +452,15 @@ impl Config {
             key,
             message,
         };
-        if self.syslog.is_empty() {
+        if self.sources().is_empty() {
             return Err(invalid(
                 "syslog".into(),
                 1,
-                "at least one [[syslog]] listener is required".into(),
+                "at least one source ([[syslog]] or [[journald]]) is required".into(),
             ));
         }
-        if self.syslog.len() > usize::from(u16::MAX) {
-            return Err(invalid("syslog".into(), 1, "too many listeners".into()));
+        if self.sources().len() > usize::from(u16::MAX) {
+            return Err(invalid("syslog".into(), 1, "too many sources".into()));
         }
         if self.state_dir.as_os_str().is_empty() {
             return Err(invalid(
@@ -519,6 +524,23 @@ impl Config {
                     format!("syslog[{i}].name"),
                     table_key_line(text, "syslog", i, "name"),
                     format!("listener name `{name}` is used twice"),
+                ));
+            }
+        }
+        // Names are unique among all sources: each names its checkpoint file.
+        for (i, j) in self.journald.iter().enumerate() {
+            let at = |key: &str| table_key_line(text, "journald", i, key);
+            if let Err((key, message)) = j.check() {
+                return Err(invalid(format!("journald[{i}].{key}"), at(key), message));
+            }
+            if !seen_names.insert(j.name.clone()) {
+                return Err(invalid(
+                    format!("journald[{i}].name"),
+                    at("name"),
+                    format!(
+                        "source name `{}` is used twice (it names the source's checkpoint)",
+                        j.name
+                    ),
                 ));
             }
         }
@@ -615,11 +637,16 @@ impl Config {
     }
 
     /// Every configured source in config order, which is the index their records
-    /// carry: the `[[syslog]]` listeners first.
+    /// carry: the `[[syslog]]` listeners first, then the `[[journald]]` sources.
     pub fn sources(&self) -> Vec<crate::source::SourceConfig<'_>> {
         self.syslog
             .iter()
             .map(crate::source::SourceConfig::Syslog)
+            .chain(
+                self.journald
+                    .iter()
+                    .map(crate::source::SourceConfig::Journald),
+            )
             .collect()
     }
 
@@ -885,6 +912,36 @@ mod tests {
             "[[syslog]]\ntransport = \"udp\"\naddress = \"127.0.0.1:1\"\nidle_timeout = \"1m\"\n",
         );
         assert_eq!((line, key.as_str()), (4, "syslog[0].idle_timeout"));
+    }
+
+    #[test]
+    fn journald_sources_are_checked_with_key_and_line() {
+        // A journald source alone is a valid configuration; it comes after the syslog
+        // listeners in source order.
+        let cfg = parse("[[journald]]\n").unwrap();
+        assert_eq!(cfg.journald[0].name, "journald");
+        let cfg = parse(&format!("{MINIMAL}[[journald]]\nname = \"j\"\n")).unwrap();
+        let names: Vec<String> = cfg.sources().iter().map(|s| s.name()).collect();
+        assert_eq!(names, ["tcp:127.0.0.1:5514", "j"]);
+        assert_eq!(cfg.sources()[1].type_name(), "journald");
+        let (line, key, _) = err(&format!(
+            "{MINIMAL}[[journald]]\n[[journald]]\nunits = [\"ssh.service\"]\n"
+        ));
+        assert_eq!((line, key.as_str()), (5, "journald[1].name"));
+        let (line, key, msg) = err(&format!(
+            "{MINIMAL}name = \"j\"\n[[journald]]\nname = \"j\"\n"
+        ));
+        assert_eq!((line, key.as_str()), (6, "journald[0].name"), "{msg}");
+        let (line, key, _) = err("[[journald]]\ndirectory = \"/a\"\nfiles = [\"/b\"]\n");
+        assert_eq!((line, key.as_str()), (3, "journald[0].files"));
+        let (line, key, _) = err("[[journald]]\nmatches = [\"x=y\"]\n");
+        assert_eq!((line, key.as_str()), (2, "journald[0].matches"));
+        let (line, key, _) = err("[[journald]]\nsince = \"yesterday\"\n");
+        assert_eq!((line, key.as_str()), (2, "journald[0].since"));
+        let (line, key, _) = err("[[journald]]\nrestart_backoff = \"0s\"\n");
+        assert_eq!((line, key.as_str()), (2, "journald[0].restart_backoff"));
+        let (line, key, _) = err("[[journald]]\n\nmax_entry_bytes = 10\n");
+        assert_eq!((line, key.as_str()), (3, "journald[0].max_entry_bytes"));
     }
 
     #[test]

@@ -136,10 +136,11 @@ impl Daemon {
         let archive = store::open(&cfg.archive.url, true)?;
         tracing::info!(archive = %archive.display, public_key = %pub_path.display(), %key_id, %stream, "sealed segments go to the archive; verify them with the public key");
 
+        // By record source index: every configured source, in config order.
         let listeners = cfg
-            .syslog
+            .sources()
             .iter()
-            .map(|l| (l.display_name(), l.timezone))
+            .map(|s| (s.name(), s.timezone()))
             .collect();
         let normaliser = Normaliser::new(&stream, listeners);
         let spool_dir = state_dir.join("spool");

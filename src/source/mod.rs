@@ -8,6 +8,7 @@
 
 pub mod checkpoint;
 pub mod framing;
+pub mod journald;
 pub mod limits;
 pub mod stats;
 pub mod syslog;
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::SyslogListener;
 use crate::journal::{Batch, Journal, JournalError};
+use crate::normalise::TimeZoneSpec;
 pub use checkpoint::{CheckpointError, CheckpointStore};
 pub use stats::SourceStats;
 
@@ -131,6 +133,7 @@ pub enum SourceError {
 #[derive(Debug, Clone, Copy)]
 pub enum SourceConfig<'a> {
     Syslog(&'a SyslogListener),
+    Journald(&'a journald::JournaldSourceConfig),
 }
 
 impl SourceConfig<'_> {
@@ -138,6 +141,7 @@ impl SourceConfig<'_> {
     pub fn name(&self) -> String {
         match self {
             SourceConfig::Syslog(l) => l.display_name(),
+            SourceConfig::Journald(j) => j.name.clone(),
         }
     }
 
@@ -145,6 +149,16 @@ impl SourceConfig<'_> {
     pub fn type_name(&self) -> &'static str {
         match self {
             SourceConfig::Syslog(_) => "syslog",
+            SourceConfig::Journald(_) => "journald",
+        }
+    }
+
+    /// Time zone for timestamps that carry none (RFC 3164). A journal entry's time is
+    /// UTC microseconds: it needs none.
+    pub fn timezone(&self) -> TimeZoneSpec {
+        match self {
+            SourceConfig::Syslog(l) => l.timezone,
+            SourceConfig::Journald(_) => TimeZoneSpec::Utc,
         }
     }
 
@@ -152,6 +166,7 @@ impl SourceConfig<'_> {
     pub fn build(&self, cx: SourceContext) -> Result<Built, BuildError> {
         match self {
             SourceConfig::Syslog(l) => syslog::build(l, cx),
+            SourceConfig::Journald(j) => journald::build(j, cx),
         }
     }
 }

@@ -553,3 +553,37 @@ fn a_file_line_names_its_file_and_offset_and_is_timed_by_itself() {
     let input = Input::of(&twin);
     assert_eq!(n.decode(&twin, &input).detector_time_ns(), RECV);
 }
+
+#[test]
+fn a_cut_journal_entry_and_a_binary_message_are_flagged_not_lost() {
+    let entry = br#"{"_HOSTNAME":"web-1","SYSLOG_IDENTIFIER":"app","MESSAGE":"a very long message that the source cut"#;
+    let rec = IngestRecord {
+        received_ns: RECV,
+        source: 0,
+        origin: Origin::Journald,
+        flags: RecordFlags::TRUNCATED,
+        raw: entry,
+    };
+    let v = render_with(&mut normaliser(TimeZoneSpec::Utc), 1, &rec);
+    assert_eq!(v["tags"], json!(["_truncated"]), "{v}");
+    assert_eq!(v["host"]["name"], "web-1");
+    assert_eq!(v["process"]["name"], "app");
+    assert_eq!(v["message"], "a very long message that the source cut");
+    assert_eq!(
+        v["event"]["original"],
+        String::from_utf8_lossy(entry).as_ref()
+    );
+    // "ok \xff" as bytes: the message is lossy and says so; the exact bytes are in the
+    // original (which is valid UTF-8, so no base64 copy).
+    let entry = br#"{"__CURSOR":"s=1","MESSAGE":[111,107,32,255],"_HOSTNAME":"h"}"#;
+    let rec = IngestRecord {
+        flags: RecordFlags::EMPTY,
+        raw: entry,
+        ..rec
+    };
+    let v = render_with(&mut normaliser(TimeZoneSpec::Utc), 2, &rec);
+    assert_eq!(v["tags"], json!(["_invalid_utf8"]), "{v}");
+    assert_eq!(v["message"], "ok \u{fffd}");
+    assert!(v["sealtrail"].get("original_base64").is_none(), "{v}");
+    assert_eq!(v["sealtrail"]["journald"]["cursor"], "s=1");
+}

@@ -15,6 +15,15 @@ use super::config::{absolute, JournaldSourceConfig, Selection};
 /// (`s=<32 hex>;i=…;b=<32 hex>;m=…;t=…;x=…`); anything far longer is not one.
 pub const MAX_CURSOR_BYTES: usize = 512;
 
+/// The options of the following child (see [`Command::follow_args`]).
+const FOLLOW: [&str; 5] = [
+    "--follow",
+    "--no-tail",
+    "--output=json",
+    "--all",
+    "--no-pager",
+];
+
 /// How long asking for the newest entry may take before it counts as a failure.
 const NEWEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -47,16 +56,14 @@ impl Command {
 
     /// Arguments of the following child: every entry after `cursor`, or from the
     /// beginning without one, then waiting for new ones (`--follow`, files included).
-    /// `--all` prints every field in full (without it, fields over 4 KiB become `null`);
-    /// `--no-tail` undoes `--follow`'s "last 10 lines" when there is no cursor.
+    /// `--all` prints every field in full (without it, fields over 4 KiB become `null`).
+    /// `--no-tail` always: `--follow` implies `--lines=10`, and journalctl 252 applies
+    /// that after `--after-cursor` too: it prints the 10 entries after the cursor, then
+    /// only entries written from then on, silently skipping the rest of the backlog.
     pub fn follow_args(&self, cursor: Option<&str>) -> Vec<OsString> {
-        let mut args: Vec<OsString> = ["--follow", "--output=json", "--all", "--no-pager"]
-            .into_iter()
-            .map(OsString::from)
-            .collect();
-        match cursor {
-            Some(c) => args.push(format!("--after-cursor={c}").into()),
-            None => args.push("--no-tail".into()),
+        let mut args: Vec<OsString> = FOLLOW.iter().map(OsString::from).collect();
+        if let Some(c) = cursor {
+            args.push(format!("--after-cursor={c}").into());
         }
         args.extend(self.selection_args.iter().cloned());
         args.extend(self.match_args.iter().map(OsString::from));
@@ -228,6 +235,7 @@ mod tests {
             text,
             [
                 "--follow".to_string(),
+                "--no-tail".into(),
                 "--output=json".into(),
                 "--all".into(),
                 "--no-pager".into(),

@@ -162,7 +162,7 @@ async fn a_dying_child_is_restarted_after_the_newest_appended_cursor() {
     assert!(starts[2].contains("--after-cursor=c4"), "{starts:?}");
     assert!(starts
         .iter()
-        .all(|s| s.contains("--follow --output=json --all --no-pager")));
+        .all(|s| s.contains("--follow --no-tail --output=json --all --no-pager")));
     assert_eq!(f.stats.restarts.load(Ordering::Relaxed), 2);
     assert_eq!(f.stats.errors.load(Ordering::Relaxed), 2);
     assert_eq!(f.stats.received_events.load(Ordering::Relaxed), 6);
@@ -261,7 +261,11 @@ exec sleep 1000
     while f.starts().len() < 2 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(f.starts()[1].contains("--no-tail"), "{:?}", f.starts());
+    let starts = f.starts();
+    assert!(
+        starts[1].contains("--follow") && !starts[1].contains("--after-cursor"),
+        "{starts:?}"
+    );
     f.stop().await;
     assert_eq!(f.checkpoint(), None, "nothing read, nothing to checkpoint");
 }
@@ -278,7 +282,7 @@ async fn a_damaged_checkpoint_reads_from_the_beginning() {
     }
     let starts = f.starts();
     assert_eq!(starts.len(), 1, "no --lines=1: not `end`, {starts:?}");
-    assert!(starts[0].contains("--no-tail"));
+    assert!(starts[0].contains("--follow") && !starts[0].contains("--after-cursor"));
     assert_eq!(f.stats.checkpoint_errors.load(Ordering::Relaxed), 1);
     f.stop().await;
 }

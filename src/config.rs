@@ -754,6 +754,7 @@ mod tests {
         assert_eq!(cfg.archive.url, emb.archive.url);
         assert_eq!(cfg.archive.retry_max, emb.archive.retry_max);
         assert_eq!(cfg.syslog.len(), emb.syslog.len());
+        assert_eq!(cfg.journald.len(), emb.journald.len());
         for (a, b) in cfg.syslog.iter().zip(&emb.syslog) {
             assert_eq!(a.address, b.address);
             assert_eq!(a.transport, b.transport);
@@ -942,6 +943,43 @@ mod tests {
         assert_eq!((line, key.as_str()), (2, "journald[0].restart_backoff"));
         let (line, key, _) = err("[[journald]]\n\nmax_entry_bytes = 10\n");
         assert_eq!((line, key.as_str()), (3, "journald[0].max_entry_bytes"));
+    }
+
+    #[test]
+    fn the_documented_journald_table_parses_with_every_key() {
+        // config.example.toml documents [[journald]] commented out: uncommented (one of
+        // directory and files), every key it shows must be accepted.
+        let text = include_str!("../config.example.toml");
+        let start = text.find("# [[journald]]").expect("documented");
+        let block = &text[start..text[start..].find("\n\n").map_or(text.len(), |e| start + e)];
+        let mut table = String::new();
+        for line in block.lines() {
+            let l = line.trim_start_matches("# ");
+            let is_key = l
+                .split_once(" = ")
+                .is_some_and(|(k, _)| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            if l == "[[journald]]" || (is_key && !l.starts_with("directory")) {
+                table.push_str(l);
+                table.push('\n');
+            }
+        }
+        let cfg = parse(&table).unwrap();
+        let j = &cfg.journald[0];
+        assert_eq!(j.files.as_ref().map(Vec::len), Some(1), "{table}");
+        assert_eq!(j.units, ["ssh.service"]);
+        assert_eq!(
+            j.max_entry_bytes,
+            crate::source::journald::config::DEFAULT_MAX_ENTRY_BYTES
+        );
+        assert_eq!(
+            j.restart_backoff,
+            crate::source::journald::config::DEFAULT_RESTART_BACKOFF
+        );
+        assert_eq!(
+            table.lines().count(),
+            10,
+            "every key but directory: {table}"
+        );
     }
 
     #[test]

@@ -2,8 +2,9 @@
 # The one command that runs every test of sealtrail (README and CI call it).
 #
 # Works on a fresh Debian 12 machine as root: installs what the tests talk to (rsyslog,
-# zstd, logger, procps, python3, moto's S3 server) only when missing, makes sure the Rust
-# toolchain has rustfmt and clippy, then runs formatting, lints, and all tests.
+# zstd, logger, procps, python3, journalctl and systemd-journal-remote, moto's S3
+# server) only when missing, makes sure the Rust toolchain has rustfmt and clippy,
+# then runs formatting, lints, and all tests.
 # Any failure stops the run with a non-zero exit; a summary is printed either way.
 set -euo pipefail
 
@@ -84,6 +85,11 @@ install_system_packages() {
   { type -P prlimit >/dev/null && type -P mount >/dev/null; } || missing+=(util-linux mount)
   { type -P kill >/dev/null && type -P pgrep >/dev/null; } || missing+=(procps)
   type -P python3 >/dev/null || missing+=(python3)
+  # The journald source's tests: the real journalctl reads journal files that
+  # systemd-journal-remote writes (no running journald needed).
+  type -P journalctl >/dev/null || missing+=(systemd)
+  { [ -x /lib/systemd/systemd-journal-remote ] || [ -x /usr/lib/systemd/systemd-journal-remote ]; } ||
+    missing+=(systemd-journal-remote)
   if ! command -v moto_server >/dev/null 2>&1; then
     python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
   fi
@@ -91,7 +97,7 @@ install_system_packages() {
     echo "installing: ${missing[*]}"
     apt_install "${missing[@]}"
   else
-    echo "rsyslog, zstd, logger, procps, python3: present"
+    echo "rsyslog, zstd, logger, procps, python3, journalctl, systemd-journal-remote: present"
   fi
 }
 

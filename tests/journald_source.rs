@@ -163,6 +163,83 @@ fn a_restart_reads_only_what_came_after_the_checkpoint() {
 }
 
 #[test]
+fn a_restart_after_a_reboot_reads_the_rest_of_the_previous_boot_too() {
+    // A host's journal across a reboot: sealtrail stopped in boot 1, the rest of boot 1
+    // (its shutdown) and boot 2 were written before it started again. journalctl 252's
+    // --follow implies --boot (the last one): without --merge the rest of boot 1 after
+    // the cursor would be skipped.
+    let env = TestEnv::new();
+    let file = env.path().join("reboot.journal");
+    let t0 = realtime_us(60.0);
+    let boot2 = ("0f1e2d3c4b5a69788796a5b4c3d2e1f0", t0 + 30_000_000);
+    let entry = |i: u64, boot| {
+        let mut e = Entry::new(
+            t0 + i * 1_000_000,
+            "app",
+            100 + i as u32,
+            &format!("reboot entry {i}"),
+        );
+        e.boot = boot;
+        e.export()
+    };
+    write_journal(&file, &(0..5).map(|i| entry(i, BOOT1)).collect::<Vec<_>>());
+    let port = free_port();
+    let cfg = config("jd-reboot", port, &file_table(&file, ""));
+    let mut d = env.start(&cfg);
+    wait_received(&mut d, port, "journald", 5);
+    d.stop();
+    let mut more: Vec<Vec<u8>> = (5..8).map(|i| entry(i, BOOT1)).collect();
+    more.extend((31..35).map(|i| entry(i, boot2)));
+    write_journal(&file, &more);
+    // And an import sees every boot, not the last one only.
+    let mut d = env.start(&cfg);
+    wait_received(&mut d, port, "journald", 7);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        source_metric(port, "component_received_events_total", "journald"),
+        7.0
+    );
+    d.stop();
+    let msgs = messages(&journal_events(&env));
+    let want: Vec<String> = (0..8)
+        .chain(31..35)
+        .map(|i| format!("reboot entry {i}"))
+        .collect();
+    assert_eq!(msgs, want);
+}
+
+#[test]
+fn an_import_reads_every_boot() {
+    let env = TestEnv::new();
+    let file = env.path().join("boots.journal");
+    let t0 = realtime_us(100.0);
+    let boots = [
+        BOOT1,
+        ("11111111111111111111111111111111", t0 + 9_000_000),
+        ("22222222222222222222222222222222", t0 + 18_000_000),
+    ];
+    let entries: Vec<Vec<u8>> = (0..9u64)
+        .map(|i| {
+            let mut e = Entry::new(
+                t0 + i * 3_000_000 + 1,
+                "app",
+                1,
+                &format!("boot {} entry {i}", i / 3),
+            );
+            e.boot = boots[(i / 3) as usize];
+            e.export()
+        })
+        .collect();
+    write_journal(&file, &entries);
+    let port = free_port();
+    let cfg = config("jd-boots", port, &file_table(&file, ""));
+    let mut d = env.start(&cfg);
+    wait_received(&mut d, port, "journald", 9);
+    d.stop();
+    assert_eq!(messages(&journal_events(&env)).len(), 9);
+}
+
+#[test]
 fn since_end_skips_the_history_and_reads_what_comes_next() {
     let env = TestEnv::new();
     let file = env.path().join("live.journal");

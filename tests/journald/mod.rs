@@ -67,7 +67,12 @@ pub struct Entry {
     pub priority: u8,
     pub facility: u8,
     pub message: Vec<u8>,
+    /// `_BOOT_ID`, and when that boot started (its monotonic clock's zero), µs.
+    pub boot: (&'static str, u64),
 }
+
+/// The boot of most test entries.
+pub const BOOT1: (&str, u64) = ("5b2c4b1e0d3f4a8c9e7f6a5b4c3d2e1f", 1_600_000_000_000_000);
 
 impl Entry {
     pub fn new(time_us: u64, ident: &str, pid: u32, message: &str) -> Entry {
@@ -79,6 +84,7 @@ impl Entry {
             priority: 6,
             facility: 4,
             message: message.as_bytes().to_vec(),
+            boot: BOOT1,
         }
     }
 
@@ -86,14 +92,14 @@ impl Entry {
         let t = self.time_us.to_string();
         // Monotonic with the realtime clock in one boot: journalctl orders a boot's
         // entries by it (an entry that went back in it would be skipped by --follow).
-        let mono = (self.time_us - 1_600_000_000_000_000).to_string();
+        let mono = (self.time_us - self.boot.1).to_string();
         let pid = self.pid.to_string();
         let pri = self.priority.to_string();
         let fac = self.facility.to_string();
         export_entry(&[
             ("__REALTIME_TIMESTAMP", t.as_bytes()),
             ("__MONOTONIC_TIMESTAMP", mono.as_bytes()),
-            ("_BOOT_ID", b"5b2c4b1e0d3f4a8c9e7f6a5b4c3d2e1f"),
+            ("_BOOT_ID", self.boot.0.as_bytes()),
             ("_HOSTNAME", self.host.as_bytes()),
             ("SYSLOG_IDENTIFIER", self.ident.as_bytes()),
             ("_PID", pid.as_bytes()),

@@ -16,9 +16,10 @@ use super::config::{absolute, JournaldSourceConfig, Selection};
 pub const MAX_CURSOR_BYTES: usize = 512;
 
 /// The options of the following child (see [`Command::follow_args`]).
-const FOLLOW: [&str; 5] = [
+const FOLLOW: [&str; 6] = [
     "--follow",
     "--no-tail",
+    "--merge",
     "--output=json",
     "--all",
     "--no-pager",
@@ -60,6 +61,13 @@ impl Command {
     /// `--no-tail` always: `--follow` implies `--lines=10`, and journalctl 252 applies
     /// that after `--after-cursor` too: it prints the 10 entries after the cursor, then
     /// only entries written from then on, silently skipping the rest of the backlog.
+    /// `--merge` always: since systemd 251 `--follow` also implies `--boot` (the
+    /// current boot; for files the last boot in them), so after a reboot the entries
+    /// of the previous boot after the cursor (its shutdown) would be skipped, an import
+    /// would read only its last boot, and where the sandbox shows another boot id than
+    /// the journal's (a container under `ProtectProc=`) nothing at all. `--merge` is
+    /// what turns that off in 252 and later; it also reads the journals of other
+    /// machines kept on this host (containers' linked journals, journal-remote's).
     pub fn follow_args(&self, cursor: Option<&str>) -> Vec<OsString> {
         let mut args: Vec<OsString> = FOLLOW.iter().map(OsString::from).collect();
         if let Some(c) = cursor {
@@ -74,7 +82,7 @@ impl Command {
     /// `--all`: its fields are cut to 4 KiB, which bounds the answer; the cursor is
     /// never cut.
     pub fn newest_args(&self) -> Vec<OsString> {
-        let mut args: Vec<OsString> = ["--lines=1", "--output=json", "--no-pager"]
+        let mut args: Vec<OsString> = ["--lines=1", "--merge", "--output=json", "--no-pager"]
             .into_iter()
             .map(OsString::from)
             .collect();
@@ -236,6 +244,7 @@ mod tests {
             [
                 "--follow".to_string(),
                 "--no-tail".into(),
+                "--merge".into(),
                 "--output=json".into(),
                 "--all".into(),
                 "--no-pager".into(),

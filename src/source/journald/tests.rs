@@ -162,7 +162,7 @@ async fn a_dying_child_is_restarted_after_the_newest_appended_cursor() {
     assert!(starts[2].contains("--after-cursor=c4"), "{starts:?}");
     assert!(starts
         .iter()
-        .all(|s| s.contains("--follow --no-tail --output=json --all --no-pager")));
+        .all(|s| s.contains("--follow --no-tail --merge --output=json --all --no-pager")));
     assert_eq!(f.stats.restarts.load(Ordering::Relaxed), 2);
     assert_eq!(f.stats.errors.load(Ordering::Relaxed), 2);
     assert_eq!(f.stats.received_events.load(Ordering::Relaxed), 6);

@@ -41,8 +41,12 @@ fn fake_journalctl(dir: &Path, script: &str) -> PathBuf {
 
 impl Fixture {
     fn new() -> Fixture {
+        Fixture::with(JournalOptions::default())
+    }
+
+    fn with(opts: JournalOptions) -> Fixture {
         let dir = tempfile::tempdir().unwrap().keep();
-        let journal = Journal::open(&dir.join("journal"), JournalOptions::default()).unwrap();
+        let journal = Journal::open(&dir.join("journal"), opts).unwrap();
         Fixture {
             checkpoints: CheckpointStore::new(&dir.join("checkpoints"), "jd"),
             dir,
@@ -300,4 +304,99 @@ async fn a_missing_binary_is_retried_and_shutdown_is_prompt() {
     let t = std::time::Instant::now();
     f.stop().await;
     assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_journal_stops_the_reading_and_journalctl_waits_then_all_arrives() {
+    use crate::journal::Checkpoint;
+    const N: u64 = 30_000;
+    // A small cap, and a consumer that pins every file until the test drains it.
+    let mut f = Fixture::with(JournalOptions {
+        file_bytes: 256 << 10,
+        max_bytes: 512 << 10,
+        fsync: false,
+        ..JournalOptions::default()
+    });
+    let consumer = f.journal.cursor("consumer");
+    consumer
+        .commit(&Checkpoint {
+            position: 0,
+            state: (),
+        })
+        .unwrap();
+    // ~21 MB of entries: more than the journal's 16 MiB queue, the pipe and the read
+    // buffer together. The script notes how far it got.
+    let script = format!(
+        r#"
+pad=$(printf 'p%.0s' $(seq 1 650))
+for ((i = 1; i <= {N}; i++)); do
+  printf '{{"__CURSOR":"c%d","MESSAGE":"%s"}}\n' $i "$pad"
+  if (( i % 500 == 0 )); then echo $i > "$D/progress"; fi
+done
+exec sleep 1000
+"#
+    );
+    f.start(&script, "since = \"beginning\"");
+    let progress = |f: &Fixture| -> u64 {
+        std::fs::read_to_string(f.dir.join("progress"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    // It stalls: journalctl cannot write on, the source appends nothing more.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut last = (u64::MAX, u64::MAX);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = (
+            progress(&f),
+            f.stats.received_events.load(Ordering::Relaxed),
+        );
+        if now == last && now.0 > 0 {
+            break;
+        }
+        last = now;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never stalled: {now:?}"
+        );
+    }
+    assert!(
+        last.0 < N,
+        "journalctl is blocked on the full pipe ({} of {N})",
+        last.0
+    );
+    assert!(last.1 < N, "the source waits ({} appended)", last.1);
+    assert!(
+        f.journal.disk_bytes() <= (512 + 300) << 10,
+        "the cap holds"
+    );
+
+    // A consumer drains and commits; reclaim frees room; everything arrives, in order.
+    let mut reader = f.journal.reader(0).unwrap();
+    let mut next = 1u64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while next <= N {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stuck at entry {next}"
+        );
+        while let Some((_, p)) = reader.next().unwrap() {
+            let r = IngestRecord::decode(p).unwrap();
+            assert_eq!(cursor_of(r.raw), Some(format!("c{next}").as_str()));
+            assert!(r.flags.is_empty());
+            next += 1;
+        }
+        consumer
+            .commit(&Checkpoint {
+                position: reader.position(),
+                state: (),
+            })
+            .unwrap();
+        f.journal.reclaim().unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(progress(&f), N);
+    f.stop().await;
+    assert_eq!(f.checkpoint().unwrap().cursor, format!("c{N}"));
 }

@@ -381,7 +381,7 @@ check "a logger message (TCP) reaches the archive" in_archive "$MARK tcp one"
 echo "  (reached the archive after $((SECONDS - t)) s)"
 # The journald source reads the container's journal under the hardened unit: an sshd
 # line logged to /dev/log (journald) reaches the archive and the auth normaliser.
-C logger -t sshd -p auth.info "Failed password for root from 192.0.2.77 port 4242 ssh2 $MARK"
+C logger -t sshd -p auth.info "Failed password for $MARK from 192.0.2.77 port 4242 ssh2"
 journal_in_archive() {
   local events
   events="$(C sh -c 'for f in $(find /var/lib/sealtrail/archive -name "*.seg.zst"); do sealtrail inspect "$f"; done' 2>/dev/null || true)"

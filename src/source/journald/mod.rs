@@ -4,7 +4,9 @@
 //! On Debian 12 and most current distributions sshd and sudo log only to the journal;
 //! without this source the detector would see nothing on a default host. Reading
 //! through `journalctl` instead of linking libsystemd keeps the daemon free of C code
-//! and `unsafe`, and reads every journal format the host's systemd writes.
+//! and `unsafe`, and reads every journal format the host's systemd writes. Which flags
+//! it takes and why is in `command.rs`: `--no-tail`, `--merge` and absolute paths each
+//! work around a way journalctl 252 would skip entries; `--all` keeps long fields.
 //!
 //! * **Records.** Each line `journalctl` prints is one entry, journalled verbatim as a
 //!   [`RecordKind::Journald`](crate::record::RecordKind) record (the normaliser maps its
@@ -15,7 +17,7 @@
 //!   the journal's backpressure: while an append waits, nothing is read, the pipe fills
 //!   and `journalctl` blocks, and journald keeps the entries meanwhile.
 //! * **Cursors.** The cursor of the newest entry of each batch (its `__CURSOR`, found by
-//!   [`command::cursor_of`] without parsing the entry) is remembered once the batch is
+//!   [`cursor_of`] without parsing the entry) is remembered once the batch is
 //!   appended, and checkpointed through [`SourceContext::checkpoint`] (which waits until
 //!   the batch is durable) at most once per [`CHECKPOINT_INTERVAL`] and at shutdown. A
 //!   daemon restart resumes with `--after-cursor` at the checkpoint: after a clean stop

@@ -367,10 +367,7 @@ exec sleep 1000
         last.0
     );
     assert!(last.1 < N, "the source waits ({} appended)", last.1);
-    assert!(
-        f.journal.disk_bytes() <= (512 + 300) << 10,
-        "the cap holds"
-    );
+    assert!(f.journal.disk_bytes() <= (512 + 300) << 10, "the cap holds");
 
     // A consumer drains and commits; reclaim frees room; everything arrives, in order.
     let mut reader = f.journal.reader(0).unwrap();

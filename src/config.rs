@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::normalise::TimeZoneSpec;
+pub use crate::source::journald::JournaldSourceConfig;
 
 /// Exit code for configuration errors (sysexits.h `EX_CONFIG`).
 pub const EX_CONFIG: i32 = 78;
@@ -52,6 +53,9 @@ pub struct Config {
     /// `[[file]]` sources: tailed files.
     #[serde(default)]
     pub file: Vec<crate::source::file::FileSourceConfig>,
+    /// `[[journald]]`: the systemd journal through `journalctl`.
+    #[serde(default)]
+    pub journald: Vec<JournaldSourceConfig>,
     #[serde(default)]
     pub journal: JournalSection,
     #[serde(default)]
@@ -342,7 +346,7 @@ fn de_positive<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     Ok(v)
 }
 
-fn de_positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+pub(crate) fn de_positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     let v = de_positive(d)?;
     usize::try_from(v).map_err(|_| serde::de::Error::custom("too large"))
 }
@@ -404,6 +408,7 @@ impl Config {
                 listener("tcp", Transport::Tcp),
             ],
             file: Vec::new(),
+            journald: Vec::new(),
             journal: JournalSection::default(),
             seal: SealSection::default(),
             archive: ArchiveSection::default(),
@@ -451,11 +456,11 @@ impl Config {
             key,
             message,
         };
-        if self.syslog.is_empty() && self.file.is_empty() {
+        if self.sources().is_empty() {
             return Err(invalid(
                 "syslog".into(),
                 1,
-                "at least one source is required: a [[syslog]] listener or a [[file]] source"
+                "at least one source is required: a [[syslog]] listener, a [[file]] or a [[journald]] source"
                     .into(),
             ));
         }
@@ -542,6 +547,23 @@ impl Config {
                     format!("file[{i}].name"),
                     table_key_line(text, "file", i, "name"),
                     format!("source name `{name}` is used twice"),
+                ));
+            }
+        }
+        // Names are unique among all sources: each names its checkpoint file.
+        for (i, j) in self.journald.iter().enumerate() {
+            let at = |key: &str| table_key_line(text, "journald", i, key);
+            if let Err((key, message)) = j.check() {
+                return Err(invalid(format!("journald[{i}].{key}"), at(key), message));
+            }
+            if !seen_names.insert(j.name.clone()) {
+                return Err(invalid(
+                    format!("journald[{i}].name"),
+                    at("name"),
+                    format!(
+                        "source name `{}` is used twice (it names the source's checkpoint)",
+                        j.name
+                    ),
                 ));
             }
         }
@@ -638,12 +660,18 @@ impl Config {
     }
 
     /// Every configured source in config order, which is the index their records
-    /// carry: the `[[syslog]]` listeners first, then the `[[file]]` sources.
+    /// carry: the `[[syslog]]` listeners first, then the `[[file]]` sources, then the
+    /// `[[journald]]` sources.
     pub fn sources(&self) -> Vec<crate::source::SourceConfig<'_>> {
         self.syslog
             .iter()
             .map(crate::source::SourceConfig::Syslog)
             .chain(self.file.iter().map(crate::source::SourceConfig::File))
+            .chain(
+                self.journald
+                    .iter()
+                    .map(crate::source::SourceConfig::Journald),
+            )
             .collect()
     }
 
@@ -751,6 +779,7 @@ mod tests {
         assert_eq!(cfg.archive.url, emb.archive.url);
         assert_eq!(cfg.archive.retry_max, emb.archive.retry_max);
         assert_eq!(cfg.syslog.len(), emb.syslog.len());
+        assert_eq!(cfg.journald.len(), emb.journald.len());
         for (a, b) in cfg.syslog.iter().zip(&emb.syslog) {
             assert_eq!(a.address, b.address);
             assert_eq!(a.transport, b.transport);
@@ -986,6 +1015,73 @@ mod tests {
             "{MINIMAL}[[file]]\ninclude = [\"/a\"]\npoll = 1\n"
         ));
         assert!(key.starts_with("file[0]"), "{key}");
+    }
+
+    #[test]
+    fn journald_sources_are_checked_with_key_and_line() {
+        // A journald source alone is a valid configuration; it comes after the syslog
+        // listeners in source order.
+        let cfg = parse("[[journald]]\n").unwrap();
+        assert_eq!(cfg.journald[0].name, "journald");
+        let cfg = parse(&format!("{MINIMAL}[[journald]]\nname = \"j\"\n")).unwrap();
+        let names: Vec<String> = cfg.sources().iter().map(|s| s.name()).collect();
+        assert_eq!(names, ["tcp:127.0.0.1:5514", "j"]);
+        assert_eq!(cfg.sources()[1].type_name(), "journald");
+        let (line, key, _) = err(&format!(
+            "{MINIMAL}[[journald]]\n[[journald]]\nunits = [\"ssh.service\"]\n"
+        ));
+        assert_eq!((line, key.as_str()), (5, "journald[1].name"));
+        let (line, key, msg) = err(&format!(
+            "{MINIMAL}name = \"j\"\n[[journald]]\nname = \"j\"\n"
+        ));
+        assert_eq!((line, key.as_str()), (6, "journald[0].name"), "{msg}");
+        let (line, key, _) = err("[[journald]]\ndirectory = \"/a\"\nfiles = [\"/b\"]\n");
+        assert_eq!((line, key.as_str()), (3, "journald[0].files"));
+        let (line, key, _) = err("[[journald]]\nmatches = [\"x=y\"]\n");
+        assert_eq!((line, key.as_str()), (2, "journald[0].matches"));
+        let (line, key, _) = err("[[journald]]\nsince = \"yesterday\"\n");
+        assert_eq!((line, key.as_str()), (2, "journald[0].since"));
+        let (line, key, _) = err("[[journald]]\nrestart_backoff = \"0s\"\n");
+        assert_eq!((line, key.as_str()), (2, "journald[0].restart_backoff"));
+        let (line, key, _) = err("[[journald]]\n\nmax_entry_bytes = 10\n");
+        assert_eq!((line, key.as_str()), (3, "journald[0].max_entry_bytes"));
+    }
+
+    #[test]
+    fn the_documented_journald_table_parses_with_every_key() {
+        // config.example.toml documents [[journald]] commented out: uncommented (one of
+        // directory and files), every key it shows must be accepted.
+        let text = include_str!("../config.example.toml");
+        let start = text.find("# [[journald]]").expect("documented");
+        let block = &text[start..text[start..].find("\n\n").map_or(text.len(), |e| start + e)];
+        let mut table = String::new();
+        for line in block.lines() {
+            let l = line.trim_start_matches("# ");
+            let is_key = l
+                .split_once(" = ")
+                .is_some_and(|(k, _)| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            if l == "[[journald]]" || (is_key && !l.starts_with("directory")) {
+                table.push_str(l);
+                table.push('\n');
+            }
+        }
+        let cfg = parse(&table).unwrap();
+        let j = &cfg.journald[0];
+        assert_eq!(j.files.as_ref().map(Vec::len), Some(1), "{table}");
+        assert_eq!(j.units, ["ssh.service"]);
+        assert_eq!(
+            j.max_entry_bytes,
+            crate::source::journald::config::DEFAULT_MAX_ENTRY_BYTES
+        );
+        assert_eq!(
+            j.restart_backoff,
+            crate::source::journald::config::DEFAULT_RESTART_BACKOFF
+        );
+        assert_eq!(
+            table.lines().count(),
+            10,
+            "every key but directory: {table}"
+        );
     }
 
     #[test]

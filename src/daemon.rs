@@ -136,6 +136,7 @@ impl Daemon {
         let archive = store::open(&cfg.archive.url, true)?;
         tracing::info!(archive = %archive.display, public_key = %pub_path.display(), %key_id, %stream, "sealed segments go to the archive; verify them with the public key");
 
+        // By record source index: every configured source, in config order.
         let listeners = cfg
             .sources()
             .iter()

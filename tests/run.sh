@@ -2,8 +2,9 @@
 # The one command that runs every test of sealtrail (README and CI call it).
 #
 # Works on a fresh Debian 12 machine as root: installs what the tests talk to (rsyslog,
-# zstd, logger, procps, logrotate, python3, moto's S3 server) only when missing, makes sure the Rust
-# toolchain has rustfmt and clippy, then runs formatting, lints, and all tests.
+# zstd, logger, procps, logrotate, python3, journalctl and systemd-journal-remote,
+# moto's S3 server) only when missing, makes sure the Rust toolchain has rustfmt and
+# clippy, then runs formatting, lints, and all tests.
 # Any failure stops the run with a non-zero exit; a summary is printed either way.
 set -euo pipefail
 
@@ -88,6 +89,11 @@ install_system_packages() {
   type -P logrotate >/dev/null || missing+=(logrotate)
   type -P setpriv >/dev/null || missing+=(util-linux)
   type -P python3 >/dev/null || missing+=(python3)
+  # The journald source's tests: the real journalctl reads journal files that
+  # systemd-journal-remote writes (no running journald needed).
+  type -P journalctl >/dev/null || missing+=(systemd)
+  { [ -x /lib/systemd/systemd-journal-remote ] || [ -x /usr/lib/systemd/systemd-journal-remote ]; } ||
+    missing+=(systemd-journal-remote)
   if ! command -v moto_server >/dev/null 2>&1; then
     python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
   fi
@@ -95,7 +101,7 @@ install_system_packages() {
     echo "installing: ${missing[*]}"
     apt_install "${missing[@]}"
   else
-    echo "rsyslog, zstd, logger, procps, logrotate, python3: present"
+    echo "rsyslog, zstd, logger, procps, logrotate, python3, journalctl, systemd-journal-remote: present"
   fi
 }
 

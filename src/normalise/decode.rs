@@ -34,7 +34,11 @@ impl<'r> Input<'r> {
         match record.kind() {
             RecordKind::Syslog | RecordKind::FileLine => Input::Text(text),
             RecordKind::Journald => Input::Journal {
-                fields: JournalFields::parse(record.raw).map(Box::new),
+                fields: JournalFields::parse(
+                    record.raw,
+                    record.flags.contains(crate::record::RecordFlags::TRUNCATED),
+                )
+                .map(Box::new),
                 text,
             },
         }

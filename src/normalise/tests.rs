@@ -579,3 +579,58 @@ fn journalctl_short_iso_offsets_without_a_colon_parse() {
         assert!(v.get("tags").is_none(), "{v}");
     }
 }
+
+#[test]
+fn a_cut_journal_entry_and_a_binary_message_are_flagged_not_lost() {
+    let entry = br#"{"_HOSTNAME":"web-1","SYSLOG_IDENTIFIER":"app","MESSAGE":"a very long message that the source cut"#;
+    let rec = IngestRecord {
+        received_ns: RECV,
+        source: 0,
+        origin: Origin::Journald,
+        flags: RecordFlags::TRUNCATED,
+        raw: entry,
+    };
+    let v = render_with(&mut normaliser(TimeZoneSpec::Utc), 1, &rec);
+    assert_eq!(v["tags"], json!(["_truncated"]), "{v}");
+    assert_eq!(v["host"]["name"], "web-1");
+    assert_eq!(v["process"]["name"], "app");
+    assert_eq!(v["message"], "a very long message that the source cut");
+    assert_eq!(
+        v["event"]["original"],
+        String::from_utf8_lossy(entry).as_ref()
+    );
+    // "ok \xff" as bytes: the message is lossy and says so; the exact bytes are in the
+    // original (which is valid UTF-8, so no base64 copy).
+    let entry = br#"{"__CURSOR":"s=1","MESSAGE":[111,107,32,255],"_HOSTNAME":"h"}"#;
+    let rec = IngestRecord {
+        flags: RecordFlags::EMPTY,
+        raw: entry,
+        ..rec
+    };
+    let v = render_with(&mut normaliser(TimeZoneSpec::Utc), 2, &rec);
+    assert_eq!(v["tags"], json!(["_invalid_utf8"]), "{v}");
+    assert_eq!(v["message"], "ok \u{fffd}");
+    assert!(v["sealtrail"].get("original_base64").is_none(), "{v}");
+    assert_eq!(v["sealtrail"]["journald"]["cursor"], "s=1");
+}
+
+#[test]
+fn an_audit_record_stored_by_journald_is_an_audit_event() {
+    // journald's own form of a kernel audit record (journald-audit.c): identifier
+    // `audit`, message `<TYPE_NAME> <fields>` without the `audit(…):` header.
+    let entry = br#"{"__CURSOR":"s=9","_TRANSPORT":"audit","SYSLOG_IDENTIFIER":"audit","SYSLOG_FACILITY":"4","_AUDIT_TYPE":"1100","_AUDIT_TYPE_NAME":"USER_AUTH","_PID":"1234","__REALTIME_TIMESTAMP":"1732269600000000","MESSAGE":"USER_AUTH pid=1234 uid=0 auid=4294967295 ses=4294967295 msg='op=PAM:authentication grantors=? acct=\"root\" exe=\"/usr/sbin/sshd\" hostname=203.0.113.9 addr=203.0.113.9 terminal=ssh res=failed'"}"#;
+    let rec = IngestRecord {
+        received_ns: RECV,
+        source: 0,
+        origin: Origin::Journald,
+        flags: RecordFlags::EMPTY,
+        raw: entry,
+    };
+    let v = render_with(&mut normaliser(TimeZoneSpec::Utc), 1, &rec);
+    assert_eq!(v["event"]["action"], "authenticated", "{v}");
+    assert_eq!(v["event"]["outcome"], "failure", "{v}");
+    assert_eq!(v["user"]["name"], "root", "{v}");
+    assert_eq!(v["source"]["ip"], "203.0.113.9", "{v}");
+    assert_eq!(v["sealtrail"]["journald"]["transport"], "audit");
+    assert_eq!(v["log"]["syslog"]["facility"]["code"], 4);
+}

@@ -409,7 +409,10 @@ fn write_tags(ev: &Event<'_>, out: &mut Vec<u8>) {
             b"\"_incomplete\"",
             ev.record_flags.contains(RecordFlags::INCOMPLETE),
         ),
-        (b"\"_invalid_utf8\"", ev.invalid_utf8),
+        (
+            b"\"_invalid_utf8\"",
+            ev.invalid_utf8 || ev.journal.as_ref().is_some_and(|j| j.lossy_message),
+        ),
     ];
     if !tags.iter().any(|(_, on)| *on) {
         return;

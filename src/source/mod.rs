@@ -9,6 +9,7 @@
 pub mod checkpoint;
 pub mod file;
 pub mod framing;
+pub mod journald;
 pub mod limits;
 pub mod stats;
 pub mod syslog;
@@ -139,6 +140,7 @@ pub enum SourceError {
 pub enum SourceConfig<'a> {
     Syslog(&'a SyslogListener),
     File(&'a file::FileSourceConfig),
+    Journald(&'a journald::JournaldSourceConfig),
 }
 
 impl SourceConfig<'_> {
@@ -147,6 +149,7 @@ impl SourceConfig<'_> {
         match self {
             SourceConfig::Syslog(l) => l.display_name(),
             SourceConfig::File(f) => f.display_name(),
+            SourceConfig::Journald(j) => j.name.clone(),
         }
     }
 
@@ -155,14 +158,17 @@ impl SourceConfig<'_> {
         match self {
             SourceConfig::Syslog(_) => "syslog",
             SourceConfig::File(_) => "file",
+            SourceConfig::Journald(_) => "journald",
         }
     }
 
-    /// The time zone of its timestamps that carry none.
+    /// The time zone of its timestamps that carry none. A journal entry's time is UTC
+    /// microseconds: it needs none.
     pub fn timezone(&self) -> crate::normalise::TimeZoneSpec {
         match self {
             SourceConfig::Syslog(l) => l.timezone,
             SourceConfig::File(f) => f.timezone,
+            SourceConfig::Journald(_) => crate::normalise::TimeZoneSpec::Utc,
         }
     }
 
@@ -171,6 +177,7 @@ impl SourceConfig<'_> {
         match self {
             SourceConfig::Syslog(l) => syslog::build(l, cx),
             SourceConfig::File(f) => file::build(f, cx),
+            SourceConfig::Journald(j) => journald::build(j, cx),
         }
     }
 }

@@ -379,6 +379,17 @@ t=$SECONDS
 check "a logger message (UDP) reaches the archive (heartbeat seal)" wait_for 150 in_archive "$MARK udp one"
 check "a logger message (TCP) reaches the archive" in_archive "$MARK tcp one"
 echo "  (reached the archive after $((SECONDS - t)) s)"
+# The journald source reads the container's journal under the hardened unit: an sshd
+# line logged to /dev/log (journald) reaches the archive and the auth normaliser.
+C logger -t sshd -p auth.info "Failed password for $MARK from 192.0.2.77 port 4242 ssh2"
+journal_in_archive() {
+  local events
+  events="$(C sh -c 'for f in $(find /var/lib/sealtrail/archive -name "*.seg.zst"); do sealtrail inspect "$f"; done' 2>/dev/null || true)"
+  grep -F "$MARK" <<<"$events" | grep -F '"journald":{' | grep -qF '"action":"ssh_login"'
+}
+check "an sshd entry of the journal reaches the archive through the journald source" wait_for 150 journal_in_archive
+check "the journald source reads the journal as the sealtrail user (no permission hint)" \
+  not grep -qF "not seeing messages from other users" <<<"$(C journalctl -u sealtrail --no-pager -o cat)"
 
 # Reload: a valid change is reported (seal.max_age needs a restart), the same process.
 C sed -i 's/^max_age = .*/max_age = "1h"/' /etc/sealtrail/sealtrail.toml

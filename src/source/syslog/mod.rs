@@ -75,7 +75,7 @@ pub struct ListenerSpec {
 }
 
 /// The one clock reading per socket read.
-fn now_ns() -> i64 {
+pub(crate) fn now_ns() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
         Err(e) => i64::try_from(e.duration().as_nanos()).map_or(i64::MIN, |n| -n),

@@ -222,6 +222,29 @@ def fresh_dir(path):
 # rsyslog
 
 
+def wait_for_lines(proc, output, count, timeout=900):
+    """Waits until rsyslogd has written `count` lines to `output`; returns the count.
+    Exits the benchmark if rsyslogd dies or falls short within `timeout` seconds."""
+    lines, pos = 0, 0
+    deadline = time.monotonic() + timeout
+    while lines < count:
+        if proc.poll() is not None:
+            sys.exit(f"rsyslogd exited ({proc.returncode}) after {lines} lines")
+        if time.monotonic() > deadline:
+            sys.exit(f"rsyslogd wrote only {lines} of {count} lines in {timeout} s")
+        try:
+            with open(output, "rb") as f:
+                f.seek(pos)
+                data = f.read()
+        except FileNotFoundError:
+            data = b""
+        pos += len(data)
+        lines += data.count(b"\n")
+        if lines < count:
+            time.sleep(0.01)
+    return lines
+
+
 def bench_rsyslog(input_path, count, out):
     rsyslogd = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
     base = fresh_dir(os.path.join(out, "rsyslog"))
@@ -246,23 +269,7 @@ ruleset(name="bench") {{
     try:
         wait_listening(proc, port, "rsyslogd")
         t0 = send_file(input_path, port)
-        lines, pos = 0, 0
-        deadline = time.monotonic() + 900
-        while lines < count:
-            if proc.poll() is not None:
-                sys.exit(f"rsyslogd exited ({proc.returncode}) after {lines} lines")
-            if time.monotonic() > deadline:
-                sys.exit(f"rsyslogd wrote only {lines} of {count} lines in 900 s")
-            try:
-                with open(output, "rb") as f:
-                    f.seek(pos)
-                    data = f.read()
-            except FileNotFoundError:
-                data = b""
-            pos += len(data)
-            lines += data.count(b"\n")
-            if lines < count:
-                time.sleep(0.01)
+        lines = wait_for_lines(proc, output, count)
         wall = time.perf_counter() - t0
         cpu = proc_cpu_seconds(proc.pid)
     finally:

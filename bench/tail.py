@@ -52,23 +52,7 @@ ruleset(name="bench") {{
     proc = subprocess.Popen([rsyslogd, "-n", "-f", conf, "-i", pidfile],
                             stdout=errlog, stderr=subprocess.STDOUT)
     try:
-        lines, pos = 0, 0
-        deadline = time.monotonic() + 900
-        while lines < count:
-            if proc.poll() is not None:
-                sys.exit(f"rsyslogd exited ({proc.returncode}) after {lines} lines")
-            if time.monotonic() > deadline:
-                sys.exit(f"rsyslogd wrote only {lines} of {count} lines in 900 s")
-            try:
-                with open(output, "rb") as f:
-                    f.seek(pos)
-                    data = f.read()
-            except FileNotFoundError:
-                data = b""
-            pos += len(data)
-            lines += data.count(b"\n")
-            if lines < count:
-                time.sleep(0.01)
+        lines = ingest.wait_for_lines(proc, output, count)
         wall = time.perf_counter() - t0
         cpu = ingest.proc_cpu_seconds(proc.pid)
     finally:

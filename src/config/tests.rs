@@ -1,0 +1,340 @@
+use super::*;
+
+fn parse(s: &str) -> Result<Config, ConfigError> {
+    Config::parse(s, Path::new("test.toml"))
+}
+
+fn err(s: &str) -> (usize, String, String) {
+    match parse(s) {
+        Err(ConfigError::Invalid {
+            line, key, message, ..
+        }) => (line, key, message),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+const MINIMAL: &str = "[[syslog]]\ntransport = \"tcp\"\naddress = \"127.0.0.1:5514\"\n";
+
+#[test]
+fn example_file_parses_and_matches_embedded_default() {
+    let text = include_str!("../../config.example.toml");
+    let cfg = parse(text).unwrap();
+    let emb = Config::embedded();
+    assert_eq!(cfg.state_dir, emb.state_dir);
+    assert_eq!(cfg.archive.url, emb.archive.url);
+    assert_eq!(cfg.archive.retry_max, emb.archive.retry_max);
+    assert_eq!(cfg.syslog.len(), emb.syslog.len());
+    assert_eq!(cfg.journald.len(), emb.journald.len());
+    for (a, b) in cfg.syslog.iter().zip(&emb.syslog) {
+        assert_eq!(a.address, b.address);
+        assert_eq!(a.transport, b.transport);
+        assert_eq!(a.display_name(), b.display_name());
+        assert_eq!(a.max_message_bytes, b.max_message_bytes);
+        if a.transport == Transport::Tcp {
+            assert_eq!(a.limits(), b.limits());
+            assert!(
+                a.max_connections.is_some(),
+                "the example spells out the limits"
+            );
+        }
+    }
+    assert_eq!(cfg.journal.keep_free_bytes, emb.journal.keep_free_bytes);
+    assert_eq!(cfg.seal.max_age, emb.seal.max_age);
+    assert_eq!(cfg.seal.max_bytes, emb.seal.max_bytes);
+    assert_eq!(cfg.seal.zstd_level, emb.seal.zstd_level);
+    assert_eq!(cfg.journal.max_bytes, emb.journal.max_bytes);
+    assert_eq!(cfg.journal.file_bytes, emb.journal.file_bytes);
+    assert_eq!(cfg.detect, emb.detect);
+    assert_eq!(cfg.status.address, emb.status.address);
+    assert_eq!(cfg.status.enabled, emb.status.enabled);
+}
+
+#[test]
+fn the_example_file_source_parses_and_shows_the_defaults() {
+    // The commented-out [[file]] block of config.example.toml, uncommented.
+    let text = include_str!("../../config.example.toml");
+    let block: String = text
+        .lines()
+        .skip_while(|l| *l != "# [[file]]")
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l)))
+        .collect();
+    assert!(block.starts_with("[[file]]"), "{block}");
+    let cfg = parse(&format!("{MINIMAL}{block}")).unwrap();
+    let ex = &cfg.file[0];
+    let dflt = parse(&format!("{MINIMAL}[[file]]\ninclude = [\"/x\"]\n")).unwrap();
+    let d = &dflt.file[0];
+    assert_eq!(ex.display_name(), "auth");
+    assert_eq!(
+        (
+            ex.start_at,
+            ex.max_line_bytes,
+            ex.line_timeout,
+            ex.rescan_interval
+        ),
+        (
+            d.start_at,
+            d.max_line_bytes,
+            d.line_timeout,
+            d.rescan_interval
+        )
+    );
+    assert_eq!(
+        (
+            ex.release_deleted_after,
+            ex.checkpoint_interval,
+            ex.timezone
+        ),
+        (d.release_deleted_after, d.checkpoint_interval, d.timezone)
+    );
+}
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let cfg = parse(MINIMAL).unwrap();
+    assert_eq!(cfg.seal.max_age, Duration::from_secs(60));
+    assert_eq!(cfg.syslog[0].max_message_bytes, 65536);
+    assert!(cfg.journal.fsync);
+    assert_eq!(
+        cfg.key_path(),
+        PathBuf::from("sealtrail-data/state/signing.key")
+    );
+}
+
+#[test]
+fn unknown_key_names_key_and_line() {
+    let (line, key, msg) = err(&format!("{MINIMAL}\n[seal]\nmax_agee = \"5s\"\n"));
+    assert_eq!(line, 6, "{msg}");
+    assert!(key.contains("seal"), "{key}");
+    assert!(msg.contains("max_agee"), "{msg}");
+}
+
+#[test]
+fn bad_address_names_key_and_line() {
+    let (line, key, _) = err("[[syslog]]\ntransport = \"tcp\"\naddress = \"localhost\"\n");
+    assert_eq!(line, 3);
+    assert_eq!(key, "syslog[0].address");
+}
+
+#[test]
+fn bad_duration_timezone_and_transport_are_errors() {
+    let (line, key, _) = err(&format!("{MINIMAL}[seal]\nmax_age = \"soon\"\n"));
+    assert_eq!((line, key.as_str()), (5, "seal.max_age"));
+    let (line, key, _) = err(
+        "[[syslog]]\ntransport = \"tcp\"\naddress = \"127.0.0.1:1\"\ntimezone = \"Mars/Base\"\n",
+    );
+    assert_eq!((line, key.as_str()), (4, "syslog[0].timezone"));
+    let (line, key, _) = err("[[syslog]]\ntransport = \"sctp\"\naddress = \"127.0.0.1:1\"\n");
+    assert_eq!((line, key.as_str()), (2, "syslog[0].transport"));
+}
+
+#[test]
+fn semantic_errors_name_key_and_line() {
+    let (line, key, _) = err(&format!("stream = \"has space\"\n{MINIMAL}"));
+    assert_eq!((line, key.as_str()), (1, "stream"));
+    let (line, key, _) = err(&format!("{MINIMAL}[seal]\nzstd_level = 40\n"));
+    assert_eq!((line, key.as_str()), (5, "seal.zstd_level"));
+    let dup = format!("{MINIMAL}[[syslog]]\ntransport = \"tcp\"\naddress = \"127.0.0.1:5514\"\n");
+    let (line, key, _) = err(&dup);
+    assert_eq!(key, "syslog[1].address");
+    assert_eq!(line, 6);
+    let (line, key, _) = err(&format!("{MINIMAL}[archive]\nurl = \"s4://b\"\n"));
+    assert_eq!((line, key.as_str()), (5, "archive.url"));
+}
+
+#[test]
+fn detector_settings_are_checked_with_key_and_line() {
+    let cfg = parse(&format!(
+        "{MINIMAL}[detect.brute_force]\nthreshold = 3\nwindow = \"5m\"\n"
+    ))
+    .unwrap();
+    assert_eq!(cfg.detect.brute_force.threshold, 3);
+    let (line, key, _) = err(&format!(
+        "{MINIMAL}[detect.brute_force]\nwindow = \"5m\"\nthreshold = 0\n"
+    ));
+    assert_eq!((line, key.as_str()), (6, "detect.brute_force.threshold"));
+    let (line, key, _) = err(&format!("{MINIMAL}[detect.brute_force]\nthresold = 3\n"));
+    assert_eq!(line, 5);
+    assert!(key.contains("detect"), "{key}");
+    let (line, key, _) = err(&format!("{MINIMAL}[alerts]\nwebhook = \"ftp://x\"\n"));
+    assert_eq!((line, key.as_str()), (5, "alerts.webhook"));
+}
+
+#[test]
+fn rules_run_applies_are_checked_here_too() {
+    // A journal cap below two files could never clear: `run` refuses it.
+    let (line, key, msg) = err(&format!(
+        "{MINIMAL}[journal]\nfile_bytes = 1048576\nmax_bytes = 1048577\n"
+    ));
+    assert_eq!((line, key.as_str()), (6, "journal.max_bytes"), "{msg}");
+    let ok = format!("{MINIMAL}[journal]\nfile_bytes = 1048576\nmax_bytes = 2097152\n");
+    assert!(parse(&ok).is_ok());
+    // An empty state directory.
+    let (line, key, _) = err(&format!("state_dir = \"\"\n{MINIMAL}"));
+    assert_eq!((line, key.as_str()), (1, "state_dir"));
+    // The status endpoint on a syslog TCP address (also through a wildcard).
+    let (line, key, msg) = err(&format!(
+        "{MINIMAL}[status]\naddress = \"127.0.0.1:5514\"\n"
+    ));
+    assert_eq!((line, key.as_str()), (5, "status.address"), "{msg}");
+    let (_, key, _) = err(
+        "[[syslog]]\ntransport = \"tcp\"\naddress = \"0.0.0.0:6000\"\n[status]\naddress = \"127.0.0.1:6000\"\n",
+    );
+    assert_eq!(key, "status.address");
+    // A UDP listener on that port is no conflict, nor a disabled endpoint.
+    let udp = "[[syslog]]\ntransport = \"udp\"\naddress = \"127.0.0.1:6000\"\n";
+    assert!(parse(&format!("{udp}[status]\naddress = \"127.0.0.1:6000\"\n")).is_ok());
+    assert!(parse(&format!(
+        "{MINIMAL}[status]\nenabled = false\naddress = \"127.0.0.1:5514\"\n"
+    ))
+    .is_ok());
+    // Two listeners that cannot both be bound.
+    let (line, key, msg) = err(&format!(
+        "{MINIMAL}[[syslog]]\ntransport = \"tcp\"\naddress = \"0.0.0.0:5514\"\n"
+    ));
+    assert_eq!((line, key.as_str()), (6, "syslog[1].address"), "{msg}");
+    assert!(msg.contains("overlaps"), "{msg}");
+}
+
+#[test]
+fn connection_limits_have_defaults_and_are_checked() {
+    let l = parse(MINIMAL).unwrap().syslog[0].limits();
+    assert_eq!(l.max_connections, DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(l.max_per_peer, DEFAULT_MAX_CONNECTIONS_PER_PEER);
+    assert_eq!(l.idle_timeout, DEFAULT_IDLE_TIMEOUT);
+    let cfg = parse(&format!(
+        "{MINIMAL}max_connections = 10\nmax_connections_per_peer = 2\nidle_timeout = \"30s\"\n"
+    ))
+    .unwrap();
+    let l = cfg.syslog[0].limits();
+    assert_eq!((l.max_connections, l.max_per_peer), (10, 2));
+    assert_eq!(l.idle_timeout, Duration::from_secs(30));
+    let (line, key, _) = err(&format!("{MINIMAL}max_connections = 0\n"));
+    assert_eq!((line, key.as_str()), (4, "syslog[0].max_connections"));
+    let (line, key, _) = err(&format!(
+        "{MINIMAL}max_connections = 4\nmax_connections_per_peer = 5\n"
+    ));
+    assert_eq!(
+        (line, key.as_str()),
+        (5, "syslog[0].max_connections_per_peer")
+    );
+    let (line, key, _) =
+        err("[[syslog]]\ntransport = \"udp\"\naddress = \"127.0.0.1:1\"\nidle_timeout = \"1m\"\n");
+    assert_eq!((line, key.as_str()), (4, "syslog[0].idle_timeout"));
+}
+
+#[test]
+fn file_sources_are_parsed_ordered_and_checked_with_key_and_line() {
+    let cfg = parse(&format!(
+        "{MINIMAL}[[file]]\ninclude = [\"/var/log/auth.log\"]\nstart_at = \"beginning\"\n"
+    ))
+    .unwrap();
+    assert_eq!(cfg.file.len(), 1);
+    let sources = cfg.sources();
+    assert_eq!(sources.len(), 2);
+    assert_eq!(sources[1].type_name(), "file");
+    assert_eq!(sources[1].name(), "file:/var/log/auth.log");
+    // A file source alone is enough.
+    assert!(parse("[[file]]\ninclude = [\"/var/log/*.log\"]\n").is_ok());
+    let (line, key, _) = err(&format!(
+        "{MINIMAL}[[file]]\ninclude = [\"/a\"]\nstart_at = \"now\"\n"
+    ));
+    assert_eq!((line, key.as_str()), (6, "file[0].start_at"));
+    let (line, key, _) = err(&format!(
+        "{MINIMAL}[[file]]\ninclude = [\"/a\"]\n[[file]]\nname = \"x\"\ninclude = [\"/b\"]\nexclude = [\"/b/[\"]\n"
+    ));
+    assert_eq!((line, key.as_str()), (9, "file[1].exclude"));
+    let (line, key, _) = err(&format!("{MINIMAL}[[file]]\ninclude = []\n"));
+    assert_eq!((line, key.as_str()), (5, "file[0].include"));
+    let (line, key, msg) = err(&format!(
+        "{MINIMAL}[[file]]\nname = \"tcp:127.0.0.1:5514\"\ninclude = [\"/a\"]\n"
+    ));
+    assert_eq!((line, key.as_str()), (5, "file[0].name"), "{msg}");
+    let (line, key, _) = err(&format!(
+        "{MINIMAL}[[file]]\ninclude = [\"/a\"]\nline_timeout = \"0s\"\n"
+    ));
+    assert_eq!((line, key.as_str()), (6, "file[0].line_timeout"));
+    let (_, key, _) = err(&format!(
+        "{MINIMAL}[[file]]\ninclude = [\"/a\"]\npoll = 1\n"
+    ));
+    assert!(key.starts_with("file[0]"), "{key}");
+}
+
+#[test]
+fn journald_sources_are_checked_with_key_and_line() {
+    // A journald source alone is a valid configuration; it comes after the syslog
+    // listeners in source order.
+    let cfg = parse("[[journald]]\n").unwrap();
+    assert_eq!(cfg.journald[0].name, "journald");
+    let cfg = parse(&format!("{MINIMAL}[[journald]]\nname = \"j\"\n")).unwrap();
+    let names: Vec<String> = cfg.sources().iter().map(|s| s.name()).collect();
+    assert_eq!(names, ["tcp:127.0.0.1:5514", "j"]);
+    assert_eq!(cfg.sources()[1].type_name(), "journald");
+    let (line, key, _) = err(&format!(
+        "{MINIMAL}[[journald]]\n[[journald]]\nunits = [\"ssh.service\"]\n"
+    ));
+    assert_eq!((line, key.as_str()), (5, "journald[1].name"));
+    let (line, key, msg) = err(&format!(
+        "{MINIMAL}name = \"j\"\n[[journald]]\nname = \"j\"\n"
+    ));
+    assert_eq!((line, key.as_str()), (6, "journald[0].name"), "{msg}");
+    let (line, key, _) = err("[[journald]]\ndirectory = \"/a\"\nfiles = [\"/b\"]\n");
+    assert_eq!((line, key.as_str()), (3, "journald[0].files"));
+    let (line, key, _) = err("[[journald]]\nmatches = [\"x=y\"]\n");
+    assert_eq!((line, key.as_str()), (2, "journald[0].matches"));
+    let (line, key, _) = err("[[journald]]\nsince = \"yesterday\"\n");
+    assert_eq!((line, key.as_str()), (2, "journald[0].since"));
+    let (line, key, _) = err("[[journald]]\nrestart_backoff = \"0s\"\n");
+    assert_eq!((line, key.as_str()), (2, "journald[0].restart_backoff"));
+    let (line, key, _) = err("[[journald]]\n\nmax_entry_bytes = 10\n");
+    assert_eq!((line, key.as_str()), (3, "journald[0].max_entry_bytes"));
+}
+
+#[test]
+fn the_documented_journald_table_parses_with_every_key() {
+    // config.example.toml documents [[journald]] commented out: uncommented (one of
+    // directory and files), every key it shows must be accepted.
+    let text = include_str!("../../config.example.toml");
+    let start = text.find("# [[journald]]").expect("documented");
+    let block = &text[start..text[start..].find("\n\n").map_or(text.len(), |e| start + e)];
+    let mut table = String::new();
+    for line in block.lines() {
+        let l = line.trim_start_matches("# ");
+        let is_key = l
+            .split_once(" = ")
+            .is_some_and(|(k, _)| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        if l == "[[journald]]" || (is_key && !l.starts_with("directory")) {
+            table.push_str(l);
+            table.push('\n');
+        }
+    }
+    let cfg = parse(&table).unwrap();
+    let j = &cfg.journald[0];
+    assert_eq!(j.files.as_ref().map(Vec::len), Some(1), "{table}");
+    assert_eq!(j.units, ["ssh.service"]);
+    assert_eq!(
+        j.max_entry_bytes,
+        crate::source::journald::config::DEFAULT_MAX_ENTRY_BYTES
+    );
+    assert_eq!(
+        j.restart_backoff,
+        crate::source::journald::config::DEFAULT_RESTART_BACKOFF
+    );
+    assert_eq!(
+        table.lines().count(),
+        10,
+        "every key but directory: {table}"
+    );
+}
+
+#[test]
+fn no_listener_is_an_error() {
+    let (_, key, _) = err("state_dir = \"/tmp/x\"\n");
+    assert_eq!(key, "syslog");
+}
+
+#[test]
+fn syntax_error_has_line() {
+    let (line, _, _) = err("[[syslog]]\ntransport = \"tcp\nx\n");
+    assert_eq!(line, 2);
+}

@@ -1,0 +1,262 @@
+//! Cross-field checks of a parsed configuration: everything `run` would refuse, so that
+//! `check-config` refuses it too, each error naming the key and its line.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use super::{Config, ConfigError, Transport};
+
+impl Config {
+    /// Cross-field checks that a single field's deserializer cannot make.
+    pub(super) fn validate(&self, text: &str, origin: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: String, line: usize, message: String| ConfigError::Invalid {
+            path: origin.to_path_buf(),
+            line,
+            key,
+            message,
+        };
+        if self.sources().is_empty() {
+            return Err(invalid(
+                "syslog".into(),
+                1,
+                "at least one source is required: a [[syslog]] listener, a [[file]] or a [[journald]] source"
+                    .into(),
+            ));
+        }
+        if self.sources().len() > usize::from(u16::MAX) {
+            return Err(invalid("syslog".into(), 1, "too many sources".into()));
+        }
+        if self.state_dir.as_os_str().is_empty() {
+            return Err(invalid(
+                "state_dir".into(),
+                top_key_line(text, "state_dir"),
+                "must not be empty".into(),
+            ));
+        }
+        let mut seen_names = std::collections::HashSet::new();
+        for (i, l) in self.syslog.iter().enumerate() {
+            let name = l.display_name();
+            if let Some(j) = self.syslog[..i]
+                .iter()
+                .position(|o| o.transport == l.transport && addrs_overlap(o.address, l.address))
+            {
+                let other = &self.syslog[j];
+                let message = if other.address == l.address {
+                    format!("{} {} is configured twice", l.transport, l.address)
+                } else {
+                    format!(
+                        "{} {} overlaps syslog[{j}] ({}): both cannot be bound",
+                        l.transport, l.address, other.address
+                    )
+                };
+                return Err(invalid(
+                    format!("syslog[{i}].address"),
+                    table_key_line(text, "syslog", i, "address"),
+                    message,
+                ));
+            }
+            if l.transport == Transport::Udp {
+                let tcp_only = [
+                    ("max_connections", l.max_connections.is_some()),
+                    (
+                        "max_connections_per_peer",
+                        l.max_connections_per_peer.is_some(),
+                    ),
+                    ("idle_timeout", l.idle_timeout.is_some()),
+                ];
+                if let Some((key, _)) = tcp_only.iter().find(|(_, set)| *set) {
+                    return Err(invalid(
+                        format!("syslog[{i}].{key}"),
+                        table_key_line(text, "syslog", i, key),
+                        "applies to tcp listeners only (UDP has no connections)".into(),
+                    ));
+                }
+            }
+            let limits = l.limits();
+            if limits.max_per_peer > limits.max_connections {
+                return Err(invalid(
+                    format!("syslog[{i}].max_connections_per_peer"),
+                    table_key_line(text, "syslog", i, "max_connections_per_peer"),
+                    format!(
+                        "{} is more than max_connections ({})",
+                        limits.max_per_peer, limits.max_connections
+                    ),
+                ));
+            }
+            if !seen_names.insert(name.clone()) {
+                return Err(invalid(
+                    format!("syslog[{i}].name"),
+                    table_key_line(text, "syslog", i, "name"),
+                    format!("listener name `{name}` is used twice"),
+                ));
+            }
+        }
+        for (i, f) in self.file.iter().enumerate() {
+            if let Err((key, message)) = f.check() {
+                return Err(invalid(
+                    format!("file[{i}].{key}"),
+                    table_key_line(text, "file", i, key),
+                    message,
+                ));
+            }
+            // Names key the checkpoints and the events' observer: one per source.
+            let name = f.display_name();
+            if !seen_names.insert(name.clone()) {
+                return Err(invalid(
+                    format!("file[{i}].name"),
+                    table_key_line(text, "file", i, "name"),
+                    format!("source name `{name}` is used twice"),
+                ));
+            }
+        }
+        // Names are unique among all sources: each names its checkpoint file.
+        for (i, j) in self.journald.iter().enumerate() {
+            let at = |key: &str| table_key_line(text, "journald", i, key);
+            if let Err((key, message)) = j.check() {
+                return Err(invalid(format!("journald[{i}].{key}"), at(key), message));
+            }
+            if !seen_names.insert(j.name.clone()) {
+                return Err(invalid(
+                    format!("journald[{i}].name"),
+                    at("name"),
+                    format!(
+                        "source name `{}` is used twice (it names the source's checkpoint)",
+                        j.name
+                    ),
+                ));
+            }
+        }
+        // The newest journal file is never reclaimed, so a cap below two files could
+        // never clear: the journal refuses such options, so check-config must too.
+        if self.journal.max_bytes < self.journal.file_bytes.saturating_mul(2) {
+            return Err(invalid(
+                "journal.max_bytes".into(),
+                table_key_line(text, "journal", 0, "max_bytes"),
+                format!(
+                    "must be at least twice journal.file_bytes ({} bytes), is {}",
+                    self.journal.file_bytes, self.journal.max_bytes
+                ),
+            ));
+        }
+        if self.status.enabled {
+            // The endpoint would otherwise be a syslog listener's twin: `sealtrail status`
+            // would seal its own HTTP request into the chain, or the bind would fail.
+            if let Some(i) = self.syslog.iter().position(|l| {
+                l.transport == Transport::Tcp && addrs_overlap(l.address, self.status.address)
+            }) {
+                return Err(invalid(
+                    "status.address".into(),
+                    table_key_line(text, "status", 0, "address"),
+                    format!(
+                        "{} is also the address of syslog[{i}] (tcp {}); pick another port",
+                        self.status.address, self.syslog[i].address
+                    ),
+                ));
+            }
+        }
+        if let Err(e) = crate::store::parse_location(&self.archive.url) {
+            return Err(invalid(
+                "archive.url".into(),
+                table_key_line(text, "archive", 0, "url"),
+                e.to_string(),
+            ));
+        }
+        if let Err(crate::detect::DetectError::Config { key, msg }) = self.detect.validate() {
+            let key = key.strip_prefix("detect.").unwrap_or(&key).to_string();
+            let (table, field) = match key.rsplit_once('.') {
+                Some((t, f)) => (format!("detect.{t}"), f.to_string()),
+                None => ("detect".to_string(), key.clone()),
+            };
+            return Err(invalid(
+                format!("detect.{key}"),
+                table_key_line(text, &table, 0, &field),
+                msg,
+            ));
+        }
+        if let Some(url) = &self.alerts.webhook {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(
+                    "alerts.webhook".into(),
+                    table_key_line(text, "alerts", 0, "webhook"),
+                    "must be an http:// or https:// URL".into(),
+                ));
+            }
+        }
+        if self.archive.url.trim().is_empty() {
+            return Err(invalid(
+                "archive.url".into(),
+                table_key_line(text, "archive", 0, "url"),
+                "must not be empty".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether two sockets on the same transport cannot both be bound: same port, and the
+/// same address or either one the wildcard (which also takes the other family's
+/// wildcard on Linux, where IPv6 sockets accept IPv4 by default).
+fn addrs_overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    if a.port() != b.port() || a.port() == 0 {
+        return false;
+    }
+    a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified()
+}
+
+/// Line of a top-level `key = ...` (before the first table header); 1 if absent.
+fn top_key_line(text: &str, key: &str) -> usize {
+    for (n, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            break;
+        }
+        if let Some(rest) = t.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                return n + 1;
+            }
+        }
+    }
+    1
+}
+
+pub(super) fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Line of `key` inside the `index`-th `[[array]]` (or the `[array]`) table: the
+/// deserialized values carry no spans. Falls back to the table header, then to line 1.
+fn table_key_line(text: &str, table: &str, index: usize, key: &str) -> usize {
+    let headers = [format!("[[{table}]]"), format!("[{table}]")];
+    let mut seen = 0;
+    let mut in_table = false;
+    let mut header_line = 1;
+    for (n, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            if in_table {
+                break;
+            }
+            if headers.iter().any(|h| t.starts_with(h.as_str())) {
+                if seen == index {
+                    in_table = true;
+                    header_line = n + 1;
+                }
+                seen += 1;
+            }
+            continue;
+        }
+        if in_table {
+            if let Some(rest) = t.strip_prefix(key) {
+                if rest.trim_start().starts_with('=') {
+                    return n + 1;
+                }
+            }
+        }
+    }
+    header_line
+}

@@ -474,7 +474,7 @@ fn replay(input: &Path, config: Option<&Path>, show: ShowArg, timezone: &str) ->
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let now = crate::seal::now_ns();
+    let now = crate::record::now_ns();
     let result = if input == Path::new("-") {
         let stdin = std::io::stdin();
         crate::replay::replay(stdin.lock(), "-", detect, tz, now, show, &mut out)

@@ -40,6 +40,17 @@
 //! exactly as above. They decode as syslog records, so such a journal still reads.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Now, in nanoseconds since the Unix epoch: the clock records are stamped with (one
+/// reading per read, not per record) and seals are timed by. A clock set before 1970
+/// gives negative values rather than a panic.
+pub fn now_ns() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_nanos()).map_or(i64::MIN, |n| -n),
+    }
+}
 
 /// The encoding version this build writes.
 pub const RECORD_VERSION: u8 = 2;

@@ -13,7 +13,7 @@ pub mod late;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::detect::DetectConfig;
 use crate::journal::{Checkpoint, Journal, JournalError, Pressure};
 use crate::normalise::{Input, Normaliser};
-use crate::record::IngestRecord;
+use crate::record::{now_ns, IngestRecord};
 use crate::segment::{SealKind, SegmentBuilder, SegmentError, SegmentSealer};
 use crate::webhook::Webhook;
 use committer::{recover_spool, Committer, Pending};
@@ -179,13 +179,6 @@ pub struct Sealer {
     causes: late::Causes,
     /// When the last seal made to free journal space happened.
     last_early_seal: Option<std::time::Instant>,
-}
-
-pub fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Spool paths: `<seq:012>.seg.zst` once published, `.tmp` while staged.

@@ -6,6 +6,7 @@
 //! over. The daemon builds the configured list ([`SourceConfig`]) and runs it; adding a
 //! kind is one module and one variant here.
 
+pub mod batch;
 pub mod checkpoint;
 pub mod file;
 pub mod framing;

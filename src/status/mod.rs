@@ -122,7 +122,7 @@ impl Probe {
         let durable = self.journal.durable_position();
         let sealer_pos = ld(&self.sealer.journal_position);
         let last_sealed_ns = self.sealer.last_sealed_ns.load(Ordering::Relaxed);
-        let now_ns = crate::seal::now_ns();
+        let now_ns = crate::record::now_ns();
         let sealer = SealerSnapshot {
             sealed_segments: ld(&self.sealer.sealed_segments),
             sealed_events: ld(&self.sealer.sealed_events),

@@ -106,11 +106,11 @@ fn a_sealer_behind_its_heartbeat_is_an_alert_that_says_why() {
     p.sealer.heartbeat_ms.store(5_000, Ordering::Relaxed);
     p.sealer
         .last_sealed_ns
-        .store(crate::seal::now_ns(), Ordering::Relaxed);
+        .store(crate::record::now_ns(), Ordering::Relaxed);
     assert!(p.snapshot().alerts.is_empty(), "just sealed");
     p.sealer
         .last_sealed_ns
-        .store(crate::seal::now_ns() - 20_000_000_000, Ordering::Relaxed);
+        .store(crate::record::now_ns() - 20_000_000_000, Ordering::Relaxed);
     p.sealer.commit_failing.store(true, Ordering::Relaxed);
     *crate::seal::lock(&p.sealer.last_commit_error) = Some("spool: No space left on device".into());
     let a = p.snapshot().alerts;
@@ -124,13 +124,13 @@ fn a_sealer_behind_its_heartbeat_is_an_alert_that_says_why() {
     p.sealer.commit_failing.store(false, Ordering::Relaxed);
     p.sealer
         .last_sealed_ns
-        .store(crate::seal::now_ns(), Ordering::Relaxed);
+        .store(crate::record::now_ns(), Ordering::Relaxed);
     *crate::seal::lock(&p.sealer.last_late) = Some(crate::seal::late::LateSeal {
         seq: 12,
         late_ms: 15_000,
         heartbeat_ms: 5_000,
         reason: "because".into(),
-        sealed_ns: crate::seal::now_ns(),
+        sealed_ns: crate::record::now_ns(),
     });
     let a = p.snapshot().alerts;
     assert_eq!(a.len(), 1, "{a:?}");

@@ -57,9 +57,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{FileSourceConfig, StartAt};
 use super::discover::{Changes, Globs, Wake, Watch};
-use super::sink::{now_ns, Sink};
+use super::sink::Sink;
 use super::state::{Checkpoint, FileCheckpoint, FileId, Fingerprint, CHECKPOINT_VERSION};
 use super::tailed::{Look, Tailed};
+use crate::record::now_ns;
 use crate::source::limits::DescriptorBudget;
 use crate::source::{SourceError, SourceStats};
 

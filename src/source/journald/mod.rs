@@ -13,7 +13,7 @@
 //!   fields later). A line over `max_entry_bytes` keeps its first bytes and is flagged
 //!   truncated; a line cut off by the child's end is flagged incomplete; a line that is
 //!   not a JSON object is kept (a raw event) and counted as an error. Entries are
-//!   batched per read of the pipe (at most [`BATCH_TARGET_BYTES`]) and appended with
+//!   batched per read of the pipe (at most [`super::batch::BATCH_TARGET_BYTES`]) and appended with
 //!   the journal's backpressure: while an append waits, nothing is read, the pipe fills
 //!   and `journalctl` blocks, and journald keeps the entries meanwhile.
 //! * **Cursors.** The cursor of the newest entry of each batch (its `__CURSOR`, found by
@@ -56,15 +56,11 @@ use command::Command;
 pub use config::{JournaldSourceConfig, Selection, Since};
 use lines::{Line, Lines};
 
+use super::batch::RecordBatch;
 use super::{BuildError, Built, SourceContext, SourceError};
-use crate::journal::Batch;
 use crate::record::{IngestRecord, Origin, RecordFlags};
 use crate::throttle::{Backoff, Throttle};
 
-/// A batch is appended once it holds this much, even if the pipe still has data.
-pub const BATCH_TARGET_BYTES: usize = 256 * 1024;
-/// Capacity of a batch when its first record arrives.
-const BATCH_INITIAL_BYTES: usize = 64 * 1024;
 /// The newest appended cursor is checkpointed at most this often (and at shutdown):
 /// after a crash at most this much is read again.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
@@ -144,15 +140,6 @@ enum Outcome {
         why: String,
         entries: u64,
     },
-}
-
-/// Counts of one batch, added to the shared stats when it is appended.
-#[derive(Default)]
-struct Tally {
-    events: u64,
-    truncated: u64,
-    incomplete: u64,
-    errors: u64,
 }
 
 impl Journald {
@@ -344,33 +331,18 @@ impl Journald {
         };
         let mut lines = Lines::new(stdout, self.max_entry_bytes);
         let mut entries = 0u64;
-        let mut received_ns = crate::source::syslog::now_ns();
+        let mut received_ns = crate::record::now_ns();
         let mut non_json = Throttle::new(Duration::from_secs(10));
+        let mut batch = RecordBatch::default();
+        let mut cursor = None;
         let why = loop {
-            let mut batch = None;
-            let mut cursor = None;
-            let mut tally = Tally::default();
             while let Some(line) = lines.next_line() {
-                self.push(
-                    &mut batch,
-                    &mut cursor,
-                    &mut tally,
-                    &mut non_json,
-                    received_ns,
-                    line,
-                );
-                if batch
-                    .as_ref()
-                    .is_some_and(|b: &Batch| b.bytes() >= BATCH_TARGET_BYTES)
-                {
-                    entries += tally.events;
-                    self.append(&mut batch, &mut cursor, &mut tally, pos)
-                        .await?;
+                self.push(&mut batch, &mut cursor, &mut non_json, received_ns, line);
+                if batch.full() {
+                    entries += self.append(&mut batch, &mut cursor, pos).await?;
                 }
             }
-            entries += tally.events;
-            self.append(&mut batch, &mut cursor, &mut tally, pos)
-                .await?;
+            entries += self.append(&mut batch, &mut cursor, pos).await?;
             let due = pos.last_checkpoint + CHECKPOINT_INTERVAL;
             tokio::select! {
                 biased;
@@ -385,8 +357,8 @@ impl Journald {
                 r = lines.fill() => match r {
                     Ok(0) => break "its output ended".to_string(),
                     Ok(n) => {
-                        received_ns = crate::source::syslog::now_ns();
-                        self.cx.stats.received_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        received_ns = crate::record::now_ns();
+                        batch.read(n);
                     }
                     Err(e) => break format!("reading its output failed: {e}"),
                 },
@@ -394,20 +366,10 @@ impl Journald {
         };
         // A last line without its newline: kept, flagged incomplete; its cursor is not
         // taken, so the next child prints the entry again in full.
-        let (mut batch, mut cursor, mut tally) = (None, None, Tally::default());
         if let Some(line) = lines.take_partial() {
-            self.push(
-                &mut batch,
-                &mut cursor,
-                &mut tally,
-                &mut non_json,
-                received_ns,
-                line,
-            );
+            self.push(&mut batch, &mut cursor, &mut non_json, received_ns, line);
         }
-        entries += tally.events;
-        self.append(&mut batch, &mut cursor, &mut tally, pos)
-            .await?;
+        entries += self.append(&mut batch, &mut cursor, pos).await?;
         let status = finish(&mut child).await;
         Ok(Outcome::Ended {
             why: format!("{why}; {status}"),
@@ -418,9 +380,8 @@ impl Journald {
     /// Encodes one line into the batch and notes its cursor.
     fn push(
         &self,
-        batch: &mut Option<Batch>,
+        batch: &mut RecordBatch,
         cursor: &mut Option<String>,
-        tally: &mut Tally,
         non_json: &mut Throttle,
         received_ns: i64,
         line: Line<'_>,
@@ -429,26 +390,20 @@ impl Journald {
             // journalctl prints no empty lines; an empty one carries nothing.
             return;
         }
-        let record = IngestRecord {
+        batch.push(&IngestRecord {
             received_ns,
             source: self.cx.index,
             origin: Origin::Journald,
             flags: line.flags,
             raw: line.bytes,
-        };
-        batch
-            .get_or_insert_with(|| Batch::with_capacity(BATCH_INITIAL_BYTES))
-            .push_with(|out| record.encode_into(out));
-        tally.events += 1;
-        tally.truncated += u64::from(line.flags.contains(RecordFlags::TRUNCATED));
-        tally.incomplete += u64::from(line.flags.contains(RecordFlags::INCOMPLETE));
+        });
         if line.flags.contains(RecordFlags::INCOMPLETE) {
             return;
         }
         let object = line.bytes.first() == Some(&b'{')
             && (line.bytes.last() == Some(&b'}') || line.flags.contains(RecordFlags::TRUNCATED));
         if !object {
-            tally.errors += 1;
+            batch.error();
             if let Some(n) = non_json.hit(std::time::Instant::now()) {
                 tracing::warn!(source = %self.cx.name, lines = n, line = %String::from_utf8_lossy(&line.bytes[..line.bytes.len().min(200)]), "journalctl printed a line that is not a JSON entry; it is kept as a raw event");
             }
@@ -463,28 +418,17 @@ impl Journald {
     }
 
     /// Appends the batch (waiting while the journal applies backpressure); its newest
-    /// cursor becomes the one to resume after and to checkpoint.
+    /// cursor becomes the one to resume after and to checkpoint. Returns the entries
+    /// appended.
     async fn append(
         &self,
-        batch: &mut Option<Batch>,
+        batch: &mut RecordBatch,
         cursor: &mut Option<String>,
-        tally: &mut Tally,
         pos: &mut Position,
-    ) -> Result<(), SourceError> {
-        let stats = &self.cx.stats;
-        for (counter, n) in [
-            (&stats.received_events, tally.events),
-            (&stats.truncated, tally.truncated),
-            (&stats.incomplete, tally.incomplete),
-            (&stats.errors, tally.errors),
-        ] {
-            if n > 0 {
-                counter.fetch_add(n, Ordering::Relaxed);
-            }
-        }
-        *tally = Tally::default();
-        let Some(b) = batch.take().filter(|b| !b.is_empty()) else {
-            return Ok(());
+    ) -> Result<u64, SourceError> {
+        let entries = batch.len() as u64;
+        let Some(b) = batch.take(&self.cx.stats) else {
+            return Ok(0);
         };
         let end = self.cx.append(b).await?;
         if let Some(c) = cursor.take() {
@@ -494,7 +438,7 @@ impl Journald {
             // Entries without a cursor (raw lines) still move the durability mark on.
             pos.pending = Some(end);
         }
-        Ok(())
+        Ok(entries)
     }
 }
 

@@ -96,7 +96,11 @@ impl Fixture {
 
     /// Every record journalled so far: (flags, raw text), checking kind and index.
     async fn records(&self) -> Vec<(RecordFlags, String)> {
-        let end = self.journal.append(Batch::default()).await.unwrap();
+        let end = self
+            .journal
+            .append(crate::journal::Batch::default())
+            .await
+            .unwrap();
         self.journal.wait_durable(end).await.unwrap();
         let mut reader = self.journal.reader(0).unwrap();
         let mut out = Vec::new();

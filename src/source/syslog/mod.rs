@@ -4,7 +4,7 @@
 //! The hot path does as little as possible: one clock reading per socket read (every
 //! frame of that read shares it), frames encoded straight into the journal batch (no
 //! per-message allocation), and one journal append per drained socket or per
-//! [`BATCH_TARGET_BYTES`]. Parsing happens later, when the journal is read.
+//! [`crate::source::batch::BATCH_TARGET_BYTES`]. Parsing happens later, when the journal is read.
 //!
 //! Backpressure: `Journal::append` may wait. A TCP connection then simply stops reading,
 //! so the sender's window fills and it slows down; UDP cannot be slowed, the kernel
@@ -31,16 +31,12 @@ use crate::config::{SyslogListener, Transport as ConfigTransport};
 #[cfg(test)]
 mod test_util;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 pub use super::{SourceError, SourceStats};
 
 pub use super::limits::READ_BUFFER_BYTES;
 pub use tcp::{run_tcp, StreamContext};
 pub use udp::{run_udp, udp_kernel_drops};
 
-/// A batch is appended once it holds this much, even if the socket still has data.
-pub const BATCH_TARGET_BYTES: usize = 256 * 1024;
 /// Requested UDP receive buffer (best effort; the kernel caps it at `rmem_max`): it is
 /// all that absorbs a burst while the journal makes us wait.
 pub const UDP_RECV_BUFFER_BYTES: usize = 8 * 1024 * 1024;
@@ -72,14 +68,6 @@ pub struct ListenerSpec {
     pub transport: Transport,
     /// Longer messages are truncated to this many bytes and flagged.
     pub max_message_bytes: usize,
-}
-
-/// The one clock reading per socket read.
-pub(crate) fn now_ns() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_nanos()).map_or(i64::MIN, |n| -n),
-    }
 }
 
 /// Binds a `[[syslog]]` listener and returns its task: the source component of syslog.

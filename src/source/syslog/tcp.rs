@@ -23,8 +23,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::sink::Sink;
-use super::{now_ns, ListenerSpec, SourceError, SourceStats, BURST_LIMIT, SHUTDOWN_DRAIN_LIMIT};
+use super::{ListenerSpec, SourceError, SourceStats, BURST_LIMIT, SHUTDOWN_DRAIN_LIMIT};
 use crate::journal::Journal;
+use crate::record::now_ns;
 use crate::source::framing::FrameDecoder;
 use crate::source::limits::{Admission, Gate, ReadPool, Refusal};
 use crate::throttle::{Backoff, Throttle};
@@ -325,7 +326,7 @@ async fn read_burst(
             Ok(n) => {
                 total = total.saturating_add(n);
                 let received_ns = now_ns();
-                sink.tally.bytes += n as u64;
+                sink.batch.read(n);
                 decoder.decode(&buf[..n], &mut |frame, flags| {
                     sink.push(received_ns, peer, frame, flags)
                 });

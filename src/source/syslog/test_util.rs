@@ -3,8 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{now_ns, ListenerSpec, Transport};
+use super::{ListenerSpec, Transport};
 use crate::journal::Journal;
+use crate::record::now_ns;
 use crate::record::{IngestRecord, RecordFlags};
 
 pub const E: RecordFlags = RecordFlags::EMPTY;

@@ -12,11 +12,11 @@ use tracing::{debug, warn};
 
 use super::sink::Sink;
 use super::{
-    now_ns, ListenerSpec, SourceError, SourceStats, BURST_LIMIT, READ_BUFFER_BYTES,
-    SHUTDOWN_DRAIN_LIMIT, UDP_RECV_BUFFER_BYTES,
+    ListenerSpec, SourceError, SourceStats, BURST_LIMIT, READ_BUFFER_BYTES, SHUTDOWN_DRAIN_LIMIT,
+    UDP_RECV_BUFFER_BYTES,
 };
 use crate::journal::Journal;
-use crate::record::RecordFlags;
+use crate::record::{now_ns, RecordFlags};
 
 /// Pause after a failed `recv`, so a persistent error does not spin.
 const ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
@@ -145,7 +145,7 @@ async fn drain_udp(
             Ok((n, peer)) => {
                 let received_ns = now_ns();
                 read = read.saturating_add(n);
-                sink.tally.bytes += n as u64;
+                sink.batch.read(n);
                 let mut msg = &buf[..n];
                 // The sender's line end is not part of the message.
                 if let Some(m) = msg.strip_suffix(b"\n") {

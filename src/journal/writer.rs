@@ -12,6 +12,7 @@ use super::files;
 use super::health::{PauseReason, Pressure};
 use super::recover::Recovered;
 use super::{io_err, lock, Batch, Inner, JournalError};
+use crate::throttle::{Backoff, Throttle};
 
 /// Linux refuses `writev` with more than 1024 buffers.
 const MAX_IOV: usize = 512;
@@ -54,7 +55,8 @@ pub(super) struct Writer {
     probe_failing: bool,
     /// Pressure as of the last look, to wake consumers when it rises.
     level: Pressure,
-    last_log: Option<Instant>,
+    /// Pauses and write errors are logged at most once per [`LOG_EVERY`].
+    log: Throttle,
 }
 
 /// How far `try_commit` got.
@@ -83,7 +85,7 @@ impl Writer {
             marker_failing: false,
             probe_failing: false,
             level: Pressure::None,
-            last_log: None,
+            log: Throttle::new(LOG_EVERY),
         }
     }
 
@@ -166,7 +168,9 @@ impl Writer {
     fn commit_group(&mut self) -> bool {
         self.written = 0;
         self.synced = 0;
-        let mut backoff = BACKOFF_MIN;
+        // Retries pace themselves; a full disk is retried at least once a second.
+        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
+        let mut backoff_full = Backoff::new(BACKOFF_MIN, BACKOFF_MAX_FULL);
         let mut close_attempts = 0;
         loop {
             let err = match self.try_commit() {
@@ -202,10 +206,16 @@ impl Writer {
                     return false;
                 }
             }
-            if self.should_log() {
+            let pause = if full {
+                backoff_full.step()
+            } else {
+                backoff.step()
+            };
+            if let Some(failures) = self.log.hit(Instant::now()) {
                 tracing::warn!(
                     error = %err,
-                    retry_in_ms = backoff.as_millis() as u64,
+                    failures,
+                    retry_in_ms = pause.as_millis() as u64,
                     "journal write failed; retrying (queued batches are kept)"
                 );
             }
@@ -215,9 +225,7 @@ impl Writer {
                     tracing::debug!(error = %e, "journal reclaim while out of space failed");
                 }
             }
-            self.sleep(backoff);
-            let cap = if full { BACKOFF_MAX_FULL } else { BACKOFF_MAX };
-            backoff = (backoff * 2).min(cap);
+            self.sleep(pause);
         }
     }
 
@@ -234,20 +242,14 @@ impl Writer {
         self.inner.space.add_permits(permits);
     }
 
-    fn should_log(&mut self) -> bool {
-        let due = self.last_log.is_none_or(|t| t.elapsed() >= LOG_EVERY);
-        if due {
-            self.last_log = Some(Instant::now());
-        }
-        due
-    }
-
     /// Enters a pause: consumers waiting in `wait_durable_beyond` wake so the sealer can
     /// seal (and commit, and reclaim) now instead of at its next heartbeat.
     fn pause(&mut self, reason: PauseReason) {
         if self.inner.health.pause(reason) {
             self.inner.pressure_rose();
-            if !matches!(reason, PauseReason::WriteError { .. }) && self.should_log() {
+            if !matches!(reason, PauseReason::WriteError { .. })
+                && self.log.hit(Instant::now()).is_some()
+            {
                 tracing::warn!(?reason, "journal writes paused until consumers commit and files are reclaimed, or space returns (appends back up meanwhile)");
             }
         }

@@ -9,9 +9,7 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 
 use super::detection::SNAPSHOT_HEADER;
-use super::{
-    lock, spool_err, spool_path, staged_path, sync_dir, ChainState, SealError, SealerStats,
-};
+use super::{spool_err, spool_path, staged_path, sync_dir, ChainState, SealError, SealerStats};
 use crate::journal::{write_atomic, Checkpoint, Cursor, Journal};
 use crate::segment::{Content, SealHeader, SealKind, SegmentSealer};
 use crate::throttle::{Backoff, Throttle};
@@ -78,7 +76,7 @@ impl Committer {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
                 self.stats.commit_failures.fetch_add(1, Ordering::Relaxed);
                 self.stats.commit_failing.store(true, Ordering::Relaxed);
-                *lock(&self.stats.last_commit_error) = Some(e.to_string());
+                self.stats.note_commit_error(e.to_string());
                 let pause = backoff.step();
                 if let Some(n) = log.hit(std::time::Instant::now()) {
                     tracing::error!(error = %e, seq = staged.seq, failures = n, retry_in_ms = pause.as_millis() as u64, "committing a sealed segment failed; retrying (its events stay safe in the journal)");

@@ -142,12 +142,12 @@ pub struct SealerStats {
     /// Commit attempts that failed (each is retried; nothing is skipped).
     pub commit_failures: AtomicU64,
     /// The latest commit failure, for late-seal explanations and `status`.
-    pub last_commit_error: std::sync::Mutex<Option<String>>,
+    last_commit_error: std::sync::Mutex<Option<String>>,
     /// True while the committer is retrying a failed commit.
     pub commit_failing: AtomicBool,
     /// Segments sealed after their heartbeat was due.
     pub late_seals: AtomicU64,
-    pub last_late: std::sync::Mutex<Option<late::LateSeal>>,
+    last_late: std::sync::Mutex<Option<late::LateSeal>>,
     /// End of the newest sealed period (unix ns; 0 before the first).
     pub last_sealed_ns: std::sync::atomic::AtomicI64,
     /// `seal.max_age` in milliseconds, for `status`.
@@ -574,7 +574,7 @@ impl Sealer {
             return;
         };
         let failures = self.stats.commit_failures.load(Ordering::Relaxed);
-        let last_error = lock(&self.stats.last_commit_error).clone();
+        let last_error = self.stats.last_commit_error();
         let late = late::LateSeal {
             seq,
             late_ms: u64::try_from(over.as_millis()).unwrap_or(u64::MAX),
@@ -597,7 +597,7 @@ impl Sealer {
             late::render_event(out, stream, &late, &at, verify_flags_it)
         });
         self.stats.late_seals.fetch_add(1, Ordering::Relaxed);
-        *lock(&self.stats.last_late) = Some(late);
+        self.stats.note_late(late);
     }
 }
 
@@ -614,8 +614,28 @@ enum Why {
     Final,
 }
 
+impl SealerStats {
+    /// The latest commit failure's message.
+    pub fn last_commit_error(&self) -> Option<String> {
+        lock(&self.last_commit_error).clone()
+    }
+
+    pub fn note_commit_error(&self, message: String) {
+        *lock(&self.last_commit_error) = Some(message);
+    }
+
+    /// The newest late seal.
+    pub fn last_late(&self) -> Option<late::LateSeal> {
+        lock(&self.last_late).clone()
+    }
+
+    pub fn note_late(&self, late: late::LateSeal) {
+        *lock(&self.last_late) = Some(late);
+    }
+}
+
 /// Locks a stats mutex, ignoring poisoning: its contents are plain reports.
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

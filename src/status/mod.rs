@@ -140,19 +140,17 @@ impl Probe {
                 .sealer
                 .commit_failing
                 .load(Ordering::Relaxed)
-                .then(|| crate::seal::lock(&self.sealer.last_commit_error).clone())
+                .then(|| self.sealer.last_commit_error())
                 .flatten(),
             late_seals: ld(&self.sealer.late_seals),
-            last_late: crate::seal::lock(&self.sealer.last_late)
-                .as_ref()
-                .map(|l| LateSnapshot {
-                    seq: l.seq,
-                    late_ms: l.late_ms,
-                    heartbeat_ms: l.heartbeat_ms,
-                    reason: l.reason.clone(),
-                    ago_seconds: u64::try_from(now_ns.saturating_sub(l.sealed_ns) / 1_000_000_000)
-                        .unwrap_or(0),
-                }),
+            last_late: self.sealer.last_late().as_ref().map(|l| LateSnapshot {
+                seq: l.seq,
+                late_ms: l.late_ms,
+                heartbeat_ms: l.heartbeat_ms,
+                reason: l.reason.clone(),
+                ago_seconds: u64::try_from(now_ns.saturating_sub(l.sealed_ns) / 1_000_000_000)
+                    .unwrap_or(0),
+            }),
         };
         let shipper = ShipperSnapshot {
             shipped_segments: ld(&self.shipper.shipped_segments),

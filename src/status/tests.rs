@@ -112,7 +112,8 @@ fn a_sealer_behind_its_heartbeat_is_an_alert_that_says_why() {
         .last_sealed_ns
         .store(crate::record::now_ns() - 20_000_000_000, Ordering::Relaxed);
     p.sealer.commit_failing.store(true, Ordering::Relaxed);
-    *crate::seal::lock(&p.sealer.last_commit_error) = Some("spool: No space left on device".into());
+    p.sealer
+        .note_commit_error("spool: No space left on device".into());
     let a = p.snapshot().alerts;
     assert!(
         a[0].starts_with("sealing is late: no segment sealed for 20."),
@@ -125,7 +126,7 @@ fn a_sealer_behind_its_heartbeat_is_an_alert_that_says_why() {
     p.sealer
         .last_sealed_ns
         .store(crate::record::now_ns(), Ordering::Relaxed);
-    *crate::seal::lock(&p.sealer.last_late) = Some(crate::seal::late::LateSeal {
+    p.sealer.note_late(crate::seal::late::LateSeal {
         seq: 12,
         late_ms: 15_000,
         heartbeat_ms: 5_000,

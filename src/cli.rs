@@ -84,13 +84,17 @@ pub enum Command {
         #[arg(long, default_value = "local")]
         timezone: String,
     },
-    /// Print one segment's seal (first line, JSON) and its events (JSON lines).
+    /// Print one segment's seal (first line, JSON) and its events as ECS JSON lines.
     Inspect {
         /// A segment file (`.seg.zst`).
         segment: PathBuf,
         /// Print the seal only.
         #[arg(long)]
         seal_only: bool,
+        /// Print the event lines as sealed (compact lines, see docs/FORMAT.md §10)
+        /// instead of their ECS rendering.
+        #[arg(long, conflicts_with = "seal_only")]
+        sealed: bool,
     },
     /// Show a running daemon's sources, journal lag, spool, sealed and shipped
     /// sequence and alerts, from its status endpoint. Exit 0, or 3 if unreachable.
@@ -150,7 +154,11 @@ pub fn main() -> i32 {
             until,
             json,
         } => verify(&archive, &key, stream, since, until, json),
-        Command::Inspect { segment, seal_only } => report(inspect(&segment, seal_only), 2),
+        Command::Inspect {
+            segment,
+            seal_only,
+            sealed,
+        } => report(inspect(&segment, seal_only, sealed), 2),
         Command::Replay {
             input,
             config,
@@ -509,10 +517,11 @@ fn replay(input: &Path, config: Option<&Path>, show: ShowArg, timezone: &str) ->
     }
 }
 
-/// Prints the seal, then the events. Nothing is sized from the file: the seal is read
-/// from the file's end and the data frame is decoded through a fixed buffer straight to
-/// stdout, so a corrupt frame prints the lines before the damage, then fails.
-fn inspect(path: &Path, seal_only: bool) -> anyhow::Result<()> {
+/// Prints the seal, then the events (rendered as ECS unless `sealed`). Nothing is sized
+/// from the file: the seal is read from the file's end and the data frame is decoded
+/// through a fixed buffer straight to stdout, so a corrupt frame prints the lines before
+/// the damage, then fails.
+fn inspect(path: &Path, seal_only: bool, sealed: bool) -> anyhow::Result<()> {
     use crate::segment::SegmentError;
     let mut file =
         std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
@@ -524,12 +533,23 @@ fn inspect(path: &Path, seal_only: bool) -> anyhow::Result<()> {
         if !seal_only {
             file.seek(std::io::SeekFrom::Start(0))
                 .map_err(SegmentError::Io)?;
-            crate::segment::copy_content(
-                &mut file,
-                found.seal_start,
-                &mut out,
-                found.seal.content_len,
-            )?;
+            if sealed {
+                crate::segment::copy_content(
+                    &mut file,
+                    found.seal_start,
+                    &mut out,
+                    found.seal.content_len,
+                )?;
+            } else {
+                let mut ecs = crate::event::EcsLines::new(&mut out, &found.seal.stream);
+                crate::segment::copy_content(
+                    &mut file,
+                    found.seal_start,
+                    &mut ecs,
+                    found.seal.content_len,
+                )?;
+                ecs.finish().map_err(SegmentError::Io)?;
+            }
         }
         out.flush().map_err(SegmentError::Io)
     })();

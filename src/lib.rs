@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod detect;
+pub mod event;
 pub mod journal;
 pub mod keys;
 pub mod normalise;

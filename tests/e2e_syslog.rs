@@ -470,11 +470,39 @@ fn logger_rfc5424_rfc3164_over_udp_and_tcp_framings() {
             "seal does not name the stream {stream:?}: {seal}"
         );
         assert!(
-            ins.stdout[nl + 1..] == obj.content[..],
-            "inspect {}: the lines after the seal differ from the object's event lines",
+            ins.stdout[nl + 1..] == obj.ecs[..],
+            "inspect {}: the lines after the seal differ from the ECS rendering of the object's lines",
+            obj.key
+        );
+        let raw = sealtrail(&["inspect", "--sealed", obj.path.to_str().unwrap()]);
+        assert_eq!(
+            raw.code,
+            Some(0),
+            "inspect --sealed {}: {}",
+            obj.key,
+            raw.describe()
+        );
+        let nl = raw.stdout.iter().position(|&b| b == b'\n').unwrap();
+        assert!(
+            raw.stdout[nl + 1..] == obj.content[..],
+            "inspect --sealed {}: the lines after the seal differ from the object's lines",
             obj.key
         );
     }
+    // What is sealed for a received message is its compact line (docs/FORMAT.md §10).
+    let sealed_lines: Vec<&[u8]> = objects
+        .iter()
+        .flat_map(|o| o.content.split(|&b| b == b'\n').filter(|l| !l.is_empty()))
+        .collect();
+    let compact = sealed_lines
+        .iter()
+        .filter(|l| l.starts_with(sealtrail::event::COMPACT_PREFIX))
+        .count();
+    assert!(
+        compact >= sent,
+        "{compact} of {} sealed lines are compact events, {sent} messages were sent",
+        sealed_lines.len()
+    );
 
     // The verifier is not a rubber stamp: coverage that stops before --until fails ...
     let future = (chrono::Utc::now() + chrono::Duration::hours(1))

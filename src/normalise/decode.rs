@@ -113,7 +113,7 @@ impl Normaliser {
         };
         match input {
             Input::Text(_) => {
-                let zone = &mut self.listener_mut(record.source).zone;
+                let zone = self.zone_mut(record.source);
                 syslog::parse_into(&mut event, text, zone, 0);
             }
             Input::Journal {

@@ -28,36 +28,15 @@
 //!
 //! # Event line
 //!
-//! Field names follow ECS. Absent fields are omitted (never `null`).
-//!
-//! ```text
-//! {"@timestamp":"<message time, else received>","event":{"id":"<stream>:<position>",
-//!  "created":"<received>","kind":"event","original":"<raw line>"},"message":"…",
-//!  "host":{"name":"…"},"log":{"syslog":{"priority":13,"facility":{"code":1,"name":"user"},
-//!  "severity":{"code":5,"name":"notice"},"hostname":"…","appname":"…","procid":"…",
-//!  "msgid":"…","version":1,"structured_data":{"id":{"k":"v"}}},"source":{"address":"ip:port"},
-//!  "file":{"path":"…"},"offset":123},
-//!  "process":{"name":"…","pid":123},"observer":{"ingress":{"name":"<source>"}},
-//!  "tags":["_parse_failure","_truncated","_incomplete","_invalid_utf8"],
-//!  "sealtrail":{"original_base64":"…","journald":{"cursor":"…","unit":"…","uid":0,
-//!  "comm":"…","transport":"…"}}}
-//! ```
-//!
-//! `log.file.path` and `log.offset` (the line's byte offset) come with file lines;
-//! `sealtrail.journald.*` with journal entries (whose `event.original` is the entry as
-//! `journalctl --output=json` prints it).
-//!
-//! Times are RFC 3339 UTC with nine fraction digits. `event.original` is the raw line;
-//! when it is not valid UTF-8 it holds the lossy text (U+FFFD for bad bytes) and
-//! `sealtrail.original_base64` keeps the exact bytes. Repeated structured-data
-//! parameters (allowed by RFC 5424) become arrays; a repeated SD-ID is merged.
+//! What is sealed for a record is its compact line (`crate::event::compact`); its ECS
+//! rendering is in `crate::event::ecs`. [`Normaliser::sealed`] gives the view both are
+//! written from.
 
 mod decode;
 mod journald;
-mod json;
+mod sealed;
 mod syslog;
 mod time;
-mod write;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -65,32 +44,14 @@ use std::net::SocketAddr;
 use syslog_loose::StructuredElement;
 
 use crate::auth::AuthEvent;
+use crate::event::ecs::EcsWriter;
 use crate::record::{RecordFlags, RecordKind};
 pub use decode::{Decoded, Input};
 pub use journald::JournalMeta;
+use time::ZoneCache;
 pub use time::{TimeZoneError, TimeZoneSpec};
-use time::{TimestampFormatter, ZoneCache};
 
-/// Facility names by code, as rsyslog prints them.
-const FACILITY_NAMES: [&str; 24] = [
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
-    "ftp", "ntp", "audit", "alert", "clock", "local0", "local1", "local2", "local3", "local4",
-    "local5", "local6", "local7",
-];
-
-/// Severity names by code.
-const SEVERITY_NAMES: [&str; 8] = [
-    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
-];
-/// Name of a syslog facility code (0..=23).
-pub fn facility_name(code: u8) -> Option<&'static str> {
-    FACILITY_NAMES.get(usize::from(code)).copied()
-}
-
-/// Name of a syslog severity code (0..=7).
-pub fn severity_name(code: u8) -> Option<&'static str> {
-    SEVERITY_NAMES.get(usize::from(code)).copied()
-}
+pub use crate::event::ecs::{facility_name, severity_name};
 
 /// The PROCID / `[pid]` of a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,65 +149,52 @@ impl<'a> Event<'a> {
     }
 }
 
-/// Per-source rendering context.
+/// Per-source decoding context.
 struct ListenerCtx {
     zone: ZoneCache,
-    /// `,"observer":{"ingress":{"name":"…"}}`, escaped once.
-    observer_json: Vec<u8>,
+    /// The source's name: `observer.ingress.name`.
+    name: String,
 }
 
-/// Turns ingest records into ECS JSON lines. Holds caches, hence `&mut self`.
+/// Turns ingest records into events. Holds caches, hence `&mut self`.
 pub struct Normaliser {
-    /// `"event":{"id":"<stream>:`, escaped once.
-    event_id_prefix: Vec<u8>,
+    /// Names the stream in `event.id`.
+    stream: String,
     listeners: Vec<ListenerCtx>,
     /// For records whose listener index is not configured (e.g. removed from the
     /// config since): UTC and no observer name.
-    unknown_listener: ListenerCtx,
-    message_time: TimestampFormatter,
-    received_time: TimestampFormatter,
+    unknown_zone: ZoneCache,
+    ecs: EcsWriter,
 }
 
 impl Normaliser {
     /// `stream` names this event stream in `event.id`; `listeners` are indexed by the
     /// records' source index (config order): name and zone for zone-less timestamps.
     pub fn new(stream: &str, listeners: Vec<(String, TimeZoneSpec)>) -> Self {
-        let mut event_id_prefix = b"\"event\":{\"id\":\"".to_vec();
-        json::write_str_body(&mut event_id_prefix, stream.as_bytes());
-        event_id_prefix.push(b':');
         let listeners = listeners
             .into_iter()
-            .map(|(name, tz)| {
-                let mut observer_json = b",\"observer\":{\"ingress\":{\"name\":".to_vec();
-                json::write_str(&mut observer_json, &name);
-                observer_json.extend_from_slice(b"}}");
-                ListenerCtx {
-                    zone: ZoneCache::new(tz),
-                    observer_json,
-                }
+            .map(|(name, tz)| ListenerCtx {
+                zone: ZoneCache::new(tz),
+                name,
             })
             .collect();
         Normaliser {
-            event_id_prefix,
+            stream: stream.to_string(),
             listeners,
-            unknown_listener: ListenerCtx {
-                zone: ZoneCache::new(TimeZoneSpec::Utc),
-                observer_json: Vec::new(),
-            },
-            message_time: TimestampFormatter::default(),
-            received_time: TimestampFormatter::default(),
+            unknown_zone: ZoneCache::new(TimeZoneSpec::Utc),
+            ecs: EcsWriter::default(),
         }
     }
 
-    fn listener_mut(&mut self, index: u16) -> &mut ListenerCtx {
+    fn zone_mut(&mut self, index: u16) -> &mut ZoneCache {
         match self.listeners.get_mut(usize::from(index)) {
-            Some(l) => l,
-            None => &mut self.unknown_listener,
+            Some(l) => &mut l.zone,
+            None => &mut self.unknown_zone,
         }
     }
 
-    /// Appends one JSON line (no `\n`) to `out`. Never fails: bad input becomes a raw
-    /// event with flags.
+    /// Appends the ECS line (no `\n`) of `record` to `out`. Never fails: bad input
+    /// becomes a raw event with flags.
     pub fn render(
         &mut self,
         position: u64,

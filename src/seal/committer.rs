@@ -36,6 +36,8 @@ pub(super) struct Committer {
     pub(super) on_publish: Box<dyn Fn() + Send>,
     /// Set when the daemon stops (see [`FINAL_COMMIT_GRACE`]).
     pub(super) stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Content buffers go back to the sealer once compressed, to be filled again.
+    pub(super) recycle: Option<std::sync::mpsc::Sender<Vec<u8>>>,
 }
 
 /// At shutdown, how long a failing commit is retried before the committer gives up
@@ -121,10 +123,15 @@ impl Committer {
         };
         let hash = sealed.seal.hash();
         self.prev_hash = hash;
+        let events = p.content.count;
+        if let Some(r) = &self.recycle {
+            // The sealer may have stopped; then the buffer is simply freed.
+            let _ = r.send(p.content.lines);
+        }
         Staged {
             seq: p.seq,
             bytes: sealed.bytes,
-            events: p.content.count,
+            events,
             end_position: p.end_position,
             state: ChainState {
                 stream: self.stream.clone(),

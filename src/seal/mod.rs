@@ -179,6 +179,11 @@ pub struct Sealer {
     causes: late::Causes,
     /// When the last seal made to free journal space happened.
     last_early_seal: Option<std::time::Instant>,
+    /// Content buffers the committer is done with.
+    recycled: Option<std::sync::mpsc::Receiver<Vec<u8>>>,
+    /// `<stream>:<position>` of the event being sealed (the detector's evidence id),
+    /// rewritten in place for each authentication event.
+    event_id: String,
 }
 
 /// Spool paths: `<seq:012>.seg.zst` once published, `.tmp` while staged.
@@ -283,6 +288,7 @@ impl Sealer {
             stats: stats.clone(),
             on_publish,
             stop: None,
+            recycle: None,
         };
         Ok(Sealer {
             journal,
@@ -298,6 +304,8 @@ impl Sealer {
             detection,
             causes: late::Causes::default(),
             last_early_seal: None,
+            recycled: None,
+            event_id: String::new(),
         })
     }
 
@@ -314,6 +322,9 @@ impl Sealer {
             return Ok(());
         };
         committer.stop = Some(stop.clone());
+        let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
+        committer.recycle = Some(recycle_tx);
+        self.recycled = Some(recycle_rx);
         // Two segments in flight at most: memory stays bounded and a slow disk slows
         // the sealer (and through the journal, the sources) instead of queueing.
         let (tx, rx) = std::sync::mpsc::sync_channel::<Pending>(1);
@@ -469,12 +480,16 @@ impl Sealer {
                 let input = Input::of(&rec);
                 let decoded = normaliser.decode(&rec, &input);
                 self.builder.push_with(rec.received_ns, |out| {
-                    normaliser.write(pos, &decoded.event, decoded.auth.as_ref(), out)
+                    normaliser.write_compact(pos, &decoded.event, decoded.auth.as_ref(), out)
                 });
                 if let (Some(auth), Some(d)) = (&decoded.auth, self.detection.as_mut()) {
                     let stream = &self.opts.stream;
-                    let id = format!("{stream}:{pos}");
-                    let alerts = d.detector.observe(decoded.detector_time_ns(), &id, auth);
+                    let id = &mut self.event_id;
+                    id.clear();
+                    id.push_str(stream);
+                    id.push(':');
+                    id.push_str(itoa::Buffer::new().format(pos));
+                    let alerts = d.detector.observe(decoded.detector_time_ns(), id, auth);
                     for (i, alert) in alerts.iter().enumerate() {
                         let alert_id = format!("{stream}:{pos}:alert:{i}");
                         tracing::info!(rule = alert.rule_id, key = %alert.key, id = %alert_id, "{}", alert.message);
@@ -524,6 +539,11 @@ impl Sealer {
             self.note_if_late(seq, period_start_ns, period_end_ns);
         }
         self.causes.failures_at_last_seal = self.stats.commit_failures.load(Ordering::Relaxed);
+        if let Some(rx) = &self.recycled {
+            while let Ok(buf) = rx.try_recv() {
+                self.builder.recycle_buffer(buf);
+            }
+        }
         let mut pending = Pending {
             seq,
             kind: self.next_kind,

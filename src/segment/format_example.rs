@@ -9,16 +9,62 @@ pub const END: &str = "<!-- END GENERATED EXAMPLE -->";
 /// RFC 8032 §7.1, TEST 1 secret key.
 const SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
 const T: i64 = 1_714_564_800_000_000_000; // 2024-05-01T12:00:00Z
-pub const LINES: [(&str, i64); 2] = [
+/// The two syslog messages of segment 1: (received text, when, journal position).
+const MESSAGES: [(&str, i64, u64); 2] = [
     (
-        r#"{"@timestamp":"2024-05-01T12:01:05.123Z","host":{"name":"host-a"},"message":"Accepted publickey for alice from 192.0.2.7 port 50022 ssh2"}"#,
+        "<38>May  1 12:01:05 host-a sshd[4242]: Accepted publickey for alice from 192.0.2.7 port 50022 ssh2",
         T + 65_123_000_000,
+        4096,
     ),
     (
-        r#"{"@timestamp":"2024-05-01T12:01:17.500Z","host":{"name":"host-a"},"message":"pam_unix(sudo:session): session opened for user root by alice(uid=1000)"}"#,
+        "<85>May  1 12:01:17 host-a sudo: pam_unix(sudo:session): session opened for user root by alice(uid=1000)",
         T + 77_500_000_000,
+        4219,
     ),
 ];
+
+/// One line of segment 1: the message as received, its sealed (compact) line, the
+/// event time the sealer attached, and the line's ECS rendering.
+pub struct Line {
+    pub received: &'static str,
+    pub sealed: String,
+    pub time: i64,
+    pub ecs: String,
+}
+
+/// The lines of segment 1, as the daemon's normaliser writes them for [`MESSAGES`]
+/// received over TCP from 192.0.2.1 by a source named `tcp`.
+pub fn lines() -> Vec<Line> {
+    use crate::normalise::{Input, Normaliser, TimeZoneSpec};
+    use crate::record::{IngestRecord, Origin, RecordFlags};
+    let mut n = Normaliser::new("host-a", vec![("tcp".into(), TimeZoneSpec::Utc)]);
+    MESSAGES
+        .iter()
+        .map(|&(received, time, position)| {
+            let rec = IngestRecord {
+                received_ns: time,
+                source: 0,
+                origin: Origin::Syslog {
+                    peer: Some("192.0.2.1:40514".parse().unwrap()),
+                },
+                flags: RecordFlags::EMPTY,
+                raw: received.as_bytes(),
+            };
+            let input = Input::of(&rec);
+            let d = n.decode(&rec, &input);
+            let mut sealed = Vec::new();
+            n.write_compact(position, &d.event, d.auth.as_ref(), &mut sealed);
+            let mut ecs = Vec::new();
+            crate::event::render_ecs(&sealed, "host-a", &mut ecs).unwrap();
+            Line {
+                received,
+                sealed: String::from_utf8(sealed).unwrap(),
+                time,
+                ecs: String::from_utf8(ecs).unwrap(),
+            }
+        })
+        .collect()
+}
 
 pub fn key() -> SigningKey {
     let mut seed = [0u8; 32];
@@ -44,8 +90,8 @@ pub fn objects() -> (Sealed, Sealed) {
             &key,
         )
         .unwrap();
-    for (line, t) in LINES {
-        b.push_line(line.as_bytes(), t);
+    for line in lines() {
+        b.push_line(line.sealed.as_bytes(), line.time);
     }
     let s1 = b
         .finish(
@@ -304,20 +350,28 @@ pub fn render() -> String {
         ts(s1.seal.period_end_ns)
     );
     let mut leaves = Vec::new();
-    for (i, (line, t)) in LINES.iter().enumerate() {
+    for (i, l) in lines().iter().enumerate() {
+        let line = &l.sealed;
         let leaf = merkle::leaf_hash(line.as_bytes());
         leaves.push(leaf);
         let _ = writeln!(
             m,
-            "  line {i} ({} bytes, event time {t} = {}):\n",
+            "  line {i}: the sealed (compact, §10) line of the syslog message\n\n  ```text\n  {}\n  ```\n\n  received over TCP from 192.0.2.1:40514 by the source `tcp` at {} (the event time, {}); {} bytes:\n",
+            l.received,
+            ts(l.time),
+            l.time,
             line.len(),
-            ts(*t)
         );
         let _ = writeln!(m, "  ```text\n  {line}\n  ```\n");
         let _ = writeln!(
             m,
             "  leaf {i} = SHA-256(0x00 ‖ line {i}) = `{}`\n",
             hex::encode(leaf)
+        );
+        let _ = writeln!(
+            m,
+            "  its ECS rendering (§10.3, not stored):\n\n  ```text\n  {}\n  ```\n",
+            l.ecs
         );
     }
     let _ = writeln!(

@@ -334,7 +334,8 @@ impl Seal {
 pub struct SegmentBuilder {
     sealer: SegmentSealer,
     buf: Vec<u8>,
-    merkle: MerkleBuilder,
+    /// Buffers of contents sealed since, to fill again (see [`SegmentBuilder::recycle`]).
+    spare: Vec<Vec<u8>>,
     count: u64,
     min_time: i64,
     max_time: i64,
@@ -364,7 +365,7 @@ impl SegmentBuilder {
         Ok(Self {
             sealer: SegmentSealer::new(zstd_level)?,
             buf: Vec::with_capacity(1 << 20),
-            merkle: MerkleBuilder::new(),
+            spare: Vec::new(),
             count: 0,
             min_time: i64::MAX,
             max_time: i64::MIN,
@@ -373,7 +374,8 @@ impl SegmentBuilder {
     }
 
     /// Appends one event line rendered by `render` straight into the segment buffer (no
-    /// copy), hashes the leaf while it is hot in cache, then adds `'\n'`.
+    /// copy), then adds `'\n'`. The Merkle leaves are hashed when the segment is sealed
+    /// ([`SegmentSealer::seal`]), on the committer's thread: this one renders.
     ///
     /// `render` must not write `'\n'`. If it does, each raw `'\n'` byte is rewritten as
     /// the two bytes `\n` (the JSON escape), so one event stays one line and the Merkle
@@ -384,7 +386,6 @@ impl SegmentBuilder {
         if memchr::memchr(b'\n', &self.buf[start..]).is_some() {
             self.escape_newlines(start);
         }
-        self.merkle.push_line(&self.buf[start..]);
         self.buf.push(b'\n');
         self.count += 1;
         self.min_time = self.min_time.min(event_time_ns);
@@ -443,9 +444,12 @@ impl SegmentBuilder {
     /// thread while this builder already fills the next segment.
     pub fn take(&mut self) -> Content {
         let capacity = self.buf.capacity();
+        let next = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(capacity));
         let content = Content {
-            lines: std::mem::replace(&mut self.buf, Vec::with_capacity(capacity)),
-            merkle_root: self.merkle.root(),
+            lines: std::mem::replace(&mut self.buf, next),
             count: self.count,
             min_time: self.min_time,
             max_time: self.max_time,
@@ -454,17 +458,21 @@ impl SegmentBuilder {
         content
     }
 
-    /// Gives a finished content's buffer back for reuse.
+    /// Gives a sealed content's buffer back, so the next segments fill it instead of a
+    /// freshly allocated (and page-faulted) one. At most two are kept.
     pub fn recycle(&mut self, content: Content) {
-        if self.buf.is_empty() && content.lines.capacity() > self.buf.capacity() {
-            self.buf = content.lines;
-            self.buf.clear();
+        self.recycle_buffer(content.lines);
+    }
+
+    pub fn recycle_buffer(&mut self, mut buf: Vec<u8>) {
+        if self.spare.len() < 2 {
+            buf.clear();
+            self.spare.push(buf);
         }
     }
 
     fn reset(&mut self) {
         self.buf.clear();
-        self.merkle.reset();
         self.count = 0;
         self.min_time = i64::MAX;
         self.max_time = i64::MIN;
@@ -476,7 +484,6 @@ impl SegmentBuilder {
 pub struct Content {
     /// Event lines, each terminated by `\n`.
     pub lines: Vec<u8>,
-    pub merkle_root: [u8; 32],
     pub count: u64,
     min_time: i64,
     max_time: i64,
@@ -558,7 +565,9 @@ impl SegmentSealer {
             content_len: content.lines.len() as u64,
             data_len: out.len() as u64,
             data_sha256: Sha256::digest(&out).into(),
-            merkle_root: content.merkle_root,
+            // One pass over the lines, here rather than while rendering: the committer's
+            // thread has the time, the sealer's has not.
+            merkle_root: merkle_root(&content.lines),
             key_id: crate::keys::key_id(&key.verifying_key()),
             signature: [0; 64],
         };

@@ -347,9 +347,9 @@ fn format_md_example_is_current() {
     }
     assert_eq!(s1.seal.prev_hash, s0.seal.hash());
     let plain = zstd::decode_all(&s1.bytes[..]).unwrap();
-    let expected: String = format_example::LINES
+    let expected: String = format_example::lines()
         .iter()
-        .map(|(l, _)| format!("{l}\n"))
+        .map(|l| format!("{}\n", l.sealed))
         .collect();
     assert_eq!(plain, expected.as_bytes());
 

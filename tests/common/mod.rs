@@ -873,8 +873,12 @@ pub struct ArchiveObject {
     /// Key relative to the archive root (`<stream>/<yyyy>/<mm>/<dd>/<seq:012>.seg.zst`).
     pub key: String,
     pub path: PathBuf,
-    /// The decompressed data frame: the event JSON lines, each ending in `\n`.
+    /// The decompressed data frame: the sealed lines, each ending in `\n`.
     pub content: Vec<u8>,
+    /// `content` rendered as ECS lines (compact lines rendered, others as they are),
+    /// as `sealtrail inspect` prints them.
+    pub ecs: Vec<u8>,
+    /// The ECS events.
     pub events: Vec<Value>,
 }
 
@@ -912,6 +916,21 @@ pub fn archive_files(archive: &Path) -> Vec<String> {
 pub fn decompress(path: &Path) -> Vec<u8> {
     let f = fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
     zstd::stream::decode_all(f).unwrap_or_else(|e| panic!("zstd decode {}: {e}", path.display()))
+}
+
+/// The ECS rendering of a segment's content (its stream is the key's first part),
+/// through the library's renderer: the compact lines' fields are checked against the
+/// format by `sealtrail::event`, and the tests then read ECS.
+#[track_caller]
+pub fn render_ecs(key: &str, content: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let stream = key.split('/').next().unwrap_or_default();
+    let mut out = Vec::new();
+    let mut w = sealtrail::event::EcsLines::new(&mut out, stream);
+    w.write_all(content)
+        .and_then(|()| w.finish())
+        .unwrap_or_else(|e| panic!("{key}: rendering the sealed lines: {e}"));
+    out
 }
 
 /// Parses JSON lines; panics naming the object on anything that is not one JSON object
@@ -955,11 +974,13 @@ pub fn read_archive(archive: &Path) -> Vec<ArchiveObject> {
             );
             let path = archive.join(&key);
             let content = decompress(&path);
-            let events = parse_lines(&key, &content);
+            let ecs = render_ecs(&key, &content);
+            let events = parse_lines(&key, &ecs);
             ArchiveObject {
                 key,
                 path,
                 content,
+                ecs,
                 events,
             }
         })

@@ -1,62 +1,116 @@
-//! Rendering a decoded [`Event`] as one ECS JSON line, by hand: no per-event allocation,
-//! strings escaped only where needed (see the event line in the `normalise` docs).
+//! The ECS event line of a [`SealedEvent`]: what SIEMs, `inspect` and exports see.
+//!
+//! Field names follow ECS; absent fields are omitted (never `null`).
+//!
+//! ```text
+//! {"@timestamp":"<message time, else received>","event":{"id":"<stream>:<position>",
+//!  "created":"<received>","kind":"event","original":"<raw line>"},"message":"…",
+//!  "host":{"name":"…"},"log":{"syslog":{"priority":13,"facility":{"code":1,"name":"user"},
+//!  "severity":{"code":5,"name":"notice"},"hostname":"…","appname":"…","procid":"…",
+//!  "msgid":"…","version":1,"structured_data":{"id":{"k":"v"}}},"source":{"address":"ip:port"},
+//!  "file":{"path":"…"},"offset":123},
+//!  "process":{"name":"…","pid":123},"observer":{"ingress":{"name":"<source>"}},
+//!  "tags":["_parse_failure","_truncated","_incomplete","_invalid_utf8"],
+//!  "sealtrail":{"original_base64":"…","journald":{"cursor":"…","unit":"…","uid":0,
+//!  "comm":"…","transport":"…"}}}
+//! ```
+//!
+//! `log.file.path` and `log.offset` (the line's byte offset) come with file lines;
+//! `sealtrail.journald.*` with journal entries (whose `event.original` is the entry as
+//! `journalctl --output=json` prints it). Authentication events add `event.category`,
+//! `event.type`, `event.action`, `event.outcome`, `event.reason`, `user.*`, `source.*`
+//! and `sealtrail.auth.*`.
+//!
+//! Times are RFC 3339 UTC with nine fraction digits. `event.original` is the raw line;
+//! when it is not valid UTF-8 it holds the lossy text (U+FFFD for bad bytes) and
+//! `sealtrail.original_base64` keeps the exact bytes. Repeated structured-data
+//! parameters (allowed by RFC 5424) become arrays; a repeated SD-ID is merged.
 
-use std::io::Write as _;
-use std::net::SocketAddr;
-
-use base64::Engine as _;
 use syslog_loose::StructuredElement;
 
-use super::{facility_name, json, severity_name, Event, Normaliser, ProcId};
-use crate::auth::AuthEvent;
-use crate::record::RecordFlags;
+use super::compact::{write_addr, write_base64, write_ip, write_tags};
+use super::json;
+use super::time::TimestampFormatter;
+use super::{ProcId, SealedAuth, SealedEvent, SealedJournal, StructuredData};
 
-impl Normaliser {
-    /// Writes a parsed event as one JSON line (no `\n`), with the audit fields of
-    /// `auth` when the message was recognised as authentication-related.
-    pub fn write(
-        &mut self,
-        position: u64,
-        event: &Event<'_>,
-        auth: Option<&AuthEvent<'_>>,
-        out: &mut Vec<u8>,
-    ) {
+/// Facility names by code, as rsyslog prints them.
+const FACILITY_NAMES: [&str; 24] = [
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+    "ftp", "ntp", "audit", "alert", "clock", "local0", "local1", "local2", "local3", "local4",
+    "local5", "local6", "local7",
+];
+
+/// Severity names by code.
+const SEVERITY_NAMES: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
+
+/// Name of a syslog facility code (0..=23).
+pub fn facility_name(code: u8) -> Option<&'static str> {
+    FACILITY_NAMES.get(usize::from(code)).copied()
+}
+
+/// Severity name of a syslog severity code (0..=7).
+pub fn severity_name(code: u8) -> Option<&'static str> {
+    SEVERITY_NAMES.get(usize::from(code)).copied()
+}
+
+/// Renders ECS lines, keeping the formatted date of the last second it wrote (events
+/// come in time order, so most share it).
+#[derive(Default)]
+pub struct EcsWriter {
+    message_time: TimestampFormatter,
+    received_time: TimestampFormatter,
+}
+
+/// Appends the ECS line of `ev` (no `\n`); `stream` names the stream in `event.id`.
+pub fn write(ev: &SealedEvent<'_>, stream: &str, out: &mut Vec<u8>) {
+    EcsWriter::default().write(ev, stream, out);
+}
+
+impl EcsWriter {
+    pub fn write(&mut self, ev: &SealedEvent<'_>, stream: &str, out: &mut Vec<u8>) {
+        let auth = ev.auth.as_ref();
         out.extend_from_slice(b"{\"@timestamp\":\"");
-        self.message_time.write(event.time_ns(), out);
-        out.extend_from_slice(b"\",");
-        out.extend_from_slice(&self.event_id_prefix);
-        out.extend_from_slice(itoa::Buffer::new().format(position).as_bytes());
+        self.message_time.write(ev.time_ns(), out);
+        out.extend_from_slice(b"\",\"event\":{\"id\":\"");
+        json::write_str_body(out, stream.as_bytes());
+        out.push(b':');
+        out.extend_from_slice(itoa::Buffer::new().format(ev.position).as_bytes());
         out.extend_from_slice(b"\",\"created\":\"");
-        self.received_time.write(event.received_ns, out);
+        self.received_time.write(ev.received_ns, out);
         out.extend_from_slice(b"\",\"kind\":\"event\",\"original\":");
-        json::write_str(out, event.original);
+        json::write_str(out, &ev.original);
         if let Some(a) = auth {
             write_auth_event_fields(a, out);
         }
         out.extend_from_slice(b"},\"message\":");
-        json::write_str(out, event.message);
-        if let Some(h) = event.hostname {
+        json::write_str(out, ev.message());
+        if let Some(h) = &ev.hostname {
             out.extend_from_slice(b",\"host\":{\"name\":");
             json::write_str(out, h);
             out.push(b'}');
         }
-        write_log(event, out);
-        write_process(event, out);
-        let observer = match self.listeners.get(usize::from(event.source)) {
-            Some(l) => &l.observer_json,
-            None => &self.unknown_listener.observer_json,
-        };
-        out.extend_from_slice(observer);
+        write_log(ev, out);
+        write_process(ev, out);
+        if let Some(name) = &ev.ingress {
+            out.extend_from_slice(b",\"observer\":{\"ingress\":{\"name\":");
+            json::write_str(out, name);
+            out.extend_from_slice(b"}}");
+        }
         if let Some(a) = auth {
             write_auth_entities(a, out);
         }
-        write_tags(event, out);
-        if event.invalid_utf8 || auth.is_some() || event.journal.is_some() {
+        if !ev.tags.is_empty() {
+            out.extend_from_slice(b",\"tags\":");
+            write_tags(ev.tags, out);
+        }
+        if ev.original_bytes.is_some() || auth.is_some() || ev.journal.is_some() {
             out.extend_from_slice(b",\"sealtrail\":{");
             let mut first = true;
-            if event.invalid_utf8 {
+            if let Some(b) = &ev.original_bytes {
                 out.extend_from_slice(b"\"original_base64\":\"");
-                write_base64(event.raw, out);
+                write_base64(b, out);
                 out.push(b'"');
                 first = false;
             }
@@ -67,7 +121,7 @@ impl Normaliser {
                 write_auth_details(a, out);
                 first = false;
             }
-            if let Some(j) = &event.journal {
+            if let Some(j) = &ev.journal {
                 if !first {
                     out.push(b',');
                 }
@@ -81,8 +135,8 @@ impl Normaliser {
 
 /// `event.category`, `event.type`, `event.action`, `event.outcome`, `event.reason`
 /// (inside the `event` object).
-fn write_auth_event_fields(a: &AuthEvent<'_>, out: &mut Vec<u8>) {
-    let list = |out: &mut Vec<u8>, items: &[&str]| {
+fn write_auth_event_fields(a: &SealedAuth<'_>, out: &mut Vec<u8>) {
+    let list = |out: &mut Vec<u8>, items: &super::Keywords<'_>| {
         out.push(b'[');
         for (i, t) in items.iter().enumerate() {
             if i > 0 {
@@ -93,22 +147,22 @@ fn write_auth_event_fields(a: &AuthEvent<'_>, out: &mut Vec<u8>) {
         out.push(b']');
     };
     out.extend_from_slice(b",\"category\":");
-    list(out, a.category.ecs());
+    list(out, &a.category);
     out.extend_from_slice(b",\"type\":");
-    list(out, a.kind_type);
+    list(out, &a.kind_type);
     out.extend_from_slice(b",\"action\":");
-    json::write_str(out, a.action);
+    json::write_str(out, &a.action);
     out.extend_from_slice(b",\"outcome\":");
-    json::write_str(out, a.outcome.as_str());
-    if let Some(r) = a.reason {
+    json::write_str(out, &a.outcome);
+    if let Some(r) = &a.reason {
         out.extend_from_slice(b",\"reason\":");
         json::write_str(out, r);
     }
 }
 
 /// ECS `user.*` and `source.*` of an authentication event.
-fn write_auth_entities(a: &AuthEvent<'_>, out: &mut Vec<u8>) {
-    let user = a.user_name();
+fn write_auth_entities(a: &SealedAuth<'_>, out: &mut Vec<u8>) {
+    let user = a.user.as_deref().filter(|u| !u.is_empty());
     let target = a.target_user.as_deref().filter(|t| !t.is_empty());
     if user.is_some() || target.is_some() || a.user_id.is_some() {
         out.extend_from_slice(b",\"user\":{");
@@ -141,8 +195,9 @@ fn write_auth_entities(a: &AuthEvent<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(b",\"source\":{");
         let mut first = true;
         if let Some(ip) = a.source_ip {
-            out.extend_from_slice(b"\"ip\":");
-            json::write_str(out, &ip.to_string());
+            out.extend_from_slice(b"\"ip\":\"");
+            write_ip(ip, out);
+            out.push(b'"');
             first = false;
             if let Some(port) = a.source_port {
                 out.extend_from_slice(b",\"port\":");
@@ -161,11 +216,11 @@ fn write_auth_entities(a: &AuthEvent<'_>, out: &mut Vec<u8>) {
 }
 
 /// What ECS has no field for: `sealtrail.auth.{method,attempts,service,tty,pwd,command,session_id,exe}`.
-fn write_auth_details(a: &AuthEvent<'_>, out: &mut Vec<u8>) {
+fn write_auth_details(a: &SealedAuth<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\"auth\":{\"attempts\":");
     out.extend_from_slice(itoa::Buffer::new().format(a.attempts).as_bytes());
     let fields: [(&[u8], Option<&str>); 7] = [
-        (b"method", a.method),
+        (b"method", a.method.as_deref()),
         (b"service", a.service.as_deref()),
         (b"tty", a.tty.as_deref()),
         (b"pwd", a.pwd.as_deref()),
@@ -184,14 +239,22 @@ fn write_auth_details(a: &AuthEvent<'_>, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
-fn write_log(ev: &Event<'_>, out: &mut Vec<u8>) {
+fn has_structured_data(sd: &StructuredData<'_>) -> bool {
+    match sd {
+        StructuredData::None => false,
+        StructuredData::Parsed(s) => !s.is_empty(),
+        StructuredData::Json(_) => true,
+    }
+}
+
+fn write_log(ev: &SealedEvent<'_>, out: &mut Vec<u8>) {
     let has_syslog = ev.priority.is_some()
         || ev.hostname.is_some()
         || ev.appname.is_some()
         || ev.procid.is_some()
         || ev.msgid.is_some()
         || ev.version.is_some()
-        || !ev.structured_data.is_empty();
+        || has_structured_data(&ev.structured_data);
     if !has_syslog && ev.peer.is_none() && ev.file.is_none() {
         return;
     }
@@ -227,18 +290,18 @@ fn write_log(ev: &Event<'_>, out: &mut Vec<u8>) {
             }
             out.push(b'}');
         }
-        if let Some(h) = ev.hostname {
+        if let Some(h) = &ev.hostname {
             key(out, b"\"hostname\":");
             json::write_str(out, h);
         }
-        if let Some(a) = ev.appname {
+        if let Some(a) = &ev.appname {
             key(out, b"\"appname\":");
             json::write_str(out, a);
         }
-        match ev.procid {
+        match &ev.procid {
             Some(ProcId::Pid(p)) => {
                 key(out, b"\"procid\":\"");
-                out.extend_from_slice(itoa::Buffer::new().format(p).as_bytes());
+                out.extend_from_slice(itoa::Buffer::new().format(*p).as_bytes());
                 out.push(b'"');
             }
             Some(ProcId::Name(n)) => {
@@ -247,7 +310,7 @@ fn write_log(ev: &Event<'_>, out: &mut Vec<u8>) {
             }
             None => {}
         }
-        if let Some(m) = ev.msgid {
+        if let Some(m) = &ev.msgid {
             key(out, b"\"msgid\":");
             json::write_str(out, m);
         }
@@ -255,7 +318,7 @@ fn write_log(ev: &Event<'_>, out: &mut Vec<u8>) {
             key(out, b"\"version\":");
             out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
         }
-        if !ev.structured_data.is_empty() {
+        if has_structured_data(&ev.structured_data) {
             key(out, b"\"structured_data\":");
             write_structured_data(&ev.structured_data, out);
         }
@@ -269,20 +332,20 @@ fn write_log(ev: &Event<'_>, out: &mut Vec<u8>) {
         write_addr(peer, out);
         out.extend_from_slice(b"\"}");
     }
-    if let Some((path, offset)) = ev.file {
+    if let Some((path, offset)) = &ev.file {
         if has_syslog || ev.peer.is_some() {
             out.push(b',');
         }
         out.extend_from_slice(b"\"file\":{\"path\":");
-        json::write_str(out, &String::from_utf8_lossy(path));
+        json::write_str(out, path);
         out.extend_from_slice(b"},\"offset\":");
-        out.extend_from_slice(itoa::Buffer::new().format(offset).as_bytes());
+        out.extend_from_slice(itoa::Buffer::new().format(*offset).as_bytes());
     }
     out.push(b'}');
 }
 
 /// `sealtrail.journald.*`: what ECS has no field for in a journal entry.
-fn write_journal_meta(j: &super::JournalMeta<'_>, out: &mut Vec<u8>) {
+fn write_journal_meta(j: &SealedJournal<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\"journald\":{");
     let mut first = true;
     let mut key = |out: &mut Vec<u8>, k: &[u8]| {
@@ -293,10 +356,10 @@ fn write_journal_meta(j: &super::JournalMeta<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(k);
     };
     for (k, v) in [
-        (&b"\"cursor\":"[..], j.cursor),
-        (b"\"unit\":", j.unit),
-        (b"\"comm\":", j.comm),
-        (b"\"transport\":", j.transport),
+        (&b"\"cursor\":"[..], &j.cursor),
+        (b"\"unit\":", &j.unit),
+        (b"\"comm\":", &j.comm),
+        (b"\"transport\":", &j.transport),
     ] {
         if let Some(v) = v {
             key(out, k);
@@ -311,8 +374,17 @@ fn write_journal_meta(j: &super::JournalMeta<'_>, out: &mut Vec<u8>) {
 }
 
 /// `{"id":{"name":"value" | ["v1","v2"]}}`: elements with the same SD-ID are merged,
-/// repeated parameter names become arrays (no allocation: the lists are tiny).
-fn write_structured_data(sd: &[StructuredElement<&str>], out: &mut Vec<u8>) {
+/// repeated parameter names become arrays. A compact line holds exactly this object.
+pub(super) fn write_structured_data(sd: &StructuredData<'_>, out: &mut Vec<u8>) {
+    match sd {
+        StructuredData::None => out.extend_from_slice(b"{}"),
+        StructuredData::Json(raw) => out.extend_from_slice(raw.get().as_bytes()),
+        StructuredData::Parsed(sd) => write_parsed_sd(sd, out),
+    }
+}
+
+/// No allocation: the lists are tiny.
+fn write_parsed_sd(sd: &[StructuredElement<&str>], out: &mut Vec<u8>) {
     out.push(b'{');
     let mut first_elem = true;
     for (i, elem) in sd.iter().enumerate() {
@@ -357,34 +429,13 @@ fn write_structured_data(sd: &[StructuredElement<&str>], out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
-fn write_addr(peer: SocketAddr, out: &mut Vec<u8>) {
-    match peer {
-        SocketAddr::V4(a) => {
-            let mut b = itoa::Buffer::new();
-            let [o1, o2, o3, o4] = a.ip().octets();
-            for (i, o) in [o1, o2, o3, o4].into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                out.extend_from_slice(b.format(o).as_bytes());
-            }
-            out.push(b':');
-            out.extend_from_slice(b.format(a.port()).as_bytes());
-        }
-        // Rare enough for the formatter; writing to a Vec cannot fail.
-        SocketAddr::V6(a) => {
-            let _ = write!(out, "[{}]:{}", a.ip(), a.port());
-        }
-    }
-}
-
-fn write_process(ev: &Event<'_>, out: &mut Vec<u8>) {
+fn write_process(ev: &SealedEvent<'_>, out: &mut Vec<u8>) {
     let pid = ev.pid();
     if ev.appname.is_none() && pid.is_none() {
         return;
     }
     out.extend_from_slice(b",\"process\":{");
-    if let Some(a) = ev.appname {
+    if let Some(a) = &ev.appname {
         out.extend_from_slice(b"\"name\":");
         json::write_str(out, a);
     }
@@ -396,50 +447,4 @@ fn write_process(ev: &Event<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(itoa::Buffer::new().format(p).as_bytes());
     }
     out.push(b'}');
-}
-
-fn write_tags(ev: &Event<'_>, out: &mut Vec<u8>) {
-    let tags: [(&[u8], bool); 4] = [
-        (b"\"_parse_failure\"", ev.parse_failure),
-        (
-            b"\"_truncated\"",
-            ev.record_flags.contains(RecordFlags::TRUNCATED),
-        ),
-        (
-            b"\"_incomplete\"",
-            ev.record_flags.contains(RecordFlags::INCOMPLETE),
-        ),
-        (
-            b"\"_invalid_utf8\"",
-            ev.invalid_utf8 || ev.journal.as_ref().is_some_and(|j| j.lossy_message),
-        ),
-    ];
-    if !tags.iter().any(|(_, on)| *on) {
-        return;
-    }
-    out.extend_from_slice(b",\"tags\":[");
-    let mut first = true;
-    for (tag, on) in tags {
-        if on {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            out.extend_from_slice(tag);
-        }
-    }
-    out.push(b']');
-}
-
-fn write_base64(raw: &[u8], out: &mut Vec<u8>) {
-    let engine = &base64::engine::general_purpose::STANDARD;
-    let start = out.len();
-    let Some(len) = base64::encoded_len(raw.len(), true) else {
-        return;
-    };
-    out.resize(start + len, 0);
-    match engine.encode_slice(raw, &mut out[start..]) {
-        Ok(written) => out.truncate(start + written),
-        Err(_) => out.truncate(start),
-    }
 }

@@ -1,0 +1,303 @@
+use base64::Engine as _;
+use serde_json::Value;
+
+use super::*;
+use crate::normalise::{Input, Normaliser, TimeZoneSpec};
+use crate::record::{IngestRecord, Origin, RecordFlags};
+
+const GOLDEN: &str = include_str!("testdata/ecs_v1.jsonl");
+
+fn golden_normaliser() -> Normaliser {
+    Normaliser::new(
+        "golden",
+        vec![
+            ("tcp".into(), TimeZoneSpec::Utc),
+            ("files".into(), "+02:00".parse().unwrap()),
+            ("journal".into(), TimeZoneSpec::Utc),
+        ],
+    )
+}
+
+/// A golden case: the record's parts, owned.
+struct Case {
+    kind: String,
+    source: u16,
+    peer: Option<SocketAddr>,
+    path: Vec<u8>,
+    offset: u64,
+    flags: RecordFlags,
+    received_ns: i64,
+    raw: Vec<u8>,
+    position: u64,
+    ecs: Value,
+}
+
+fn cases() -> Vec<Case> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    GOLDEN
+        .lines()
+        .map(|line| {
+            let r: Value = serde_json::from_str(line).unwrap();
+            let path = match (r.get("path_b64"), &r["path"]) {
+                (Some(p), _) => b64.decode(p.as_str().unwrap()).unwrap(),
+                (None, Value::String(p)) => p.as_bytes().to_vec(),
+                _ => Vec::new(),
+            };
+            let mut flags = RecordFlags::EMPTY;
+            for f in r["flags"].as_array().unwrap() {
+                flags.insert(match f.as_str().unwrap() {
+                    "truncated" => RecordFlags::TRUNCATED,
+                    "incomplete" => RecordFlags::INCOMPLETE,
+                    other => panic!("flag {other}"),
+                });
+            }
+            Case {
+                kind: r["kind"].as_str().unwrap().to_string(),
+                source: u16::try_from(r["source"].as_u64().unwrap()).unwrap(),
+                peer: r["peer"].as_str().map(|p| p.parse().unwrap()),
+                path,
+                offset: r["offset"].as_u64().unwrap_or(0),
+                flags,
+                received_ns: r["received_ns"].as_i64().unwrap(),
+                raw: b64.decode(r["raw_b64"].as_str().unwrap()).unwrap(),
+                position: r["position"].as_u64().unwrap(),
+                ecs: r["ecs"].clone(),
+            }
+        })
+        .collect()
+}
+
+impl Case {
+    fn record(&self) -> IngestRecord<'_> {
+        IngestRecord {
+            received_ns: self.received_ns,
+            source: self.source,
+            origin: match self.kind.as_str() {
+                "syslog" => Origin::Syslog { peer: self.peer },
+                "file" => Origin::File {
+                    path: &self.path,
+                    offset: self.offset,
+                },
+                "journald" => Origin::Journald,
+                other => panic!("kind {other}"),
+            },
+            flags: self.flags,
+            raw: &self.raw,
+        }
+    }
+}
+
+/// The compact line and the ECS line the normaliser writes for a case.
+fn lines(n: &mut Normaliser, c: &Case) -> (Vec<u8>, Vec<u8>) {
+    let rec = c.record();
+    let input = Input::of(&rec);
+    let d = n.decode(&rec, &input);
+    let mut compact = Vec::new();
+    n.write_compact(c.position, &d.event, d.auth.as_ref(), &mut compact);
+    let mut direct = Vec::new();
+    n.write(c.position, &d.event, d.auth.as_ref(), &mut direct);
+    (compact, direct)
+}
+
+/// Names the first differing field, for a readable failure.
+fn diff(path: &str, a: &Value, b: &Value) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys()) {
+                let (va, vb) = (
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                );
+                if let Some(d) = diff(&format!("{path}.{k}"), va, vb) {
+                    return Some(d);
+                }
+            }
+            None
+        }
+        _ if a == b => None,
+        _ => Some(format!("{path}: {a} != {b}")),
+    }
+}
+
+#[test]
+fn ecs_from_the_compact_line_equals_the_format_1_event() {
+    let mut n = golden_normaliser();
+    let cases = cases();
+    assert!(cases.len() > 200, "golden file has {} cases", cases.len());
+    let (mut compact_bytes, mut ecs_bytes) = (0usize, 0usize);
+    for c in &cases {
+        let (compact, direct) = lines(&mut n, c);
+        assert!(compact.starts_with(COMPACT_PREFIX));
+        assert!(!compact.contains(&b'\n'));
+        let mut rendered = Vec::new();
+        render_ecs(&compact, "golden", &mut rendered)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&compact)));
+        let got: Value = serde_json::from_slice(&rendered).unwrap();
+        if let Some(d) = diff("", &got, &c.ecs) {
+            panic!(
+                "rendered ECS differs at {d}\ncompact: {}\nrendered: {got}\nwant: {}",
+                String::from_utf8_lossy(&compact),
+                c.ecs
+            );
+        }
+        // The normaliser's own ECS line is the same as the rendering, byte for byte.
+        assert_eq!(rendered, direct, "{}", String::from_utf8_lossy(&compact));
+        compact_bytes += compact.len();
+        ecs_bytes += direct.len();
+    }
+    // Sanity on what the format is for: the compact line is far smaller.
+    assert!(
+        compact_bytes * 2 < ecs_bytes,
+        "compact {compact_bytes} B vs ECS {ecs_bytes} B"
+    );
+}
+
+#[test]
+fn a_compact_line_reads_back_to_the_same_line() {
+    let mut n = golden_normaliser();
+    for c in &cases() {
+        let (compact, _) = lines(&mut n, c);
+        let ev = compact::parse(&compact)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&compact)));
+        let mut again = Vec::new();
+        compact::write(&ev, &mut again);
+        assert_eq!(
+            String::from_utf8_lossy(&again),
+            String::from_utf8_lossy(&compact)
+        );
+        assert_eq!(ev.position, c.position);
+        assert_eq!(ev.received_ns, c.received_ns);
+        // The exact bytes come back: verbatim text, or base64 when not UTF-8.
+        let bytes: &[u8] = match &ev.original_bytes {
+            Some(b) => b,
+            None => ev.original.as_bytes(),
+        };
+        assert_eq!(bytes, &c.raw[..]);
+    }
+}
+
+fn line_of(raw: &[u8], flags: RecordFlags) -> Vec<u8> {
+    let n = golden_normaliser();
+    let mut n = n;
+    let rec = IngestRecord {
+        received_ns: 1_764_237_600_000_000_000,
+        source: 0,
+        origin: Origin::Syslog {
+            peer: Some("192.0.2.1:514".parse().unwrap()),
+        },
+        flags,
+        raw,
+    };
+    let input = Input::of(&rec);
+    let d = n.decode(&rec, &input);
+    let mut out = Vec::new();
+    n.write_compact(7, &d.event, d.auth.as_ref(), &mut out);
+    out
+}
+
+#[test]
+fn the_message_is_an_offset_into_the_original() {
+    let line = line_of(
+        b"<38>Nov 27 09:59:58 web1 sshd[42]: Accepted password for bob from 192.0.2.9 port 22 ssh2",
+        RecordFlags::EMPTY,
+    );
+    let v: Value = serde_json::from_slice(&line).unwrap();
+    assert_eq!(v["m"], 35, "{v}");
+    assert_eq!(v["host"], "web1");
+    assert_eq!(v["pid"], 42);
+    assert_eq!(v["auth"]["user"], "bob");
+    let ev = compact::parse(&line).unwrap();
+    assert!(ev.message().starts_with("Accepted password"));
+    // A raw line is its own message: no `m` at all.
+    let raw = line_of(b"no header at all", RecordFlags::EMPTY);
+    let v: Value = serde_json::from_slice(&raw).unwrap();
+    assert!(v.get("m").is_none(), "{v}");
+    assert_eq!(v["tags"], serde_json::json!(["_parse_failure"]));
+}
+
+#[test]
+fn escapes_and_bad_bytes_survive() {
+    let raw = b"<13>Nov 27 10:00:00 host app: q\"uote \\ tab\t nl\n ctl\x01 bad\xff\xfe end";
+    let line = line_of(raw, RecordFlags::TRUNCATED | RecordFlags::INCOMPLETE);
+    assert!(!line.contains(&b'\n'));
+    let ev = compact::parse(&line).unwrap();
+    assert_eq!(ev.original_bytes.as_deref(), Some(&raw[..]));
+    assert!(ev.tags.contains(Tags::INVALID_UTF8));
+    assert!(ev.tags.contains(Tags::TRUNCATED) && ev.tags.contains(Tags::INCOMPLETE));
+    assert!(
+        ev.message().starts_with("q\"uote \\ tab\t nl\n"),
+        "{}",
+        ev.message()
+    );
+    let mut ecs_line = Vec::new();
+    render_ecs(&line, "s", &mut ecs_line).unwrap();
+    let v: Value = serde_json::from_slice(&ecs_line).unwrap();
+    assert_eq!(
+        v["tags"],
+        serde_json::json!(["_truncated", "_incomplete", "_invalid_utf8"])
+    );
+    assert_eq!(v["event"]["id"], "s:7");
+}
+
+#[test]
+fn other_lines_pass_through_unchanged() {
+    for line in [
+        &br#"{"@timestamp":"2026-01-01T00:00:00.000000000Z","event":{"kind":"alert"}}"#[..],
+        br#"{"event":{"id":"x:1","kind":"event"},"tags":["_record_corrupt"]}"#,
+        b"not even json",
+    ] {
+        let mut out = Vec::new();
+        render_ecs(line, "s", &mut out).unwrap();
+        assert_eq!(out, line);
+    }
+}
+
+#[test]
+fn broken_compact_lines_are_errors_not_guesses() {
+    let good = line_of(b"<13>Nov 27 10:00:00 host app: hello", RecordFlags::EMPTY);
+    let good = String::from_utf8(good).unwrap();
+    assert!(compact::parse(good.as_bytes()).is_ok());
+    let cases: Vec<(String, &str)> = vec![
+        (good.replacen("{\"v\":2,", "{\"v\":3,", 1), "version 3"),
+        (
+            good.replacen("\"m\":", "\"m\":999,\"x\":", 1),
+            "unknown member",
+        ),
+        (
+            good.replacen("\"m\":", "\"m\":[5,2],\"q\":", 1),
+            "bad range",
+        ),
+        (
+            good.replacen("\"pos\":7", "\"pos\":-7", 1),
+            "negative position",
+        ),
+        (
+            good.replacen("\"peer\":\"192.0.2.1:514\"", "\"peer\":\"nowhere\"", 1),
+            "bad peer",
+        ),
+        (
+            good.replacen("\"o\":", "\"tags\":[\"_nope\"],\"o\":", 1),
+            "unknown tag",
+        ),
+        (good[..good.len() - 5].to_string(), "truncated line"),
+        ("{\"v\":2,\"pos\":1,\"rcv\":1}".to_string(), "no original"),
+    ];
+    for (line, what) in cases {
+        assert!(compact::parse(line.as_bytes()).is_err(), "{what}: {line}");
+        let mut out = Vec::new();
+        assert!(
+            render_ecs(line.as_bytes(), "s", &mut out).is_err(),
+            "{what}"
+        );
+    }
+    // A range inside a multi-byte character is refused too.
+    let utf = line_of(
+        "<13>Nov 27 10:00:00 host app: äöü".as_bytes(),
+        RecordFlags::EMPTY,
+    );
+    let utf = String::from_utf8(utf).unwrap();
+    let v: Value = serde_json::from_str(&utf).unwrap();
+    let m = v["m"].as_u64().unwrap();
+    let bad = utf.replacen(&format!("\"m\":{m}"), &format!("\"m\":{}", m + 1), 1);
+    assert!(compact::parse(bad.as_bytes()).is_err(), "{bad}");
+}

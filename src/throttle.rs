@@ -35,6 +35,60 @@ impl Throttle {
     }
 }
 
+/// Logs the first `burst` occurrences of each interval and counts the rest, so that
+/// ordinary volumes are logged one by one and a storm costs one line per interval.
+#[derive(Debug)]
+pub struct BurstLog {
+    interval: Duration,
+    burst: u32,
+    window: Option<Instant>,
+    logged: u32,
+    suppressed: u64,
+}
+
+/// What [`BurstLog::hit`] says about one occurrence.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// Log this one.
+    pub log: bool,
+    /// Occurrences not logged in the interval that just ended (0: none, or not ended).
+    pub suppressed_before: u64,
+}
+
+impl BurstLog {
+    pub fn new(interval: Duration, burst: u32) -> BurstLog {
+        BurstLog {
+            interval,
+            burst,
+            window: None,
+            logged: 0,
+            suppressed: 0,
+        }
+    }
+
+    pub fn hit(&mut self, now: Instant) -> Verdict {
+        let mut suppressed_before = 0;
+        if self
+            .window
+            .is_none_or(|w| now.duration_since(w) >= self.interval)
+        {
+            self.window = Some(now);
+            self.logged = 0;
+            suppressed_before = std::mem::take(&mut self.suppressed);
+        }
+        let log = self.logged < self.burst;
+        if log {
+            self.logged += 1;
+        } else {
+            self.suppressed += 1;
+        }
+        Verdict {
+            log,
+            suppressed_before,
+        }
+    }
+}
+
 /// Exponential pause between retries, doubling from `min` to `max`, reset by a success.
 #[derive(Debug)]
 pub struct Backoff {
@@ -93,5 +147,25 @@ mod tests {
         assert_eq!(steps, [10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
         b.reset();
         assert_eq!(b.step().as_millis(), 10);
+    }
+
+    #[test]
+    fn burst_log_logs_a_burst_then_counts() {
+        let t0 = Instant::now();
+        let mut b = BurstLog::new(Duration::from_secs(10), 3);
+        let logged: Vec<bool> = (0..10).map(|_| b.hit(t0).log).collect();
+        assert_eq!(
+            logged,
+            [true, true, true, false, false, false, false, false, false, false]
+        );
+        let next = b.hit(t0 + Duration::from_secs(11));
+        assert_eq!(
+            next,
+            Verdict {
+                log: true,
+                suppressed_before: 7
+            }
+        );
+        assert_eq!(b.hit(t0 + Duration::from_secs(12)).suppressed_before, 0);
     }
 }

@@ -88,8 +88,11 @@ pub use health::{JournalHealth, PauseReason, Pressure};
 pub use reader::Reader;
 pub use space::FreeSpaceProbe;
 
-/// Bytes of batches queued (plus the group being written) before appenders wait.
-const QUEUE_BYTES: u32 = 16 << 20;
+/// Bytes of batches queued (plus the group being written) before appenders wait. One
+/// group commit writes what is queued, so this is also the largest write: 4 MiB is ~25k
+/// events, ten times what arrives during one fsync at 850k events/s, and is memory
+/// the daemon holds under load (docs/OPERATIONS.md, "Memory").
+pub const QUEUE_BYTES: u32 = 4 << 20;
 
 /// Errors of the journal. I/O errors name the file or directory involved.
 #[derive(Debug, thiserror::Error)]

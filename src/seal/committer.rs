@@ -11,15 +11,16 @@ use ed25519_dalek::SigningKey;
 use super::detection::SNAPSHOT_HEADER;
 use super::{spool_err, spool_path, staged_path, sync_dir, ChainState, SealError, SealerStats};
 use crate::journal::{write_atomic, Checkpoint, Cursor, Journal};
-use crate::segment::{Content, SealHeader, SealKind, SegmentSealer};
+use crate::segment::{Content, SealHeader, SealKind, SegmentWriter};
 use crate::throttle::{Backoff, Throttle};
 
 /// Makes sealed segments durable (spool write, checkpoint, publish) on its own thread,
 /// in order, so the fsyncs overlap with building the next segment instead of stalling
 /// it. Crash safety is unchanged: each commit is the same three steps, one at a time.
 pub(super) struct Committer {
-    /// Compresses and signs, in sequence order, so it alone knows the previous hash.
-    pub(super) segment_sealer: SegmentSealer,
+    /// Hashes, compresses and signs, in sequence order, so it alone knows the previous
+    /// hash.
+    pub(super) writer: SegmentWriter,
     pub(super) key: SigningKey,
     pub(super) prev_hash: [u8; 32],
     pub(super) stream: String,
@@ -51,9 +52,27 @@ impl Committer {
             .is_some_and(|s| s.load(Ordering::Acquire))
     }
 
-    pub(super) fn run(mut self, rx: std::sync::mpsc::Receiver<Pending>) {
-        for pending in rx {
-            let staged = self.seal(pending);
+    pub(super) fn run(mut self, rx: std::sync::mpsc::Receiver<ToCommitter>) {
+        for msg in rx {
+            let pending = match msg {
+                ToCommitter::Lines(chunk) => {
+                    if let Err(e) = self.writer.feed(&chunk) {
+                        // Only an allocation failure inside zstd gets here. The open
+                        // segment cannot be completed, but its records are still in the
+                        // journal: stop, and the sealer stops too; the next start seals
+                        // them again.
+                        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(error = %e, "compressing a segment failed; sealing stops (the events stay in the journal and are sealed at the next start)");
+                        return;
+                    }
+                    self.give_back(chunk);
+                    continue;
+                }
+                ToCommitter::Seal(p) => p,
+            };
+            let Some(staged) = self.seal(pending) else {
+                return;
+            };
             // Short pauses: a commit is local I/O, and when space or descriptors come
             // back the chain must resume at once, not after a long backoff.
             let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
@@ -85,6 +104,7 @@ impl Committer {
                 }
                 std::thread::sleep(pause);
             }
+            self.writer.recycle(staged.bytes);
             if failed > 0 {
                 self.stats.commit_failing.store(false, Ordering::Relaxed);
                 tracing::info!(
@@ -96,39 +116,43 @@ impl Committer {
         }
     }
 
-    /// Compresses and signs, chaining to the previous seal. Only a zstd error can
-    /// make it fail; it is retried, since skipping would break "every event sealed"
-    /// and the records are safe in the journal meanwhile.
-    fn seal(&mut self, p: Pending) -> Staged {
-        let mut backoff = Duration::from_millis(100);
-        let sealed = loop {
-            let header = SealHeader {
-                kind: p.kind,
-                stream: self.stream.clone(),
-                seq: p.seq,
-                prev_hash: self.prev_hash,
-                period_start_ns: p.period_start_ns,
-                period_end_ns: p.period_end_ns,
-                heartbeat_ms: self.heartbeat_ms,
-            };
-            match self.segment_sealer.seal(&p.content, header, &self.key) {
-                Ok(s) => break s,
-                Err(e) => {
-                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(error = %e, seq = p.seq, "sealing failed; retrying in {:?}", backoff);
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
+    /// A content buffer goes back to the sealer to be filled again.
+    fn give_back(&self, buf: Vec<u8>) {
+        if let Some(r) = &self.recycle {
+            // The sealer may have stopped; then the buffer is simply freed.
+            let _ = r.send(buf);
+        }
+    }
+
+    /// Feeds the segment's last lines, ends the frame and signs, chaining to the
+    /// previous seal. `None` when zstd fails (see [`Committer::run`]).
+    fn seal(&mut self, p: Pending) -> Option<Staged> {
+        let header = SealHeader {
+            kind: p.kind,
+            stream: self.stream.clone(),
+            seq: p.seq,
+            prev_hash: self.prev_hash,
+            period_start_ns: p.period_start_ns,
+            period_end_ns: p.period_end_ns,
+            heartbeat_ms: self.heartbeat_ms,
+        };
+        let sealed = self.writer.feed(&p.content.lines).and_then(|()| {
+            self.writer
+                .finish(header, &self.key, p.content.count, p.content.times())
+        });
+        let sealed = match sealed {
+            Ok(s) => s,
+            Err(e) => {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, seq = p.seq, "sealing a segment failed; sealing stops (the events stay in the journal and are sealed at the next start)");
+                return None;
             }
         };
         let hash = sealed.seal.hash();
         self.prev_hash = hash;
         let events = p.content.count;
-        if let Some(r) = &self.recycle {
-            // The sealer may have stopped; then the buffer is simply freed.
-            let _ = r.send(p.content.lines);
-        }
-        Staged {
+        self.give_back(p.content.lines);
+        Some(Staged {
             seq: p.seq,
             bytes: sealed.bytes,
             events,
@@ -141,7 +165,7 @@ impl Committer {
                 key_id: Some(hex::encode(crate::keys::key_id(&self.key.verifying_key()))),
             },
             detector_snapshot: p.detector_snapshot,
-        }
+        })
     }
 
     /// Stage, commit the checkpoint (the commit point), publish.
@@ -190,6 +214,14 @@ impl Committer {
 }
 
 /// A closed segment on its way to the committer.
+/// What the sealer sends the committer, in order.
+pub(super) enum ToCommitter {
+    /// The next lines of the open segment.
+    Lines(Vec<u8>),
+    /// Its last lines and how to seal it.
+    Seal(Pending),
+}
+
 pub(super) struct Pending {
     pub(super) seq: u64,
     pub(super) kind: SealKind,

@@ -23,6 +23,17 @@ pub(super) struct Detection {
     pub(super) snapshot_position: u64,
     /// Scratch buffer for webhook bodies.
     pub(super) scratch: Vec<u8>,
+    /// Alerts are logged one by one up to a burst per interval, then counted: every
+    /// alert is sealed (and posted) anyway, and a storm must not cost a log line each.
+    pub(super) log: crate::throttle::BurstLog,
+}
+
+/// Alerts logged one by one per [`ALERT_LOG_INTERVAL`].
+const ALERT_LOG_BURST: u32 = 20;
+const ALERT_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn alert_log() -> crate::throttle::BurstLog {
+    crate::throttle::BurstLog::new(ALERT_LOG_INTERVAL, ALERT_LOG_BURST)
 }
 
 /// First line of the detector snapshot file, followed by the journal position.
@@ -43,6 +54,7 @@ pub(super) fn load_detection(
         // No snapshot yet: its cursor, registered but uncommitted, pins the journal.
         snapshot_position: 0,
         scratch: Vec::new(),
+        log: alert_log(),
     };
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
@@ -77,6 +89,7 @@ pub(super) fn load_detection(
             warm_up_from: (pos < sealer_position).then_some(pos),
             snapshot_position: pos,
             scratch: Vec::new(),
+            log: alert_log(),
         },
         Err(e) => {
             tracing::warn!(error = %e, "detector state not restored; starting with an empty one");

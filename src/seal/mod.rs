@@ -22,9 +22,9 @@ use crate::detect::DetectConfig;
 use crate::journal::{Checkpoint, Journal, JournalError, Pressure};
 use crate::normalise::{Input, Normaliser};
 use crate::record::{now_ns, IngestRecord};
-use crate::segment::{SealKind, SegmentBuilder, SegmentError, SegmentSealer};
+use crate::segment::{SealKind, SegmentBuilder, SegmentError, SegmentWriter};
 use crate::webhook::Webhook;
-use committer::{recover_spool, Committer, Pending};
+use committer::{recover_spool, Committer, Pending, ToCommitter};
 use detection::{load_detection, Detection};
 
 /// Name of the sealer's cursor in the journal.
@@ -45,6 +45,8 @@ pub enum SealError {
     StreamMismatch { found: String, configured: String },
     #[error("checkpoint is unreadable: {0}")]
     BadCheckpoint(String),
+    #[error("the committer stopped (see the error before); the unsealed events stay in the journal and are sealed at the next start")]
+    CommitterStopped,
 }
 
 /// The sealer's durable state, committed atomically with its journal position.
@@ -122,6 +124,14 @@ pub struct SealerOptions {
 /// must not spin.
 const EARLY_SEAL_INTERVAL: Duration = Duration::from_millis(25);
 
+/// The sealer hands a segment's lines to the committer in chunks of this size, so a
+/// segment is never held uncompressed: memory is a few chunks, not `seal.max_bytes`.
+pub const CHUNK_BYTES: usize = 256 * 1024;
+/// Chunks (or seals) queued for the committer before the sealer waits.
+pub const CHUNKS_IN_FLIGHT: usize = 8;
+/// Room in a chunk buffer beyond [`CHUNK_BYTES`] for the line that crosses it.
+const SEGMENT_HEADROOM: usize = 64 * 1024;
+
 /// Name of the detector's cursor: it pins the journal from the detector's last
 /// snapshot, so a restart can bring the detector back in step (see `seal::detection`).
 pub const DETECTOR_CURSOR: &str = "detector";
@@ -181,6 +191,8 @@ pub struct Sealer {
     last_early_seal: Option<std::time::Instant>,
     /// Content buffers the committer is done with.
     recycled: Option<std::sync::mpsc::Receiver<Vec<u8>>>,
+    /// Time spent waiting for the committer since the last seal.
+    waited_ns: u64,
     /// `<stream>:<position>` of the event being sealed (the detector's evidence id),
     /// rewritten in place for each authentication event.
     event_id: String,
@@ -250,7 +262,12 @@ impl Sealer {
             Ordering::Relaxed,
         );
         stats.journal_position.store(position, Ordering::Relaxed);
-        let builder = SegmentBuilder::new(opts.zstd_level)?;
+        // A segment is sealed once it holds `max_bytes`, so it ends within one line of
+        // that: room for a long line besides.
+        let builder = SegmentBuilder::with_capacity(
+            opts.zstd_level,
+            CHUNK_BYTES.min(opts.max_bytes) + SEGMENT_HEADROOM,
+        )?;
         let detection = match opts.detect.clone().filter(|d| d.enabled) {
             Some(cfg) => Some(load_detection(
                 cfg,
@@ -275,7 +292,7 @@ impl Sealer {
             }
         };
         let committer = Committer {
-            segment_sealer: SegmentSealer::new(opts.zstd_level)?,
+            writer: SegmentWriter::new(opts.zstd_level)?,
             key,
             prev_hash: decode_hash(&state.prev_hash)?,
             stream: state.stream.clone(),
@@ -305,6 +322,7 @@ impl Sealer {
             causes: late::Causes::default(),
             last_early_seal: None,
             recycled: None,
+            waited_ns: 0,
             event_id: String::new(),
         })
     }
@@ -325,9 +343,9 @@ impl Sealer {
         let (recycle_tx, recycle_rx) = std::sync::mpsc::channel();
         committer.recycle = Some(recycle_tx);
         self.recycled = Some(recycle_rx);
-        // Two segments in flight at most: memory stays bounded and a slow disk slows
+        // A few chunks in flight at most: memory stays bounded and a slow disk slows
         // the sealer (and through the journal, the sources) instead of queueing.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Pending>(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<ToCommitter>(CHUNKS_IN_FLIGHT);
         let handle = std::thread::Builder::new()
             .name("committer".into())
             .spawn(move || committer.run(rx))
@@ -348,7 +366,7 @@ impl Sealer {
     fn seal_loop(
         &mut self,
         stop: &AtomicBool,
-        tx: &std::sync::mpsc::SyncSender<Pending>,
+        tx: &std::sync::mpsc::SyncSender<ToCommitter>,
     ) -> Result<(), SealError> {
         let mut reader = self.journal.reader(self.position)?;
         let max_age_ns = i64::try_from(self.opts.max_age.as_nanos()).unwrap_or(i64::MAX);
@@ -360,32 +378,33 @@ impl Sealer {
                 // A range skipped before this record is written right after it (the
                 // record borrows the reader); its event id names the range.
                 self.note_gaps(&mut reader);
+                self.send_chunk(tx)?;
                 since_clock += 1;
                 if self.builder.uncompressed_len() >= self.opts.max_bytes {
-                    self.seal_retrying(reader.position(), tx, Why::Size);
+                    self.seal_segment(reader.position(), tx, Why::Size)?;
                 } else if since_clock >= 1024 {
                     since_clock = 0;
                     if now_ns().saturating_sub(self.period_end_ns) >= max_age_ns {
                         // A long backlog must still respect the heartbeat promise.
-                        self.seal_retrying(reader.position(), tx, Why::Age);
+                        self.seal_segment(reader.position(), tx, Why::Age)?;
                     } else if self.early_seal_frees_space(reader.position()) {
-                        self.seal_retrying(reader.position(), tx, Why::Pressure);
+                        self.seal_segment(reader.position(), tx, Why::Pressure)?;
                     }
                 }
             }
             self.note_gaps(&mut reader);
             if stopping {
                 // Everything durable has been read: this is the final segment.
-                self.seal_retrying(reader.position(), tx, Why::Final);
+                self.seal_segment(reader.position(), tx, Why::Final)?;
                 return Ok(());
             }
             let age = now_ns().saturating_sub(self.period_end_ns);
             if age >= max_age_ns {
-                self.seal_retrying(reader.position(), tx, Why::Age);
+                self.seal_segment(reader.position(), tx, Why::Age)?;
                 continue;
             }
             if self.early_seal_frees_space(reader.position()) {
-                self.seal_retrying(reader.position(), tx, Why::Pressure);
+                self.seal_segment(reader.position(), tx, Why::Pressure)?;
                 continue;
             }
             let wait = Duration::from_nanos(u64::try_from(max_age_ns - age).unwrap_or(0))
@@ -492,7 +511,16 @@ impl Sealer {
                     let alerts = d.detector.observe(decoded.detector_time_ns(), id, auth);
                     for (i, alert) in alerts.iter().enumerate() {
                         let alert_id = format!("{stream}:{pos}:alert:{i}");
-                        tracing::info!(rule = alert.rule_id, key = %alert.key, id = %alert_id, "{}", alert.message);
+                        let v = d.log.hit(std::time::Instant::now());
+                        if v.suppressed_before > 0 {
+                            tracing::info!(
+                                alerts = v.suppressed_before,
+                                "more alerts were raised in the last 10 s than were logged; every alert is sealed into the archive"
+                            );
+                        }
+                        if v.log {
+                            tracing::info!(rule = alert.rule_id, key = %alert.key, id = %alert_id, "{}", alert.message);
+                        }
                         self.builder.push_with(rec.received_ns, |out| {
                             alert.render_json(stream, &alert_id, out)
                         });
@@ -522,12 +550,12 @@ impl Sealer {
 
     /// Closes the open segment and hands its content to the committer, which
     /// compresses, signs and commits it while this thread fills the next one.
-    fn seal_retrying(
+    fn seal_segment(
         &mut self,
         end_position: u64,
-        tx: &std::sync::mpsc::SyncSender<Pending>,
+        tx: &std::sync::mpsc::SyncSender<ToCommitter>,
         why: Why,
-    ) {
+    ) -> Result<(), SealError> {
         if why == Why::Pressure {
             self.last_early_seal = Some(std::time::Instant::now());
             self.stats.early_seals.fetch_add(1, Ordering::Relaxed);
@@ -539,11 +567,7 @@ impl Sealer {
             self.note_if_late(seq, period_start_ns, period_end_ns);
         }
         self.causes.failures_at_last_seal = self.stats.commit_failures.load(Ordering::Relaxed);
-        if let Some(rx) = &self.recycled {
-            while let Ok(buf) = rx.try_recv() {
-                self.builder.recycle_buffer(buf);
-            }
-        }
+        self.take_recycled();
         let mut pending = Pending {
             seq,
             kind: self.next_kind,
@@ -579,11 +603,34 @@ impl Sealer {
             .store(period_end_ns, Ordering::Relaxed);
         // Waiting here delays the *next* seal: remember it as that one's excuse.
         let t = std::time::Instant::now();
-        if tx.send(pending).is_err() {
-            tracing::error!("the committer has stopped; the segment stays uncommitted and is sealed again after a restart");
+        let sent = tx.send(ToCommitter::Seal(pending));
+        self.waited_ns += u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.causes.waited_for_committer_ns = std::mem::take(&mut self.waited_ns);
+        sent.map_err(|_| SealError::CommitterStopped)
+    }
+
+    /// Hands the open segment's lines to the committer once a chunk is full (it hashes
+    /// and compresses them while this thread goes on).
+    fn send_chunk(
+        &mut self,
+        tx: &std::sync::mpsc::SyncSender<ToCommitter>,
+    ) -> Result<(), SealError> {
+        let Some(chunk) = self.builder.take_chunk(CHUNK_BYTES) else {
+            return Ok(());
+        };
+        self.take_recycled();
+        let t = std::time::Instant::now();
+        let sent = tx.send(ToCommitter::Lines(chunk));
+        self.waited_ns += u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        sent.map_err(|_| SealError::CommitterStopped)
+    }
+
+    fn take_recycled(&mut self) {
+        if let Some(rx) = &self.recycled {
+            while let Ok(buf) = rx.try_recv() {
+                self.builder.recycle_buffer(buf);
+            }
         }
-        self.causes.waited_for_committer_ns =
-            u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
     }
 
     /// A normal segment whose period overran the heartbeat carries an event saying

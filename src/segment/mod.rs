@@ -15,6 +15,7 @@ pub(crate) mod reference;
 pub mod stream;
 #[cfg(test)]
 mod stream_tests;
+mod writer;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
@@ -25,6 +26,7 @@ pub use stream::{
     copy_content, digest_data_frame, merkle_root, read_seal, ContentDigest, ObjectScanner,
     MAX_WINDOW_LOG,
 };
+pub use writer::SegmentWriter;
 
 /// Seal format version written by this code; other versions are rejected explicitly.
 pub const FORMAT_VERSION: u16 = 1;
@@ -329,6 +331,9 @@ impl Seal {
     }
 }
 
+/// Buffers a [`SegmentBuilder`] keeps for reuse.
+pub const SPARE_BUFFERS: usize = 4;
+
 /// Builds segments one after another, reusing its zstd context and buffers so the hot
 /// path allocates nothing per event.
 pub struct SegmentBuilder {
@@ -336,6 +341,8 @@ pub struct SegmentBuilder {
     buf: Vec<u8>,
     /// Buffers of contents sealed since, to fill again (see [`SegmentBuilder::recycle`]).
     spare: Vec<Vec<u8>>,
+    /// Content bytes of this segment already handed over ([`SegmentBuilder::take_chunk`]).
+    sent: usize,
     count: u64,
     min_time: i64,
     max_time: i64,
@@ -362,10 +369,18 @@ impl SegmentBuilder {
     /// A builder compressing at `zstd_level` with the content checksum on and the content
     /// size in the frame header.
     pub fn new(zstd_level: i32) -> Result<Self, SegmentError> {
+        Self::with_capacity(zstd_level, 1 << 20)
+    }
+
+    /// A builder whose buffers hold `bytes` (a segment's size limit plus a line) without
+    /// growing: growing an 8 MiB buffer copies it, and leaves the old one to the
+    /// allocator. Pages are only touched as lines are written.
+    pub fn with_capacity(zstd_level: i32, bytes: usize) -> Result<Self, SegmentError> {
         Ok(Self {
             sealer: SegmentSealer::new(zstd_level)?,
-            buf: Vec::with_capacity(1 << 20),
+            buf: Vec::with_capacity(bytes),
             spare: Vec::new(),
+            sent: 0,
             count: 0,
             min_time: i64::MAX,
             max_time: i64::MIN,
@@ -415,8 +430,29 @@ impl SegmentBuilder {
         self.count
     }
 
+    /// The segment's content length so far, chunks handed over included.
     pub fn uncompressed_len(&self) -> usize {
-        self.buf.len()
+        self.sent + self.buf.len()
+    }
+
+    /// Once at least `bytes` of lines are buffered, hands them over (whole lines) so
+    /// they can be hashed and compressed while the segment goes on filling; the counts
+    /// and times stay with the segment until [`SegmentBuilder::take`].
+    pub fn take_chunk(&mut self, bytes: usize) -> Option<Vec<u8>> {
+        if self.buf.len() < bytes {
+            return None;
+        }
+        let next = self.next_buffer();
+        let chunk = std::mem::replace(&mut self.buf, next);
+        self.sent += chunk.len();
+        Some(chunk)
+    }
+
+    fn next_buffer(&mut self) -> Vec<u8> {
+        let capacity = self.buf.capacity();
+        self.spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(capacity))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -442,12 +478,10 @@ impl SegmentBuilder {
     /// Hands over the segment's content (lines, Merkle root, count, time range) so it
     /// can be compressed and signed elsewhere ([`SegmentSealer`]), e.g. on another
     /// thread while this builder already fills the next segment.
+    ///
+    /// After [`SegmentBuilder::take_chunk`], `lines` holds only what was not handed over.
     pub fn take(&mut self) -> Content {
-        let capacity = self.buf.capacity();
-        let next = self
-            .spare
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(capacity));
+        let next = self.next_buffer();
         let content = Content {
             lines: std::mem::replace(&mut self.buf, next),
             count: self.count,
@@ -459,13 +493,13 @@ impl SegmentBuilder {
     }
 
     /// Gives a sealed content's buffer back, so the next segments fill it instead of a
-    /// freshly allocated (and page-faulted) one. At most two are kept.
+    /// freshly allocated (and page-faulted) one. At most [`SPARE_BUFFERS`] are kept.
     pub fn recycle(&mut self, content: Content) {
         self.recycle_buffer(content.lines);
     }
 
     pub fn recycle_buffer(&mut self, mut buf: Vec<u8>) {
-        if self.spare.len() < 2 {
+        if self.spare.len() < SPARE_BUFFERS {
             buf.clear();
             self.spare.push(buf);
         }
@@ -473,6 +507,7 @@ impl SegmentBuilder {
 
     fn reset(&mut self) {
         self.buf.clear();
+        self.sent = 0;
         self.count = 0;
         self.min_time = i64::MAX;
         self.max_time = i64::MIN;
@@ -487,6 +522,62 @@ pub struct Content {
     pub count: u64,
     min_time: i64,
     max_time: i64,
+}
+
+impl Content {
+    /// Earliest and latest event time (meaningless when `count` is 0).
+    pub fn times(&self) -> (i64, i64) {
+        (self.min_time, self.max_time)
+    }
+}
+
+/// What a seal says about the content it covers.
+pub(crate) struct Summary {
+    pub(crate) count: u64,
+    pub(crate) min_time: i64,
+    pub(crate) max_time: i64,
+    pub(crate) content_len: u64,
+    pub(crate) merkle_root: [u8; 32],
+}
+
+/// Signs the seal of the data frame in `out` (all of it so far) and appends the seal
+/// frame, completing the object.
+pub(crate) fn append_seal(
+    out: &mut Vec<u8>,
+    header: SealHeader,
+    key: &SigningKey,
+    c: Summary,
+) -> Seal {
+    let (first_event_ns, last_event_ns) = if c.count == 0 {
+        (0, 0)
+    } else {
+        (c.min_time, c.max_time)
+    };
+    let mut seal = Seal {
+        version: FORMAT_VERSION,
+        kind: header.kind,
+        stream: header.stream,
+        seq: header.seq,
+        prev_hash: header.prev_hash,
+        period_start_ns: header.period_start_ns,
+        period_end_ns: header.period_end_ns,
+        heartbeat_ms: header.heartbeat_ms,
+        first_event_ns,
+        last_event_ns,
+        event_count: c.count,
+        content_len: c.content_len,
+        data_len: out.len() as u64,
+        data_sha256: Sha256::digest(&out[..]).into(),
+        merkle_root: c.merkle_root,
+        key_id: crate::keys::key_id(&key.verifying_key()),
+        signature: [0; 64],
+    };
+    seal.signature = key.sign(&seal.signed_bytes()).to_bytes();
+    let payload = seal.to_bytes();
+    out.extend_from_slice(&SEAL_FRAME_MAGIC.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&payload);
+    seal
 }
 
 /// A seal time (unix nanoseconds) as RFC 3339 UTC, as `inspect` and `verify` print it.
@@ -537,45 +628,39 @@ impl SegmentSealer {
         header: SealHeader,
         key: &SigningKey,
     ) -> Result<Sealed, SegmentError> {
+        self.seal_into(content, header, key, Vec::new())
+    }
+
+    /// [`SegmentSealer::seal`] into `out`, a buffer of an earlier object to be reused
+    /// (cleared first), so sealing allocates nothing once buffers have their size.
+    pub fn seal_into(
+        &mut self,
+        content: &Content,
+        header: SealHeader,
+        key: &SigningKey,
+        mut out: Vec<u8>,
+    ) -> Result<Sealed, SegmentError> {
         check_header(&header)?;
         let payload_len = SEAL_FIXED_LEN + header.stream.len();
-        let mut out = Vec::with_capacity(
-            zstd::zstd_safe::compress_bound(content.lines.len()) + 8 + payload_len,
-        );
+        out.clear();
+        out.reserve(zstd::zstd_safe::compress_bound(content.lines.len()) + 8 + payload_len);
         self.compressor
             .compress_to_buffer(&content.lines, &mut out)
             .map_err(SegmentError::Zstd)?;
-        let (first_event_ns, last_event_ns) = if content.count == 0 {
-            (0, 0)
-        } else {
-            (content.min_time, content.max_time)
-        };
-        let mut seal = Seal {
-            version: FORMAT_VERSION,
-            kind: header.kind,
-            stream: header.stream,
-            seq: header.seq,
-            prev_hash: header.prev_hash,
-            period_start_ns: header.period_start_ns,
-            period_end_ns: header.period_end_ns,
-            heartbeat_ms: header.heartbeat_ms,
-            first_event_ns,
-            last_event_ns,
-            event_count: content.count,
-            content_len: content.lines.len() as u64,
-            data_len: out.len() as u64,
-            data_sha256: Sha256::digest(&out).into(),
-            // One pass over the lines, here rather than while rendering: the committer's
-            // thread has the time, the sealer's has not.
-            merkle_root: merkle_root(&content.lines),
-            key_id: crate::keys::key_id(&key.verifying_key()),
-            signature: [0; 64],
-        };
-        seal.signature = key.sign(&seal.signed_bytes()).to_bytes();
-        let payload = seal.to_bytes();
-        out.extend_from_slice(&SEAL_FRAME_MAGIC.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        out.extend_from_slice(&payload);
+        let seal = append_seal(
+            &mut out,
+            header,
+            key,
+            Summary {
+                count: content.count,
+                min_time: content.min_time,
+                max_time: content.max_time,
+                content_len: content.lines.len() as u64,
+                // One pass over the lines, here rather than while rendering: the
+                // committer's thread has the time, the sealer's has not.
+                merkle_root: merkle_root(&content.lines),
+            },
+        );
         Ok(Sealed { bytes: out, seal })
     }
 }

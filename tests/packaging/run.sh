@@ -351,6 +351,7 @@ check "the daemon runs as user sealtrail" is_eq "$(C stat -c %U "/proc/$PID1")" 
 check "the daemon's only capability is CAP_NET_BIND_SERVICE" \
   is_eq "$(C sed -n 's/^CapEff:[[:space:]]*//p' "/proc/$PID1/status")" 0000000000000400
 check "the watchdog is armed (WatchdogSec=60)" is_eq "$(C systemctl show -p WatchdogUSec --value sealtrail)" 1min
+check "the unit bounds its memory (MemoryMax=256M)" is_eq "$(C systemctl show -p MemoryMax --value sealtrail)" 268435456
 
 # systemd-analyze verify, where the unit's binary and user exist.
 verify_err="$(C systemd-analyze verify /usr/lib/systemd/system/sealtrail.service 2>&1 >/dev/null || true)"

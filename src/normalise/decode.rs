@@ -83,34 +83,7 @@ impl Normaliser {
         input: &'a Input<'r>,
     ) -> Decoded<'a> {
         let text = input.text();
-        // Borrowed text is the raw bytes themselves: comparing them would be wasted work.
-        let invalid_utf8 =
-            !std::ptr::eq(text.as_bytes(), record.raw) && text.as_bytes() != record.raw;
-        let mut event = Event {
-            received_ns: record.received_ns,
-            kind: record.kind(),
-            source: record.source,
-            peer: record.peer(),
-            file: match record.origin {
-                Origin::File { path, offset } => Some((path, offset)),
-                _ => None,
-            },
-            journal: None,
-            record_flags: record.flags,
-            raw: record.raw,
-            original: text,
-            invalid_utf8,
-            parse_failure: false,
-            timestamp_ns: None,
-            priority: None,
-            version: None,
-            hostname: None,
-            appname: None,
-            procid: None,
-            msgid: None,
-            structured_data: Vec::new(),
-            message: text,
-        };
+        let mut event = blank_event(record, text);
         match input {
             Input::Text(_) => {
                 let zone = self.zone_mut(record.source);
@@ -123,5 +96,37 @@ impl Normaliser {
         }
         let auth = event.auth();
         Decoded { event, auth }
+    }
+}
+
+/// The event of `record` before its text is parsed: the record's facts, the whole text
+/// as the message.
+pub(super) fn blank_event<'a>(record: &IngestRecord<'a>, text: &'a str) -> Event<'a> {
+    // Borrowed text is the raw bytes themselves: comparing them would be wasted work.
+    let invalid_utf8 = !std::ptr::eq(text.as_bytes(), record.raw) && text.as_bytes() != record.raw;
+    Event {
+        received_ns: record.received_ns,
+        kind: record.kind(),
+        source: record.source,
+        peer: record.peer(),
+        file: match record.origin {
+            Origin::File { path, offset } => Some((path, offset)),
+            _ => None,
+        },
+        journal: None,
+        record_flags: record.flags,
+        raw: record.raw,
+        original: text,
+        invalid_utf8,
+        parse_failure: false,
+        timestamp_ns: None,
+        priority: None,
+        version: None,
+        hostname: None,
+        appname: None,
+        procid: None,
+        msgid: None,
+        structured_data: Vec::new(),
+        message: text,
     }
 }

@@ -4,6 +4,11 @@
 use chrono::FixedOffset;
 use syslog_loose::{Protocol, Variant};
 
+#[path = "syslog_fast.rs"]
+mod fast;
+#[cfg(test)]
+pub(super) use fast::parse_3164 as fast_parse_3164;
+
 use super::time::{nearest_year, ZoneCache, NS_PER_SEC};
 use super::{Event, ProcId};
 
@@ -74,6 +79,20 @@ fn parse_iso_colonless<'a>(ev: &mut Event<'a>, text: &'a str) -> bool {
 }
 
 pub(super) fn parse_into<'a>(ev: &mut Event<'a>, text: &'a str, zone: &mut ZoneCache, depth: u8) {
+    if fast::parse_3164(ev, text, zone) {
+        return;
+    }
+    parse_general(ev, text, zone, depth);
+}
+
+/// Every form: `syslog_loose` with the fixes above. What [`fast::parse_3164`] takes
+/// gives the same event here (a test compares them).
+pub(super) fn parse_general<'a>(
+    ev: &mut Event<'a>,
+    text: &'a str,
+    zone: &mut ZoneCache,
+    depth: u8,
+) {
     if depth == 0 && parse_iso_colonless(ev, text) {
         return;
     }

@@ -634,3 +634,167 @@ fn an_audit_record_stored_by_journald_is_an_audit_event() {
     assert_eq!(v["sealtrail"]["journald"]["transport"], "audit");
     assert_eq!(v["log"]["syslog"]["facility"]["code"], 4);
 }
+
+/// The fast RFC 3164 path (`syslog::fast`) must give exactly the event the general
+/// path gives, on every line it takes; it must take the common forms; and the lines it
+/// declines still parse the general way.
+#[test]
+fn the_fast_path_agrees_with_the_general_one() {
+    let pris = [
+        "", "<38>", "<0>", "<191>", "<192>", "<038>", "<3a>", "< 38>", "<86>",
+    ];
+    let months = ["Nov", "Jan", "Feb", "Dec", "NOV", "nov", "Foo", "May"];
+    let days = [
+        " 22", "  1", " 01", " 31", " 29", " 30", " 32", " 0", "  10", "\t1", " 1",
+    ];
+    let times = [
+        " 00:00:00",
+        " 23:59:59",
+        " 24:00:00",
+        " 12:60:00",
+        " 1:00:00",
+        " 12:00:00:",
+        " 09:05:07",
+        " 12:00:60",
+    ];
+    let hosts = [
+        " web1",
+        "  web1",
+        " 10.0.0.5",
+        " host:",
+        " -",
+        " h\u{e9}st",
+        " a:b",
+        " 2024",
+        "\tweb1",
+        " app-06.lon2.corp",
+    ];
+    let tags = [
+        " sshd[123]",
+        " sshd",
+        " postfix/smtpd[77]",
+        " app[x]",
+        " app[]",
+        " [12]",
+        " a[1]b",
+        " app[99999999999]",
+        " -",
+        " app[1][2]",
+        " su(pam_unix)[4]",
+        " sudo",
+        " app]",
+        "  sshd[1]",
+        " app[-5]",
+    ];
+    let colons = [": ", ":", ":  ", ":\t", " ", ": :", ":\t "];
+    let msgs = [
+        "Failed password for root from 203.0.113.4 port 22 ssh2",
+        "[bracket] text",
+        "- dash",
+        "",
+        "trailing space ",
+        "unicode \u{2713} and \u{feff}bom",
+        "message repeated 2 times: [ Failed password for bob from 1.2.3.4 port 2 ssh2]",
+        "pam_unix(sudo:auth): authentication failure; logname=bob uid=1000 euid=0 tty=/dev/pts/0 ruser=bob rhost=  user=bob",
+        "  leading spaces",
+    ];
+    let received = [
+        utc_ns(2024, 11, 30, 2, 26, 40),
+        utc_ns(2025, 1, 1, 0, 30, 0),
+        utc_ns(2024, 12, 31, 23, 0, 0),
+        utc_ns(2024, 3, 1, 0, 0, 0),
+    ];
+    let zones = [
+        TimeZoneSpec::Utc,
+        "+02:00".parse().unwrap(),
+        "-05:30".parse().unwrap(),
+        TimeZoneSpec::Local,
+    ];
+    let mut lines: Vec<String> = Vec::new();
+    // Every piece varied against a canonical line, then random combinations.
+    let canonical = [
+        "<38>",
+        "Nov",
+        " 22",
+        " 00:00:42",
+        " web1",
+        " sshd[123]",
+        ": ",
+        msgs[0],
+    ];
+    let choices: [&[&str]; 8] = [&pris, &months, &days, &times, &hosts, &tags, &colons, &msgs];
+    for (k, opts) in choices.iter().enumerate() {
+        for o in opts.iter() {
+            let mut parts = canonical;
+            parts[k] = o;
+            lines.push(parts.concat());
+        }
+    }
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let variations = lines.len();
+    for _ in 0..20_000 {
+        // Each piece canonical half the time, so many lines are of the common form.
+        let parts: Vec<&str> = choices
+            .iter()
+            .zip(canonical)
+            .map(|(o, c)| if next(2) == 0 { c } else { o[next(o.len())] })
+            .collect();
+        lines.push(parts.concat());
+    }
+    lines.push("<13>Nov 22 10:00:00 host app: \r\n".into());
+    lines.push("Nov 22 10:00:00 host app: a file line".into());
+    lines.push("Feb 29 10:00:00 host app: leap day".into());
+    let (mut fast, mut fast_variations) = (0usize, 0usize);
+    for (i, line) in lines.iter().enumerate() {
+        let recv = received[i % received.len()];
+        for zone in &zones {
+            let rec = record(line.as_bytes(), recv);
+            let text = record_text(rec.raw);
+            let mut zc = time::ZoneCache::new(*zone);
+            let mut quick = decode::blank_event(&rec, &text);
+            let took = syslog::fast_parse_3164(&mut quick, &text, &mut zc);
+            let mut general = decode::blank_event(&rec, &text);
+            syslog::parse_general(&mut general, &text, &mut zc, 0);
+            if took {
+                fast += 1;
+                fast_variations += usize::from(i < variations);
+                assert_eq!(quick, general, "{line:?} in {zone:?}");
+            } else {
+                assert_eq!(
+                    quick,
+                    decode::blank_event(&rec, &text),
+                    "{line:?}: declined but changed"
+                );
+            }
+        }
+    }
+    // Many variations of a single piece, and many random lines, go the fast way.
+    assert!(
+        fast_variations > variations * 4 / 3,
+        "{fast_variations} of {} single variations took the fast path",
+        variations * 4
+    );
+    assert!(
+        fast > lines.len() / 2,
+        "only {fast} of {} lines took the fast path",
+        lines.len() * 4
+    );
+    let rec = record(b"<38>Nov 22 00:00:42 web1 sshd[123]: hello", received[0]);
+    let text = record_text(rec.raw);
+    let mut ev = decode::blank_event(&rec, &text);
+    assert!(syslog::fast_parse_3164(
+        &mut ev,
+        &text,
+        &mut time::ZoneCache::new(TimeZoneSpec::Utc)
+    ));
+    assert_eq!(
+        (ev.hostname, ev.appname, ev.message),
+        (Some("web1"), Some("sshd"), "hello")
+    );
+}

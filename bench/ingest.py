@@ -7,10 +7,17 @@ Both systems receive the same file of realistic RFC 3164 lines over ONE TCP conn
 * wall seconds from the first byte sent to "done": rsyslog has written every line to
   its output file; sealtrail has exited after SIGTERM (it drains, seals and ships);
 * CPU seconds of the server process: rsyslog from /proc/PID/stat (utime+stime) before
-  it is stopped; sealtrail from os.wait4's rusage.
+  it is stopped; sealtrail from os.wait4's rusage;
+* peak RSS under load: VmHWM from /proc/PID/status. rsyslog: read just before it is
+  stopped. sealtrail, which drains, seals and ships after SIGTERM: read once every byte
+  was sent and then every 10 ms until it exits; the largest value. (Not ru_maxrss from
+  os.wait4: the kernel folds the parent's peak into a vforked child's, so after this
+  script has mmapped the 300 MB input it would report ~300 MB for any daemon.)
 
 Then `sealtrail verify` checks the archive, and the events in it are counted (they must
-equal the lines sent). Results go to stdout and to <out>/results.txt.
+equal the lines sent). With --rounds N each system runs N times, alternately (rsyslog,
+sealtrail, rsyslog, ...), and the table reports medians. Results go to stdout and to
+<out>/results.txt (and results.json).
 
 Called by bench/run.sh, which builds the release binary and installs rsyslog.
 """
@@ -23,8 +30,10 @@ import os
 import platform
 import random
 import shutil
+import resource
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -212,6 +221,73 @@ def proc_cpu_seconds(pid):
     return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def proc_status_kb(pid, field):
+    """A `kB` field of /proc/PID/status (VmRSS, VmHWM, ...), in kB; None when gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def raise_nofile(limit):
+    """preexec_fn for a daemon: soft and hard RLIMIT_NOFILE to `limit` (we are root or
+    the hard limit is high enough; otherwise the soft limit goes as high as allowed)."""
+    def apply():
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, max(limit, hard)))
+        except (ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(limit, hard), hard))
+    return apply
+
+
+class PeakRss:
+    """The largest VmHWM (kB) seen in /proc/PID/status: call sample() as often as
+    useful; VmHWM is the process's own high-water mark, so the last sample before it
+    exits covers its whole life up to then."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.kb = 0
+
+    def sample(self):
+        v = proc_status_kb(self.pid, "VmHWM")
+        if v is not None and v > self.kb:
+            self.kb = v
+
+    @property
+    def mb(self):
+        return self.kb / 1024 if self.kb else None
+
+
+def reap(proc, timeout=30, sig=signal.SIGTERM, sample=None):
+    """Sends `sig` (if still running), waits up to `timeout` s (then SIGKILL) and reaps
+    with os.wait4, calling `sample()` (if given) every 10 ms meanwhile. Returns (exit
+    code, rusage); proc.returncode is set."""
+    if proc.returncode is not None:
+        raise RuntimeError("process already reaped")
+    if sig is not None:
+        proc.send_signal(sig)
+    deadline = time.monotonic() + timeout
+    while True:
+        if sample:
+            sample()
+        pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            _, status, ru = os.wait4(proc.pid, 0)
+            break
+        time.sleep(0.01)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, ru
+
+
 def fresh_dir(path):
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path)
@@ -266,26 +342,23 @@ ruleset(name="bench") {{
     errlog = open(os.path.join(base, "rsyslogd.stderr"), "w")
     proc = subprocess.Popen([rsyslogd, "-n", "-f", conf, "-i", pidfile],
                             stdout=errlog, stderr=subprocess.STDOUT)
+    peak = PeakRss(proc.pid)
     try:
         wait_listening(proc, port, "rsyslogd")
         t0 = send_file(input_path, port)
         lines = wait_for_lines(proc, output, count)
         wall = time.perf_counter() - t0
         cpu = proc_cpu_seconds(proc.pid)
+        peak.sample()  # the peak RSS so far, just before the stop
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if proc.returncode is None:
+            reap(proc)
         errlog.close()
     if lines != count:
         sys.exit(f"rsyslogd wrote {lines} lines, expected {count}")
     ver = subprocess.run([rsyslogd, "-v"], capture_output=True, text=True).stdout.splitlines()
     return {"system": "rsyslog", "version": ver[0] if ver else "?", "events": lines,
-            "wall": wall, "cpu": cpu, "note": "imptcp -> omfile, no fsync"}
+            "wall": wall, "cpu": cpu, "rss_mb": peak.mb, "note": "imptcp -> omfile, no fsync"}
 
 
 # --------------------------------------------------------------------------------------
@@ -320,20 +393,25 @@ zstd_level = 1
 
 [archive]
 url = "{archive}"
+
+# A private port: the default (127.0.0.1:9514) may be taken by another instance.
+[status]
+address = "127.0.0.1:{free_port()}"
 """)
     errlog = open(os.path.join(base, "sealtrail.stderr"), "w")
     proc = subprocess.Popen([binary, "run", "--config", conf], stdout=errlog, stderr=subprocess.STDOUT)
+    peak = PeakRss(proc.pid)
     try:
         wait_listening(proc, port, "sealtrail")
         t0 = send_file(input_path, port)
-        proc.send_signal(signal.SIGTERM)
-        _, status, ru = os.wait4(proc.pid, 0)
+        # Every byte has been read: the peak so far, then during the drain after SIGTERM.
+        peak.sample()
+        rss_sent = peak.mb
+        _, ru = reap(proc, timeout=900, sample=peak.sample)
         wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
     finally:
         if proc.returncode is None:
-            proc.kill()
-            proc.wait()
+            reap(proc, timeout=0, sig=signal.SIGKILL)
         errlog.close()
     if proc.returncode != 0:
         sys.exit(f"sealtrail exited with {proc.returncode}; see {errlog.name}")
@@ -370,39 +448,82 @@ url = "{archive}"
                  f"of which {alerts} alerts")
     size = sum(os.path.getsize(o) for o in objects)
     return {"system": "sealtrail", "version": "release build", "events": counted - alerts, "wall": wall, "cpu": cpu,
-            "verify_wall": verify_wall, "objects": len(objects), "archive_bytes": size,
+            "rss_mb": peak.mb, "verify_wall": verify_wall, "objects": len(objects), "archive_bytes": size,
             "note": f"journal fsync, sealed+shipped, detector on ({alerts} alerts); "
-                    f"{len(objects)} objects, {size / 1e6:.1f} MB; "
+                    f"{len(objects)} objects, {size / 1e6:.1f} MB; VmHWM {rss_sent:.0f} MB once all was read; "
                     f"verify {verify_wall:.2f} s ({counted / verify_wall:,.0f} events/s)"}
 
 
 # --------------------------------------------------------------------------------------
 
 
-def table(results, count, input_bytes):
-    lines = []
+def machine_line():
+    """Date, host, CPU count and model: the first lines of every results table."""
     cpu_model = "?"
     try:
         with open("/proc/cpuinfo") as f:
             cpu_model = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    # The 1-minute load average at the end: other work on the machine shows in the figures.
+    return (f"{datetime.datetime.now().isoformat(timespec='seconds')}  {platform.node()}  {os.cpu_count()} CPUs  "
+            f"{cpu_model}  load {os.getloadavg()[0]:.2f}")
+
+
+def side_by_side(rows, by):
+    """Rows of `metric | rsyslog | sealtrail | sealtrail/rsyslog` for the systems in `by`
+    (system -> dict). `rows` are (label, key, format, note); a missing value prints "-"."""
+    systems = [s for s in ("rsyslog", "sealtrail") if s in by]
+    out = [f"{'':<26}" + "".join(f"{s:>14}" for s in systems) +
+           (f"{'sealtrail/rsyslog':>20}" if len(systems) == 2 else "")]
+    for label, key, fmt, note in rows:
+        vals = [by[s].get(key) for s in systems]
+        if all(v is None for v in vals):
+            continue  # not measured by this benchmark
+        cells = "".join(f"{format(v, fmt) if v is not None else '-':>14}" for v in vals)
+        ratio = ""
+        if len(systems) == 2:
+            r, s = by["rsyslog"].get(key), by["sealtrail"].get(key)
+            ratio = f"{s / r:>19.2f}x" if r and s is not None else f"{'-':>20}"
+        out.append(f"{label:<26}{cells}{ratio}  {note}".rstrip())
+    return out
+
+
+def table(results, count, input_bytes):
+    """The results table: one row per run; with several runs per system, median rows
+    too; then sealtrail and rsyslog side by side (medians) with the ratios."""
+    lines = []
     lines.append(f"TCP syslog ingestion, {count:,} RFC 3164 lines ({input_bytes / count:.1f} B/line), one connection, 127.0.0.1")
-    lines.append(f"{datetime.datetime.now().isoformat(timespec='seconds')}  {platform.node()}  {os.cpu_count()} CPUs  {cpu_model}")
+    lines.append(machine_line())
     lines.append("")
-    lines.append(f"{'system':<10} {'events':>10} {'wall s':>8} {'events/s':>11} {'CPU s':>8} {'CPU s/1M':>9}  notes")
+    lines.append(f"{'system':<10} {'events':>10} {'wall s':>8} {'events/s':>11} {'CPU s':>8} {'CPU s/1M':>9} {'peak RSS MB':>12}  notes")
+    runs = {}
     for r in results:
-        eps = r["events"] / r["wall"]
-        cpm = r["cpu"] / (r["events"] / 1e6)
-        r["eps"], r["cpu_per_m"] = eps, cpm
-        lines.append(f"{r['system']:<10} {r['events']:>10,} {r['wall']:>8.2f} {eps:>11,.0f} {r['cpu']:>8.2f} {cpm:>9.2f}  {r['note']}")
-    by = {r["system"]: r for r in results}
+        r["eps"] = r["events"] / r["wall"]
+        r["cpu_per_m"] = r["cpu"] / (r["events"] / 1e6)
+        runs.setdefault(r["system"], []).append(r)
+        rss = f"{r['rss_mb']:>12.1f}" if r.get("rss_mb") is not None else f"{'-':>12}"
+        lines.append(f"{r['system']:<10} {r['events']:>10,} {r['wall']:>8.2f} {r['eps']:>11,.0f} {r['cpu']:>8.2f} "
+                     f"{r['cpu_per_m']:>9.2f} {rss}  {r['note']}")
+    # Medians per system (with one run: that run).
+    by = {}
+    for system, rs in runs.items():
+        med = lambda k: statistics.median(x[k] for x in rs) if all(x.get(k) is not None for x in rs) else None
+        by[system] = {"system": system, "runs": len(rs), "eps": med("eps"), "cpu_per_m": med("cpu_per_m"),
+                      "rss_mb": med("rss_mb")}
+    n = max(len(rs) for rs in runs.values()) if runs else 0
+    lines.append("")
+    lines.append(("medians of %d runs each:" % n) if n > 1 else "side by side:")
+    lines += side_by_side([("events/s", "eps", ",.0f", "(higher is better)"),
+                           ("CPU s per 1M events", "cpu_per_m", ".2f", "(lower is better)"),
+                           ("peak RSS MB", "rss_mb", ".1f", "(lower is better)")], by)
     if "sealtrail" in by and "rsyslog" in by:
         s, r = by["sealtrail"], by["rsyslog"]
         lines.append("")
         lines.append(f"ratio sealtrail/rsyslog: events/s {s['eps'] / r['eps']:.2f}x, "
-                     f"CPU s per 1M events {s['cpu_per_m'] / r['cpu_per_m']:.2f}x "
-                     f"(higher events/s and lower CPU are better)")
+                     f"CPU s per 1M events {s['cpu_per_m'] / r['cpu_per_m']:.2f}x"
+                     + (f", peak RSS {s['rss_mb'] / r['rss_mb']:.2f}x" if s["rss_mb"] and r["rss_mb"] else "")
+                     + " (higher events/s and lower CPU and RSS are better)")
     return "\n".join(lines) + "\n"
 
 
@@ -413,23 +534,31 @@ def main():
     ap.add_argument("--out", default=os.path.join(here, "out"))
     ap.add_argument("--systems", default="rsyslog,sealtrail", help="comma-separated: rsyslog, sealtrail")
     ap.add_argument("--sealtrail", default=os.path.join(here, "..", "target", "release", "sealtrail"))
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run each system this many times, alternately; the table reports medians")
     ap.add_argument("--regen", action="store_true", help="regenerate the input file")
     a = ap.parse_args()
     systems = [s.strip() for s in a.systems.split(",") if s.strip()]
     for s in systems:
         if s not in ("rsyslog", "sealtrail"):
             sys.exit(f"unknown system {s}")
+    if a.rounds < 1:
+        sys.exit("--rounds must be at least 1")
     os.makedirs(a.out, exist_ok=True)
     input_path = ensure_input(a.out, a.count, a.regen)
     input_bytes = os.path.getsize(input_path)
 
     results = []
-    for s in systems:
-        print(f"running {s} ...", flush=True)
-        r = bench_rsyslog(input_path, a.count, a.out) if s == "rsyslog" else \
-            bench_sealtrail(a.sealtrail, input_path, a.count, a.out)
-        print(f"  {s}: {r['events']:,} events in {r['wall']:.2f} s, {r['cpu']:.2f} CPU s", flush=True)
-        results.append(r)
+    for rnd in range(1, a.rounds + 1):
+        for s in systems:
+            label = f" (round {rnd} of {a.rounds})" if a.rounds > 1 else ""
+            print(f"running {s}{label} ...", flush=True)
+            r = bench_rsyslog(input_path, a.count, a.out) if s == "rsyslog" else \
+                bench_sealtrail(a.sealtrail, input_path, a.count, a.out)
+            r["round"] = rnd
+            print(f"  {s}: {r['events']:,} events in {r['wall']:.2f} s, {r['cpu']:.2f} CPU s, "
+                  f"peak RSS {r['rss_mb']:.1f} MB", flush=True)
+            results.append(r)
 
     text = table(results, a.count, input_bytes)
     print()

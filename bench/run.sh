@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# Benchmarks: TCP syslog ingestion into sealtrail's sealed, verified archive vs rsyslog
-# (imptcp -> omfile), and tailing a file ([[file]] vs rsyslog imfile -> omfile), on the
-# same 2,000,000 lines in the same run.
+# Benchmarks, sealtrail vs rsyslog in the same run: TCP syslog ingestion over one
+# connection (imptcp -> omfile vs the sealed, verified archive), tailing a file
+# ([[file]] vs imfile), the detector offline (replay), a central collector with 1,000
+# concurrent connections (fleet: throughput, CPU, RSS, delay to sealed on disk) and idle
+# memory before and after a load (idle).
 #
-#   bench/run.sh                           # both systems, 2,000,000 lines
+#   bench/run.sh                           # everything, both systems, 2,000,000 lines
 #   BENCH_SYSTEMS=rsyslog bench/run.sh     # rsyslog only (no cargo build)
-#   BENCH_COUNT=200000 bench/run.sh        # fewer lines
-#   BENCH_SUITES=file bench/run.sh         # only the file tailing benchmark
-#   bench/run.sh --regen                   # extra arguments go to bench/ingest.py
+#   BENCH_COUNT=200000 bench/run.sh        # fewer lines (tcp, file, idle)
+#   BENCH_SUITES=fleet,idle bench/run.sh   # some suites: tcp, file, replay, fleet, idle
+#   BENCH_ROUNDS=3 bench/run.sh            # tcp: each system 3 times, alternately; medians
+#   BENCH_CONNECTIONS=1000 BENCH_RATE=100 BENCH_DURATION=20 bench/run.sh   # fleet's load
+#   BENCH_SEALTRAIL=/path/to/sealtrail bench/run.sh   # that binary, no cargo build
+#   BENCH_OUT=/tmp/bench bench/run.sh      # results elsewhere (default bench/out)
+#   bench/run.sh --regen                   # extra arguments go to ingest.py and tail.py
 #
-# Results: stdout and bench/out/results.txt (bench/out is git-ignored).
+# Results: stdout and bench/out/*.txt, *.json (bench/out is git-ignored). Every suite
+# runs even if one fails; the exit status is non-zero when any failed, in particular
+# when any run lost (or duplicated) events or an archive did not verify.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,8 +27,15 @@ export DEBIAN_FRONTEND=noninteractive
 
 SYSTEMS="${BENCH_SYSTEMS:-rsyslog,sealtrail}"
 COUNT="${BENCH_COUNT:-2000000}"
-# tcp: syslog over TCP (ingest.py); file: tailing a file (tail.py); replay: the detector.
-SUITES="${BENCH_SUITES:-tcp,file,replay}"
+# tcp: syslog over TCP (ingest.py); file: tailing a file (tail.py); replay: the detector;
+# fleet: 1,000 connections (fleet.py); idle: idle memory (idle.py).
+SUITES="${BENCH_SUITES:-tcp,file,replay,fleet,idle}"
+ROUNDS="${BENCH_ROUNDS:-1}"
+CONNECTIONS="${BENCH_CONNECTIONS:-1000}"
+RATE="${BENCH_RATE:-100}"
+DURATION="${BENCH_DURATION:-20}"
+OUT="${BENCH_OUT:-$ROOT/bench/out}"
+SEALTRAIL="${BENCH_SEALTRAIL:-$ROOT/target/release/sealtrail}"
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
@@ -37,25 +52,67 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-if [[ ",$SYSTEMS," == *",sealtrail,"* ]]; then
+if [[ ",$SYSTEMS," == *",sealtrail,"* && -z "${BENCH_SEALTRAIL:-}" ]]; then
   echo "==> cargo build --release"
   cargo build --release
 fi
 
-mkdir -p bench/out
-if [[ ",$SUITES," == *",tcp,"* ]]; then
-  echo "==> bench/ingest.py --count $COUNT --systems $SYSTEMS"
-  python3 bench/ingest.py --count "$COUNT" --systems "$SYSTEMS" \
-    --out "$ROOT/bench/out" --sealtrail "$ROOT/target/release/sealtrail" "$@"
+has() { [[ ",$SUITES," == *",$1,"* ]]; }
+
+mkdir -p "$OUT"
+failed=()
+results=()
+# run_suite NAME RESULTS_FILE COMMAND...: runs it, remembers a failure, goes on.
+run_suite() {
+  local name="$1" file="$2"
+  shift 2
+  echo "==> $name: $*"
+  rm -f "$OUT/$file"  # no stale table from an earlier run in the summary
+  if "$@"; then
+    results+=("$OUT/$file")
+  else
+    echo "==> $name FAILED (exit $?)" >&2
+    failed+=("$name")
+    if [ -f "$OUT/$file" ]; then results+=("$OUT/$file"); fi
+  fi
+  return 0
+}
+
+if has tcp; then
+  run_suite tcp results.txt python3 bench/ingest.py --count "$COUNT" --systems "$SYSTEMS" \
+    --rounds "$ROUNDS" --out "$OUT" --sealtrail "$SEALTRAIL" "$@"
 fi
 
-if [[ ",$SUITES," == *",file,"* ]]; then
-  echo "==> bench/tail.py --count $COUNT --systems $SYSTEMS (file tailing: [[file]] vs rsyslog imfile)"
-  python3 bench/tail.py --count "$COUNT" --systems "$SYSTEMS" \
-    --out "$ROOT/bench/out" --sealtrail "$ROOT/target/release/sealtrail" "$@"
+if has file; then
+  run_suite file tail-results.txt python3 bench/tail.py --count "$COUNT" --systems "$SYSTEMS" \
+    --out "$OUT" --sealtrail "$SEALTRAIL" "$@"
 fi
 
-if [[ ",$SUITES," == *",replay,"* && ",$SYSTEMS," == *",sealtrail,"* ]]; then
-  echo "==> bench/replay.py (detector: 1,000,000 auth lines)"
-  python3 bench/replay.py --out "$ROOT/bench/out" --sealtrail "$ROOT/target/release/sealtrail"
+if has replay && [[ ",$SYSTEMS," == *",sealtrail,"* ]]; then
+  run_suite replay replay.txt python3 bench/replay.py --out "$OUT" --sealtrail "$SEALTRAIL"
+fi
+
+if has fleet; then
+  run_suite fleet fleet-results.txt python3 bench/fleet.py --connections "$CONNECTIONS" \
+    --rate-per-conn "$RATE" --duration "$DURATION" --systems "$SYSTEMS" \
+    --out "$OUT" --sealtrail "$SEALTRAIL"
+fi
+
+if has idle; then
+  run_suite idle idle-results.txt python3 bench/idle.py --count "$COUNT" --systems "$SYSTEMS" \
+    --out "$OUT" --sealtrail "$SEALTRAIL"
+fi
+
+# Every scenario's table again, one after the other: sealtrail and rsyslog side by side.
+echo
+echo "==================== summary ===================="
+for f in "${results[@]}"; do
+  echo
+  echo "---- $f"
+  cat "$f"
+done
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo
+  echo "FAILED suites: ${failed[*]} (lost or duplicated events, a failed verify, or an error: see above)" >&2
+  exit 1
 fi

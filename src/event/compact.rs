@@ -186,31 +186,8 @@ fn write_auth(a: &SealedAuth<'_>, out: &mut Vec<u8>) {
 }
 
 fn write_journal(j: &SealedJournal<'_>, out: &mut Vec<u8>) {
-    out.extend_from_slice(b",\"jd\":{");
-    let mut first = true;
-    let mut key = |out: &mut Vec<u8>, k: &[u8]| {
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        out.extend_from_slice(k);
-    };
-    for (k, v) in [
-        (&b"\"cursor\":"[..], &j.cursor),
-        (b"\"unit\":", &j.unit),
-        (b"\"comm\":", &j.comm),
-        (b"\"transport\":", &j.transport),
-    ] {
-        if let Some(v) = v {
-            key(out, k);
-            json::write_str(out, v);
-        }
-    }
-    if let Some(uid) = j.uid {
-        key(out, b"\"uid\":");
-        out.extend_from_slice(itoa::Buffer::new().format(uid).as_bytes());
-    }
-    out.push(b'}');
+    out.extend_from_slice(b",\"jd\":");
+    super::ecs::write_journal_object(j, out);
 }
 
 /// `a.b.c.d:port` / `[v6]:port`, without the formatter for IPv4.

@@ -55,6 +55,22 @@ pub fn severity_name(code: u8) -> Option<&'static str> {
     SEVERITY_NAMES.get(usize::from(code)).copied()
 }
 
+/// Writes the `"name":` of each member of one JSON object, with commas between them.
+#[derive(Default)]
+struct Members {
+    started: bool,
+}
+
+impl Members {
+    fn key(&mut self, out: &mut Vec<u8>, name: &[u8]) {
+        if self.started {
+            out.push(b',');
+        }
+        self.started = true;
+        out.extend_from_slice(name);
+    }
+}
+
 /// Renders ECS lines, keeping the formatted date of the last second it wrote (events
 /// come in time order, so most share it).
 #[derive(Default)]
@@ -261,18 +277,11 @@ fn write_log(ev: &SealedEvent<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"log\":{");
     if has_syslog {
         out.extend_from_slice(b"\"syslog\":{");
-        let mut first = true;
-        let mut key = |out: &mut Vec<u8>, k: &[u8]| {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            out.extend_from_slice(k);
-        };
+        let mut m = Members::default();
         if let Some(p) = ev.priority {
             let (f, s) = (p >> 3, p & 7);
             let mut b = itoa::Buffer::new();
-            key(out, b"\"priority\":");
+            m.key(out, b"\"priority\":");
             out.extend_from_slice(b.format(p).as_bytes());
             out.extend_from_slice(b",\"facility\":{\"code\":");
             out.extend_from_slice(b.format(f).as_bytes());
@@ -291,35 +300,35 @@ fn write_log(ev: &SealedEvent<'_>, out: &mut Vec<u8>) {
             out.push(b'}');
         }
         if let Some(h) = &ev.hostname {
-            key(out, b"\"hostname\":");
+            m.key(out, b"\"hostname\":");
             json::write_str(out, h);
         }
         if let Some(a) = &ev.appname {
-            key(out, b"\"appname\":");
+            m.key(out, b"\"appname\":");
             json::write_str(out, a);
         }
         match &ev.procid {
             Some(ProcId::Pid(p)) => {
-                key(out, b"\"procid\":\"");
+                m.key(out, b"\"procid\":\"");
                 out.extend_from_slice(itoa::Buffer::new().format(*p).as_bytes());
                 out.push(b'"');
             }
             Some(ProcId::Name(n)) => {
-                key(out, b"\"procid\":");
+                m.key(out, b"\"procid\":");
                 json::write_str(out, n);
             }
             None => {}
         }
-        if let Some(m) = &ev.msgid {
-            key(out, b"\"msgid\":");
-            json::write_str(out, m);
+        if let Some(id) = &ev.msgid {
+            m.key(out, b"\"msgid\":");
+            json::write_str(out, id);
         }
         if let Some(v) = ev.version {
-            key(out, b"\"version\":");
+            m.key(out, b"\"version\":");
             out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
         }
         if has_structured_data(&ev.structured_data) {
-            key(out, b"\"structured_data\":");
+            m.key(out, b"\"structured_data\":");
             write_structured_data(&ev.structured_data, out);
         }
         out.push(b'}');
@@ -346,15 +355,15 @@ fn write_log(ev: &SealedEvent<'_>, out: &mut Vec<u8>) {
 
 /// `sealtrail.journald.*`: what ECS has no field for in a journal entry.
 fn write_journal_meta(j: &SealedJournal<'_>, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"\"journald\":{");
-    let mut first = true;
-    let mut key = |out: &mut Vec<u8>, k: &[u8]| {
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        out.extend_from_slice(k);
-    };
+    out.extend_from_slice(b"\"journald\":");
+    write_journal_object(j, out);
+}
+
+/// `{"cursor":…,"unit":…,"comm":…,"transport":…,"uid":…}`: the same object in the
+/// compact line (`jd`) and in ECS (`sealtrail.journald`).
+pub(super) fn write_journal_object(j: &SealedJournal<'_>, out: &mut Vec<u8>) {
+    out.push(b'{');
+    let mut m = Members::default();
     for (k, v) in [
         (&b"\"cursor\":"[..], &j.cursor),
         (b"\"unit\":", &j.unit),
@@ -362,12 +371,12 @@ fn write_journal_meta(j: &SealedJournal<'_>, out: &mut Vec<u8>) {
         (b"\"transport\":", &j.transport),
     ] {
         if let Some(v) = v {
-            key(out, k);
+            m.key(out, k);
             json::write_str(out, v);
         }
     }
     if let Some(uid) = j.uid {
-        key(out, b"\"uid\":");
+        m.key(out, b"\"uid\":");
         out.extend_from_slice(itoa::Buffer::new().format(uid).as_bytes());
     }
     out.push(b'}');

@@ -812,6 +812,14 @@ impl Detector {
     /// Serialises windows and baselines (JSON). Entries whose windows have all expired
     /// at the newest observed time are left out.
     pub fn save(&self) -> Result<Vec<u8>, DetectError> {
+        let mut out = Vec::new();
+        self.save_to(&mut out)?;
+        Ok(out)
+    }
+
+    /// [`Detector::save`] straight into `w`: a state of tens of thousands of sources is
+    /// megabytes of JSON, which need not be held in memory on the way to a file.
+    pub fn save_to(&self, w: impl std::io::Write) -> Result<(), DetectError> {
         let max_w = self
             .cfg
             .rule_commons()
@@ -828,7 +836,7 @@ impl Detector {
             users: self.users.iter().filter(|e| live(e.1.last)).collect(),
             baselines: self.baselines.iter().collect(),
         };
-        Ok(serde_json::to_vec(&snap)?)
+        Ok(serde_json::to_writer(w, &snap)?)
     }
 
     /// Rebuilds a detector from [`Detector::save`] output under `cfg` (rings are cut to

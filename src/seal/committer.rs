@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 
-use super::detection::SNAPSHOT_HEADER;
+use super::detection::publish_snapshot;
 use super::{spool_err, spool_path, staged_path, sync_dir, ChainState, SealError, SealerStats};
-use crate::journal::{write_atomic, Checkpoint, Cursor, Journal};
+use crate::journal::{Checkpoint, Cursor, Journal};
 use crate::segment::{Content, SealHeader, SealKind, SegmentWriter};
 use crate::throttle::{Backoff, Throttle};
 
@@ -196,11 +196,10 @@ impl Committer {
             .journal_position
             .store(s.end_position, Ordering::Relaxed);
         (self.on_publish)();
-        if let (Some(snapshot), Some(cursor)) = (&s.detector_snapshot, &self.detector_cursor) {
+        if let (Some(staged), Some(cursor)) = (&s.detector_snapshot, &self.detector_cursor) {
             // After the segment's commit, so the snapshot never runs ahead of the chain.
-            let mut file = format!("{SNAPSHOT_HEADER}{}\n", s.end_position).into_bytes();
-            file.extend_from_slice(snapshot);
-            write_atomic(&self.snapshot_path, &file).map_err(spool_err(&self.snapshot_path))?;
+            publish_snapshot(staged, &self.snapshot_path)
+                .map_err(spool_err(&self.snapshot_path))?;
             cursor.commit(&Checkpoint {
                 position: s.end_position,
                 state: (),
@@ -229,7 +228,8 @@ pub(super) struct Pending {
     pub(super) period_end_ns: i64,
     pub(super) content: Content,
     pub(super) end_position: u64,
-    pub(super) detector_snapshot: Option<Vec<u8>>,
+    /// The detector's state, staged beside its snapshot file (see `detection`).
+    pub(super) detector_snapshot: Option<PathBuf>,
 }
 
 /// A sealed segment on its way to the spool.
@@ -242,7 +242,7 @@ struct Staged {
     /// The chain state once it is committed.
     state: ChainState,
     /// The detector's state as of `end_position`, saved after the commit.
-    detector_snapshot: Option<Vec<u8>>,
+    detector_snapshot: Option<PathBuf>,
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), SealError> {

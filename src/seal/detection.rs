@@ -1,6 +1,7 @@
 //! The detector as the sealer runs it, and its snapshot across restarts.
 
-use std::path::Path;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
 use crate::detect::{DetectConfig, Detector};
 use crate::webhook::Webhook;
@@ -95,5 +96,102 @@ pub(super) fn load_detection(
             tracing::warn!(error = %e, "detector state not restored; starting with an empty one");
             fresh(cfg)
         }
+    }
+}
+
+/// Where the snapshot that goes with segment `seq` waits until the segment is
+/// committed (then it is renamed over the snapshot).
+fn staged_path(snapshot: &Path, seq: u64) -> PathBuf {
+    let mut name = snapshot.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{seq}.staged"));
+    snapshot.with_file_name(name)
+}
+
+/// Writes the detector's state at journal `position` beside the snapshot (fsynced),
+/// streamed through a small buffer: never the whole state in memory at once.
+pub(super) fn stage_snapshot(
+    detector: &Detector,
+    snapshot: &Path,
+    seq: u64,
+    position: u64,
+) -> Result<PathBuf, String> {
+    let path = staged_path(snapshot, seq);
+    let write = || -> Result<(), String> {
+        let file = std::fs::File::create(&path).map_err(|e| e.to_string())?;
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, file);
+        writeln!(w, "{SNAPSHOT_HEADER}{position}").map_err(|e| e.to_string())?;
+        detector.save_to(&mut w).map_err(|e| e.to_string())?;
+        let file = w.into_inner().map_err(|e| e.to_string())?;
+        file.sync_all().map_err(|e| e.to_string())
+    };
+    write().map(|()| path.clone()).map_err(|e| {
+        let _ = std::fs::remove_file(&path);
+        format!("{}: {e}", path.display())
+    })
+}
+
+/// Makes a staged snapshot the snapshot: rename, then fsync the directory. A staged
+/// file already gone was renamed by an earlier attempt of the same commit.
+pub(super) fn publish_snapshot(staged: &Path, snapshot: &Path) -> std::io::Result<()> {
+    match std::fs::rename(staged, snapshot) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    let dir = snapshot
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Removes snapshots staged for segments a crash left uncommitted.
+pub(super) fn remove_staged(snapshot: &Path) {
+    let (Some(dir), Some(name)) = (snapshot.parent(), snapshot.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    for e in entries.flatten() {
+        let n = e.file_name();
+        let n = n.to_string_lossy();
+        if n.starts_with(&prefix) && n.ends_with(".staged") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_staged_snapshot_counts_only_once_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let snapshot = dir.path().join("detector.snapshot");
+        let detector = Detector::new(DetectConfig::default());
+        let staged = stage_snapshot(&detector, &snapshot, 7, 1234).unwrap();
+        assert!(staged.exists() && !snapshot.exists());
+        // Not published (a crash before the segment's commit): ignored, then removed.
+        let d = load_detection(DetectConfig::default(), None, &snapshot, 5000);
+        assert_eq!(d.snapshot_position, 0);
+        remove_staged(&snapshot);
+        assert!(!staged.exists());
+        // Staged and published: restored at its position; publishing again is a no-op.
+        let staged = stage_snapshot(&detector, &snapshot, 8, 1234).unwrap();
+        publish_snapshot(&staged, &snapshot).unwrap();
+        publish_snapshot(&staged, &snapshot).unwrap();
+        let d = load_detection(DetectConfig::default(), None, &snapshot, 5000);
+        assert_eq!(d.snapshot_position, 1234);
+        assert_eq!(d.warm_up_from, Some(1234));
+        let text = std::fs::read_to_string(&snapshot).unwrap();
+        assert!(text.starts_with(&format!("{SNAPSHOT_HEADER}1234\n")), "{text}");
     }
 }

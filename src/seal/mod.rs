@@ -268,6 +268,7 @@ impl Sealer {
             opts.zstd_level,
             CHUNK_BYTES.min(opts.max_bytes) + SEGMENT_HEADROOM,
         )?;
+        detection::remove_staged(&opts.detector_snapshot);
         let detection = match opts.detect.clone().filter(|d| d.enabled) {
             Some(cfg) => Some(load_detection(
                 cfg,
@@ -584,9 +585,14 @@ impl Sealer {
             if matches!(why, Why::Final | Why::Pressure)
                 || d.last_snapshot.elapsed() >= SNAPSHOT_EVERY
             {
-                match d.detector.save() {
-                    Ok(bytes) => {
-                        pending.detector_snapshot = Some(bytes);
+                match detection::stage_snapshot(
+                    &d.detector,
+                    &self.opts.detector_snapshot,
+                    seq,
+                    end_position,
+                ) {
+                    Ok(staged) => {
+                        pending.detector_snapshot = Some(staged);
                         d.snapshot_position = end_position;
                     }
                     Err(e) => tracing::warn!(error = %e, "saving the detector state failed"),

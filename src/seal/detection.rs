@@ -192,6 +192,9 @@ mod tests {
         assert_eq!(d.snapshot_position, 1234);
         assert_eq!(d.warm_up_from, Some(1234));
         let text = std::fs::read_to_string(&snapshot).unwrap();
-        assert!(text.starts_with(&format!("{SNAPSHOT_HEADER}1234\n")), "{text}");
+        assert!(
+            text.starts_with(&format!("{SNAPSHOT_HEADER}1234\n")),
+            "{text}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Renders the worked example of `docs/FORMAT.md` from real objects built here.
 
 use super::*;
+use ed25519_dalek::SigningKey;
 use std::fmt::Write;
 
 pub const BEGIN: &str =

@@ -1,5 +1,6 @@
 use super::format_example;
 use super::*;
+use ed25519_dalek::SigningKey;
 
 fn sha(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Sha256::new();

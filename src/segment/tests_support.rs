@@ -1,6 +1,7 @@
 //! Objects for the tests of the segment module's parts.
 
 use super::*;
+use ed25519_dalek::{Signer, SigningKey};
 
 pub fn key() -> SigningKey {
     SigningKey::from_bytes(&[42u8; 32])

@@ -119,7 +119,8 @@ fn str_member(out: &mut Vec<u8>, key: &[u8], v: Option<&str>) {
     }
 }
 
-fn write_keywords(k: &Keywords<'_>, out: &mut Vec<u8>) {
+/// `["a","b"]`: `event.category` and `event.type`, in the compact line and in ECS.
+pub(super) fn write_keywords(k: &Keywords<'_>, out: &mut Vec<u8>) {
     out.push(b'[');
     for (i, t) in k.iter().enumerate() {
         if i > 0 {

@@ -28,7 +28,7 @@
 
 use syslog_loose::StructuredElement;
 
-use super::compact::{write_addr, write_base64, write_ip, write_tags};
+use super::compact::{write_addr, write_base64, write_ip, write_keywords, write_tags};
 use super::json;
 use super::time::TimestampFormatter;
 use super::{ProcId, SealedAuth, SealedEvent, SealedJournal, StructuredData};
@@ -152,20 +152,10 @@ impl EcsWriter {
 /// `event.category`, `event.type`, `event.action`, `event.outcome`, `event.reason`
 /// (inside the `event` object).
 fn write_auth_event_fields(a: &SealedAuth<'_>, out: &mut Vec<u8>) {
-    let list = |out: &mut Vec<u8>, items: &super::Keywords<'_>| {
-        out.push(b'[');
-        for (i, t) in items.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            json::write_str(out, t);
-        }
-        out.push(b']');
-    };
     out.extend_from_slice(b",\"category\":");
-    list(out, &a.category);
+    write_keywords(&a.category, out);
     out.extend_from_slice(b",\"type\":");
-    list(out, &a.kind_type);
+    write_keywords(&a.kind_type, out);
     out.extend_from_slice(b",\"action\":");
     json::write_str(out, &a.action);
     out.extend_from_slice(b",\"outcome\":");

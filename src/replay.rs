@@ -87,6 +87,8 @@ pub fn replay(
     let mut json = Vec::with_capacity(1024);
     let mut input = input;
     let mut offset = 0u64;
+    // `<stream>:<position>`, rewritten in place for each authentication event.
+    let mut id = format!("{stream}:");
     loop {
         line_buf.clear();
         let read = input.read_until(b'\n', &mut line_buf)?;
@@ -136,7 +138,8 @@ pub fn replay(
             out.write_all(&json)?;
         }
         if let (Some(a), Some(d)) = (&auth, detector.as_mut()) {
-            let id = format!("{stream}:{position}");
+            id.truncate(stream.len() + 1);
+            id.push_str(itoa::Buffer::new().format(position));
             for (i, alert) in d.observe(time, &id, a).iter().enumerate() {
                 *summary.alerts.entry(alert.rule_id).or_default() += 1;
                 if show != Show::None {

@@ -382,6 +382,9 @@ pub fn parse(line: &[u8]) -> Result<SealedEvent<'_>, EventError> {
         >(raw.get())?)),
         Some(raw) => Some(ProcId::Pid(serde_json::from_str::<i32>(raw.get())?)),
     };
+    if l.pri.is_some_and(|p| p > 191) {
+        return Err(invalid("pri is above 191"));
+    }
     let message = read_message(l.m, &l.o)?;
     let mut tags = Tags::default();
     for t in l.tags.iter().flatten() {

@@ -279,6 +279,10 @@ fn broken_compact_lines_are_errors_not_guesses() {
             good.replacen("\"o\":", "\"tags\":[\"_nope\"],\"o\":", 1),
             "unknown tag",
         ),
+        (
+            good.replacen("\"pri\":13", "\"pri\":192", 1),
+            "PRI above 191",
+        ),
         (good[..good.len() - 5].to_string(), "truncated line"),
         ("{\"v\":2,\"pos\":1,\"rcv\":1}".to_string(), "no original"),
     ];

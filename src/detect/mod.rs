@@ -37,13 +37,14 @@
 
 mod alert;
 mod config;
+mod evidence;
+mod snapshot;
 mod state;
+mod tracked;
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuthEvent, Category, Link, Origin, Outcome};
 pub use alert::Alert;
@@ -52,7 +53,10 @@ pub use config::{
     BruteForce, Cidr, DetectConfig, DistributedGuessing, InvalidUser, NewSource, NotInSudoers,
     OffHours, PasswordSpray, RootLogin, SuccessAfterFailures, SudoFailure, MAX_THRESHOLD,
 };
-use state::{flag, kind, Distinct, Evidence, Ledger, Table, Weight, Window, NEVER};
+use evidence::kind;
+use snapshot::SNAPSHOT_VERSION;
+use state::{flag, Ledger, Table, Window, NEVER};
+use tracked::{Baseline, SourceState, UserState};
 
 /// Detector errors.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +69,6 @@ pub enum DetectError {
     Version(u32),
 }
 
-const SNAPSHOT_VERSION: u32 = 1;
 const NS_PER_S: i64 = 1_000_000_000;
 
 fn ns(d: Duration) -> i64 {
@@ -74,114 +77,6 @@ fn ns(d: Duration) -> i64 {
 
 fn human(d: Duration) -> String {
     humantime::format_duration(d).to_string()
-}
-
-/// Per-source state.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct SourceState {
-    last: i64,
-    /// Events seen while tracked: the eviction weight (cheap to read).
-    hits: u32,
-    brute: Window,
-    invalid: Window,
-    before_success: Window,
-    spray: Distinct<String>,
-    root: Window,
-    evidence: Evidence,
-}
-
-impl Weight for SourceState {
-    fn reset(&mut self) {
-        self.last = NEVER;
-        self.hits = 0;
-        self.brute.reset();
-        self.invalid.reset();
-        self.before_success.reset();
-        self.spray.reset();
-        self.root.reset();
-        self.evidence.reset();
-    }
-    fn last(&self) -> i64 {
-        self.last
-    }
-    fn events(&self) -> u32 {
-        self.hits
-    }
-}
-
-/// Per-user failure state.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct UserState {
-    last: i64,
-    hits: u32,
-    sources: Distinct<IpAddr>,
-    sudo: Window,
-    denied: Window,
-    evidence: Evidence,
-}
-
-impl Weight for UserState {
-    fn reset(&mut self) {
-        self.last = NEVER;
-        self.hits = 0;
-        self.sources.reset();
-        self.sudo.reset();
-        self.denied.reset();
-        self.evidence.reset();
-    }
-    fn last(&self) -> i64 {
-        self.last
-    }
-    fn events(&self) -> u32 {
-        self.hits
-    }
-}
-
-/// What was learned about a user's successful logins.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Baseline {
-    last: i64,
-    logins: u32,
-    /// Address blocks with the time last seen.
-    sources: Vec<(IpAddr, i64)>,
-    hours: [u32; 24],
-    hours_total: u32,
-    /// De-duplicates console root logins (remote ones are per source).
-    root: Window,
-}
-
-impl Default for Baseline {
-    fn default() -> Self {
-        Baseline {
-            last: NEVER,
-            logins: 0,
-            sources: Vec::new(),
-            hours: [0; 24],
-            hours_total: 0,
-            root: Window::default(),
-        }
-    }
-}
-
-impl Weight for Baseline {
-    fn reset(&mut self) {
-        self.last = NEVER;
-        self.logins = 0;
-        self.sources.clear();
-        self.hours = [0; 24];
-        self.hours_total = 0;
-        self.root.reset();
-    }
-    fn last(&self) -> i64 {
-        self.last
-    }
-    fn events(&self) -> u32 {
-        self.logins
-    }
-    /// Baselines never go stale: a user who logs in monthly keeps their history.
-    fn weight(&self, _now: i64, _stale: i64) -> (u32, i64) {
-        (self.logins, self.last)
-    }
 }
 
 /// Sizes of the tracked state, for metrics and tests.
@@ -266,22 +161,14 @@ fn clamp_cfg(mut cfg: DetectConfig) -> DetectConfig {
     cfg
 }
 
-#[derive(Serialize)]
-struct SnapshotRef<'a> {
-    version: u32,
-    now: i64,
-    sources: Vec<(&'a IpAddr, &'a SourceState)>,
-    users: Vec<(&'a String, &'a UserState)>,
-    baselines: Vec<(&'a String, &'a Baseline)>,
-}
-
-#[derive(Deserialize)]
-struct Snapshot {
-    version: u32,
-    now: i64,
-    sources: Vec<(IpAddr, SourceState)>,
-    users: Vec<(String, UserState)>,
-    baselines: Vec<(String, Baseline)>,
+/// The longest window of any rule (ns): state older than this counts for nothing.
+fn longest_window(cfg: &DetectConfig) -> i64 {
+    cfg.rule_commons()
+        .map(|r| r.window)
+        .chain([cfg.root_login.window])
+        .max()
+        .map(ns)
+        .unwrap_or(i64::MAX)
 }
 
 impl Detector {
@@ -289,13 +176,7 @@ impl Detector {
     /// [`DetectConfig::validate`] to report them.
     pub fn new(cfg: DetectConfig) -> Detector {
         let cfg = clamp_cfg(cfg);
-        let max_w = cfg
-            .rule_commons()
-            .map(|r| r.window)
-            .chain([cfg.root_login.window])
-            .max()
-            .map(ns)
-            .unwrap_or(i64::MAX);
+        let max_w = longest_window(&cfg);
         Detector {
             sources: Table::new(cfg.max_tracked_sources as usize, max_w),
             users: Table::new(cfg.max_tracked_users as usize, max_w),
@@ -809,88 +690,10 @@ impl Detector {
         b.logins = b.logins.saturating_add(1);
     }
 
-    /// Serialises windows and baselines (JSON). Entries whose windows have all expired
-    /// at the newest observed time are left out.
-    pub fn save(&self) -> Result<Vec<u8>, DetectError> {
-        let mut out = Vec::new();
-        self.save_to(&mut out)?;
-        Ok(out)
-    }
-
-    /// [`Detector::save`] straight into `w`: a state of tens of thousands of sources is
-    /// megabytes of JSON, which need not be held in memory on the way to a file.
-    pub fn save_to(&self, w: impl std::io::Write) -> Result<(), DetectError> {
-        let max_w = self
-            .cfg
-            .rule_commons()
-            .map(|r| r.window)
-            .chain([self.cfg.root_login.window])
-            .max()
-            .map(ns)
-            .unwrap_or(i64::MAX);
-        let live = |last: i64| self.now.saturating_sub(last) <= max_w;
-        let snap = SnapshotRef {
-            version: SNAPSHOT_VERSION,
-            now: self.now,
-            sources: self.sources.iter().filter(|e| live(e.1.last)).collect(),
-            users: self.users.iter().filter(|e| live(e.1.last)).collect(),
-            baselines: self.baselines.iter().collect(),
-        };
-        Ok(serde_json::to_writer(w, &snap)?)
-    }
-
-    /// Rebuilds a detector from [`Detector::save`] output under `cfg` (rings are cut to
-    /// the configured thresholds, tables to the configured caps).
-    pub fn restore(cfg: DetectConfig, bytes: &[u8]) -> Result<Detector, DetectError> {
-        let snap: Snapshot = serde_json::from_slice(bytes)?;
-        if snap.version != SNAPSHOT_VERSION {
-            return Err(DetectError::Version(snap.version));
-        }
-        let mut d = Detector::new(cfg);
-        d.now = snap.now;
-        let c = &d.cfg;
-        let ev_max = c.max_evidence as usize;
-        let now = d.now;
-        for (ip, mut s) in snap.sources {
-            s.brute.resize(c.brute_force.threshold as usize);
-            s.invalid.resize(c.invalid_user.threshold as usize);
-            s.before_success
-                .resize(c.success_after_failures.threshold as usize);
-            s.spray.resize(c.password_spray.threshold as usize);
-            s.root.resize(1);
-            s.evidence.resize(ev_max);
-            d.sources.insert_restored(ip, s, now);
-        }
-        for (u, mut s) in snap.users {
-            s.sources.resize(c.distributed_guessing.threshold as usize);
-            s.sudo.resize(c.sudo_failure.threshold as usize);
-            s.denied.resize(c.not_in_sudoers.threshold as usize);
-            s.evidence.resize(ev_max);
-            d.users.insert_restored(u, s, now);
-        }
-        let max_src = c.new_source.max_sources_per_user as usize;
-        for (u, mut b) in snap.baselines {
-            if b.sources.len() > max_src {
-                b.sources.sort_by_key(|s| std::cmp::Reverse(s.1));
-                b.sources.truncate(max_src);
-            }
-            b.root.resize(1);
-            d.baselines.insert_restored(u, b, now);
-        }
-        Ok(d)
-    }
-
     /// Forgets per-source and per-user windows that have expired at `now_ns` (e.g. on
     /// a periodic tick), so the tables shrink when an attack stops.
     pub fn expire(&mut self, now_ns: i64) {
-        let max_w = self
-            .cfg
-            .rule_commons()
-            .map(|r| r.window)
-            .chain([self.cfg.root_login.window])
-            .max()
-            .map(ns)
-            .unwrap_or(i64::MAX);
+        let max_w = longest_window(&self.cfg);
         self.sources
             .retain(|s| now_ns.saturating_sub(s.last) <= max_w);
         self.users

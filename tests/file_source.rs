@@ -195,6 +195,19 @@ fn archived(env: &TestEnv, tag: &str) -> Vec<(u64, String, u64)> {
         .collect()
 }
 
+/// `logs/app.log` (empty) under the test directory and a `logrotate.conf` rotating it
+/// with `directives`: (the directory, the log, the configuration).
+fn rotated_log(env: &TestEnv, directives: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
+    let logs = env.path().join("logs");
+    fs::create_dir(&logs).unwrap();
+    let log = logs.join("app.log");
+    fs::write(&log, b"").unwrap();
+    let conf = env.path().join("logrotate.conf");
+    let body: String = directives.iter().map(|d| format!("  {d}\n")).collect();
+    fs::write(&conf, format!("{} {{\n{body}}}\n", log.display())).unwrap();
+    (logs, log, conf)
+}
+
 /// Numbers missing, numbers seen more than once (with whether every copy has the same
 /// path and offset), and numbers out of order within the file (inode) they went to.
 struct Check {
@@ -251,19 +264,16 @@ fn file_cfg(name: &str, src: FileSource, status: u16) -> Config {
 #[test]
 fn logrotate_create_mode_loses_nothing_and_never_reads_a_gz() {
     let env = TestEnv::new();
-    let logs = env.path().join("logs");
-    fs::create_dir(&logs).unwrap();
-    let log = logs.join("app.log");
-    fs::write(&log, b"").unwrap();
-    let conf = env.path().join("logrotate.conf");
-    fs::write(
-        &conf,
-        format!(
-            "{} {{\n  rotate 5\n  create\n  compress\n  delaycompress\n  missingok\n}}\n",
-            log.display()
-        ),
-    )
-    .unwrap();
+    let (logs, log, conf) = rotated_log(
+        &env,
+        &[
+            "rotate 5",
+            "create",
+            "compress",
+            "delaycompress",
+            "missingok",
+        ],
+    );
     let port = free_port();
     // app.log* also matches the rotated app.log.1 (the same inode: not read twice)
     // and the .gz files (never read).
@@ -338,19 +348,7 @@ fn logrotate_create_mode_loses_nothing_and_never_reads_a_gz() {
 #[test]
 fn logrotate_copytruncate_mode_loses_only_what_logrotate_itself_drops() {
     let env = TestEnv::new();
-    let logs = env.path().join("logs");
-    fs::create_dir(&logs).unwrap();
-    let log = logs.join("app.log");
-    fs::write(&log, b"").unwrap();
-    let conf = env.path().join("logrotate.conf");
-    fs::write(
-        &conf,
-        format!(
-            "{} {{\n  rotate 200\n  copytruncate\n  missingok\n}}\n",
-            log.display()
-        ),
-    )
-    .unwrap();
+    let (logs, log, conf) = rotated_log(&env, &["rotate 200", "copytruncate", "missingok"]);
     let port = free_port();
     let src = FileSource::new(SOURCE, &[&log.display().to_string()]);
     let cfg = file_cfg("file-copytruncate", src, port);
@@ -433,21 +431,9 @@ fn logrotate_copytruncate_mode_loses_only_what_logrotate_itself_drops() {
 #[test]
 fn kill9_during_a_rotation_storm_loses_nothing_and_duplicates_are_recognisable() {
     let env = TestEnv::new();
-    let logs = env.path().join("logs");
-    fs::create_dir(&logs).unwrap();
-    let log = logs.join("app.log");
-    fs::write(&log, b"").unwrap();
-    let conf = env.path().join("logrotate.conf");
     // No compression, many generations: whatever was rotated while the daemon was
     // down is still on disk under another name when it comes back.
-    fs::write(
-        &conf,
-        format!(
-            "{} {{\n  rotate 1000\n  create\n  missingok\n}}\n",
-            log.display()
-        ),
-    )
-    .unwrap();
+    let (_, log, conf) = rotated_log(&env, &["rotate 1000", "create", "missingok"]);
     let port = free_port();
     let src = FileSource::new(SOURCE, &[&log.display().to_string()]);
     let cfg = file_cfg("file-kill9", src, port);

@@ -104,13 +104,6 @@ fn failed(port: u16, pid: u32, user: &str, ip: &str) {
     );
 }
 
-fn alerts(events: &[Value]) -> Vec<&Value> {
-    events
-        .iter()
-        .filter(|e| field_str(e, "event.kind") == Some("alert"))
-        .collect()
-}
-
 #[test]
 fn brute_force_is_sealed_as_an_alert_and_posted_to_the_webhook() {
     let env = TestEnv::new();
@@ -143,13 +136,7 @@ fn brute_force_is_sealed_as_an_alert_and_posted_to_the_webhook() {
     );
 
     let events = all_events(&read_archive(&env.archive_dir));
-    let failures: Vec<&Value> = events
-        .iter()
-        .filter(|e| {
-            field_str(e, "event.action") == Some("ssh_login")
-                && field_str(e, "event.outcome") == Some("failure")
-        })
-        .collect();
+    let failures = audit_events(&events, "ssh_login", "failure");
     assert_eq!(failures.len(), 6, "six audit events: {events:#?}");
     for f in &failures {
         assert_eq!(field_str(f, "user.name"), Some("root"));

@@ -615,13 +615,7 @@ fn sshd_brute_force_in_a_journal_file_raises_the_alert() {
     let stopped = d.stop();
 
     let events = all_events(&read_archive(&env.archive_dir));
-    let failures: Vec<&Value> = events
-        .iter()
-        .filter(|e| {
-            field_str(e, "event.action") == Some("ssh_login")
-                && field_str(e, "event.outcome") == Some("failure")
-        })
-        .collect();
+    let failures = audit_events(&events, "ssh_login", "failure");
     assert_eq!(failures.len(), 6, "six audit events: {events:#?}");
     for f in &failures {
         assert_eq!(field_str(f, "user.name"), Some("root"));
@@ -633,10 +627,7 @@ fn sshd_brute_force_in_a_journal_file_raises_the_alert() {
         .find(|e| field_str(e, "event.action") == Some("sudo_command"))
         .expect("the sudo entry is an audit event");
     assert_eq!(field_str(sudo, "user.name"), Some("alice"));
-    let alerts: Vec<&Value> = events
-        .iter()
-        .filter(|e| field_str(e, "event.kind") == Some("alert"))
-        .collect();
+    let alerts = alerts(&events);
     assert_eq!(alerts.len(), 1, "one brute-force alert: {alerts:#?}");
     assert_eq!(field_str(alerts[0], "rule.id"), Some("brute_force"));
     assert_eq!(field_str(alerts[0], "source.ip"), Some("198.51.100.23"));

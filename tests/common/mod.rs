@@ -1030,6 +1030,25 @@ pub fn field_str<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
     field(v, path).and_then(Value::as_str)
 }
 
+/// The detector's alerts among `events`.
+pub fn alerts(events: &[Value]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|e| field_str(e, "event.kind") == Some("alert"))
+        .collect()
+}
+
+/// The audit events with this `event.action` and `event.outcome`.
+pub fn audit_events<'a>(events: &'a [Value], action: &str, outcome: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| {
+            field_str(e, "event.action") == Some(action)
+                && field_str(e, "event.outcome") == Some(outcome)
+        })
+        .collect()
+}
+
 pub fn field_u64(v: &Value, path: &str) -> Option<u64> {
     field(v, path).and_then(Value::as_u64)
 }

@@ -1,13 +1,13 @@
-//! Building segments in memory: the line buffer a sealer fills ([`SegmentBuilder`]), its
-//! content ([`Content`]), and compressing and signing it into an object
-//! ([`SegmentSealer`]); [`append_seal`] completes any data frame into an object, here
-//! and in the streaming writer (`writer`).
+//! Building segments in memory: the line buffer a sealer fills ([`SegmentBuilder`]) and
+//! its content ([`Content`]), compressed and signed by the same streaming writer the
+//! daemon's committer uses (`writer`); [`append_seal`] completes a data frame into an
+//! object.
 
 use ed25519_dalek::{Signer, SigningKey};
 use sha2::{Digest, Sha256};
 
 use super::{
-    merkle_root, valid_stream_id, Seal, SealHeader, SegmentError, FORMAT_VERSION, SEAL_FIXED_LEN,
+    valid_stream_id, Seal, SealHeader, SegmentError, SegmentWriter, FORMAT_VERSION,
     SEAL_FRAME_MAGIC,
 };
 
@@ -17,7 +17,7 @@ pub const SPARE_BUFFERS: usize = 4;
 /// Builds segments one after another, reusing its zstd context and buffers so the hot
 /// path allocates nothing per event.
 pub struct SegmentBuilder {
-    sealer: SegmentSealer,
+    writer: SegmentWriter,
     buf: Vec<u8>,
     /// Buffers of contents sealed since, to fill again (see [`SegmentBuilder::recycle`]).
     spare: Vec<Vec<u8>>,
@@ -57,7 +57,7 @@ impl SegmentBuilder {
     /// allocator. Pages are only touched as lines are written.
     pub fn with_capacity(zstd_level: i32, bytes: usize) -> Result<Self, SegmentError> {
         Ok(Self {
-            sealer: SegmentSealer::new(zstd_level)?,
+            writer: SegmentWriter::new(zstd_level)?,
             buf: Vec::with_capacity(bytes),
             spare: Vec::new(),
             sent: 0,
@@ -150,13 +150,16 @@ impl SegmentBuilder {
         // Checked first so that a bad header leaves the content in the builder.
         check_header(&header)?;
         let content = self.take();
-        let sealed = self.sealer.seal(&content, header, key);
+        let sealed = self.writer.feed(&content.lines).and_then(|()| {
+            self.writer
+                .finish(header, key, content.count, content.times())
+        });
         self.recycle(content);
         sealed
     }
 
     /// Hands over the segment's content (lines, Merkle root, count, time range) so it
-    /// can be compressed and signed elsewhere ([`SegmentSealer`]), e.g. on another
+    /// can be compressed and signed elsewhere ([`SegmentWriter`]), e.g. on another
     /// thread while this builder already fills the next segment.
     ///
     /// After [`SegmentBuilder::take_chunk`], `lines` holds only what was not handed over.
@@ -271,71 +274,4 @@ pub(crate) fn check_header(header: &SealHeader) -> Result<(), SegmentError> {
         )));
     }
     Ok(())
-}
-
-/// Compresses and signs segment contents, reusing its zstd context.
-pub struct SegmentSealer {
-    compressor: zstd::bulk::Compressor<'static>,
-}
-
-impl std::fmt::Debug for SegmentSealer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SegmentSealer").finish_non_exhaustive()
-    }
-}
-
-impl SegmentSealer {
-    pub fn new(zstd_level: i32) -> Result<Self, SegmentError> {
-        let mut compressor = zstd::bulk::Compressor::new(zstd_level).map_err(SegmentError::Zstd)?;
-        compressor
-            .set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
-            .map_err(SegmentError::Zstd)?;
-        compressor
-            .set_parameter(zstd::zstd_safe::CParameter::ContentSizeFlag(true))
-            .map_err(SegmentError::Zstd)?;
-        Ok(SegmentSealer { compressor })
-    }
-
-    /// Compresses `content`, builds and signs the seal, returns the object bytes.
-    pub fn seal(
-        &mut self,
-        content: &Content,
-        header: SealHeader,
-        key: &SigningKey,
-    ) -> Result<Sealed, SegmentError> {
-        self.seal_into(content, header, key, Vec::new())
-    }
-
-    /// [`SegmentSealer::seal`] into `out`, a buffer of an earlier object to be reused
-    /// (cleared first), so sealing allocates nothing once buffers have their size.
-    pub fn seal_into(
-        &mut self,
-        content: &Content,
-        header: SealHeader,
-        key: &SigningKey,
-        mut out: Vec<u8>,
-    ) -> Result<Sealed, SegmentError> {
-        check_header(&header)?;
-        let payload_len = SEAL_FIXED_LEN + header.stream.len();
-        out.clear();
-        out.reserve(zstd::zstd_safe::compress_bound(content.lines.len()) + 8 + payload_len);
-        self.compressor
-            .compress_to_buffer(&content.lines, &mut out)
-            .map_err(SegmentError::Zstd)?;
-        let seal = append_seal(
-            &mut out,
-            header,
-            key,
-            Summary {
-                count: content.count,
-                min_time: content.min_time,
-                max_time: content.max_time,
-                content_len: content.lines.len() as u64,
-                // One pass over the lines, here rather than while rendering: the
-                // committer's thread has the time, the sealer's has not.
-                merkle_root: merkle_root(&content.lines),
-            },
-        );
-        Ok(Sealed { bytes: out, seal })
-    }
 }

@@ -22,7 +22,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 pub(crate) use builder::{append_seal, check_header, Summary};
-pub use builder::{Content, Sealed, SegmentBuilder, SegmentSealer, SPARE_BUFFERS};
+pub use builder::{Content, Sealed, SegmentBuilder, SPARE_BUFFERS};
 pub use locate::{Located, TAIL_MAX};
 pub use merkle::MerkleBuilder;
 pub use stream::{

@@ -79,12 +79,23 @@ pub struct EcsWriter {
     received_time: TimestampFormatter,
 }
 
-/// Appends the ECS line of `ev` (no `\n`); `stream` names the stream in `event.id`.
-pub fn write(ev: &SealedEvent<'_>, stream: &str, out: &mut Vec<u8>) {
-    EcsWriter::default().write(ev, stream, out);
-}
-
 impl EcsWriter {
+    /// [`super::render_ecs`], keeping this writer's formatted dates.
+    pub fn render_line(
+        &mut self,
+        line: &[u8],
+        stream: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<(), super::EventError> {
+        if !super::is_compact(line) {
+            out.extend_from_slice(line);
+            return Ok(());
+        }
+        self.write(&super::compact::parse(line)?, stream, out);
+        Ok(())
+    }
+
+    /// Appends the ECS line of `ev` (no `\n`); `stream` names the stream in `event.id`.
     pub fn write(&mut self, ev: &SealedEvent<'_>, stream: &str, out: &mut Vec<u8>) {
         let auth = ev.auth.as_ref();
         out.extend_from_slice(b"{\"@timestamp\":\"");

@@ -68,9 +68,9 @@ impl<W: Write> EcsLines<W> {
 
     fn render_partial(&mut self) -> std::io::Result<()> {
         self.rendered.clear();
-        let ev = super::compact::parse(&self.partial)
+        self.ecs
+            .render_line(&self.partial, &self.stream, &mut self.rendered)
             .map_err(|e| invalid(format!("line {}: {e}", self.line)))?;
-        self.ecs.write(&ev, &self.stream, &mut self.rendered);
         self.rendered.push(b'\n');
         self.inner.write_all(&self.rendered)
     }

@@ -244,13 +244,7 @@ pub fn message_ref<'a>(original: &str, message: &'a str) -> Message<'a> {
 /// rendered, any other line is an ECS event already and is copied as it is.
 /// `stream` is the segment's stream id (its seal names it).
 pub fn render_ecs(line: &[u8], stream: &str, out: &mut Vec<u8>) -> Result<(), EventError> {
-    if !is_compact(line) {
-        out.extend_from_slice(line);
-        return Ok(());
-    }
-    let event = compact::parse(line)?;
-    ecs::write(&event, stream, out);
-    Ok(())
+    ecs::EcsWriter::default().render_line(line, stream, out)
 }
 
 /// Whether a line claims to be a compact event (of any version): it begins `{"v":`.

@@ -16,7 +16,7 @@ use crate::journal::{Journal, JournalError, JournalOptions};
 use crate::keys::{self, KeyError};
 use crate::normalise::Normaliser;
 use crate::seal::{SealError, Sealer, SealerOptions, SealerStats};
-use crate::ship::{ShipStats, Shipper};
+use crate::ship::{ShipStats, Shipper, Spool};
 use crate::source::limits::{self, DescriptorBudget, ReadPool};
 use crate::source::{BuildError, CheckpointStore, Shared, SourceContext, SourceError, SourceStats};
 use crate::store::{self, StoreError};
@@ -133,7 +133,7 @@ impl Daemon {
             }
         }
 
-        let archive = store::open(&cfg.archive.url, true)?;
+        let archive = store::open(&cfg.archive, true)?;
         tracing::info!(archive = %archive.display, public_key = %pub_path.display(), %key_id, %stream, "sealed segments go to the archive; verify them with the public key");
 
         // By record source index: every configured source, in config order.
@@ -156,7 +156,14 @@ impl Daemon {
             }
             None => None,
         };
+        let ship_stats = Arc::new(ShipStats::default());
+        let spool = Arc::new(Spool::new(
+            spool_dir.clone(),
+            cfg.spool.max_bytes,
+            ship_stats.clone(),
+        ));
         let wake = wake_shipper.clone();
+        let published = spool.clone();
         let sealer = Sealer::open(
             journal.clone(),
             normaliser,
@@ -171,20 +178,27 @@ impl Daemon {
                 webhook,
                 detector_snapshot: state_dir.join("detector.snapshot"),
                 early_seal_bytes: cfg.journal.file_bytes.min(cfg.journal.max_bytes / 4),
+                spool: Some(spool.clone()),
             },
             sealer_stats.clone(),
-            Box::new(move || wake.notify_one()),
+            Box::new(move |bytes| {
+                published.added(bytes);
+                wake.notify_one();
+            }),
         )?;
+        if let Ok(pending) = crate::ship::spool::list(&spool_dir) {
+            spool.recount(&pending);
+        }
         if sealer.is_new_chain() {
             refuse_foreign_chain(&archive, &stream).await?;
         }
-        let ship_stats = Arc::new(ShipStats::default());
         let shipper = Shipper {
-            store: archive.store,
-            prefix: archive.prefix,
-            spool_dir,
+            archive,
+            spool,
             quarantine_dir: state_dir.join("quarantine"),
             retry_max: cfg.archive.retry_max,
+            in_flight: cfg.archive.uploads_in_flight,
+            retention: cfg.archive.retention,
             stats: ship_stats.clone(),
         };
 

@@ -60,6 +60,7 @@ impl Service {
     /// `READY=1`. Call once the daemon's listeners are bound.
     pub async fn start(mut probe: Probe, cfg: Config, config_path: Option<PathBuf>) -> Service {
         probe.journal_max_bytes = cfg.journal.max_bytes;
+        probe.spool_max_bytes = cfg.spool.max_bytes;
         let probe = Arc::new(probe);
         let started_raw = config_path
             .as_deref()

@@ -11,8 +11,13 @@ use std::path::{Path, PathBuf};
 
 use std::time::Duration;
 
+mod archive;
 mod de;
 mod validate;
+pub use archive::{
+    Addressing, ArchiveSection, CredentialsSection, EncryptionKind, EncryptionSection, LockMode,
+    RetentionSection, SpoolSection,
+};
 use validate::line_of;
 
 use serde::Deserialize;
@@ -71,6 +76,8 @@ pub struct Config {
     pub seal: SealSection,
     #[serde(default)]
     pub archive: ArchiveSection,
+    #[serde(default)]
+    pub spool: SpoolSection,
     /// The local detector's rules (see `docs/DETECTION.md`).
     #[serde(default)]
     pub detect: crate::detect::DetectConfig,
@@ -246,26 +253,6 @@ impl Default for SealSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ArchiveSection {
-    /// A directory path or `file:///absolute/path`.
-    #[serde(default = "default_archive_url")]
-    pub url: String,
-    /// Longest wait between retries while the store is unreachable.
-    #[serde(default = "default_retry_max", deserialize_with = "de_duration")]
-    pub retry_max: Duration,
-}
-
-impl Default for ArchiveSection {
-    fn default() -> Self {
-        ArchiveSection {
-            url: default_archive_url(),
-            retry_max: default_retry_max(),
-        }
-    }
-}
-
 /// `[status]`: the loopback HTTP endpoint behind `sealtrail status` and `/metrics`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -292,9 +279,6 @@ fn default_status_address() -> SocketAddr {
 
 fn default_state_dir() -> PathBuf {
     PathBuf::from("sealtrail-data/state")
-}
-fn default_archive_url() -> String {
-    "sealtrail-data/archive".to_string()
 }
 fn default_max_message_bytes() -> usize {
     64 * 1024
@@ -323,9 +307,6 @@ fn default_seal_max_bytes() -> usize {
 fn default_zstd_level() -> i32 {
     1
 }
-fn default_retry_max() -> Duration {
-    Duration::from_secs(60)
-}
 
 impl Config {
     /// The configuration used when no file exists: what `config.example.toml` says.
@@ -352,6 +333,7 @@ impl Config {
             journal: JournalSection::default(),
             seal: SealSection::default(),
             archive: ArchiveSection::default(),
+            spool: SpoolSection::default(),
             detect: crate::detect::DetectConfig::default(),
             alerts: AlertsSection::default(),
             status: StatusSection::default(),

@@ -154,12 +154,71 @@ impl Config {
                 ));
             }
         }
-        if let Err(e) = crate::store::parse_location(&self.archive.url) {
-            return Err(invalid(
-                "archive.url".into(),
-                table_key_line(text, "archive", 0, "url"),
-                e.to_string(),
-            ));
+        match crate::store::parse_location(&self.archive.url) {
+            Err(e) => {
+                return Err(invalid(
+                    "archive.url".into(),
+                    table_key_line(text, "archive", 0, "url"),
+                    e.to_string(),
+                ))
+            }
+            Ok(crate::store::Location::Dir(_)) => {
+                let a = &self.archive;
+                let s3_only = [
+                    ("endpoint", a.endpoint.is_some()),
+                    ("region", a.region.is_some()),
+                    ("allow_http", a.allow_http),
+                    ("addressing", a.addressing != super::Addressing::Path),
+                    ("encryption", a.encryption.is_some()),
+                    ("retention", a.retention.is_some()),
+                    (
+                        "credentials",
+                        a.credentials.has_static_keys() || a.credentials.profile.is_some(),
+                    ),
+                ];
+                if let Some((key, _)) = s3_only.iter().find(|(_, set)| *set) {
+                    let line = match table_key_line(text, "archive", 0, key) {
+                        1 => table_key_line(text, &format!("archive.{key}"), 0, ""),
+                        n => n,
+                    };
+                    return Err(invalid(
+                        format!("archive.{key}"),
+                        line,
+                        format!(
+                            "applies to s3:// archives only; archive.url `{}` is a local directory",
+                            a.url
+                        ),
+                    ));
+                }
+            }
+            Ok(crate::store::Location::S3 { .. }) => {
+                if let Some(ep) = &self.archive.endpoint {
+                    let line = table_key_line(text, "archive", 0, "endpoint");
+                    if !(ep.starts_with("https://") || ep.starts_with("http://")) {
+                        return Err(invalid(
+                            "archive.endpoint".into(),
+                            line,
+                            format!("`{ep}` must be an http:// or https:// URL"),
+                        ));
+                    }
+                    if ep.starts_with("http://") && !self.archive.allow_http {
+                        return Err(invalid(
+                            "archive.endpoint".into(),
+                            line,
+                            format!("`{ep}` is plain http: credentials and segments would cross the network in the clear; use https, or set archive.allow_http = true (test servers)"),
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(enc) = &self.archive.encryption {
+            if enc.kms_key_id.is_some() && enc.kind != super::EncryptionKind::Kms {
+                return Err(invalid(
+                    "archive.encryption.kms_key_id".into(),
+                    table_key_line(text, "archive", 0, "encryption"),
+                    "applies to kind = \"kms\" only".into(),
+                ));
+            }
         }
         if let Err(crate::detect::DetectError::Config { key, msg }) = self.detect.validate() {
             let key = key.strip_prefix("detect.").unwrap_or(&key).to_string();

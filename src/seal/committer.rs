@@ -33,8 +33,9 @@ pub(super) struct Committer {
     pub(super) journal: Journal,
     pub(super) spool_dir: PathBuf,
     pub(super) stats: Arc<SealerStats>,
-    /// Woken after each publish so the shipper need not poll.
-    pub(super) on_publish: Box<dyn Fn() + Send>,
+    /// Called with the segment's size after each publish into the spool (the spool
+    /// counts it, the shipper wakes instead of polling).
+    pub(super) on_publish: Box<dyn Fn(u64) + Send>,
     /// Set when the daemon stops (see [`FINAL_COMMIT_GRACE`]).
     pub(super) stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Content buffers go back to the sealer once compressed, to be filled again.
@@ -195,7 +196,7 @@ impl Committer {
         self.stats
             .journal_position
             .store(s.end_position, Ordering::Relaxed);
-        (self.on_publish)();
+        (self.on_publish)(s.bytes.len() as u64);
         if let (Some(staged), Some(cursor)) = (&s.detector_snapshot, &self.detector_cursor) {
             // After the segment's commit, so the snapshot never runs ahead of the chain.
             publish_snapshot(staged, &self.snapshot_path)

@@ -32,6 +32,8 @@ pub struct Causes {
     pub waited_for_committer_ns: u64,
     /// Commit failures seen at the previous seal, to tell new ones apart.
     pub failures_at_last_seal: u64,
+    /// The sealer waited for room in a full spool (the store did not take segments).
+    pub spool_was_full: bool,
 }
 
 /// Whether a normal segment covering `period_ns` breaks the heartbeat promise.
@@ -49,6 +51,9 @@ pub fn explain(failures_now: u64, causes: &Causes, last_failure: Option<&str>) -
         return format!(
             "committing the previous segment to the spool failed {new_failures} time(s) meanwhile (last error: {err})"
         );
+    }
+    if causes.spool_was_full {
+        return "the spool was full (spool.max_bytes): the archive did not take segments, so sealing paused".into();
     }
     let waited = Duration::from_nanos(causes.waited_for_committer_ns);
     if waited > LATE_SLACK {
@@ -112,6 +117,7 @@ mod tests {
         let mut c = Causes {
             failures_at_last_seal: 2,
             waited_for_committer_ns: 9_000_000_000,
+            spool_was_full: false,
         };
         let r = explain(5, &c, Some("spool: Too many open files (os error 24)"));
         assert!(r.contains("failed 3 time(s)"), "{r}");
@@ -121,6 +127,9 @@ mod tests {
             r.contains("still compressing and writing the previous segment for 9.0 s"),
             "{r}"
         );
+        c.spool_was_full = true;
+        assert!(explain(2, &c, None).contains("the spool was full"));
+        c.spool_was_full = false;
         c.waited_for_committer_ns = 0;
         assert!(explain(2, &c, None).contains("did not get to run"));
     }

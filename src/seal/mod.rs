@@ -117,6 +117,8 @@ pub struct SealerOptions {
     /// Under journal pressure, seal once this many journal bytes are unsealed, so whole
     /// journal files can be reclaimed before the writer has to stop.
     pub early_seal_bytes: u64,
+    /// The spool's bound: while it is full, the sealer takes nothing from the journal.
+    pub spool: Option<Arc<crate::ship::Spool>>,
 }
 
 /// Seals made to free journal space are at least this far apart: when the pressure
@@ -228,7 +230,7 @@ impl Sealer {
         key: SigningKey,
         opts: SealerOptions,
         stats: Arc<SealerStats>,
-        on_publish: Box<dyn Fn() + Send>,
+        on_publish: Box<dyn Fn(u64) + Send>,
     ) -> Result<Sealer, SealError> {
         crate::state_dir::create_private(&opts.spool_dir).map_err(spool_err(&opts.spool_dir))?;
         let cursor = journal.cursor(CURSOR_NAME);
@@ -372,6 +374,7 @@ impl Sealer {
         let mut reader = self.journal.reader(self.position)?;
         let max_age_ns = i64::try_from(self.opts.max_age.as_nanos()).unwrap_or(i64::MAX);
         loop {
+            self.wait_for_spool(stop);
             let stopping = stop.load(Ordering::Acquire);
             let mut since_clock = 0u32;
             while let Some((pos, payload)) = reader.next()? {
@@ -383,6 +386,7 @@ impl Sealer {
                 since_clock += 1;
                 if self.builder.uncompressed_len() >= self.opts.max_bytes {
                     self.seal_segment(reader.position(), tx, Why::Size)?;
+                    self.wait_for_spool(stop);
                 } else if since_clock >= 1024 {
                     since_clock = 0;
                     if now_ns().saturating_sub(self.period_end_ns) >= max_age_ns {
@@ -411,6 +415,16 @@ impl Sealer {
             let wait = Duration::from_nanos(u64::try_from(max_age_ns - age).unwrap_or(0))
                 .min(Duration::from_millis(200));
             self.journal.wait_durable_beyond(reader.position(), wait);
+        }
+    }
+
+    /// While the spool is full, take nothing more from the journal: the journal fills
+    /// and slows the sources, and no segment is sealed that the disk cannot hold.
+    fn wait_for_spool(&mut self, stop: &AtomicBool) {
+        if let Some(spool) = &self.opts.spool {
+            if spool.wait_for_room(&|| stop.load(Ordering::Acquire)) {
+                self.causes.spool_was_full = true;
+            }
         }
     }
 
@@ -568,6 +582,7 @@ impl Sealer {
             self.note_if_late(seq, period_start_ns, period_end_ns);
         }
         self.causes.failures_at_last_seal = self.stats.commit_failures.load(Ordering::Relaxed);
+        self.causes.spool_was_full = false;
         self.take_recycled();
         let mut pending = Pending {
             seq,

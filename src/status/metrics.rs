@@ -58,6 +58,22 @@ pub fn render_metrics(s: &Snapshot) -> String {
         s.shipper.errors,
     );
     m.family(
+        "sealtrail_upload_errors_total",
+        "counter",
+        "Failed upload attempts by class (each is retried; nothing is dropped).",
+    );
+    for c in crate::store::ErrorClass::ALL {
+        m.sample(
+            "sealtrail_upload_errors_total",
+            &[("class", c.as_str())],
+            s.shipper
+                .errors_by_class
+                .get(c.as_str())
+                .copied()
+                .unwrap_or(0),
+        );
+    }
+    m.family(
         "component_sent_events_total",
         "counter",
         "Events sealed into segments.",
@@ -223,6 +239,24 @@ pub fn render_metrics(s: &Snapshot) -> String {
             "gauge",
             "Bytes waiting in the local spool.",
             s.shipper.spool_bytes,
+        ),
+        (
+            "sealtrail_spool_max_bytes",
+            "gauge",
+            "spool.max_bytes: at it, sealing pauses until the archive takes segments.",
+            s.shipper.spool_max_bytes,
+        ),
+        (
+            "sealtrail_spool_full",
+            "gauge",
+            "1 while the spool is full and sealing waits for the archive.",
+            u64::from(s.shipper.spool_full),
+        ),
+        (
+            "sealtrail_spool_oldest_unshipped_seconds",
+            "gauge",
+            "Age of the oldest segment waiting in the spool (0: none waits).",
+            s.shipper.oldest_unshipped_seconds.unwrap_or(0),
         ),
         (
             "sealtrail_seconds_since_last_seal",

@@ -72,6 +72,8 @@ pub struct Probe {
     pub journal: Journal,
     /// `journal.max_bytes`, for the fill alert; 0: unknown.
     pub journal_max_bytes: u64,
+    /// `spool.max_bytes`; 0: unknown.
+    pub spool_max_bytes: u64,
     started: Instant,
 }
 
@@ -84,6 +86,7 @@ impl Probe {
             shipper: stats.shipper.clone(),
             journal,
             journal_max_bytes: 0,
+            spool_max_bytes: 0,
             started: Instant::now(),
         }
     }
@@ -152,13 +155,31 @@ impl Probe {
                     .unwrap_or(0),
             }),
         };
+        let oldest = self.shipper.oldest_unshipped_ns.load(Ordering::Relaxed);
         let shipper = ShipperSnapshot {
             shipped_segments: ld(&self.shipper.shipped_segments),
             shipped_bytes: ld(&self.shipper.shipped_bytes),
             next_seq: ld(&self.shipper.next_seq),
             spool_segments: ld(&self.shipper.spool_segments),
             spool_bytes: ld(&self.shipper.spool_bytes),
+            spool_max_bytes: self.spool_max_bytes,
+            spool_full: self.shipper.spool_full.load(Ordering::Relaxed),
+            oldest_unshipped_seconds: (oldest > 0 && ld(&self.shipper.spool_segments) > 0)
+                .then(|| u64::try_from(now_ns.saturating_sub(oldest) / 1_000_000_000).unwrap_or(0)),
             errors: ld(&self.shipper.errors),
+            errors_by_class: crate::store::ErrorClass::ALL
+                .iter()
+                .map(|c| {
+                    (
+                        c.as_str().to_string(),
+                        ld(&self.shipper.errors_by_class[c.index()]),
+                    )
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            last_error: self.shipper.last_error(),
+            last_version_id: self.shipper.last_version_id(),
+            warnings: self.shipper.warnings(),
         };
         let health = self.journal.health();
         let journal = JournalSnapshot {
@@ -387,7 +408,27 @@ pub struct ShipperSnapshot {
     pub next_seq: u64,
     pub spool_segments: u64,
     pub spool_bytes: u64,
+    /// `spool.max_bytes`: at it, sealing pauses until the store takes segments.
+    #[serde(default)]
+    pub spool_max_bytes: u64,
+    #[serde(default)]
+    pub spool_full: bool,
+    /// Age of the oldest segment waiting in the spool.
+    #[serde(default)]
+    pub oldest_unshipped_seconds: Option<u64>,
     pub errors: u64,
+    /// Failed upload attempts by class (auth, not_found, throttled, network, server,
+    /// rejected, local, conflict); classes with none are left out.
+    #[serde(default)]
+    pub errors_by_class: std::collections::BTreeMap<String, u64>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// The store's version id of the newest shipped segment.
+    #[serde(default)]
+    pub last_version_id: Option<String>,
+    /// What the start-up check of the store found (no Object Lock, credentials refused).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// Every condition `status` raises an alert for, in the order shown. To add one, write
@@ -492,7 +533,20 @@ fn alerts(s: &Snapshot) -> Vec<String> {
 
 /// Segments pile up in the spool when the archive is slow or unreachable.
 fn spool_backlog(s: &Snapshot, out: &mut Vec<String>) {
-    if s.shipper.spool_segments >= SPOOL_ALERT_SEGMENTS {
+    for w in &s.shipper.warnings {
+        out.push(format!("archive: {w}"));
+    }
+    if s.shipper.spool_full {
+        out.push(format!(
+            "the spool is full ({} of spool.max_bytes {}): sealing is paused until the archive takes segments; the journal holds new events, then senders are slowed{}",
+            human_bytes(s.shipper.spool_bytes),
+            human_bytes(s.shipper.spool_max_bytes),
+            match &s.shipper.last_error {
+                Some(e) => format!(" (last upload error: {e})"),
+                None => String::new(),
+            }
+        ));
+    } else if s.shipper.spool_segments >= SPOOL_ALERT_SEGMENTS {
         out.push(format!(
             "{} sealed segments ({}) wait in the spool: the archive is not keeping up or unreachable",
             s.shipper.spool_segments,

@@ -147,6 +147,25 @@ pub fn render_text(s: &Snapshot) -> String {
         human_bytes(s.shipper.spool_bytes),
         s.shipper.errors
     );
+    if let Some(age) = s.shipper.oldest_unshipped_seconds {
+        let _ = writeln!(
+            o,
+            "  {:<16} oldest unshipped segment sealed {age} s ago",
+            ""
+        );
+    }
+    if !s.shipper.errors_by_class.is_empty() {
+        let classes: Vec<String> = s
+            .shipper
+            .errors_by_class
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(o, "  {:<16} upload errors: {}", "", classes.join(", "));
+    }
+    if let Some(e) = &s.shipper.last_error {
+        let _ = writeln!(o, "  {:<16} last error: {e}", "");
+    }
     if s.alerts.is_empty() {
         let _ = writeln!(o, "alerts: none");
     } else {

@@ -194,6 +194,7 @@ pub(super) fn analyse(
         key_id: our_id,
         since_ns: opts.since_ns,
         until_ns: opts.until_ns,
+        retention: None,
     }
 }
 

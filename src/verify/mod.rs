@@ -24,6 +24,7 @@ mod object;
 #[cfg(test)]
 mod object_tests;
 mod report;
+pub mod retention;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,6 +78,8 @@ pub enum VerifyError {
     InvalidStream(String),
     #[error("verification task failed: {0}")]
     Task(String),
+    #[error("{0}")]
+    Retention(String),
 }
 
 /// Each kind of failure the verifier can report.
@@ -131,6 +134,12 @@ pub enum ProblemKind {
     TailTruncated,
     /// No segments at all where some were expected.
     NoSegments,
+    /// `--check-retention`: the object has no Object Lock retention.
+    Unlocked,
+    /// `--check-retention`: locked in GOVERNANCE mode where COMPLIANCE is required.
+    GovernanceLock,
+    /// `--check-retention`: the lock ends before the required date.
+    RetentionTooShort,
 }
 
 impl ProblemKind {
@@ -160,6 +169,9 @@ impl ProblemKind {
             ProblemKind::HeadMissing => "head_missing",
             ProblemKind::TailTruncated => "tail_truncated",
             ProblemKind::NoSegments => "no_segments",
+            ProblemKind::Unlocked => "unlocked",
+            ProblemKind::GovernanceLock => "governance_lock",
+            ProblemKind::RetentionTooShort => "retention_too_short",
         }
     }
 }
@@ -208,6 +220,8 @@ pub struct Report {
     pub key_id: [u8; 8],
     pub since_ns: Option<i64>,
     pub until_ns: Option<i64>,
+    /// What `--check-retention` saw (`None` when not asked).
+    pub retention: Option<retention::RetentionSummary>,
 }
 
 /// End of the UTC day named by a key, in unix ns (None if the date is impossible).
@@ -338,6 +352,9 @@ mod tests {
             HeadMissing,
             TailTruncated,
             NoSegments,
+            Unlocked,
+            GovernanceLock,
+            RetentionTooShort,
         ];
         let names: std::collections::BTreeSet<&str> = all.iter().map(|k| k.as_str()).collect();
         assert_eq!(names.len(), all.len());

@@ -79,6 +79,25 @@ impl Report {
             self.bytes,
             hex::encode(self.key_id)
         );
+        if let Some(r) = &self.retention {
+            let list = |m: &BTreeMap<String, usize>| {
+                m.iter()
+                    .map(|(k, n)| format!("{n} {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let _ = writeln!(
+                s,
+                "retention: {} objects checked (required: {} until {}); lock: {}; earliest retain-until {}; encryption: {}",
+                r.objects,
+                r.required_mode,
+                r.retain_until,
+                if r.modes.is_empty() { "-".into() } else { list(&r.modes) },
+                r.earliest_retain_until.map_or("-".into(), |u| u
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                if r.encryption.is_empty() { "-".into() } else { list(&r.encryption) },
+            );
+        }
         if self.is_valid() {
             s.push_str("verdict: VALID\n");
         } else {
@@ -112,6 +131,15 @@ impl Report {
                 "kind": p.kind.as_str(),
                 "detail": p.detail,
             })).collect::<Vec<_>>(),
+            "retention": self.retention.as_ref().map(|r| json!({
+                "objects": r.objects,
+                "required_mode": r.required_mode,
+                "retain_until": r.retain_until,
+                "modes": r.modes,
+                "encryption": r.encryption,
+                "earliest_retain_until": r.earliest_retain_until
+                    .map(|u| u.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            })),
             "streams": self.streams.iter().map(|s| json!({
                 "stream": s.stream,
                 "segments": s.segments,

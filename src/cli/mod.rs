@@ -9,6 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, ConfigError, EX_CONFIG};
 
+mod verify;
+
 /// Version line: the crate version and the segment format it writes.
 pub const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (segment format 1)");
 
@@ -50,25 +52,7 @@ pub enum Command {
         if_missing: bool,
     },
     /// Verify an archive: exit 0 valid, 1 invalid, 2 usage or I/O error.
-    Verify {
-        /// Archive directory or file:///absolute/path.
-        archive: String,
-        /// Public key (PEM) obtained from outside the archive.
-        #[arg(short, long, value_name = "PUBKEY")]
-        key: PathBuf,
-        /// Only this stream (default: every stream found).
-        #[arg(long)]
-        stream: Option<String>,
-        /// Coverage must start at or before this time (RFC 3339).
-        #[arg(long, value_name = "TIME")]
-        since: Option<String>,
-        /// Coverage must reach this time (RFC 3339); stopping early is tail truncation.
-        #[arg(long, value_name = "TIME")]
-        until: Option<String>,
-        /// Machine-readable report.
-        #[arg(long)]
-        json: bool,
-    },
+    Verify(verify::VerifyArgs),
     /// Run log lines through normalisation and the detector offline (no journal, no
     /// archive) and print events, alerts and a summary, like fail2ban-regex.
     Replay {
@@ -146,14 +130,7 @@ pub fn main() -> i32 {
             config,
             if_missing,
         } => report(keygen(out, config.as_deref(), if_missing), 1),
-        Command::Verify {
-            archive,
-            key,
-            stream,
-            since,
-            until,
-            json,
-        } => verify(&archive, &key, stream, since, until, json),
+        Command::Verify(args) => verify::run(args),
         Command::Inspect {
             segment,
             seal_only,
@@ -392,68 +369,6 @@ fn parse_time(flag: &str, s: &str) -> anyhow::Result<i64> {
     })?;
     t.timestamp_nanos_opt()
         .with_context(|| format!("{flag}: `{s}` is out of range"))
-}
-
-fn verify(
-    archive: &str,
-    key: &Path,
-    stream: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    json: bool,
-) -> i32 {
-    let prepared = (|| -> anyhow::Result<_> {
-        let key = crate::keys::load_verifying_key(key)
-            .with_context(|| format!("reading public key {}", key.display()))?;
-        let since_ns = since
-            .as_deref()
-            .map(|s| parse_time("--since", s))
-            .transpose()?;
-        let until_ns = until
-            .as_deref()
-            .map(|s| parse_time("--until", s))
-            .transpose()?;
-        let archive = crate::store::open(archive, false)?;
-        Ok((key, since_ns, until_ns, archive))
-    })();
-    let (key, since_ns, until_ns, archive) = match prepared {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return 2;
-        }
-    };
-    let opts = crate::verify::VerifyOptions {
-        key,
-        stream,
-        since_ns,
-        until_ns,
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return 2;
-        }
-    };
-    let report = match rt.block_on(crate::verify::verify_archive(&archive, &opts)) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
-    let text = if json {
-        report.to_json().to_string() + "\n"
-    } else {
-        report.render_text()
-    };
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    if report.is_valid() {
-        0
-    } else {
-        1
-    }
 }
 
 fn replay(input: &Path, config: Option<&Path>, show: ShowArg, timezone: &str) -> i32 {

@@ -1,0 +1,166 @@
+//! `sealtrail verify`: arguments, opening the archive (a directory or S3), and the exit
+//! code of the verdict.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use super::{parse_time, runtime};
+use crate::config::{Addressing, ArchiveSection, CredentialsSection, LockMode};
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// Archive: a directory, file:///absolute/path, or s3://bucket/prefix.
+    archive: String,
+    /// Public key (PEM) obtained from outside the archive.
+    #[arg(short, long, value_name = "PUBKEY")]
+    key: PathBuf,
+    /// Only this stream (default: every stream found).
+    #[arg(long)]
+    stream: Option<String>,
+    /// Coverage must start at or before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Coverage must reach this time (RFC 3339); stopping early is tail truncation.
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// Machine-readable report.
+    #[arg(long)]
+    json: bool,
+    /// S3: also read each segment object's Object Lock and encryption back, and
+    /// report objects that are unlocked, too weakly locked, or locked too briefly.
+    #[arg(long)]
+    check_retention: bool,
+    /// With --check-retention: every object must stay locked until this time
+    /// (RFC 3339; default: now).
+    #[arg(long, value_name = "TIME", requires = "check_retention")]
+    retain_until: Option<String>,
+    /// With --check-retention: accept GOVERNANCE locks (default: COMPLIANCE only).
+    #[arg(long, requires = "check_retention")]
+    allow_governance: bool,
+    #[command(flatten)]
+    s3: S3Args,
+}
+
+/// How to reach an `s3://` archive. Credentials come from the environment, the AWS
+/// shared files (`--profile`, `AWS_PROFILE`), web identity or instance metadata.
+#[derive(clap::Args, Debug, Default)]
+pub struct S3Args {
+    /// S3: endpoint of an S3-compatible service (default: AWS for the region).
+    #[arg(long, value_name = "URL", help_heading = "S3 archive")]
+    endpoint: Option<String>,
+    /// S3: region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's, us-east-1).
+    #[arg(long, help_heading = "S3 archive")]
+    region: Option<String>,
+    /// S3: bucket.endpoint/key addressing instead of endpoint/bucket/key.
+    #[arg(long, help_heading = "S3 archive")]
+    virtual_hosted: bool,
+    /// S3: allow an http:// endpoint.
+    #[arg(long, help_heading = "S3 archive")]
+    allow_http: bool,
+    /// S3: profile of the AWS shared credentials file.
+    #[arg(long, help_heading = "S3 archive")]
+    profile: Option<String>,
+}
+
+impl S3Args {
+    fn archive_section(&self, url: &str) -> ArchiveSection {
+        ArchiveSection {
+            url: url.to_string(),
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            addressing: if self.virtual_hosted {
+                Addressing::Virtual
+            } else {
+                Addressing::Path
+            },
+            allow_http: self.allow_http,
+            credentials: CredentialsSection {
+                profile: self.profile.clone(),
+                ..CredentialsSection::default()
+            },
+            ..ArchiveSection::default()
+        }
+    }
+}
+
+pub fn run(a: VerifyArgs) -> i32 {
+    let prepared = (|| -> anyhow::Result<_> {
+        let key = crate::keys::load_verifying_key(&a.key)
+            .with_context(|| format!("reading public key {}", a.key.display()))?;
+        let since_ns = a
+            .since
+            .as_deref()
+            .map(|s| parse_time("--since", s))
+            .transpose()?;
+        let until_ns = a
+            .until
+            .as_deref()
+            .map(|s| parse_time("--until", s))
+            .transpose()?;
+        let archive = crate::store::open(&a.s3.archive_section(&a.archive), false)?;
+        let retention = match a.check_retention {
+            false => None,
+            true => Some(crate::verify::retention::RetentionOptions {
+                required_mode: if a.allow_governance {
+                    LockMode::Governance
+                } else {
+                    LockMode::Compliance
+                },
+                retain_until: match &a.retain_until {
+                    Some(t) => {
+                        chrono::DateTime::from_timestamp_nanos(parse_time("--retain-until", t)?)
+                    }
+                    None => chrono::Utc::now(),
+                },
+            }),
+        };
+        Ok((key, since_ns, until_ns, archive, retention))
+    })();
+    let (key, since_ns, until_ns, archive, retention) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return 2;
+        }
+    };
+    let opts = crate::verify::VerifyOptions {
+        key,
+        stream: a.stream,
+        since_ns,
+        until_ns,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return 2;
+        }
+    };
+    let verified = rt.block_on(async {
+        let mut report = crate::verify::verify_archive(&archive, &opts).await?;
+        if let Some(r) = &retention {
+            crate::verify::retention::check(&archive, &opts, r, &mut report).await?;
+        }
+        Ok::<_, crate::verify::VerifyError>(report)
+    });
+    let report = match verified {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let text = if a.json {
+        report.to_json().to_string() + "\n"
+    } else {
+        report.render_text()
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if report.is_valid() {
+        0
+    } else {
+        1
+    }
+}

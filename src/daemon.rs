@@ -192,6 +192,14 @@ impl Daemon {
         if sealer.is_new_chain() {
             refuse_foreign_chain(&archive, &stream).await?;
         }
+        let anchor = match &cfg.archive.anchor {
+            Some(url) => {
+                let a = crate::ship::anchor::AnchorPublisher::open(url, &cfg.archive)?;
+                tracing::info!(anchor = %crate::ship::anchor::location_of(url, &stream), "the chain head is published after each shipped segment; give this location to `verify --anchor`");
+                Some(a)
+            }
+            None => None,
+        };
         let shipper = Shipper {
             archive,
             spool,
@@ -199,6 +207,7 @@ impl Daemon {
             retry_max: cfg.archive.retry_max,
             in_flight: cfg.archive.uploads_in_flight,
             retention: cfg.archive.retention,
+            anchor,
             stats: ship_stats.clone(),
         };
 

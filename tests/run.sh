@@ -3,8 +3,8 @@
 #
 # Works on a fresh Debian 12 machine as root: installs what the tests talk to (rsyslog,
 # zstd, logger, procps, logrotate, python3, journalctl and systemd-journal-remote,
-# moto's S3 server) only when missing, makes sure the Rust toolchain has rustfmt and
-# clippy, then runs formatting, lints, and all tests.
+# moto's S3 server, ministack in a venv of its own) only when missing, makes sure the
+# Rust toolchain has rustfmt and clippy, then runs formatting, lints, and all tests.
 # Any failure stops the run with a non-zero exit; a summary is printed either way.
 set -euo pipefail
 
@@ -57,6 +57,9 @@ step() {
   CURRENT=""
 }
 
+# ministack's venv; the tests run "$SEALTRAIL_MINISTACK -m ministack" (tests/common/s3.rs).
+MINISTACK_VENV=/opt/sealtrail-test/ministack
+
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
@@ -97,6 +100,10 @@ install_system_packages() {
   if ! command -v moto_server >/dev/null 2>&1; then
     python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
   fi
+  # Debian's python3 creates a venv only with python3-venv (ensurepip) installed.
+  if [ -z "${SEALTRAIL_MINISTACK:-}" ] && [ ! -x "$MINISTACK_VENV/bin/python" ]; then
+    python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+  fi
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt_install "${missing[@]}"
@@ -123,6 +130,31 @@ install_moto() {
   }
 }
 
+# ministack (an S3 emulator that checks SigV4 signatures) pins a botocore that conflicts
+# with moto's, so it gets a venv of its own, unless SEALTRAIL_MINISTACK already names a
+# Python that has it.
+install_ministack() {
+  if [ -n "${SEALTRAIL_MINISTACK:-}" ]; then
+    "$SEALTRAIL_MINISTACK" -c 'import ministack' || {
+      echo "SEALTRAIL_MINISTACK=$SEALTRAIL_MINISTACK cannot import ministack" >&2
+      return 1
+    }
+    echo "ministack: present ($SEALTRAIL_MINISTACK)"
+    return
+  fi
+  local py="$MINISTACK_VENV/bin/python"
+  if ! { [ -x "$py" ] && "$py" -c 'import ministack' >/dev/null 2>&1; }; then
+    $SUDO python3 -m venv "$MINISTACK_VENV"
+    $SUDO "$py" -m pip install -q ministack
+  fi
+  "$py" -c 'import ministack' || {
+    echo "ministack still not importable from $py after pip install" >&2
+    return 1
+  }
+  echo "ministack: $py"
+  export SEALTRAIL_MINISTACK="$py"
+}
+
 ensure_rust() {
   if ! command -v cargo >/dev/null 2>&1; then
     if ! command -v rustup >/dev/null 2>&1; then
@@ -144,6 +176,7 @@ ensure_rust() {
 
 step "install test dependencies" install_system_packages
 step "install moto (S3 test server)" install_moto
+step "install ministack (S3 test server, own venv)" install_ministack
 step "rust toolchain (rustfmt, clippy)" ensure_rust
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy -D warnings" cargo clippy --all-targets -- -D warnings

@@ -39,6 +39,11 @@ pub struct VerifyArgs {
     /// With --check-retention: accept GOVERNANCE locks (default: COMPLIANCE only).
     #[arg(long, requires = "check_retention")]
     allow_governance: bool,
+    /// A chain head published out of band (`archive.anchor`): a file, an
+    /// http(s):// URL or an s3://bucket/key object. The archive must reach it; a
+    /// shorter chain is tail truncation, even without --until.
+    #[arg(long, value_name = "FILE|URL")]
+    anchor: Option<String>,
     #[command(flatten)]
     s3: S3Args,
 }
@@ -139,7 +144,17 @@ pub fn run(a: VerifyArgs) -> i32 {
         }
     };
     let verified = rt.block_on(async {
+        let head = match &a.anchor {
+            Some(src) => Some((
+                src,
+                crate::verify::anchor::load(src, &a.s3.archive_section(&a.archive)).await?,
+            )),
+            None => None,
+        };
         let mut report = crate::verify::verify_archive(&archive, &opts).await?;
+        if let Some((src, head)) = &head {
+            crate::verify::anchor::check(&archive, &opts, src, head, &mut report).await;
+        }
         if let Some(r) = &retention {
             crate::verify::retention::check(&archive, &opts, r, &mut report).await?;
         }

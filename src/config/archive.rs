@@ -43,6 +43,12 @@ pub struct ArchiveSection {
     /// retention (if any) applies.
     #[serde(default)]
     pub retention: Option<RetentionSection>,
+    /// Where to publish the chain head (the newest shipped seal) after segments are
+    /// shipped: a file path, an `http(s)://` URL (PUT), or `s3://bucket/prefix` (with
+    /// this section's S3 options). Keep it out of reach of whoever can delete archive
+    /// objects; `verify --anchor` then detects deleted newest segments.
+    #[serde(default)]
+    pub anchor: Option<String>,
     /// Uploads in flight at once (started in sequence order).
     #[serde(default = "default_in_flight", deserialize_with = "de_positive_usize")]
     pub uploads_in_flight: usize,
@@ -60,6 +66,7 @@ impl Default for ArchiveSection {
             credentials: CredentialsSection::default(),
             encryption: None,
             retention: None,
+            anchor: None,
             uploads_in_flight: default_in_flight(),
         }
     }

@@ -211,6 +211,19 @@ impl Config {
                 }
             }
         }
+        if let Some(anchor) = &self.archive.anchor {
+            let http = anchor.starts_with("http://") || anchor.starts_with("https://");
+            if let Err(e) = (!http)
+                .then(|| crate::store::parse_location(anchor))
+                .transpose()
+            {
+                return Err(invalid(
+                    "archive.anchor".into(),
+                    table_key_line(text, "archive", 0, "anchor"),
+                    format!("{e} (or an http:// or https:// URL)"),
+                ));
+            }
+        }
         if let Some(enc) = &self.archive.encryption {
             if enc.kms_key_id.is_some() && enc.kind != super::EncryptionKind::Kms {
                 return Err(invalid(

@@ -7,6 +7,7 @@
 //! *compressed* frame is cheap and is what an object store's checksum also covers. The
 //! RFC 6962 Merkle root commits to the content line by line without a second pass.
 
+pub mod anchor;
 mod builder;
 mod frame;
 mod locate;

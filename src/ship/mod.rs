@@ -8,6 +8,7 @@
 //! put whose reply was lost is recognised on the next attempt: the key holds the same
 //! bytes.
 
+pub mod anchor;
 pub mod spool;
 
 use std::path::{Path, PathBuf};
@@ -114,8 +115,13 @@ pub struct Shipper {
     pub in_flight: usize,
     /// Object Lock set on each put; `None`: the bucket's default applies.
     pub retention: Option<RetentionSection>,
+    /// Where the chain head goes after segments are shipped.
+    pub anchor: Option<anchor::AnchorPublisher>,
     pub stats: Arc<ShipStats>,
 }
+
+/// Within a long pass over a backlog, the head is published at most this often.
+const ANCHOR_EVERY: Duration = Duration::from_secs(1);
 
 impl Shipper {
     /// Ships until `shutdown`, then makes one last pass bounded by `final_pass`.
@@ -207,16 +213,39 @@ impl Shipper {
         self.note_oldest(&pending);
         let mut puts = futures::stream::iter(pending.iter().cloned())
             .take_while(|_| std::future::ready(!shutdown.is_cancelled()))
-            .map(|(seq, path)| async move { self.ship_one(seq, &path).await.map(|()| seq) })
+            .map(|(seq, path)| async move { self.ship_one(seq, &path).await.map(|s| (seq, s)) })
             .buffered(self.in_flight.max(1));
+        let mut head: Option<segment::Seal> = None;
+        let mut last_anchor = std::time::Instant::now();
+        let mut result = Ok(());
         while let Some(done) = puts.next().await {
-            let seq = done?;
+            let (seq, seal) = match done {
+                Ok(d) => d,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
             self.stats.next_seq.fetch_max(seq + 1, Ordering::Relaxed);
             if let Some(i) = pending.iter().position(|(s, _)| *s == seq) {
                 self.note_oldest(&pending[i + 1..]);
             }
+            if seal.is_some() {
+                head = seal;
+            }
+            if last_anchor.elapsed() >= ANCHOR_EVERY {
+                if let (Some(a), Some(h)) = (&self.anchor, head.take()) {
+                    a.publish(&h).await;
+                    last_anchor = std::time::Instant::now();
+                }
+            }
         }
         drop(puts);
+        // What was shipped before a failure is archived: its head is worth publishing.
+        if let (Some(a), Some(h)) = (&self.anchor, head) {
+            a.publish(&h).await;
+        }
+        result?;
         let left = spool::list(&self.spool.dir)?;
         self.spool.recount(&left);
         self.note_oldest(&left);
@@ -242,7 +271,8 @@ impl Shipper {
             .collect()
     }
 
-    async fn ship_one(&self, seq: u64, path: &Path) -> Result<(), ShipError> {
+    /// Ships one spooled segment; its seal once archived (`None`: quarantined).
+    async fn ship_one(&self, seq: u64, path: &Path) -> Result<Option<segment::Seal>, ShipError> {
         let spool_err = |source| ShipError::Spool {
             path: path.to_path_buf(),
             source,
@@ -254,7 +284,7 @@ impl Shipper {
                 // Never delete it: move it aside, loudly, and keep shipping the rest.
                 tracing::error!(file = %path.display(), error = %e, "spooled segment is unreadable; moved to quarantine");
                 self.quarantine(path)?;
-                return Ok(());
+                return Ok(None);
             }
         };
         let key = self.key_for(&seal);
@@ -281,7 +311,7 @@ impl Shipper {
             *lock(&self.stats.last_version_id) = version_id.clone();
         }
         tracing::debug!(seq, %key, version_id = version_id.as_deref().unwrap_or("-"), "shipped segment");
-        Ok(())
+        Ok(Some(seal))
     }
 
     /// One create-only put: signed with its lock on S3, `PutMode::Create` elsewhere.

@@ -213,15 +213,29 @@ impl S3Client {
         sha256: &[u8; 32],
         lock: Option<Lock>,
     ) -> Result<HttpRequest, S3Error> {
+        self.build_put(key, body, sha256, lock, true, "application/zstd")
+    }
+
+    fn build_put(
+        &self,
+        key: &ObjectPath,
+        body: Bytes,
+        sha256: &[u8; 32],
+        lock: Option<Lock>,
+        create_only: bool,
+        content_type: &str,
+    ) -> Result<HttpRequest, S3Error> {
         let b64 = base64::engine::general_purpose::STANDARD;
         let mut req = http::Request::builder()
             .method(http::Method::PUT)
             .uri(self.url(key))
-            .header("content-type", "application/zstd")
+            .header("content-type", content_type)
             .header("content-md5", md5_base64(&body))
             .header("x-amz-checksum-sha256", b64.encode(sha256))
-            .header("x-amz-sdk-checksum-algorithm", "SHA256")
-            .header("if-none-match", "*");
+            .header("x-amz-sdk-checksum-algorithm", "SHA256");
+        if create_only {
+            req = req.header("if-none-match", "*");
+        }
         if let Some(lock) = lock {
             req = req
                 .header("x-amz-object-lock-mode", lock.mode.as_s3())
@@ -301,6 +315,20 @@ impl S3Client {
                 version_id: header(&headers, "x-amz-version-id"),
             }),
             412 => Ok(PutOutcome::Exists),
+            s => Err(reply_error(what, s, &reply)),
+        }
+    }
+
+    /// Stores `body` at `key`, replacing what is there (a new version on a versioned
+    /// bucket): for the chain-head anchor, never for segments.
+    pub async fn put_replace(&self, key: &ObjectPath, body: Bytes) -> Result<(), S3Error> {
+        let what = format!("put {key}");
+        let sha: [u8; 32] = sha2::Sha256::digest(&body).into();
+        let mut req = self.build_put(key, body, &sha, None, false, "application/json")?;
+        self.sign(&mut req, Some(&sha), &what).await?;
+        let (status, _, reply) = self.send(req, &what).await?;
+        match status.as_u16() {
+            200..=299 => Ok(()),
             s => Err(reply_error(what, s, &reply)),
         }
     }

@@ -195,6 +195,7 @@ pub(super) fn analyse(
         since_ns: opts.since_ns,
         until_ns: opts.until_ns,
         retention: None,
+        anchor: None,
     }
 }
 

@@ -17,6 +17,7 @@
 //! Parts: `listing` (what there is), `fetch` (reading it), `object` (checks of one
 //! object), `chain` (checks across a stream), `report` (text and JSON).
 
+pub mod anchor;
 mod chain;
 mod fetch;
 mod listing;
@@ -80,6 +81,8 @@ pub enum VerifyError {
     Task(String),
     #[error("{0}")]
     Retention(String),
+    #[error("anchor {0}")]
+    Anchor(String),
 }
 
 /// Each kind of failure the verifier can report.
@@ -140,6 +143,8 @@ pub enum ProblemKind {
     GovernanceLock,
     /// `--check-retention`: the lock ends before the required date.
     RetentionTooShort,
+    /// `--anchor`: the archive holds another seal at the anchor's sequence number.
+    AnchorMismatch,
 }
 
 impl ProblemKind {
@@ -172,6 +177,7 @@ impl ProblemKind {
             ProblemKind::Unlocked => "unlocked",
             ProblemKind::GovernanceLock => "governance_lock",
             ProblemKind::RetentionTooShort => "retention_too_short",
+            ProblemKind::AnchorMismatch => "anchor_mismatch",
         }
     }
 }
@@ -222,6 +228,8 @@ pub struct Report {
     pub until_ns: Option<i64>,
     /// What `--check-retention` saw (`None` when not asked).
     pub retention: Option<retention::RetentionSummary>,
+    /// What `--anchor` showed (`None` when not given).
+    pub anchor: Option<anchor::AnchorSummary>,
 }
 
 /// End of the UTC day named by a key, in unix ns (None if the date is impossible).
@@ -355,6 +363,7 @@ mod tests {
             Unlocked,
             GovernanceLock,
             RetentionTooShort,
+            AnchorMismatch,
         ];
         let names: std::collections::BTreeSet<&str> = all.iter().map(|k| k.as_str()).collect();
         assert_eq!(names.len(), all.len());

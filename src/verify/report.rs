@@ -98,6 +98,18 @@ impl Report {
                 if r.encryption.is_empty() { "-".into() } else { list(&r.encryption) },
             );
         }
+        if let Some(a) = &self.anchor {
+            let _ = writeln!(
+                s,
+                "anchor: stream {} seq {} (sealed until {}, seal {}) from {}: {}",
+                a.stream,
+                a.seq,
+                fmt_ns(a.period_end_ns),
+                hex::encode(&a.seal_hash[..8]),
+                a.source,
+                if a.reached { "reached" } else { "NOT reached" }
+            );
+        }
         if self.is_valid() {
             s.push_str("verdict: VALID\n");
         } else {
@@ -131,6 +143,14 @@ impl Report {
                 "kind": p.kind.as_str(),
                 "detail": p.detail,
             })).collect::<Vec<_>>(),
+            "anchor": self.anchor.as_ref().map(|a| json!({
+                "source": a.source,
+                "stream": a.stream,
+                "seq": a.seq,
+                "period_end": fmt_ns(a.period_end_ns),
+                "seal_hash": hex::encode(a.seal_hash),
+                "reached": a.reached,
+            })),
             "retention": self.retention.as_ref().map(|r| json!({
                 "objects": r.objects,
                 "required_mode": r.required_mode,

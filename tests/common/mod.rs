@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod s3;
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_sealtrail");
 

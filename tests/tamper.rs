@@ -1,6 +1,10 @@
 //! Builds real segment chains with `SegmentBuilder`, stores them through
 //! `object_store::local::LocalFileSystem`, tampers with the files, and checks that the
-//! verifier reports each tampering as its specific problem kind.
+//! verifier reports each tampering as its specific problem kind. Every case is verified
+//! twice: in the directory, and uploaded to a bucket of a real S3 server (moto) and
+//! verified through S3, where the report must be the same.
+
+mod common;
 
 use ed25519_dalek::SigningKey;
 use object_store::local::LocalFileSystem;
@@ -100,7 +104,61 @@ impl Archive {
             until_ns: None,
         };
         f(&mut opts);
-        verify_store(&self.store, &StorePath::from(PREFIX), &opts)
+        let local = verify_store(&self.store, &StorePath::from(PREFIX), &opts)
+            .await
+            .unwrap();
+        let remote = self.verify_in_bucket(&opts).await;
+        let problems = |r: &Report| {
+            let mut p: Vec<(ProblemKind, String, String)> = r
+                .problems
+                .iter()
+                .map(|p| (p.kind, p.object.clone(), p.detail.clone()))
+                .collect();
+            p.sort();
+            p
+        };
+        assert_eq!(
+            problems(&local),
+            problems(&remote),
+            "the bucket's report differs from the directory's:\n--- directory ---\n{}--- bucket ---\n{}",
+            local.render_text(),
+            remote.render_text()
+        );
+        assert_eq!(local.streams, remote.streams);
+        assert_eq!(local.objects, remote.objects);
+        local
+    }
+
+    /// The same objects uploaded to a fresh bucket of the shared moto server, verified
+    /// through S3.
+    async fn verify_in_bucket(&self, opts: &VerifyOptions) -> Report {
+        static BUCKETS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let server = common::s3::S3Server::moto_shared();
+        let n = BUCKETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let bucket = format!("tamper-{}-{n}", std::process::id());
+        server.create_bucket(&bucket, false);
+        for rel in common::archive_files(self.dir.path()) {
+            let bytes = std::fs::read(self.dir.path().join(&rel)).unwrap();
+            assert_eq!(server.put_plain(&bucket, &rel, &bytes), 200, "upload {rel}");
+        }
+        let secret = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(secret.path(), server.secret_key()).unwrap();
+        let archive = sealtrail::store::open(
+            &sealtrail::config::ArchiveSection {
+                url: format!("s3://{bucket}"),
+                endpoint: Some(server.endpoint.clone()),
+                allow_http: true,
+                credentials: sealtrail::config::CredentialsSection {
+                    access_key_id: Some(server.access_key().to_string()),
+                    secret_access_key_file: Some(secret.path().to_path_buf()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            false,
+        )
+        .unwrap();
+        verify_store(archive.store.as_ref(), &StorePath::from(PREFIX), opts)
             .await
             .unwrap()
     }

@@ -165,6 +165,8 @@ pub struct Config {
     pub extra_toml: String,
     /// More `key = value` lines for the `[journal]` table.
     pub journal_extra: String,
+    /// The whole `[archive]` table (and its subtables) instead of the local directory.
+    pub archive_toml: Option<String>,
 }
 
 impl Config {
@@ -180,6 +182,7 @@ impl Config {
             archive_as_file_url: false,
             extra_toml: String::new(),
             journal_extra: String::new(),
+            archive_toml: None,
         }
     }
 }
@@ -382,7 +385,14 @@ impl TestEnv {
         } else {
             self.archive_dir.to_string_lossy().into_owned()
         };
-        s.push_str(&format!("\n[archive]\nurl = {}\n", toml_str(&url)));
+        match &cfg.archive_toml {
+            Some(t) => {
+                s.push('\n');
+                s.push_str(t);
+                s.push('\n');
+            }
+            None => s.push_str(&format!("\n[archive]\nurl = {}\n", toml_str(&url))),
+        }
         // Parallel test daemons must not compete for the default status port.
         if !cfg.extra_toml.contains("[status]") {
             s.push_str("\n[status]\nenabled = false\n");

@@ -78,6 +78,29 @@ impl S3Server {
         Self::spawn(Kind::Moto, cmd, port, "/", ("testing", "testing"))
     }
 
+    /// One moto server shared by every test of the binary that asks for it. A static is
+    /// never dropped, so the server is tied to the process instead: it is started from
+    /// a thread that lives until the process exits, under `setpriv --pdeathsig KILL`,
+    /// and the kernel kills it when that thread (the process) ends.
+    pub fn moto_shared() -> &'static S3Server {
+        static SHARED: std::sync::OnceLock<S3Server> = std::sync::OnceLock::new();
+        SHARED.get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            thread::spawn(move || {
+                let port = super::free_port();
+                let mut cmd = Command::new("setpriv");
+                cmd.args(["--pdeathsig", "KILL", "--", "moto_server", "-H", "127.0.0.1", "-p"])
+                    .arg(port.to_string());
+                let server = Self::spawn(Kind::Moto, cmd, port, "/", ("testing", "testing"));
+                tx.send(server).expect("hand the shared moto server over");
+                loop {
+                    thread::park();
+                }
+            });
+            rx.recv().expect("the shared moto server did not start (see the panic above)")
+        })
+    }
+
     /// ministack from its venv (module doc), S3 and IAM only, signatures checked.
     #[track_caller]
     pub fn ministack() -> S3Server {

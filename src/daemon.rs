@@ -403,6 +403,13 @@ async fn refuse_foreign_chain(archive: &store::Archive, stream: &str) -> Result<
             stream: stream.to_string(),
             object: meta.location.to_string(),
         }),
+        // An unreachable or refusing store must not keep the daemon from taking events:
+        // if the stream does exist there, the puts conflict (never overwrite) and the
+        // segments stay in the spool, loudly.
+        Some(Err(source)) if archive.s3.is_some() => {
+            tracing::warn!(archive = %archive.display, error = %source, "cannot check now whether the archive already holds stream `{stream}`; starting anyway (if it does, uploads will conflict and stay in the spool)");
+            Ok(())
+        }
         Some(Err(source)) => Err(DaemonError::Archive { source }),
     }
 }

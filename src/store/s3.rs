@@ -171,6 +171,13 @@ pub fn open(
         .with_allow_http(opts.allow_http)
         .with_virtual_hosted_style_request(virtual_hosted)
         .with_conditional_put(S3ConditionalPut::ETagMatch)
+        // The shipper retries for ever itself; a listing or read gives up after a few
+        // tries instead of minutes of object_store's default.
+        .with_retry(object_store::RetryConfig {
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(20),
+            ..object_store::RetryConfig::default()
+        })
         .with_client_options(client_options.clone());
     if let Some(ep) = &opts.endpoint {
         b = b.with_endpoint(ep.trim_end_matches('/'));

@@ -89,15 +89,24 @@ impl S3Server {
             thread::spawn(move || {
                 let port = super::free_port();
                 let mut cmd = Command::new("setpriv");
-                cmd.args(["--pdeathsig", "KILL", "--", "moto_server", "-H", "127.0.0.1", "-p"])
-                    .arg(port.to_string());
+                cmd.args([
+                    "--pdeathsig",
+                    "KILL",
+                    "--",
+                    "moto_server",
+                    "-H",
+                    "127.0.0.1",
+                    "-p",
+                ])
+                .arg(port.to_string());
                 let server = Self::spawn(Kind::Moto, cmd, port, "/", ("testing", "testing"));
                 tx.send(server).expect("hand the shared moto server over");
                 loop {
                     thread::park();
                 }
             });
-            rx.recv().expect("the shared moto server did not start (see the panic above)")
+            rx.recv()
+                .expect("the shared moto server did not start (see the panic above)")
         })
     }
 

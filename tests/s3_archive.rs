@@ -237,7 +237,7 @@ fn locked_segments_land_in_the_bucket_and_verify_there() {
         &server,
         &server.endpoint,
         "audit",
-        "retention = { mode = \"compliance\", days = 3 }\nanchor = \"s3://heads/team\"",
+        "retention = { mode = \"compliance\", days = 3 }\nanchor = \"s3://heads/team\"\nencryption = { kind = \"s3\" }",
     );
     let mut d = env.start(&cfg);
     common::send_tcp(port, &lines(0, 250));

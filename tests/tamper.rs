@@ -102,6 +102,7 @@ impl Archive {
             stream: None,
             since_ns: None,
             until_ns: None,
+            progress: None,
         };
         f(&mut opts);
         let local = verify_store(&self.store, &StorePath::from(PREFIX), &opts)

@@ -1,8 +1,11 @@
 //! `sealtrail verify`: arguments, opening the archive (a directory or S3), and the exit
 //! code of the verdict.
 
-use std::io::Write;
+use std::io::{IsTerminal as _, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -130,12 +133,17 @@ pub fn run(a: VerifyArgs) -> i32 {
             return 2;
         }
     };
+    // A bar on a terminal only: never in --json output or a log.
+    let progress = (!a.json && std::io::stderr().is_terminal())
+        .then(|| Arc::new(crate::verify::Progress::default()));
     let opts = crate::verify::VerifyOptions {
         key,
         stream: a.stream,
         since_ns,
         until_ns,
+        progress: progress.clone(),
     };
+    let bar = progress.map(ProgressBar::start);
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -160,6 +168,9 @@ pub fn run(a: VerifyArgs) -> i32 {
         }
         Ok::<_, crate::verify::VerifyError>(report)
     });
+    if let Some(b) = bar {
+        b.finish();
+    }
     let report = match verified {
         Ok(r) => r,
         Err(e) => {
@@ -177,5 +188,42 @@ pub fn run(a: VerifyArgs) -> i32 {
         0
     } else {
         1
+    }
+}
+
+/// Draws the verifier's [`crate::verify::Progress`] on stderr until finished.
+struct ProgressBar {
+    done: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl ProgressBar {
+    fn start(p: Arc<crate::verify::Progress>) -> ProgressBar {
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = done.clone();
+        let thread = std::thread::spawn(move || {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                None,
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} verifying [{bar:30}] {pos}/{len} objects, {msg} ({elapsed})",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            while !stop.load(Ordering::Relaxed) {
+                bar.set_length(p.objects.load(Ordering::Relaxed));
+                bar.set_position(p.checked.load(Ordering::Relaxed));
+                bar.set_message(indicatif::HumanBytes(p.bytes.load(Ordering::Relaxed)).to_string());
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            bar.finish_and_clear();
+        });
+        ProgressBar { done, thread }
+    }
+
+    fn finish(self) {
+        self.done.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
     }
 }

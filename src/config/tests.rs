@@ -338,3 +338,64 @@ fn syntax_error_has_line() {
     let (line, _, _) = err("[[syslog]]\ntransport = \"tcp\nx\n");
     assert_eq!(line, 2);
 }
+
+const TCP: &str = "[[syslog]]\ntransport = \"tcp\"\naddress = \"127.0.0.1:7000\"\n";
+
+#[test]
+fn s3_archive_keys() {
+    let c = parse(&format!(
+        "{TCP}[archive]\nurl = \"s3://audit-logs/host\"\nendpoint = \"https://s3.example\"\nregion = \"eu-west-1\"\naddressing = \"virtual\"\nencryption = {{ kind = \"kms\", kms_key_id = \"alias/audit\" }}\nretention = {{ mode = \"compliance\", days = 400 }}\nanchor = \"s3://heads/team\"\nuploads_in_flight = 2\n[archive.credentials]\naccess_key_id = \"AKIA\"\nsecret_access_key_file = \"/etc/sealtrail/s3.secret\"\n[spool]\nmax_bytes = 1000000\n"
+    ))
+    .unwrap();
+    assert_eq!(c.archive.addressing, Addressing::Virtual);
+    assert_eq!(
+        c.archive.retention,
+        Some(RetentionSection {
+            mode: LockMode::Compliance,
+            days: 400
+        })
+    );
+    assert_eq!(
+        c.archive.encryption.as_ref().unwrap().kind,
+        EncryptionKind::Kms
+    );
+    assert_eq!(c.archive.uploads_in_flight, 2);
+    assert_eq!(c.spool.max_bytes, 1_000_000);
+    assert!(c.archive.credentials.has_static_keys());
+}
+
+#[test]
+fn s3_only_keys_on_a_local_archive_and_bad_values_name_key_and_line() {
+    let (line, key, msg) = err(&format!(
+        "{TCP}[archive]\nurl = \"/srv/archive\"\nretention = {{ mode = \"compliance\", days = 3 }}\n"
+    ));
+    assert_eq!((line, key.as_str()), (6, "archive.retention"));
+    assert!(msg.contains("s3:// archives only"), "{msg}");
+    let (line, key, _) = err(&format!(
+        "{TCP}[archive]\nurl = \"/srv/archive\"\n[archive.credentials]\nprofile = \"x\"\n"
+    ));
+    assert_eq!((line, key.as_str()), (6, "archive.credentials"));
+    let (line, key, msg) = err(&format!(
+        "{TCP}[archive]\nurl = \"s3://b-1/p\"\nendpoint = \"http://127.0.0.1:9000\"\n"
+    ));
+    assert_eq!((line, key.as_str()), (6, "archive.endpoint"));
+    assert!(msg.contains("allow_http"), "{msg}");
+    let (_, key, msg) = err(&format!(
+        "{TCP}[archive]\nurl = \"s3://b-1/p\"\nretention = {{ mode = \"compliance\", days = 0 }}\n"
+    ));
+    assert_eq!(key, "archive.retention.days");
+    assert!(msg.contains("between 1 and 36500"), "{msg}");
+    let (_, key, msg) = err(&format!("{TCP}[archive]\nurl = \"s3://UP/p\"\n"));
+    assert_eq!(key, "archive.url");
+    assert!(msg.contains("bucket name"), "{msg}");
+    let (_, key, _) = err(&format!(
+        "{TCP}[archive]\nurl = \"s3://b-1/p\"\nencryption = {{ kind = \"s3\", kms_key_id = \"k\" }}\n"
+    ));
+    assert_eq!(key, "archive.encryption.kms_key_id");
+    let (_, key, _) = err(&format!(
+        "{TCP}[archive]\nurl = \"s3://b-1/p\"\nanchor = \"gopher://x\"\n"
+    ));
+    assert_eq!(key, "archive.anchor");
+    let (_, key, _) = err(&format!("{TCP}[spool]\nmax_bytes = 0\n"));
+    assert_eq!(key, "spool.max_bytes");
+}

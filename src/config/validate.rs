@@ -177,9 +177,16 @@ impl Config {
                     ),
                 ];
                 if let Some((key, _)) = s3_only.iter().find(|(_, set)| *set) {
-                    let line = match table_key_line(text, "archive", 0, key) {
-                        1 => table_key_line(text, &format!("archive.{key}"), 0, ""),
-                        n => n,
+                    // `key = ...` in [archive], else its own [archive.<key>] table.
+                    let line = table_key_line(text, "archive", 0, key);
+                    let in_table = text
+                        .lines()
+                        .nth(line.saturating_sub(1))
+                        .is_some_and(|l| l.trim_start().starts_with(key));
+                    let line = if in_table {
+                        line
+                    } else {
+                        table_key_line(text, &format!("archive.{key}"), 0, "")
                     };
                     return Err(invalid(
                         format!("archive.{key}"),

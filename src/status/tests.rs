@@ -47,7 +47,18 @@ fn metrics_carry_vector_names_and_live_values() {
     p.sealer.next_seq.store(7, Ordering::Relaxed);
     p.shipper.next_seq.store(5, Ordering::Relaxed);
     p.shipper.spool_bytes.store(1234, Ordering::Relaxed);
+    p.shipper.errors_by_class[crate::store::ErrorClass::Auth.index()].store(4, Ordering::Relaxed);
+    p.shipper.spool_full.store(true, Ordering::Relaxed);
     let text = render_metrics(&p.snapshot());
+    assert!(
+        text.contains("\nsealtrail_upload_errors_total{class=\"auth\"} 4\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nsealtrail_upload_errors_total{class=\"throttled\"} 0\n"),
+        "every class is exported: {text}"
+    );
+    assert!(text.contains("\nsealtrail_spool_full 1\n"), "{text}");
     assert!(text.contains(
         "component_received_events_total{component_id=\"udp\",component_kind=\"source\",component_type=\"syslog\"} 42\n"
     ), "{text}");

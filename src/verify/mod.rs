@@ -28,6 +28,7 @@ mod report;
 pub mod retention;
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use ed25519_dalek::VerifyingKey;
@@ -61,6 +62,16 @@ pub struct VerifyOptions {
     pub since_ns: Option<i64>,
     /// Coverage must reach this time (unix ns); later segments are skipped.
     pub until_ns: Option<i64>,
+    /// Counters a progress display reads while verification runs.
+    pub progress: Option<Arc<Progress>>,
+}
+
+/// How far verification has got: objects to read, read so far, and their bytes.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub objects: std::sync::atomic::AtomicU64,
+    pub checked: std::sync::atomic::AtomicU64,
+    pub bytes: std::sync::atomic::AtomicU64,
 }
 
 /// Failures that stop verification: the store cannot be listed at all. Problems with
@@ -314,9 +325,19 @@ async fn verify_listed(
         our_id,
         decode_ahead: DECODE_AHEAD,
     });
+    let progress = opts.progress.clone();
+    if let Some(p) = &progress {
+        p.objects.store(listed.len() as u64, Ordering::Relaxed);
+    }
     let checked: Vec<(object::Outcome, u64)> = futures::stream::iter(listed)
         .map(|item| fetch::check_listed(store, item, ctx.clone()))
         .buffer_unordered(CONCURRENCY)
+        .inspect_ok(|(_, n)| {
+            if let Some(p) = &progress {
+                p.checked.fetch_add(1, Ordering::Relaxed);
+                p.bytes.fetch_add(*n, Ordering::Relaxed);
+            }
+        })
         .try_collect()
         .await?;
     let bytes_read = checked.iter().map(|(_, n)| n).sum();

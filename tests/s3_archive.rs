@@ -341,7 +341,15 @@ fn ministack_checks_signatures_keeps_retention_and_wrong_credentials_lose_nothin
     d.wait_ready();
     common::send_tcp(port, &lines(200, 300));
     d.wait_idle();
+    let log = d.stderr();
     d.stop();
+    assert!(
+        !log.contains(server.secret_key()) && !log.contains("not-the-secret"),
+        "a secret in the log:\n{log}"
+    );
+    let checked = common::sealtrail(&["check-config", "-c", env.config_path.to_str().unwrap()]);
+    assert_eq!(checked.code, Some(0), "{}", checked.describe());
+    assert!(!checked.describe().contains(server.secret_key()));
     assert!(spool_files(&env).is_empty(), "the spool drained");
     let keys = server.list_keys("audit", "logs/");
     for key in &keys {

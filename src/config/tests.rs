@@ -23,6 +23,8 @@ fn example_file_parses_and_matches_embedded_default() {
     assert_eq!(cfg.state_dir, emb.state_dir);
     assert_eq!(cfg.archive.url, emb.archive.url);
     assert_eq!(cfg.archive.retry_max, emb.archive.retry_max);
+    assert_eq!(cfg.archive.uploads_in_flight, emb.archive.uploads_in_flight);
+    assert_eq!(cfg.spool.max_bytes, emb.spool.max_bytes);
     assert_eq!(cfg.syslog.len(), emb.syslog.len());
     assert_eq!(cfg.journald.len(), emb.journald.len());
     for (a, b) in cfg.syslog.iter().zip(&emb.syslog) {

@@ -226,6 +226,20 @@ fn wait_for(what: &str, d: &mut Daemon, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Runs the daemon on `cfg`: sends each batch of lines 1.5 s apart (so they land in
+/// segments of their own), waits until all is read, stops.
+fn ship(env: &TestEnv, cfg: &Config, port: u16, batches: &[(usize, usize)]) {
+    let mut d = env.start(cfg);
+    for (i, (from, to)) in batches.iter().enumerate() {
+        if i > 0 {
+            thread::sleep(Duration::from_millis(1500));
+        }
+        common::send_tcp(port, &lines(*from, *to));
+    }
+    d.wait_idle();
+    d.stop();
+}
+
 #[test]
 fn locked_segments_land_in_the_bucket_and_verify_there() {
     let server = S3Server::moto();
@@ -239,13 +253,9 @@ fn locked_segments_land_in_the_bucket_and_verify_there() {
         "audit",
         "retention = { mode = \"compliance\", days = 3 }\nanchor = \"s3://heads/team\"\nencryption = { kind = \"s3\" }",
     );
-    let mut d = env.start(&cfg);
-    common::send_tcp(port, &lines(0, 250));
-    thread::sleep(Duration::from_millis(1500));
-    common::send_tcp(port, &lines(250, 500));
-    d.wait_idle();
-    d.wait_log("the bucket has Object Lock", 1);
-    d.stop();
+    ship(&env, &cfg, port, &[(0, 250), (250, 500)]);
+    let logs = env.logs();
+    assert!(logs.contains("the bucket has Object Lock"), "{logs}");
     assert!(spool_files(&env).is_empty(), "the spool drained at stop");
 
     let keys = server.list_keys("audit", "logs/");
@@ -525,10 +535,7 @@ fn check_retention_reports_unlocked_governance_and_short_locks_by_key() {
         "audit",
         "retention = { mode = \"compliance\", days = 30 }",
     );
-    let mut d = env.start(&cfg);
-    common::send_tcp(port, &lines(0, 20));
-    d.wait_idle();
-    d.stop();
+    ship(&env, &cfg, port, &[(0, 20)]);
     let pubkey = env.public_key(&cfg);
     let in_ten_days = rfc3339_days_from_now(10);
     let clean = verify(
@@ -601,11 +608,7 @@ fn an_anchor_catches_newest_segments_deleted_from_the_bucket() {
         "plain",
         &format!("anchor = {}", common::toml_str(&anchor.to_string_lossy())),
     );
-    let mut d = env.start(&cfg);
-    common::send_tcp(port, &lines(0, 100));
-    d.wait_idle();
-    thread::sleep(Duration::from_millis(2500));
-    d.stop();
+    ship(&env, &cfg, port, &[(0, 50), (50, 100), (100, 100)]);
     let keys = server.list_keys("plain", "logs/");
     assert!(keys.len() >= 3, "{keys:?}");
     for key in &keys[keys.len() - 2..] {

@@ -333,19 +333,29 @@ impl S3Client {
         }
     }
 
+    /// A signed request without a body.
+    async fn call(
+        &self,
+        method: http::Method,
+        url: String,
+        what: &str,
+    ) -> Result<(http::StatusCode, http::HeaderMap, Bytes), S3Error> {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(url)
+            .body(HttpRequestBody::empty())
+            .map_err(|e| S3Error::Network {
+                what: what.to_string(),
+                message: e.to_string(),
+            })?;
+        self.sign(&mut req, None, what).await?;
+        self.send(req, what).await
+    }
+
     /// HEAD of an object: `None` when it does not exist.
     pub async fn head(&self, key: &ObjectPath) -> Result<Option<ObjectHead>, S3Error> {
         let what = format!("head {key}");
-        let mut req = http::Request::builder()
-            .method(http::Method::HEAD)
-            .uri(self.url(key))
-            .body(HttpRequestBody::empty())
-            .map_err(|e| S3Error::Network {
-                what: what.clone(),
-                message: e.to_string(),
-            })?;
-        self.sign(&mut req, None, &what).await?;
-        let (status, headers, reply) = self.send(req, &what).await?;
+        let (status, headers, reply) = self.call(http::Method::HEAD, self.url(key), &what).await?;
         match status.as_u16() {
             200..=299 => Ok(Some(parse_head(&headers))),
             404 => Ok(None),
@@ -357,16 +367,7 @@ impl S3Client {
     pub async fn bucket_lock(&self) -> Result<BucketLock, S3Error> {
         let what = "bucket object-lock configuration".to_string();
         let url = format!("{}?object-lock", self.bucket_endpoint.trim_end_matches('/'));
-        let mut req = http::Request::builder()
-            .method(http::Method::GET)
-            .uri(url)
-            .body(HttpRequestBody::empty())
-            .map_err(|e| S3Error::Network {
-                what: what.clone(),
-                message: e.to_string(),
-            })?;
-        self.sign(&mut req, None, &what).await?;
-        let (status, _, reply) = self.send(req, &what).await?;
+        let (status, _, reply) = self.call(http::Method::GET, url, &what).await?;
         let text = String::from_utf8_lossy(&reply);
         match status.as_u16() {
             200..=299 => Ok(parse_bucket_lock(&text)),

@@ -3,13 +3,15 @@
 # connection (imptcp -> omfile vs the sealed, verified archive), tailing a file
 # ([[file]] vs imfile), the detector offline (replay), a central collector with 1,000
 # concurrent connections (fleet: throughput, CPU, RSS, delay to sealed on disk) and idle
-# memory before and after a load (idle).
+# memory before and after a load (idle), and `sealtrail verify` on a 1 GB archive in a
+# directory and in a bucket (moto) beside zstd -d and SHA-256 on the same bytes (verify).
 #
 #   bench/run.sh                           # everything, both systems, 2,000,000 lines
 #   BENCH_SYSTEMS=rsyslog bench/run.sh     # rsyslog only (no cargo build)
 #   BENCH_COUNT=200000 bench/run.sh        # fewer lines (tcp, file, idle)
-#   BENCH_SUITES=fleet,idle bench/run.sh   # some suites: tcp, file, replay, fleet, idle
+#   BENCH_SUITES=fleet,idle bench/run.sh   # some suites: tcp, file, replay, fleet, idle, verify
 #   BENCH_ROUNDS=3 bench/run.sh            # tcp: each system 3 times, alternately; medians
+#                                          # (verify: each timing 3 times; medians)
 #   BENCH_CONNECTIONS=1000 BENCH_RATE=100 BENCH_DURATION=20 bench/run.sh   # fleet's load
 #   BENCH_SEALTRAIL=/path/to/sealtrail bench/run.sh   # that binary, no cargo build
 #   BENCH_OUT=/tmp/bench bench/run.sh      # results elsewhere (default bench/out)
@@ -28,8 +30,9 @@ export DEBIAN_FRONTEND=noninteractive
 SYSTEMS="${BENCH_SYSTEMS:-rsyslog,sealtrail}"
 COUNT="${BENCH_COUNT:-2000000}"
 # tcp: syslog over TCP (ingest.py); file: tailing a file (tail.py); replay: the detector;
-# fleet: 1,000 connections (fleet.py); idle: idle memory (idle.py).
-SUITES="${BENCH_SUITES:-tcp,file,replay,fleet,idle}"
+# fleet: 1,000 connections (fleet.py); idle: idle memory (idle.py); verify: verify's
+# throughput on a 1 GB archive, directory and S3 (verify.py, sealtrail only).
+SUITES="${BENCH_SUITES:-tcp,file,replay,fleet,idle,verify}"
 ROUNDS="${BENCH_ROUNDS:-1}"
 CONNECTIONS="${BENCH_CONNECTIONS:-1000}"
 RATE="${BENCH_RATE:-100}"
@@ -46,10 +49,31 @@ type -P zstd >/dev/null || missing+=(zstd)
 if [[ ",$SYSTEMS," == *",rsyslog,"* ]]; then
   type -P rsyslogd >/dev/null || missing+=(rsyslog)
 fi
+verify_suite=""
+if [[ ",$SUITES," == *",verify,"* && ",$SYSTEMS," == *",sealtrail,"* ]]; then
+  verify_suite=1
+  type -P openssl >/dev/null || missing+=(openssl)
+  if ! command -v moto_server >/dev/null 2>&1; then
+    python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+  fi
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "==> installing ${missing[*]}"
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# moto's S3 server for the verify suite, as tests/run.sh installs it (Debian 12 marks the
+# system Python as externally managed, PEP 668).
+if [ -n "$verify_suite" ] && ! command -v moto_server >/dev/null 2>&1; then
+  echo "==> pip install moto[server]"
+  pip_extra=()
+  if python3 -m pip install --help 2>/dev/null | grep -q -- --break-system-packages; then
+    pip_extra+=(--break-system-packages)
+  fi
+  python3 -m pip install -q "${pip_extra[@]}" 'moto[server]' ||
+    echo "==> pip install moto[server] failed: the verify suite will fail" >&2
+  hash -r
 fi
 
 if [[ ",$SYSTEMS," == *",sealtrail,"* && -z "${BENCH_SEALTRAIL:-}" ]]; then
@@ -101,6 +125,12 @@ fi
 if has idle; then
   run_suite idle idle-results.txt python3 bench/idle.py --count "$COUNT" --systems "$SYSTEMS" \
     --out "$OUT" --sealtrail "$SEALTRAIL"
+fi
+
+# The archive (bench/out/verify, ~1.5 GB with its input) is built once and reused.
+if [ -n "$verify_suite" ]; then
+  run_suite verify verify-results.txt python3 bench/verify.py --out "$OUT" --sealtrail "$SEALTRAIL" \
+    --rounds "$ROUNDS"
 fi
 
 # Every scenario's table again, one after the other: sealtrail and rsyslog side by side.

@@ -288,30 +288,6 @@ fn ministack_checks_signatures() {
 }
 
 #[test]
-fn md5_matches_rfc1321() {
-    let cases: [(&str, &str); 5] = [
-        ("", "d41d8cd98f00b204e9800998ecf8427e"),
-        ("abc", "900150983cd24fb0d6963f7d28e17f72"),
-        ("message digest", "f96b697d7cb7938d525a2f31aaf161d0"),
-        (
-            "The quick brown fox jumps over the lazy dog",
-            "9e107d9d372bb6826bd81d3542a419d6",
-        ),
-        (
-            "12345678901234567890123456789012345678901234567890123456789012345678901234567890",
-            "57edf4a22be3c955ac49da2e2107b67a",
-        ),
-    ];
-    for (input, want) in cases {
-        let got: String = s3::md5(input.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(got, want, "md5({input:?})");
-    }
-}
-
-#[test]
 fn xml_and_uri_helpers() {
     let xml = "<R><Key>a&amp;b&lt;&#39;&amp;lt;</Key><Key>c &amp; d</Key><Version><Key>k</Key></Version></R>";
     assert_eq!(s3::xml_values(xml, "Key"), vec!["a&b<'&lt;", "c & d", "k"]);

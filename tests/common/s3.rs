@@ -617,65 +617,15 @@ fn xml_unescape(s: &str) -> String {
 }
 
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let pad = |x: u8| k.iter().map(|b| b ^ x).collect::<Vec<u8>>();
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(msg)
-        .finalize();
-    Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize()
-        .into()
+    use hmac::Mac as _;
+    // HMAC takes a key of any length: `new_from_slice` cannot fail for it.
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC key");
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
 }
 
-/// MD5 (RFC 1321), for Content-MD5: no md5 crate among the dependencies.
+/// MD5, for Content-MD5.
 pub fn md5(data: &[u8]) -> [u8; 16] {
-    const S: [[u32; 4]; 4] = [
-        [7, 12, 17, 22],
-        [5, 9, 14, 20],
-        [4, 11, 16, 23],
-        [6, 10, 15, 21],
-    ];
-    let k: Vec<u32> = (0..64)
-        .map(|i| ((i as f64 + 1.0).sin().abs() * 4_294_967_296.0) as u32)
-        .collect();
-    let mut st: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
-    let mut msg = data.to_vec();
-    msg.push(0x80);
-    while msg.len() % 64 != 56 {
-        msg.push(0);
-    }
-    msg.extend_from_slice(&(data.len() as u64).wrapping_mul(8).to_le_bytes());
-    for chunk in msg.chunks(64) {
-        let m: Vec<u32> = (chunk.chunks(4))
-            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-            .collect();
-        let [mut a, mut b, mut c, mut d] = st;
-        for i in 0..64 {
-            let (f, g) = match i / 16 {
-                0 => ((b & c) | (!b & d), i),
-                1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
-                2 => (b ^ c ^ d, (3 * i + 5) % 16),
-                _ => (c ^ (b | !d), (7 * i) % 16),
-            };
-            let f = f.wrapping_add(a).wrapping_add(k[i]).wrapping_add(m[g]);
-            (a, d, c) = (d, c, b);
-            b = b.wrapping_add(f.rotate_left(S[i / 16][i % 4]));
-        }
-        for (s, v) in st.iter_mut().zip([a, b, c, d]) {
-            *s = s.wrapping_add(v);
-        }
-    }
-    let mut out = [0u8; 16];
-    for (i, s) in st.iter().enumerate() {
-        out[i * 4..i * 4 + 4].copy_from_slice(&s.to_le_bytes());
-    }
-    out
+    use md5::Digest as _;
+    md5::Md5::digest(data).into()
 }

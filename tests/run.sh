@@ -90,6 +90,8 @@ install_system_packages() {
   # The file source's rotation tests drive the real logrotate; setpriv runs the daemon
   # as nobody for the unreadable-file case.
   type -P logrotate >/dev/null || missing+=(logrotate)
+  # The HTTP anchor test PUTs the chain head to a real nginx (its WebDAV module).
+  type -P nginx >/dev/null || missing+=(nginx-light)
   type -P setpriv >/dev/null || missing+=(util-linux)
   type -P python3 >/dev/null || missing+=(python3)
   # The journald source's tests: the real journalctl reads journal files that
@@ -108,7 +110,7 @@ install_system_packages() {
     echo "installing: ${missing[*]}"
     apt_install "${missing[@]}"
   else
-    echo "rsyslog, zstd, logger, procps, logrotate, python3, journalctl, systemd-journal-remote: present"
+    echo "rsyslog, zstd, logger, procps, logrotate, nginx, python3, journalctl, systemd-journal-remote: present"
   fi
 }
 

@@ -664,3 +664,94 @@ fn a_missing_bucket_is_said_at_start_and_shipping_resumes_once_it_exists() {
     d.stop();
     assert_all_once(&env, &server, "later", 50);
 }
+
+/// nginx on a free port, storing what is PUT under its root (the WebDAV module's
+/// `dav_methods PUT`) and serving it back; stopped by PID on drop.
+struct Nginx {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl Nginx {
+    fn start(dir: &Path) -> Nginx {
+        let port = free_port();
+        for d in ["www", "tmp"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let d = dir.display();
+        // `user root`: the workers must write into this root-owned test directory when
+        // the tests run as root (ignored, with a warning, otherwise).
+        let conf = format!(
+            "user root;\nworker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{}}\n\
+             http {{\n access_log off;\n client_body_temp_path {d}/tmp;\n\
+             server {{\n  listen 127.0.0.1:{port};\n  root {d}/www;\n  dav_methods PUT;\n  create_full_put_path on;\n }}\n}}\n"
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .args(["-g", "daemon off;"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start nginx (tests/run.sh installs nginx-light)");
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "nginx did not start: {}",
+                std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        Nginx { port, child }
+    }
+}
+
+impl Drop for Nginx {
+    /// SIGTERM: the master stops its workers before it exits (SIGKILL would orphan them).
+    fn drop(&mut self) {
+        common::signal(self.child.id(), "TERM");
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_http_anchor_is_put_by_the_daemon_and_read_by_verify() {
+    let server = S3Server::moto();
+    server.create_bucket("audit", true);
+    let env = TestEnv::new();
+    let web = Nginx::start(&env.path().join("nginx"));
+    let url = format!("http://127.0.0.1:{}/heads/{STREAM}.anchor.json", web.port);
+    let (cfg, port) = config(
+        &env,
+        &server,
+        &server.endpoint,
+        "audit",
+        &format!("anchor = \"{url}\""),
+    );
+    ship(&env, &cfg, port, &[(0, 30), (30, 60)]);
+    let logs = env.logs();
+    assert!(!logs.contains("publishing the chain head failed"), "{logs}");
+    let stored = env
+        .path()
+        .join(format!("nginx/www/heads/{STREAM}.anchor.json"));
+    let head: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&stored).expect("the daemon PUT the head")).unwrap();
+    let keys = server.list_keys("audit", "logs/");
+    assert!(keys.len() >= 2, "{keys:?}");
+    assert_eq!(
+        head["seq"].as_u64().unwrap() + 1,
+        keys.len() as u64,
+        "the newest: {head}"
+    );
+    let out = verify(&server, "audit", &env.public_key(&cfg), &["--anchor", &url]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(
+        out.stdout_str().contains(": reached"),
+        "{}",
+        out.stdout_str()
+    );
+}

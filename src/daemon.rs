@@ -77,6 +77,7 @@ pub struct Stats {
     pub sources: Vec<SourceHandle>,
     pub sealer: Arc<SealerStats>,
     pub shipper: Arc<ShipStats>,
+    pub forwarders: Vec<crate::forward::ForwardHandle>,
 }
 
 /// A daemon whose sockets are bound and whose state is open, not yet running
@@ -87,6 +88,12 @@ pub struct Daemon {
     sealer: Sealer,
     shipper: Shipper,
     wake_shipper: Arc<Notify>,
+    /// Outputs, each run on a thread of its own from its own journal cursor.
+    forwarders: Vec<(
+        crate::forward::ForwardConfig,
+        Normaliser,
+        Arc<crate::forward::ForwardStats>,
+    )>,
     /// Built sources, each with its name, ready to run.
     tasks: Vec<(String, BoxFuture<'static, Result<(), SourceError>>)>,
     /// Stops the sources first at shutdown, before anything downstream.
@@ -137,10 +144,21 @@ impl Daemon {
         tracing::info!(archive = %archive.display, public_key = %pub_path.display(), %key_id, %stream, "sealed segments go to the archive; verify them with the public key");
 
         // By record source index: every configured source, in config order.
-        let listeners = cfg
+        let listeners: Vec<_> = cfg
             .sources()
             .iter()
             .map(|s| (s.name(), s.timezone()))
+            .collect();
+        let forwarders: Vec<_> = cfg
+            .forward
+            .iter()
+            .map(|f| {
+                (
+                    f.clone(),
+                    Normaliser::new(&stream, listeners.clone()),
+                    Arc::new(crate::forward::ForwardStats::default()),
+                )
+            })
             .collect();
         let normaliser = Normaliser::new(&stream, listeners);
         let spool_dir = state_dir.join("spool");
@@ -258,18 +276,28 @@ impl Daemon {
             });
             tasks.push((name, built.task));
         }
+        let forward_handles = forwarders
+            .iter()
+            .map(|(f, _, st)| crate::forward::ForwardHandle {
+                name: f.name.clone(),
+                kind: "syslog",
+                stats: st.clone(),
+            })
+            .collect();
         Ok(Daemon {
             stream,
             journal,
             sealer,
             shipper,
             wake_shipper,
+            forwarders,
             tasks,
             stop_sources,
             stats: Stats {
                 sources,
                 sealer: sealer_stats,
                 shipper: ship_stats,
+                forwarders: forward_handles,
             },
             local_addrs,
         })
@@ -288,11 +316,26 @@ impl Daemon {
             sealer,
             shipper,
             wake_shipper,
+            forwarders,
             tasks,
             stop_sources,
             stats,
             local_addrs: _,
         } = self;
+
+        let stop_forwarders = Arc::new(AtomicBool::new(false));
+        let mut forward_threads = Vec::new();
+        for (cfg, normaliser, fstats) in forwarders {
+            let (journal, stop, stream) =
+                (journal.clone(), stop_forwarders.clone(), stream.clone());
+            let t = std::thread::Builder::new()
+                .name(format!("forward-{}", cfg.name))
+                .spawn(move || {
+                    crate::forward::syslog::run(&cfg, journal, normaliser, &stream, fstats, &stop)
+                })
+                .map_err(|e| DaemonError::Thread(e.to_string()))?;
+            forward_threads.push(t);
+        }
 
         let mut source_tasks = tokio::task::JoinSet::new();
         for (name, task) in tasks {
@@ -355,8 +398,20 @@ impl Daemon {
             .map_err(|e| DaemonError::Thread(e.to_string()))?
             .map_err(|_| DaemonError::Thread("sealer panicked".into()))?;
 
+        // Forwarders deliver what the journal holds (bounded), beside the last upload.
+        stop_forwarders.store(true, Ordering::Release);
+        let forwarders_done = tokio::task::spawn_blocking(move || {
+            for t in forward_threads {
+                if t.join().is_err() {
+                    tracing::error!("a forwarder thread panicked");
+                }
+            }
+        });
         stop_shipper.cancel();
         wake_shipper.notify_one();
+        if forwarders_done.await.is_err() {
+            tracing::error!("joining the forwarders failed");
+        }
         if let Err(e) = ship_task.await {
             tracing::error!(error = %e, "shipper task failed");
         }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemon;
 pub mod detect;
 pub mod event;
+pub mod forward;
 pub mod journal;
 pub mod keys;
 pub mod normalise;

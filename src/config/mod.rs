@@ -78,6 +78,9 @@ pub struct Config {
     pub archive: ArchiveSection,
     #[serde(default)]
     pub spool: SpoolSection,
+    /// `[[forward]]`: outputs to SIEMs, each on its own journal cursor.
+    #[serde(default)]
+    pub forward: Vec<crate::forward::ForwardConfig>,
     /// The local detector's rules (see `docs/DETECTION.md`).
     #[serde(default)]
     pub detect: crate::detect::DetectConfig,
@@ -334,6 +337,7 @@ impl Config {
             seal: SealSection::default(),
             archive: ArchiveSection::default(),
             spool: SpoolSection::default(),
+            forward: Vec::new(),
             detect: crate::detect::DetectConfig::default(),
             alerts: AlertsSection::default(),
             status: StatusSection::default(),

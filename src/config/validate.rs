@@ -218,6 +218,48 @@ impl Config {
                 }
             }
         }
+        let mut forward_names = std::collections::HashSet::new();
+        for (i, f) in self.forward.iter().enumerate() {
+            let line = |key: &str| table_key_line(text, "forward", i, key);
+            if !crate::forward::ForwardConfig::valid_name(&f.name) {
+                return Err(invalid(
+                    format!("forward[{i}].name"),
+                    line("name"),
+                    format!(
+                        "`{}` must be 1-64 characters of A-Z, a-z, 0-9, - and _",
+                        f.name
+                    ),
+                ));
+            }
+            if !forward_names.insert(f.name.as_str()) {
+                return Err(invalid(
+                    format!("forward[{i}].name"),
+                    line("name"),
+                    format!(
+                        "`{}` names two forwarders (each needs its own cursor)",
+                        f.name
+                    ),
+                ));
+            }
+            let port_ok = f
+                .address
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !port_ok {
+                return Err(invalid(
+                    format!("forward[{i}].address"),
+                    line("address"),
+                    format!("`{}` must be host:port", f.address),
+                ));
+            }
+            if f.facility.is_some_and(|x| x > 23) {
+                return Err(invalid(
+                    format!("forward[{i}].facility"),
+                    line("facility"),
+                    "must be 0-23 (RFC 5424)".into(),
+                ));
+            }
+        }
         if let Some(anchor) = &self.archive.anchor {
             let http = anchor.starts_with("http://") || anchor.starts_with("https://");
             if let Err(e) = (!http)

@@ -57,6 +57,14 @@ pub fn render_metrics(s: &Snapshot) -> String {
         &archive_labels(),
         s.shipper.errors,
     );
+    for f in &s.forwarders {
+        let labels = [
+            ("component_id", f.name.as_str()),
+            ("component_kind", "sink"),
+            ("component_type", f.kind.as_str()),
+        ];
+        m.sample("component_errors_total", &labels, f.errors + f.undecodable);
+    }
     m.family(
         "sealtrail_upload_errors_total",
         "counter",
@@ -87,16 +95,44 @@ pub fn render_metrics(s: &Snapshot) -> String {
         ],
         s.sealer.sealed_events,
     );
+    for f in &s.forwarders {
+        let labels = [
+            ("component_id", f.name.as_str()),
+            ("component_kind", "sink"),
+            ("component_type", f.kind.as_str()),
+        ];
+        m.sample("component_sent_events_total", &labels, f.sent_events);
+    }
     m.family(
         "component_sent_bytes_total",
         "counter",
-        "Segment bytes written to the archive.",
+        "Segment bytes written to the archive; bytes sent by each forwarder.",
     );
     m.sample(
         "component_sent_bytes_total",
         &archive_labels(),
         s.shipper.shipped_bytes,
     );
+    for f in &s.forwarders {
+        let labels = [
+            ("component_id", f.name.as_str()),
+            ("component_kind", "sink"),
+            ("component_type", f.kind.as_str()),
+        ];
+        m.sample("component_sent_bytes_total", &labels, f.sent_bytes);
+    }
+    m.family(
+        "sealtrail_forward_resent_events_total",
+        "counter",
+        "Events a forwarder sent again after a failure (at least once: the receiver may have some twice).",
+    );
+    for f in &s.forwarders {
+        m.sample(
+            "sealtrail_forward_resent_events_total",
+            &[("component_id", f.name.as_str())],
+            f.resent_events,
+        );
+    }
     m.family(
         "connection_established_total",
         "counter",

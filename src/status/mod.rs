@@ -16,6 +16,7 @@
 //! the endpoint and `client` what `sealtrail status` uses to ask it.
 
 mod client;
+mod forward;
 mod metrics;
 mod server;
 mod text;
@@ -69,6 +70,7 @@ pub struct Probe {
     pub sources: Vec<SourceHandle>,
     pub sealer: Arc<SealerStats>,
     pub shipper: Arc<ShipStats>,
+    pub forwarders: Vec<crate::forward::ForwardHandle>,
     pub journal: Journal,
     /// `journal.max_bytes`, for the fill alert; 0: unknown.
     pub journal_max_bytes: u64,
@@ -84,6 +86,7 @@ impl Probe {
             sources: stats.sources.clone(),
             sealer: stats.sealer.clone(),
             shipper: stats.shipper.clone(),
+            forwarders: stats.forwarders.clone(),
             journal,
             journal_max_bytes: 0,
             spool_max_bytes: 0,
@@ -205,6 +208,9 @@ impl Probe {
                 lag_bytes: durable.saturating_sub(sealer_pos),
             }],
         };
+        let forwarders = forward::snapshot(&self.forwarders, durable);
+        let mut journal = journal;
+        journal.consumers.extend(forward::consumers(&forwarders));
         let mut snap = Snapshot {
             version: env!("CARGO_PKG_VERSION").to_string(),
             stream: self.stream.clone(),
@@ -214,6 +220,7 @@ impl Probe {
             journal,
             sealer,
             shipper,
+            forwarders,
             alerts: Vec::new(),
         };
         snap.alerts = alerts(&snap);
@@ -232,6 +239,8 @@ pub struct Snapshot {
     pub journal: JournalSnapshot,
     pub sealer: SealerSnapshot,
     pub shipper: ShipperSnapshot,
+    #[serde(default)]
+    pub forwarders: Vec<forward::ForwarderSnapshot>,
     /// Conditions that need an operator now (not past errors, which are counted).
     pub alerts: Vec<String>,
 }
@@ -440,6 +449,7 @@ const ALERTS: &[fn(&Snapshot, &mut Vec<String>)] = &[
     commit_failing,
     recent_late_seal,
     spool_backlog,
+    forward::failing,
     journal_fill,
 ];
 

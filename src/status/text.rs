@@ -147,6 +147,27 @@ pub fn render_text(s: &Snapshot) -> String {
         human_bytes(s.shipper.spool_bytes),
         s.shipper.errors
     );
+    for f in &s.forwarders {
+        let _ = writeln!(
+            o,
+            "forward {}: {}, {} events ({}) sent, lag {}, {} resent, {} errors{}",
+            f.name,
+            if f.connected {
+                "connected"
+            } else {
+                "not connected"
+            },
+            f.sent_events,
+            human_bytes(f.sent_bytes),
+            human_bytes(f.lag_bytes),
+            f.resent_events,
+            f.errors,
+            f.last_error
+                .as_deref()
+                .map(|e| format!(" (last: {e})"))
+                .unwrap_or_default()
+        );
+    }
     if let Some(age) = s.shipper.oldest_unshipped_seconds {
         let _ = writeln!(
             o,

@@ -1,0 +1,225 @@
+//! A journal consumer with a durable cursor of its own: reads records from where it last
+//! delivered, decodes them into events with the same normaliser the sealer uses, hands
+//! them to a [`Sink`] in batches, and moves its cursor only over what the sink has
+//! delivered. After a sink failure it starts again from the cursor.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::event::SealedEvent;
+use crate::journal::{Checkpoint, Journal};
+use crate::normalise::{Input, Normaliser};
+use crate::record::IngestRecord;
+use crate::throttle::Backoff;
+
+use super::{ForwardStats, StartAt};
+
+/// A batch is sent once it holds this many bytes or events, or the journal has no more.
+const BATCH_BYTES: usize = 256 * 1024;
+const BATCH_EVENTS: usize = 2_000;
+/// Written events count as delivered once the sink stayed healthy this long after.
+pub const COMMIT_DELAY: Duration = Duration::from_secs(1);
+/// At shutdown, how long the consumer may go on delivering what the journal holds.
+const FINAL_DRAIN: Duration = Duration::from_secs(5);
+
+/// Where events go.
+pub trait Sink {
+    /// Adds one event to the batch being built.
+    fn push(&mut self, ev: &SealedEvent<'_>, id: &str);
+    /// Sends the batch; returns its bytes. A failure drops the connection: the
+    /// consumer calls `push` again from its cursor.
+    fn flush(&mut self) -> Result<u64, String>;
+    /// Whether what was sent before may count as delivered (the connection is up and
+    /// the receiver has not closed it).
+    fn healthy(&mut self) -> bool;
+}
+
+pub struct Consumer {
+    pub name: String,
+    pub cursor_name: String,
+    pub journal: Journal,
+    pub normaliser: Normaliser,
+    pub stream: String,
+    pub start_at: StartAt,
+    pub stats: Arc<ForwardStats>,
+}
+
+/// Events written but not yet counted as delivered: up to `position`, `events` of them.
+struct InFlight {
+    position: u64,
+    events: u64,
+    at: Instant,
+}
+
+impl Consumer {
+    /// Runs until `stop`, then delivers what is durable for at most [`FINAL_DRAIN`].
+    pub fn run(mut self, sink: &mut dyn Sink, stop: &AtomicBool) {
+        let cursor = self.journal.cursor(&self.cursor_name);
+        let mut delivered = match cursor.load::<()>() {
+            Ok(Some(cp)) => cp.position,
+            Ok(None) => match self.start_at {
+                StartAt::Beginning => 0,
+                StartAt::End => self.journal.durable_position(),
+            },
+            Err(e) => {
+                tracing::error!(forwarder = %self.name, error = %e, "the forwarder's cursor is unreadable; starting from the journal's end");
+                self.journal.durable_position()
+            }
+        };
+        let commit = |pos: u64| {
+            if let Err(e) = cursor.commit(&Checkpoint {
+                position: pos,
+                state: (),
+            }) {
+                tracing::warn!(error = %e, "committing the forwarder's cursor failed");
+            }
+        };
+        commit(delivered);
+        self.stats
+            .delivered_position
+            .store(delivered, Ordering::Relaxed);
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
+        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+        let mut committed = delivered;
+        let mut drain_until: Option<Instant> = None;
+        let mut id = String::new();
+        'restart: loop {
+            let mut reader = match self.journal.reader(delivered) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(forwarder = %self.name, error = %e, "cannot read the journal; retrying");
+                    std::thread::sleep(backoff.step());
+                    continue;
+                }
+            };
+            in_flight.clear();
+            loop {
+                if stop.load(Ordering::Acquire) && drain_until.is_none() {
+                    drain_until = Some(Instant::now() + FINAL_DRAIN);
+                }
+                let mut events = 0u64;
+                let mut bytes = 0usize;
+                loop {
+                    match reader.next() {
+                        Ok(Some((pos, payload))) => {
+                            bytes += payload.len();
+                            events += 1;
+                            self.push(sink, pos, payload, &mut id);
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::error!(forwarder = %self.name, error = %e, "reading the journal failed");
+                            break;
+                        }
+                    }
+                    if bytes >= BATCH_BYTES || events >= BATCH_EVENTS as u64 {
+                        break;
+                    }
+                }
+                if events > 0 {
+                    match sink.flush() {
+                        Ok(n) => {
+                            self.stats.sent_events.fetch_add(events, Ordering::Relaxed);
+                            self.stats.sent_bytes.fetch_add(n, Ordering::Relaxed);
+                            self.stats.connected.store(true, Ordering::Relaxed);
+                            in_flight.push_back(InFlight {
+                                position: reader.position(),
+                                events,
+                                at: Instant::now(),
+                            });
+                        }
+                        Err(e) => {
+                            self.failed(&e, &in_flight, events);
+                            if drain_until.is_some_and(|d| Instant::now() >= d) {
+                                break 'restart;
+                            }
+                            std::thread::sleep(backoff.step());
+                            continue 'restart;
+                        }
+                    }
+                }
+                // What has been out long enough on a healthy connection is delivered.
+                if in_flight
+                    .front()
+                    .is_some_and(|f| f.at.elapsed() >= COMMIT_DELAY)
+                {
+                    if !sink.healthy() {
+                        self.failed("the receiver closed the connection", &in_flight, 0);
+                        std::thread::sleep(backoff.step());
+                        continue 'restart;
+                    }
+                    while let Some(f) = in_flight.front().filter(|f| f.at.elapsed() >= COMMIT_DELAY)
+                    {
+                        delivered = f.position;
+                        in_flight.pop_front();
+                    }
+                    backoff.reset();
+                    self.stats.set_error(None);
+                }
+                if delivered != committed {
+                    commit(delivered);
+                    committed = delivered;
+                    self.stats
+                        .delivered_position
+                        .store(delivered, Ordering::Relaxed);
+                }
+                if let Some(deadline) = drain_until {
+                    let caught_up =
+                        events == 0 && reader.position() >= self.journal.durable_position();
+                    if (caught_up && in_flight.is_empty()) || Instant::now() >= deadline {
+                        break 'restart;
+                    }
+                    if caught_up {
+                        // Wait out the commit delay of the last batch.
+                        std::thread::sleep(Duration::from_millis(50));
+                        continue;
+                    }
+                }
+                if events == 0 {
+                    self.journal
+                        .wait_durable_beyond(reader.position(), Duration::from_millis(200));
+                }
+            }
+        }
+        if delivered != committed {
+            commit(delivered);
+            self.stats
+                .delivered_position
+                .store(delivered, Ordering::Relaxed);
+        }
+        tracing::info!(forwarder = %self.name, position = delivered, "forwarder stopped; it resumes from its cursor");
+    }
+
+    fn push(&mut self, sink: &mut dyn Sink, pos: u64, payload: &[u8], id: &mut String) {
+        let rec = match IngestRecord::decode(payload) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.undecodable.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(forwarder = %self.name, position = pos, error = %e, "undecodable journal record not forwarded (it is sealed raw)");
+                return;
+            }
+        };
+        let input = Input::of(&rec);
+        let d = self.normaliser.decode(&rec, &input);
+        let ev = self.normaliser.sealed(pos, &d.event, d.auth.as_ref());
+        id.clear();
+        id.push_str(&self.stream);
+        id.push(':');
+        id.push_str(itoa::Buffer::new().format(pos));
+        sink.push(&ev, id);
+    }
+
+    fn failed(&self, e: &str, in_flight: &VecDeque<InFlight>, unsent: u64) {
+        let resent: u64 = in_flight.iter().map(|f| f.events).sum::<u64>() + unsent;
+        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        self.stats.resent_events.fetch_add(
+            in_flight.iter().map(|f| f.events).sum::<u64>(),
+            Ordering::Relaxed,
+        );
+        self.stats.connected.store(false, Ordering::Relaxed);
+        self.stats.set_error(Some(e.to_string()));
+        tracing::warn!(forwarder = %self.name, error = %e, events_to_send_again = resent, "forwarding failed; sending again from the last delivered position");
+    }
+}

@@ -1,0 +1,94 @@
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+
+use super::*;
+use crate::event::{Keywords, Message, SealedAuth, StructuredData, Tags};
+
+fn event<'a>(original: &'a str) -> SealedEvent<'a> {
+    SealedEvent {
+        position: 7,
+        received_ns: 1_764_640_800_000_000_000,
+        ingress: Some(Cow::Borrowed("tcp")),
+        peer: Some(SocketAddr::from(([192, 0, 2, 1], 5140))),
+        file: None,
+        original: Cow::Borrowed(original),
+        original_bytes: None,
+        timestamp_ns: Some(1_764_640_799_123_456_000),
+        priority: Some(38),
+        version: None,
+        hostname: Some(Cow::Borrowed("web 1")),
+        appname: Some(Cow::Borrowed("sshd")),
+        procid: Some(ProcId::Pid(42)),
+        msgid: None,
+        structured_data: StructuredData::None,
+        message: Message::Span(0, original.len()),
+        tags: Tags::default(),
+        auth: None,
+        journal: None,
+    }
+}
+
+#[test]
+fn header_fields_and_the_original_line() {
+    let line = "<38>Dec  2 03:59:59 web1 sshd[42]: Accepted password for bob";
+    let ev = event(line);
+    let msg = render(&ev, "h1:7", "h1", &HeaderOptions::default());
+    assert_eq!(
+        msg,
+        format!("<38>1 2025-12-02T01:59:59.123456Z web1 sshd 42 - [sealtrail@32473 id=\"h1:7\" received=\"2025-12-02T02:00:00.000000Z\" ingress=\"tcp\" peer=\"192.0.2.1:5140\"] {line}")
+    );
+    let forced = HeaderOptions {
+        app_name: Some("audit".into()),
+        hostname: Some("collector".into()),
+        facility: Some(13),
+    };
+    let msg = render(&ev, "h1:7", "h1", &forced);
+    assert!(
+        msg.starts_with("<110>1 2025-12-02T01:59:59.123456Z collector audit 42 - "),
+        "{msg}"
+    );
+}
+
+#[test]
+fn auth_fields_tags_and_escaping_in_structured_data() {
+    let line = "x";
+    let mut ev = event(line);
+    ev.hostname = None;
+    ev.appname = None;
+    ev.procid = None;
+    ev.priority = None;
+    ev.tags.set(Tags::TRUNCATED, true);
+    ev.auth = Some(SealedAuth {
+        category: Keywords::Static(&["authentication"]),
+        kind_type: Keywords::Static(&["start"]),
+        action: Cow::Borrowed("ssh_login"),
+        outcome: Cow::Borrowed("failure"),
+        reason: Some(Cow::Borrowed("bad \"pw\" ]\\")),
+        user: Some(Cow::Borrowed("root")),
+        user_id: None,
+        target_user: None,
+        source_ip: Some(IpAddr::from([203, 0, 113, 9])),
+        source_port: None,
+        source_domain: None,
+        attempts: 1,
+        method: None,
+        service: None,
+        tty: None,
+        pwd: None,
+        command: None,
+        session_id: None,
+        exe: None,
+    });
+    let msg = render(&ev, "h1:7", "h1", &HeaderOptions::default());
+    assert!(
+        msg.starts_with("<13>1 2025-12-02T01:59:59.123456Z h1 sealtrail - - ["),
+        "{msg}"
+    );
+    assert!(msg.contains(" category=\"authentication\" action=\"ssh_login\" outcome=\"failure\" user=\"root\" source_ip=\"203.0.113.9\" reason=\"bad \\\"pw\\\" \\]\\\\\""), "{msg}");
+    assert!(msg.contains(" tags=\"_truncated\"]"), "{msg}");
+    let mut framed = Vec::new();
+    write_frame(&mut framed, &ev, "h1:7", "h1", &HeaderOptions::default());
+    let text = String::from_utf8(framed).unwrap();
+    let (len, rest) = text.split_once(' ').unwrap();
+    assert_eq!(len.parse::<usize>().unwrap(), rest.len(), "octet count");
+}

@@ -1,0 +1,187 @@
+//! The syslog forwarder: RFC 5424 messages ([`super::rfc5424`]) over TCP with octet
+//! counting, or over UDP one datagram each. The TCP connection is opened when there is
+//! something to send and reopened after any failure; the consumer then sends again from
+//! its cursor, so a connection that dies with data in flight loses nothing.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::consumer::{Consumer, Sink};
+use super::rfc5424::{self, HeaderOptions};
+use super::{ForwardConfig, ForwardStats, ForwardTransport};
+use crate::event::SealedEvent;
+use crate::journal::Journal;
+use crate::normalise::Normaliser;
+
+/// A stalled receiver fails the write after this long (then the connection is redone).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct SyslogSink {
+    address: String,
+    transport: ForwardTransport,
+    header: HeaderOptions,
+    stream: String,
+    tcp: Option<TcpStream>,
+    udp: Option<UdpSocket>,
+    /// The TCP batch being built (octet-counted frames).
+    buf: Vec<u8>,
+    /// UDP: one message per datagram.
+    datagrams: Vec<String>,
+}
+
+impl SyslogSink {
+    pub fn new(cfg: &ForwardConfig, stream: &str) -> SyslogSink {
+        SyslogSink {
+            address: cfg.address.clone(),
+            transport: cfg.transport,
+            header: HeaderOptions {
+                app_name: cfg.app_name.clone(),
+                hostname: cfg.hostname.clone(),
+                facility: cfg.facility,
+            },
+            stream: stream.to_string(),
+            tcp: None,
+            udp: None,
+            buf: Vec::with_capacity(256 * 1024),
+            datagrams: Vec::new(),
+        }
+    }
+
+    fn connect_tcp(&self) -> Result<TcpStream, String> {
+        let addrs = self
+            .address
+            .to_socket_addrs()
+            .map_err(|e| format!("resolving {}: {e}", self.address))?;
+        let mut last = format!("{} resolves to no address", self.address);
+        for a in addrs {
+            match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+                Ok(s) => {
+                    s.set_write_timeout(Some(WRITE_TIMEOUT))
+                        .and_then(|()| s.set_nodelay(true))
+                        .map_err(|e| e.to_string())?;
+                    return Ok(s);
+                }
+                Err(e) => last = format!("connecting to {a}: {e}"),
+            }
+        }
+        Err(last)
+    }
+}
+
+impl Sink for SyslogSink {
+    fn push(&mut self, ev: &SealedEvent<'_>, id: &str) {
+        match self.transport {
+            ForwardTransport::Tcp => {
+                rfc5424::write_frame(&mut self.buf, ev, id, &self.stream, &self.header)
+            }
+            ForwardTransport::Udp => {
+                self.datagrams
+                    .push(rfc5424::render(ev, id, &self.stream, &self.header))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<u64, String> {
+        match self.transport {
+            ForwardTransport::Tcp => {
+                let bytes = std::mem::take(&mut self.buf);
+                let mut conn = match self.tcp.take() {
+                    Some(c) => c,
+                    None => self.connect_tcp()?,
+                };
+                let r = conn
+                    .write_all(&bytes)
+                    .map_err(|e| format!("writing to {}: {e}", self.address));
+                let n = bytes.len() as u64;
+                self.buf = bytes;
+                self.buf.clear();
+                r?;
+                self.tcp = Some(conn);
+                Ok(n)
+            }
+            ForwardTransport::Udp => {
+                let sock = match self.udp.take() {
+                    Some(s) => s,
+                    None => {
+                        let target = self
+                            .address
+                            .to_socket_addrs()
+                            .map_err(|e| format!("resolving {}: {e}", self.address))?
+                            .next()
+                            .ok_or_else(|| format!("{} resolves to no address", self.address))?;
+                        let bind = if target.is_ipv6() {
+                            "[::]:0"
+                        } else {
+                            "0.0.0.0:0"
+                        };
+                        let s = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
+                        s.connect(target).map_err(|e| e.to_string())?;
+                        s
+                    }
+                };
+                let mut n = 0u64;
+                let datagrams = std::mem::take(&mut self.datagrams);
+                for d in &datagrams {
+                    // A datagram the network drops is gone: UDP says nothing either way.
+                    sock.send(d.as_bytes())
+                        .map_err(|e| format!("sending to {}: {e}", self.address))?;
+                    n += d.len() as u64;
+                }
+                self.udp = Some(sock);
+                Ok(n)
+            }
+        }
+    }
+
+    fn healthy(&mut self) -> bool {
+        if self.transport == ForwardTransport::Udp {
+            return true;
+        }
+        let Some(conn) = &mut self.tcp else {
+            return false;
+        };
+        // A receiver that closed (or reset) the connection shows as end-of-file or an
+        // error on a non-blocking read; a live one has nothing to say (WouldBlock).
+        if conn.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut probe = [0u8; 512];
+        let alive = match conn.read(&mut probe) {
+            Ok(0) => false,
+            Ok(_) => true,
+            Err(e) => e.kind() == ErrorKind::WouldBlock,
+        };
+        let reset = conn.set_nonblocking(false).is_ok();
+        if !(alive && reset) {
+            self.tcp = None;
+        }
+        alive && reset
+    }
+}
+
+/// Runs one syslog forwarder until `stop` (then drains, bounded).
+pub fn run(
+    cfg: &ForwardConfig,
+    journal: Journal,
+    normaliser: Normaliser,
+    stream: &str,
+    stats: Arc<ForwardStats>,
+    stop: &AtomicBool,
+) {
+    let mut sink = SyslogSink::new(cfg, stream);
+    tracing::info!(forwarder = %cfg.name, address = %cfg.address, transport = cfg.transport.as_str(), "forwarding events as RFC 5424 syslog");
+    Consumer {
+        name: cfg.name.clone(),
+        cursor_name: cfg.cursor_name(),
+        journal,
+        normaliser,
+        stream: stream.to_string(),
+        start_at: cfg.start_at,
+        stats,
+    }
+    .run(&mut sink, stop);
+}

@@ -1,0 +1,262 @@
+//! The syslog forwarder against the real rsyslog (imtcp, octet-counted RFC 5424 in,
+//! one line per message out): every event arrives with its structured data and its
+//! original line, and an rsyslog stopped in the middle of a load loses nothing.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{free_port, Config, Listener, TestEnv, Transport};
+
+const STREAM: &str = "fwd-host";
+
+/// rsyslogd in the foreground on a private configuration, writing what it receives
+/// on `port` to `out` as `HOSTNAME|APP-NAME|PROCID|STRUCTURED-DATA|MSG`.
+struct Rsyslog {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Rsyslog {
+    fn start(dir: &Path, port: u16) -> Rsyslog {
+        std::fs::create_dir_all(dir).unwrap();
+        let conf = dir.join("rsyslog.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"global(workDirectory="{d}")
+module(load="imtcp")
+template(name="fields" type="string" string="%hostname%|%app-name%|%procid%|%structured-data%|%msg%\n")
+ruleset(name="in") {{
+  action(type="omfile" file="{d}/out.log" template="fields" flushOnTXEnd="on" asyncWriting="off")
+}}
+input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="in")
+"#,
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        let mut r = Rsyslog {
+            dir: dir.to_path_buf(),
+            port,
+            child: None,
+        };
+        r.up();
+        r
+    }
+
+    fn up(&mut self) {
+        let child = Command::new("rsyslogd")
+            .args(["-n", "-f"])
+            .arg(self.dir.join("rsyslog.conf"))
+            .arg("-i")
+            .arg(self.dir.join("rsyslog.pid"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.join("rsyslog.stderr")).unwrap())
+            .spawn()
+            .expect("start rsyslogd (tests/run.sh installs rsyslog)");
+        self.child = Some(child);
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "rsyslogd did not listen: {}",
+                std::fs::read_to_string(self.dir.join("rsyslog.stderr")).unwrap_or_default()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            common::signal(c.id(), "TERM");
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_file(self.dir.join("rsyslog.pid"));
+    }
+
+    fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("out.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Waits until every line `0..n` has arrived; returns how often each came.
+    #[track_caller]
+    fn wait_for(&self, n: usize) -> BTreeMap<usize, usize> {
+        let start = Instant::now();
+        loop {
+            let seen = counts(&self.lines());
+            if (0..n).all(|i| seen.contains_key(&i)) {
+                return seen;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "only {} of {n} lines reached rsyslog; it wrote:\n{}",
+                seen.len(),
+                self.lines()
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+fn sent(from: usize, to: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in from..to {
+        out.extend_from_slice(
+            format!("<38>Dec  2 03:00:00 web1 sshd[4242]: Failed password for u{i:05} from 203.0.113.9 port 22 ssh2\n")
+                .as_bytes(),
+        );
+    }
+    out
+}
+
+/// How often each numbered line arrived.
+fn counts(lines: &[String]) -> BTreeMap<usize, usize> {
+    let mut m = BTreeMap::new();
+    for l in lines {
+        let n = l
+            .rsplit_once("Failed password for u")
+            .and_then(|(_, r)| r.get(..5))
+            .and_then(|n| n.parse::<usize>().ok());
+        if let Some(n) = n {
+            *m.entry(n).or_default() += 1;
+        }
+    }
+    m
+}
+
+fn config(env: &TestEnv, rsyslog_port: u16) -> (Config, u16, u16) {
+    let port = free_port();
+    let status = free_port();
+    let mut cfg = Config::new(STREAM, vec![Listener::new("tcp", Transport::Tcp, port)]);
+    cfg.extra_toml = format!(
+        "\n[status]\naddress = \"127.0.0.1:{status}\"\n\n[[forward]]\nname = \"siem\"\ntype = \"syslog\"\naddress = \"127.0.0.1:{rsyslog_port}\"\nstart_at = \"beginning\"\n"
+    );
+    let _ = env;
+    (cfg, port, status)
+}
+
+#[test]
+fn rsyslog_receives_every_event_with_its_fields_and_original_line() {
+    let env = TestEnv::new();
+    let rs = Rsyslog::start(&env.path().join("rsyslog"), free_port());
+    let (cfg, port, status) = config(&env, rs.port);
+    let mut d = env.start(&cfg);
+    common::send_tcp(port, &sent(0, 300));
+    let seen = rs.wait_for(300);
+    assert!(
+        seen.values().all(|&c| c == 1),
+        "duplicates without a failure: {seen:?}"
+    );
+    let lines = rs.lines();
+    let first = lines.iter().find(|l| l.contains("for u00000 ")).unwrap();
+    let fields: Vec<&str> = first.splitn(5, '|').collect();
+    assert_eq!(fields[0], "web1", "{first}");
+    assert_eq!(fields[1], "sshd", "{first}");
+    assert_eq!(fields[2], "4242", "{first}");
+    let sd = fields[3];
+    assert!(sd.starts_with("[sealtrail@32473 id=\"fwd-host:"), "{first}");
+    for want in [
+        "ingress=\"tcp\"",
+        "category=\"authentication\"",
+        "outcome=\"failure\"",
+        "user=\"u00000\"",
+        "source_ip=\"203.0.113.9\"",
+    ] {
+        assert!(sd.contains(want), "{want} missing: {first}");
+    }
+    assert!(
+        fields[4]
+            .trim_start()
+            .starts_with("<38>Dec  2 03:00:00 web1 sshd[4242]: Failed password for u00000 from"),
+        "MSG is the original line: {first}"
+    );
+    // The ids are the sealed events' ids: the same in the archive.
+    let metrics = common::http_get(status, "/metrics");
+    assert_eq!(
+        common::metric(
+            &metrics,
+            "component_sent_events_total",
+            &[("component_id", "siem")]
+        ),
+        Some(300.0),
+        "{metrics}"
+    );
+    let st = common::http_get(status, "/status");
+    assert!(st.contains("\"forwarders\""), "{st}");
+    d.wait_idle();
+    d.stop();
+    let events = common::all_events(&common::read_archive(&env.archive_dir));
+    let ids: std::collections::BTreeSet<String> = events
+        .iter()
+        .filter_map(|e| e["event"]["id"].as_str().map(str::to_string))
+        .collect();
+    for l in &lines {
+        let id = l
+            .split("id=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap();
+        assert!(
+            ids.contains(id),
+            "forwarded id {id} is not a sealed event's id"
+        );
+    }
+}
+
+#[test]
+fn an_rsyslog_stopped_in_the_middle_of_a_load_loses_nothing() {
+    let env = TestEnv::new();
+    let mut rs = Rsyslog::start(&env.path().join("rsyslog"), free_port());
+    let (cfg, port, status) = config(&env, rs.port);
+    let mut d = env.start(&cfg);
+    common::send_tcp(port, &sent(0, 200));
+    rs.wait_for(200);
+    rs.down();
+    common::send_tcp(port, &sent(200, 400));
+    thread::sleep(Duration::from_millis(2500));
+    let st = common::http_get(status, "/status");
+    assert!(
+        st.contains("cannot deliver"),
+        "the outage is an alert: {st}"
+    );
+    rs.up();
+    let seen = rs.wait_for(400);
+    let dups: usize = seen.values().map(|c| c - 1).sum();
+    assert!(
+        dups <= 400,
+        "at least once, within the window: {dups} duplicates"
+    );
+    let metrics = common::http_get(status, "/metrics");
+    let resent = common::metric(
+        &metrics,
+        "sealtrail_forward_resent_events_total",
+        &[("component_id", "siem")],
+    );
+    assert!(
+        resent.unwrap_or(0.0) >= dups as f64,
+        "every duplicate is counted as resent ({dups} duplicates, {resent:?} resent)"
+    );
+    d.wait_idle();
+    d.stop();
+}

@@ -260,3 +260,27 @@ fn an_rsyslog_stopped_in_the_middle_of_a_load_loses_nothing() {
     d.wait_idle();
     d.stop();
 }
+
+#[test]
+fn a_forwarder_behind_at_kill_9_resumes_from_its_cursor() {
+    let env = TestEnv::new();
+    let mut rs = Rsyslog::start(&env.path().join("rsyslog"), free_port());
+    let (cfg, port, _) = config(&env, rs.port);
+    let mut d = env.start(&cfg);
+    common::send_tcp(port, &sent(0, 100));
+    rs.wait_for(100);
+    rs.down();
+    common::send_tcp(port, &sent(100, 250));
+    d.wait_idle();
+    // Journalled, not delivered: the forwarder is behind when the process dies.
+    d.kill9();
+    rs.up();
+    let mut d = env.start(&cfg);
+    let seen = rs.wait_for(250);
+    assert!(
+        (100..250).all(|i| seen.contains_key(&i)),
+        "what was behind arrived after the restart"
+    );
+    d.wait_idle();
+    d.stop();
+}

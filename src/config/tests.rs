@@ -401,3 +401,33 @@ fn s3_only_keys_on_a_local_archive_and_bad_values_name_key_and_line() {
     let (_, key, _) = err(&format!("{TCP}[spool]\nmax_bytes = 0\n"));
     assert_eq!(key, "spool.max_bytes");
 }
+
+#[test]
+fn forward_outputs_and_their_errors() {
+    let c = parse(&format!(
+        "{TCP}[[forward]]\nname = \"siem\"\ntype = \"syslog\"\naddress = \"siem.example:514\"\ntransport = \"udp\"\nfacility = 13\nstart_at = \"beginning\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.forward.len(), 1);
+    assert_eq!(
+        c.forward[0].transport,
+        crate::forward::ForwardTransport::Udp
+    );
+    assert_eq!(c.forward[0].start_at, crate::forward::StartAt::Beginning);
+    assert_eq!(c.forward[0].cursor_name(), "forward-siem");
+    let f = |body: &str| err(&format!("{TCP}[[forward]]\ntype = \"syslog\"\n{body}"));
+    let (line, key, _) = f("name = \"a b\"\naddress = \"x:1\"\n");
+    assert_eq!((line, key.as_str()), (6, "forward[0].name"));
+    let (_, key, msg) = f("name = \"a\"\naddress = \"siem.example\"\n");
+    assert_eq!(key, "forward[0].address");
+    assert!(msg.contains("host:port"), "{msg}");
+    let (_, key, _) = f("name = \"a\"\naddress = \"x:1\"\nfacility = 24\n");
+    assert_eq!(key, "forward[0].facility");
+    let (_, key, _) = f("name = \"a\"\naddress = \"x:1\"\ntype2 = 1\n");
+    assert_eq!(key, "forward[0].type2");
+    let (_, key, msg) = err(&format!(
+        "{TCP}[[forward]]\nname = \"a\"\ntype = \"syslog\"\naddress = \"x:1\"\n[[forward]]\nname = \"a\"\ntype = \"syslog\"\naddress = \"y:2\"\n"
+    ));
+    assert_eq!(key, "forward[1].name");
+    assert!(msg.contains("two forwarders"), "{msg}");
+}

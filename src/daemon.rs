@@ -42,6 +42,11 @@ pub enum DaemonError {
     Source(#[from] BuildError),
     #[error("sealer thread: {0}")]
     Thread(String),
+    #[error("forward `{name}`: tls.{source}")]
+    ForwardTls {
+        name: String,
+        source: crate::forward::tls::TlsError,
+    },
 }
 
 impl DaemonError {
@@ -52,7 +57,7 @@ impl DaemonError {
         match self {
             DaemonError::StateDir(e) => !matches!(e, crate::state_dir::StateDirError::Io { .. }),
             DaemonError::Key(e) => e.is_configuration(),
-            DaemonError::ForeignChain { .. } => true,
+            DaemonError::ForeignChain { .. } | DaemonError::ForwardTls { .. } => true,
             DaemonError::Seal(SealError::StreamMismatch { .. }) => true,
             DaemonError::Journal(
                 JournalError::InvalidOptions(_) | JournalError::OldFormat { .. },
@@ -80,6 +85,14 @@ pub struct Stats {
     pub forwarders: Vec<crate::forward::ForwardHandle>,
 }
 
+/// A configured forwarder, ready to run: its TLS client is built (key material read).
+struct Forwarder {
+    cfg: crate::forward::ForwardConfig,
+    tls: Option<crate::forward::tls::TlsClient>,
+    normaliser: Normaliser,
+    stats: Arc<crate::forward::ForwardStats>,
+}
+
 /// A daemon whose sockets are bound and whose state is open, not yet running
 /// (mini-redis style: tests can bind port 0 and read [`Daemon::local_addrs`]).
 pub struct Daemon {
@@ -89,11 +102,7 @@ pub struct Daemon {
     shipper: Shipper,
     wake_shipper: Arc<Notify>,
     /// Outputs, each run on a thread of its own from its own journal cursor.
-    forwarders: Vec<(
-        crate::forward::ForwardConfig,
-        Normaliser,
-        Arc<crate::forward::ForwardStats>,
-    )>,
+    forwarders: Vec<Forwarder>,
     /// Built sources, each with its name, ready to run.
     tasks: Vec<(String, BoxFuture<'static, Result<(), SourceError>>)>,
     /// Stops the sources first at shutdown, before anything downstream.
@@ -149,17 +158,27 @@ impl Daemon {
             .iter()
             .map(|s| (s.name(), s.timezone()))
             .collect();
-        let forwarders: Vec<_> = cfg
-            .forward
-            .iter()
-            .map(|f| {
-                (
-                    f.clone(),
-                    Normaliser::new(&stream, listeners.clone()),
-                    Arc::new(crate::forward::ForwardStats::default()),
-                )
-            })
-            .collect();
+        let mut forwarders = Vec::new();
+        for f in &cfg.forward {
+            let tls = match &f.tls {
+                Some(t) => {
+                    Some(
+                        t.client(&f.address)
+                            .map_err(|source| DaemonError::ForwardTls {
+                                name: f.name.clone(),
+                                source,
+                            })?,
+                    )
+                }
+                None => None,
+            };
+            forwarders.push(Forwarder {
+                cfg: f.clone(),
+                tls,
+                normaliser: Normaliser::new(&stream, listeners.clone()),
+                stats: Arc::new(crate::forward::ForwardStats::default()),
+            });
+        }
         let normaliser = Normaliser::new(&stream, listeners);
         let spool_dir = state_dir.join("spool");
         let wake_shipper = Arc::new(Notify::new());
@@ -278,10 +297,10 @@ impl Daemon {
         }
         let forward_handles = forwarders
             .iter()
-            .map(|(f, _, st)| crate::forward::ForwardHandle {
-                name: f.name.clone(),
+            .map(|f| crate::forward::ForwardHandle {
+                name: f.cfg.name.clone(),
                 kind: "syslog",
-                stats: st.clone(),
+                stats: f.stats.clone(),
             })
             .collect();
         Ok(Daemon {
@@ -325,13 +344,21 @@ impl Daemon {
 
         let stop_forwarders = Arc::new(AtomicBool::new(false));
         let mut forward_threads = Vec::new();
-        for (cfg, normaliser, fstats) in forwarders {
+        for f in forwarders {
             let (journal, stop, stream) =
                 (journal.clone(), stop_forwarders.clone(), stream.clone());
             let t = std::thread::Builder::new()
-                .name(format!("forward-{}", cfg.name))
+                .name(format!("forward-{}", f.cfg.name))
                 .spawn(move || {
-                    crate::forward::syslog::run(&cfg, journal, normaliser, &stream, fstats, &stop)
+                    crate::forward::syslog::run(
+                        &f.cfg,
+                        f.tls,
+                        journal,
+                        f.normaliser,
+                        &stream,
+                        f.stats,
+                        &stop,
+                    )
                 })
                 .map_err(|e| DaemonError::Thread(e.to_string()))?;
             forward_threads.push(t);

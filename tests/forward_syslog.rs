@@ -24,20 +24,37 @@ struct Rsyslog {
 
 impl Rsyslog {
     fn start(dir: &Path, port: u16) -> Rsyslog {
+        Self::start_with(dir, port, "", "module(load=\"imtcp\")")
+    }
+
+    /// rsyslog with its GnuTLS driver: certificate and key of `pki`, client
+    /// certificates required and checked against its CA.
+    fn start_tls(dir: &Path, port: u16, pki: &Pki) -> Rsyslog {
+        let global = format!(
+            "global(DefaultNetstreamDriver=\"gtls\" DefaultNetstreamDriverCAFile=\"{}\" DefaultNetstreamDriverCertFile=\"{}\" DefaultNetstreamDriverKeyFile=\"{}\")\n",
+            pki.ca.display(),
+            pki.server_cert.display(),
+            pki.server_key.display()
+        );
+        let module = "module(load=\"imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"x509/certvalid\")";
+        Self::start_with(dir, port, &global, module)
+    }
+
+    fn start_with(dir: &Path, port: u16, global: &str, module: &str) -> Rsyslog {
         std::fs::create_dir_all(dir).unwrap();
         let conf = dir.join("rsyslog.conf");
         std::fs::write(
             &conf,
             format!(
                 r#"global(workDirectory="{d}")
-module(load="imtcp")
+{global}{module}
 template(name="fields" type="string" string="%hostname%|%app-name%|%procid%|%structured-data%|%msg%\n")
 ruleset(name="in") {{
   action(type="omfile" file="{d}/out.log" template="fields" flushOnTXEnd="on" asyncWriting="off")
 }}
 input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="in")
 "#,
-                d = dir.display()
+                d = dir.display(),
             ),
         )
         .unwrap();
@@ -283,4 +300,123 @@ fn a_forwarder_behind_at_kill_9_resumes_from_its_cursor() {
     );
     d.wait_idle();
     d.stop();
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with the
+/// openssl command line.
+struct Pki {
+    ca: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+    client_cert: PathBuf,
+    client_key: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Pki {
+    fn make(dir: &Path) -> Pki {
+        std::fs::create_dir_all(dir).unwrap();
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=sealtrail test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+        for (name, ext) in [
+            ("server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"),
+            ("client", "subjectAltName=DNS:web1.example\nextendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n"),
+        ] {
+            std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+            openssl(dir, &["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", &format!("/CN={name}")]);
+            openssl(dir, &["x509", "-req", "-in", &format!("{name}.csr"), "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "2", "-out", &format!("{name}.pem"), "-extfile", &format!("{name}.ext")]);
+        }
+        Pki {
+            ca: dir.join("ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client.key"),
+        }
+    }
+}
+
+#[test]
+fn tls_to_rsyslog_verifies_the_server_and_presents_a_client_certificate() {
+    let env = TestEnv::new();
+    let pki = Pki::make(&env.path().join("pki"));
+    let rs = Rsyslog::start_tls(&env.path().join("rsyslog"), free_port(), &pki);
+    let (mut cfg, port, _) = config(&env, rs.port);
+    let q = |p: &Path| common::toml_str(&p.to_string_lossy());
+    cfg.extra_toml.push_str(&format!(
+        "tls = {{ ca_file = {}, cert_file = {}, key_file = {} }}\n",
+        q(&pki.ca),
+        q(&pki.client_cert),
+        q(&pki.client_key)
+    ));
+    let mut d = env.start(&cfg);
+    common::send_tcp(port, &sent(0, 100));
+    let seen = rs.wait_for(100);
+    assert!(seen.values().all(|&c| c == 1), "{seen:?}");
+    d.wait_idle();
+    d.stop();
+
+    // A receiver whose certificate the CA did not sign is refused: nothing is sent.
+    let other = Pki::make(&env.path().join("other-pki"));
+    let mut bad = cfg.clone();
+    bad.extra_toml = bad.extra_toml.replace(&q(&pki.ca), &q(&other.ca));
+    let mut d = env.start(&bad);
+    common::send_tcp(port, &sent(100, 110));
+    d.wait_log("TLS handshake with", 1);
+    d.wait_idle();
+    d.stop();
+    assert!(
+        !counts(&rs.lines()).contains_key(&100),
+        "an unverified receiver got events"
+    );
+
+    // Unreadable key material is a configuration error naming the key.
+    let mut missing = cfg.clone();
+    missing.extra_toml = missing
+        .extra_toml
+        .replace(&q(&pki.client_key), "\"/nonexistent/client.key\"");
+    env.write_config(&missing);
+    let out = common::sealtrail(&["check-config", "-c", env.config_path.to_str().unwrap()]);
+    assert_eq!(out.code, Some(78), "{}", out.describe());
+    assert!(
+        out.stderr_str().contains("forward[0].tls.key_file"),
+        "{}",
+        out.describe()
+    );
 }

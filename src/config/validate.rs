@@ -252,6 +252,22 @@ impl Config {
                     format!("`{}` must be host:port", f.address),
                 ));
             }
+            if let Some(tls) = &f.tls {
+                if f.transport != crate::forward::ForwardTransport::Tcp {
+                    return Err(invalid(
+                        format!("forward[{i}].tls"),
+                        line("tls"),
+                        "TLS runs over tcp only (RFC 5425)".into(),
+                    ));
+                }
+                if let Err(e) = tls.client(&f.address) {
+                    return Err(invalid(
+                        format!("forward[{i}].tls.{}", e.key),
+                        line("tls"),
+                        e.message,
+                    ));
+                }
+            }
             if f.facility.is_some_and(|x| x > 23) {
                 return Err(invalid(
                     format!("forward[{i}].facility"),

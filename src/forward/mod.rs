@@ -11,6 +11,7 @@
 pub mod consumer;
 pub mod rfc5424;
 pub mod syslog;
+pub mod tls;
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Mutex;
@@ -40,6 +41,9 @@ pub struct ForwardConfig {
     /// Facility (0-23) of every message; unset: the event's own, else user (1).
     #[serde(default)]
     pub facility: Option<u8>,
+    /// TLS (RFC 5425) over the TCP connection; unset: plain TCP.
+    #[serde(default)]
+    pub tls: Option<tls::TlsSection>,
     /// Where a new forwarder starts: `end` (events from now on, the default) or
     /// `beginning` (everything the journal still holds).
     #[serde(default)]

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::consumer::{Consumer, Sink};
 use super::rfc5424::{self, HeaderOptions};
+use super::tls::TlsClient;
 use super::{ForwardConfig, ForwardStats, ForwardTransport};
 use crate::event::SealedEvent;
 use crate::journal::Journal;
@@ -20,12 +21,42 @@ use crate::normalise::Normaliser;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// An open stream connection, plain or TLS.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Conn {
+    fn write_all(&mut self, b: &[u8]) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.write_all(b),
+            Conn::Tls(s) => s.write_all(b).and_then(|()| s.flush()),
+        }
+    }
+
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => &s.sock,
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
 pub struct SyslogSink {
     address: String,
     transport: ForwardTransport,
     header: HeaderOptions,
     stream: String,
-    tcp: Option<TcpStream>,
+    tls: Option<TlsClient>,
+    tcp: Option<Conn>,
     udp: Option<UdpSocket>,
     /// The TCP batch being built (octet-counted frames).
     buf: Vec<u8>,
@@ -34,8 +65,9 @@ pub struct SyslogSink {
 }
 
 impl SyslogSink {
-    pub fn new(cfg: &ForwardConfig, stream: &str) -> SyslogSink {
+    pub fn new(cfg: &ForwardConfig, stream: &str, tls: Option<TlsClient>) -> SyslogSink {
         SyslogSink {
+            tls,
             address: cfg.address.clone(),
             transport: cfg.transport,
             header: HeaderOptions {
@@ -49,6 +81,23 @@ impl SyslogSink {
             buf: Vec::with_capacity(256 * 1024),
             datagrams: Vec::new(),
         }
+    }
+
+    fn connect(&self) -> Result<Conn, String> {
+        let sock = self.connect_tcp()?;
+        let Some(tls) = &self.tls else {
+            return Ok(Conn::Plain(sock));
+        };
+        let conn = rustls::ClientConnection::new(tls.config.clone(), tls.server_name.clone())
+            .map_err(|e| format!("TLS to {}: {e}", self.address))?;
+        let mut s = rustls::StreamOwned::new(conn, sock);
+        // Complete the handshake now, so a certificate problem is reported as such.
+        while s.conn.is_handshaking() {
+            s.conn
+                .complete_io(&mut s.sock)
+                .map_err(|e| format!("TLS handshake with {}: {e}", self.address))?;
+        }
+        Ok(Conn::Tls(Box::new(s)))
     }
 
     fn connect_tcp(&self) -> Result<TcpStream, String> {
@@ -91,7 +140,7 @@ impl Sink for SyslogSink {
                 let bytes = std::mem::take(&mut self.buf);
                 let mut conn = match self.tcp.take() {
                     Some(c) => c,
-                    None => self.connect_tcp()?,
+                    None => self.connect()?,
                 };
                 let r = conn
                     .write_all(&bytes)
@@ -144,9 +193,10 @@ impl Sink for SyslogSink {
         let Some(conn) = &mut self.tcp else {
             return false;
         };
-        // A receiver that closed (or reset) the connection shows as end-of-file or an
-        // error on a non-blocking read; a live one has nothing to say (WouldBlock).
-        if conn.set_nonblocking(true).is_err() {
+        // A receiver that closed (or reset) the connection shows as end-of-file (a TLS
+        // close_notify too) or an error on a non-blocking read; a live one has nothing
+        // to say (WouldBlock).
+        if conn.socket().set_nonblocking(true).is_err() {
             return false;
         }
         let mut probe = [0u8; 512];
@@ -155,7 +205,7 @@ impl Sink for SyslogSink {
             Ok(_) => true,
             Err(e) => e.kind() == ErrorKind::WouldBlock,
         };
-        let reset = conn.set_nonblocking(false).is_ok();
+        let reset = conn.socket().set_nonblocking(false).is_ok();
         if !(alive && reset) {
             self.tcp = None;
         }
@@ -166,14 +216,20 @@ impl Sink for SyslogSink {
 /// Runs one syslog forwarder until `stop` (then drains, bounded).
 pub fn run(
     cfg: &ForwardConfig,
+    tls: Option<TlsClient>,
     journal: Journal,
     normaliser: Normaliser,
     stream: &str,
     stats: Arc<ForwardStats>,
     stop: &AtomicBool,
 ) {
-    let mut sink = SyslogSink::new(cfg, stream);
-    tracing::info!(forwarder = %cfg.name, address = %cfg.address, transport = cfg.transport.as_str(), "forwarding events as RFC 5424 syslog");
+    let transport = if tls.is_some() {
+        "tls"
+    } else {
+        cfg.transport.as_str()
+    };
+    let mut sink = SyslogSink::new(cfg, stream, tls);
+    tracing::info!(forwarder = %cfg.name, address = %cfg.address, transport, "forwarding events as RFC 5424 syslog");
     Consumer {
         name: cfg.name.clone(),
         cursor_name: cfg.cursor_name(),

@@ -221,6 +221,17 @@ fn rsyslog_receives_every_event_with_its_fields_and_original_line() {
     );
     let st = common::http_get(status, "/status");
     assert!(st.contains("\"forwarders\""), "{st}");
+    // 300 failures from one source: the detector's alerts are counted by rule.
+    let brute = common::metric(
+        &metrics,
+        "sealtrail_alerts_total",
+        &[("rule", "brute_force")],
+    );
+    assert!(brute.is_some_and(|n| n >= 1.0), "{metrics}");
+    assert!(
+        st.contains("\"alerts_by_rule\"") && st.contains("\"brute_force\""),
+        "{st}"
+    );
     d.wait_idle();
     d.stop();
     let events = common::all_events(&common::read_archive(&env.archive_dir));

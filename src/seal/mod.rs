@@ -168,6 +168,8 @@ pub struct SealerStats {
     pub early_seals: AtomicU64,
     /// Journal ranges found unreadable and recorded in the chain.
     pub journal_gaps: AtomicU64,
+    /// Detector alerts since start, by rule id.
+    alerts_by_rule: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
 
 pub struct Sealer {
@@ -525,6 +527,7 @@ impl Sealer {
                     id.push_str(itoa::Buffer::new().format(pos));
                     let alerts = d.detector.observe(decoded.detector_time_ns(), id, auth);
                     for (i, alert) in alerts.iter().enumerate() {
+                        self.stats.note_alert(alert.rule_id);
                         let alert_id = format!("{stream}:{pos}:alert:{i}");
                         let v = d.log.hit(std::time::Instant::now());
                         if v.suppressed_before > 0 {
@@ -704,6 +707,19 @@ enum Why {
 
 impl SealerStats {
     /// The latest commit failure's message.
+    /// Counts one alert of `rule`.
+    pub fn note_alert(&self, rule: &'static str) {
+        *lock(&self.alerts_by_rule).entry(rule).or_default() += 1;
+    }
+
+    /// Alerts since start, by rule id.
+    pub fn alerts_by_rule(&self) -> std::collections::BTreeMap<String, u64> {
+        lock(&self.alerts_by_rule)
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect()
+    }
+
     pub fn last_commit_error(&self) -> Option<String> {
         lock(&self.last_commit_error).clone()
     }

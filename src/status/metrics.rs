@@ -122,6 +122,14 @@ pub fn render_metrics(s: &Snapshot) -> String {
         m.sample("component_sent_bytes_total", &labels, f.sent_bytes);
     }
     m.family(
+        "sealtrail_alerts_total",
+        "counter",
+        "Detector alerts since start, by rule (each is sealed into the chain).",
+    );
+    for (rule, n) in &s.sealer.alerts_by_rule {
+        m.sample("sealtrail_alerts_total", &[("rule", rule.as_str())], *n);
+    }
+    m.family(
         "sealtrail_forward_resent_events_total",
         "counter",
         "Events a forwarder sent again after a failure (at least once: the receiver may have some twice).",

@@ -132,6 +132,8 @@ impl Probe {
         let sealer = SealerSnapshot {
             sealed_segments: ld(&self.sealer.sealed_segments),
             sealed_events: ld(&self.sealer.sealed_events),
+            alerts: ld(&self.sealer.alerts),
+            alerts_by_rule: self.sealer.alerts_by_rule(),
             next_seq: ld(&self.sealer.next_seq),
             errors: ld(&self.sealer.errors),
             heartbeat_ms: ld(&self.sealer.heartbeat_ms),
@@ -377,6 +379,11 @@ pub struct ConsumerSnapshot {
 pub struct SealerSnapshot {
     pub sealed_segments: u64,
     pub sealed_events: u64,
+    /// Detector alerts since start (each sealed into the chain), and by rule id.
+    #[serde(default)]
+    pub alerts: u64,
+    #[serde(default)]
+    pub alerts_by_rule: std::collections::BTreeMap<String, u64>,
     /// Sequence number the next segment will get (0: none sealed yet).
     pub next_seq: u64,
     pub errors: u64,

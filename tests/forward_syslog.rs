@@ -431,3 +431,30 @@ fn tls_to_rsyslog_verifies_the_server_and_presents_a_client_certificate() {
         out.describe()
     );
 }
+
+#[test]
+fn a_filtered_forwarder_sends_only_matching_events() {
+    let env = TestEnv::new();
+    let rs = Rsyslog::start(&env.path().join("rsyslog"), free_port());
+    let (mut cfg, port, status) = config(&env, rs.port);
+    cfg.extra_toml
+        .push_str("only = { category = [\"authentication\"], outcome = [\"failure\"] }\n");
+    let mut d = env.start(&cfg);
+    let mut mixed = Vec::new();
+    for i in 0..50 {
+        mixed.extend_from_slice(&sent(i, i + 1));
+        mixed.extend_from_slice(
+            format!("<14>Dec  2 03:00:00 web1 app[7]: unrelated {i}\n").as_bytes(),
+        );
+    }
+    common::send_tcp(port, &mixed);
+    rs.wait_for(50);
+    d.wait_idle();
+    thread::sleep(Duration::from_millis(1500));
+    let st = common::http_get(status, "/status");
+    assert!(st.contains("\"filtered\": 50"), "{st}");
+    d.stop();
+    let lines = rs.lines();
+    assert_eq!(lines.len(), 50, "only the failures: {lines:?}");
+    assert!(lines.iter().all(|l| l.contains("outcome=\"failure\"")));
+}

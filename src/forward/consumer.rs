@@ -43,6 +43,7 @@ pub struct Consumer {
     pub normaliser: Normaliser,
     pub stream: String,
     pub start_at: StartAt,
+    pub filter: super::filter::Filter,
     pub stats: Arc<ForwardStats>,
 }
 
@@ -99,14 +100,15 @@ impl Consumer {
                 if stop.load(Ordering::Acquire) && drain_until.is_none() {
                     drain_until = Some(Instant::now() + FINAL_DRAIN);
                 }
+                let mut records = 0u64;
                 let mut events = 0u64;
                 let mut bytes = 0usize;
                 loop {
                     match reader.next() {
                         Ok(Some((pos, payload))) => {
                             bytes += payload.len();
-                            events += 1;
-                            self.push(sink, pos, payload, &mut id);
+                            records += 1;
+                            events += u64::from(self.push(sink, pos, payload, &mut id));
                         }
                         Ok(None) => break,
                         Err(e) => {
@@ -114,8 +116,16 @@ impl Consumer {
                             break;
                         }
                     }
-                    if bytes >= BATCH_BYTES || events >= BATCH_EVENTS as u64 {
+                    if bytes >= BATCH_BYTES || records >= BATCH_EVENTS as u64 {
                         break;
+                    }
+                }
+                if records > 0 && events == 0 {
+                    // Only filtered-out records: nothing to deliver, the cursor moves on
+                    // (behind anything still in flight).
+                    match in_flight.back_mut() {
+                        Some(last) => last.position = reader.position(),
+                        None => delivered = reader.position(),
                     }
                 }
                 if events > 0 {
@@ -177,7 +187,7 @@ impl Consumer {
                         continue;
                     }
                 }
-                if events == 0 {
+                if records == 0 {
                     self.journal
                         .wait_durable_beyond(reader.position(), Duration::from_millis(200));
                 }
@@ -192,23 +202,30 @@ impl Consumer {
         tracing::info!(forwarder = %self.name, position = delivered, "forwarder stopped; it resumes from its cursor");
     }
 
-    fn push(&mut self, sink: &mut dyn Sink, pos: u64, payload: &[u8], id: &mut String) {
+    /// Decodes one record and hands it to the sink unless the filter leaves it out;
+    /// whether it was handed over.
+    fn push(&mut self, sink: &mut dyn Sink, pos: u64, payload: &[u8], id: &mut String) -> bool {
         let rec = match IngestRecord::decode(payload) {
             Ok(r) => r,
             Err(e) => {
                 self.stats.undecodable.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(forwarder = %self.name, position = pos, error = %e, "undecodable journal record not forwarded (it is sealed raw)");
-                return;
+                return false;
             }
         };
         let input = Input::of(&rec);
         let d = self.normaliser.decode(&rec, &input);
         let ev = self.normaliser.sealed(pos, &d.event, d.auth.as_ref());
+        if !self.filter.matches(&ev) {
+            self.stats.filtered.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
         id.clear();
         id.push_str(&self.stream);
         id.push(':');
         id.push_str(itoa::Buffer::new().format(pos));
         sink.push(&ev, id);
+        true
     }
 
     fn failed(&self, e: &str, in_flight: &VecDeque<InFlight>, unsent: u64) {

@@ -9,6 +9,7 @@
 //! delivered position is sent again (and counted as resent).
 
 pub mod consumer;
+pub mod filter;
 pub mod rfc5424;
 pub mod syslog;
 pub mod tls;
@@ -41,6 +42,9 @@ pub struct ForwardConfig {
     /// Facility (0-23) of every message; unset: the event's own, else user (1).
     #[serde(default)]
     pub facility: Option<u8>,
+    /// Which events to send; unset: all of them.
+    #[serde(default)]
+    pub only: filter::Filter,
     /// TLS (RFC 5425) over the TCP connection; unset: plain TCP.
     #[serde(default)]
     pub tls: Option<tls::TlsSection>,
@@ -106,6 +110,8 @@ pub struct ForwardStats {
     pub resent_events: AtomicU64,
     /// Records that could not be decoded, logged and skipped.
     pub undecodable: AtomicU64,
+    /// Events the forwarder's `only` filter left out.
+    pub filtered: AtomicU64,
     pub errors: AtomicU64,
     pub connected: AtomicBool,
     /// Journal position up to which everything is delivered (the cursor).

@@ -237,6 +237,7 @@ pub fn run(
         normaliser,
         stream: stream.to_string(),
         start_at: cfg.start_at,
+        filter: cfg.only.clone(),
         stats,
     }
     .run(&mut sink, stop);

@@ -19,6 +19,9 @@ pub struct ForwarderSnapshot {
     /// Sent again after a failure (the at-least-once window).
     pub resent_events: u64,
     pub undecodable: u64,
+    /// Left out by the forwarder's `only` filter.
+    #[serde(default)]
+    pub filtered: u64,
     pub errors: u64,
     pub last_error: Option<String>,
     /// Journal position up to which everything is delivered.
@@ -42,6 +45,7 @@ pub(super) fn snapshot(handles: &[ForwardHandle], durable: u64) -> Vec<Forwarder
                 sent_bytes: ld(&st.sent_bytes),
                 resent_events: ld(&st.resent_events),
                 undecodable: ld(&st.undecodable),
+                filtered: ld(&st.filtered),
                 errors: ld(&st.errors),
                 last_error: st.last_error(),
                 delivered_position: delivered,

@@ -42,6 +42,8 @@ pub enum DaemonError {
     Source(#[from] BuildError),
     #[error("sealer thread: {0}")]
     Thread(String),
+    #[error("forward `{name}`: {message}")]
+    ForwardAuth { name: String, message: String },
     #[error("forward `{name}`: tls.{source}")]
     ForwardTls {
         name: String,
@@ -57,7 +59,9 @@ impl DaemonError {
         match self {
             DaemonError::StateDir(e) => !matches!(e, crate::state_dir::StateDirError::Io { .. }),
             DaemonError::Key(e) => e.is_configuration(),
-            DaemonError::ForeignChain { .. } | DaemonError::ForwardTls { .. } => true,
+            DaemonError::ForeignChain { .. }
+            | DaemonError::ForwardTls { .. }
+            | DaemonError::ForwardAuth { .. } => true,
             DaemonError::Seal(SealError::StreamMismatch { .. }) => true,
             DaemonError::Journal(
                 JournalError::InvalidOptions(_) | JournalError::OldFormat { .. },
@@ -89,6 +93,8 @@ pub struct Stats {
 struct Forwarder {
     cfg: crate::forward::ForwardConfig,
     tls: Option<crate::forward::tls::TlsClient>,
+    authorization: Option<String>,
+    dead_letter_dir: std::path::PathBuf,
     normaliser: Normaliser,
     stats: Arc<crate::forward::ForwardStats>,
 }
@@ -161,20 +167,25 @@ impl Daemon {
         let mut forwarders = Vec::new();
         for f in &cfg.forward {
             let tls = match &f.tls {
-                Some(t) => {
-                    Some(
-                        t.client(&f.address)
-                            .map_err(|source| DaemonError::ForwardTls {
-                                name: f.name.clone(),
-                                source,
-                            })?,
-                    )
-                }
+                Some(t) => Some(t.client(f.address.as_deref().unwrap_or_default()).map_err(
+                    |source| DaemonError::ForwardTls {
+                        name: f.name.clone(),
+                        source,
+                    },
+                )?),
                 None => None,
             };
+            let authorization = f
+                .authorization()
+                .map_err(|message| DaemonError::ForwardAuth {
+                    name: f.name.clone(),
+                    message,
+                })?;
             forwarders.push(Forwarder {
                 cfg: f.clone(),
                 tls,
+                authorization,
+                dead_letter_dir: state_dir.join("dead-letter"),
                 normaliser: Normaliser::new(&stream, listeners.clone()),
                 stats: Arc::new(crate::forward::ForwardStats::default()),
             });
@@ -299,7 +310,7 @@ impl Daemon {
             .iter()
             .map(|f| crate::forward::ForwardHandle {
                 name: f.cfg.name.clone(),
-                kind: "syslog",
+                kind: f.cfg.kind.as_str(),
                 stats: f.stats.clone(),
             })
             .collect();
@@ -350,15 +361,14 @@ impl Daemon {
             let t = std::thread::Builder::new()
                 .name(format!("forward-{}", f.cfg.name))
                 .spawn(move || {
-                    crate::forward::syslog::run(
-                        &f.cfg,
-                        f.tls,
+                    let cx = crate::forward::Context {
                         journal,
-                        f.normaliser,
-                        &stream,
-                        f.stats,
-                        &stop,
-                    )
+                        normaliser: f.normaliser,
+                        stream,
+                        stats: f.stats,
+                        dead_letter_dir: f.dead_letter_dir,
+                    };
+                    crate::forward::run(&f.cfg, f.tls, f.authorization, cx, &stop)
                 })
                 .map_err(|e| DaemonError::Thread(e.to_string()))?;
             forward_threads.push(t);

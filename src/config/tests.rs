@@ -431,3 +431,32 @@ fn forward_outputs_and_their_errors() {
     assert_eq!(key, "forward[1].name");
     assert!(msg.contains("two forwarders"), "{msg}");
 }
+
+#[test]
+fn http_forwarders_and_keys_of_the_wrong_type() {
+    let c = parse(&format!(
+        "{TCP}[[forward]]\nname = \"es\"\ntype = \"elasticsearch\"\nurl = \"https://es.example:9200\"\nindex = \"audit\"\ngzip = true\nauthorization_env = \"ES_AUTH\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.forward[0].kind,
+        crate::forward::ForwardKind::Elasticsearch
+    );
+    let f = |body: &str| err(&format!("{TCP}[[forward]]\nname = \"a\"\n{body}"));
+    let (_, key, msg) = f("type = \"http\"\n");
+    assert_eq!(key, "forward[0].url");
+    assert!(msg.contains("needs url"), "{msg}");
+    let (_, key, _) = f("type = \"http\"\nurl = \"ftp://x\"\n");
+    assert_eq!(key, "forward[0].url");
+    let (_, key, msg) = f("type = \"http\"\nurl = \"http://x\"\naddress = \"x:1\"\n");
+    assert_eq!(key, "forward[0].address");
+    assert!(msg.contains("syslog"), "{msg}");
+    let (_, key, _) = f("type = \"http\"\nurl = \"http://x\"\nindex = \"i\"\n");
+    assert_eq!(key, "forward[0].index");
+    let (_, key, _) = f("type = \"syslog\"\naddress = \"x:1\"\ngzip = true\n");
+    assert_eq!(key, "forward[0].gzip");
+    let (_, key, _) = f(
+        "type = \"splunk_hec\"\nurl = \"http://x\"\nauthorization_file = \"/nonexistent/token\"\n",
+    );
+    assert_eq!(key, "forward[0].authorization_file");
+}

@@ -241,38 +241,11 @@ impl Config {
                     ),
                 ));
             }
-            let port_ok = f
-                .address
-                .rsplit_once(':')
-                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
-            if !port_ok {
+            if let Err((key, message)) = check_forward(f) {
                 return Err(invalid(
-                    format!("forward[{i}].address"),
-                    line("address"),
-                    format!("`{}` must be host:port", f.address),
-                ));
-            }
-            if let Some(tls) = &f.tls {
-                if f.transport != crate::forward::ForwardTransport::Tcp {
-                    return Err(invalid(
-                        format!("forward[{i}].tls"),
-                        line("tls"),
-                        "TLS runs over tcp only (RFC 5425)".into(),
-                    ));
-                }
-                if let Err(e) = tls.client(&f.address) {
-                    return Err(invalid(
-                        format!("forward[{i}].tls.{}", e.key),
-                        line("tls"),
-                        e.message,
-                    ));
-                }
-            }
-            if f.facility.is_some_and(|x| x > 23) {
-                return Err(invalid(
-                    format!("forward[{i}].facility"),
-                    line("facility"),
-                    "must be 0-23 (RFC 5424)".into(),
+                    format!("forward[{i}].{key}"),
+                    line(key.split('.').next().unwrap_or("")),
+                    message,
                 ));
             }
         }
@@ -396,4 +369,82 @@ fn table_key_line(text: &str, table: &str, index: usize, key: &str) -> usize {
         }
     }
     header_line
+}
+
+/// A `[[forward]]`'s keys against its type: the key (below `forward[i].`) and why.
+fn check_forward(f: &crate::forward::ForwardConfig) -> Result<(), (String, String)> {
+    use crate::forward::{ForwardKind, ForwardTransport};
+    let fail = |k: &str, m: String| Err((k.to_string(), m));
+    let host_port = |a: &str| {
+        a.rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0))
+    };
+    let syslog_only = [
+        ("address", f.address.is_some()),
+        ("tls", f.tls.is_some()),
+        ("transport", f.transport != ForwardTransport::Tcp),
+        ("facility", f.facility.is_some()),
+        ("app_name", f.app_name.is_some()),
+        ("hostname", f.hostname.is_some()),
+    ];
+    let http_only = [
+        ("url", f.url.is_some()),
+        ("gzip", f.gzip),
+        ("authorization_file", f.authorization_file.is_some()),
+        ("authorization_env", f.authorization_env.is_some()),
+    ];
+    match f.kind {
+        ForwardKind::Syslog => {
+            if let Some((k, _)) = http_only.iter().find(|(_, set)| *set) {
+                return fail(
+                    k,
+                    "applies to type = \"http\" or \"elasticsearch\" only".into(),
+                );
+            }
+            let Some(address) = &f.address else {
+                return fail(
+                    "address",
+                    "a syslog forwarder needs address = \"host:port\"".into(),
+                );
+            };
+            if !host_port(address) {
+                return fail("address", format!("`{address}` must be host:port"));
+            }
+            if let Some(tls) = &f.tls {
+                if f.transport != ForwardTransport::Tcp {
+                    return fail("tls", "TLS runs over tcp only (RFC 5425)".into());
+                }
+                if let Err(e) = tls.client(address) {
+                    return fail(&format!("tls.{}", e.key), e.message);
+                }
+            }
+            if f.facility.is_some_and(|x| x > 23) {
+                return fail("facility", "must be 0-23 (RFC 5424)".into());
+            }
+        }
+        ForwardKind::Http | ForwardKind::Elasticsearch | ForwardKind::SplunkHec => {
+            if let Some((k, _)) = syslog_only.iter().find(|(_, set)| *set) {
+                return fail(k, "applies to type = \"syslog\" only".into());
+            }
+            if f.index.is_some() && f.kind != ForwardKind::Elasticsearch {
+                return fail("index", "applies to type = \"elasticsearch\" only".into());
+            }
+            match &f.url {
+                Some(u) if u.starts_with("http://") || u.starts_with("https://") => {}
+                Some(u) => return fail("url", format!("`{u}` must be an http:// or https:// URL")),
+                None => {
+                    return fail(
+                        "url",
+                        "an HTTP forwarder needs url = \"https://...\"".into(),
+                    )
+                }
+            }
+            if let Some(p) = &f.authorization_file {
+                if let Err(e) = std::fs::metadata(p) {
+                    return fail("authorization_file", format!("{}: {e}", p.display()));
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -9,7 +9,9 @@
 //! delivered position is sent again (and counted as resent).
 
 pub mod consumer;
+pub mod deadletter;
 pub mod filter;
+pub mod http;
 pub mod rfc5424;
 pub mod syslog;
 pub mod tls;
@@ -25,11 +27,30 @@ use serde::Deserialize;
 pub struct ForwardConfig {
     /// Names its journal cursor (`forward-<name>`), its metrics and its log lines.
     pub name: String,
-    /// What it speaks: `syslog` (RFC 5424).
+    /// What it speaks: `syslog` (RFC 5424), `http` (newline-delimited ECS JSON),
+    /// `elasticsearch` (the `_bulk` API; OpenSearch alike) or `splunk_hec` (Splunk's
+    /// HTTP Event Collector, `/services/collector/event`).
     #[serde(rename = "type")]
     pub kind: ForwardKind,
-    /// `host:port` of the receiver, resolved at each connect.
-    pub address: String,
+    /// syslog: `host:port` of the receiver, resolved at each connect.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// http: the URL batches are POSTed to; elasticsearch: the cluster's URL (`/_bulk`
+    /// is added); splunk_hec: the collector's URL (`/services/collector/event` is added).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// elasticsearch: the index (or data stream) events go to. Default `sealtrail`.
+    #[serde(default)]
+    pub index: Option<String>,
+    /// http, elasticsearch: gzip the request bodies.
+    #[serde(default)]
+    pub gzip: bool,
+    /// http, elasticsearch: the `Authorization` header's value, read from this file
+    /// (e.g. `ApiKey ...`, `Basic ...`) or this environment variable at start.
+    #[serde(default)]
+    pub authorization_file: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub authorization_env: Option<String>,
     /// `tcp` (RFC 6587 octet counting, the default) or `udp` (one datagram each).
     #[serde(default)]
     pub transport: ForwardTransport,
@@ -55,9 +76,23 @@ pub struct ForwardConfig {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum ForwardKind {
     Syslog,
+    Http,
+    Elasticsearch,
+    SplunkHec,
+}
+
+impl ForwardKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForwardKind::Syslog => "syslog",
+            ForwardKind::Http => "http",
+            ForwardKind::Elasticsearch => "elasticsearch",
+            ForwardKind::SplunkHec => "splunk_hec",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -86,6 +121,22 @@ pub enum StartAt {
 }
 
 impl ForwardConfig {
+    /// The `Authorization` header's value, from its file or environment variable.
+    pub fn authorization(&self) -> Result<Option<String>, String> {
+        if let Some(p) = &self.authorization_file {
+            let v = std::fs::read_to_string(p)
+                .map_err(|e| format!("authorization_file {}: {e}", p.display()))?;
+            return Ok(Some(v.trim().to_string()));
+        }
+        if let Some(name) = &self.authorization_env {
+            return match std::env::var(name) {
+                Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_string())),
+                _ => Err(format!("authorization_env: {name} is not set")),
+            };
+        }
+        Ok(None)
+    }
+
     /// The journal cursor's name.
     pub fn cursor_name(&self) -> String {
         format!("forward-{}", self.name)
@@ -112,6 +163,8 @@ pub struct ForwardStats {
     pub undecodable: AtomicU64,
     /// Events the forwarder's `only` filter left out.
     pub filtered: AtomicU64,
+    /// Events the receiver refused for good, written to the dead-letter file.
+    pub dead_lettered: AtomicU64,
     pub errors: AtomicU64,
     pub connected: AtomicBool,
     /// Journal position up to which everything is delivered (the cursor).
@@ -138,4 +191,59 @@ pub struct ForwardHandle {
     pub name: String,
     pub kind: &'static str,
     pub stats: std::sync::Arc<ForwardStats>,
+}
+
+/// Everything one forwarder runs with.
+pub struct Context {
+    pub journal: crate::journal::Journal,
+    pub normaliser: crate::normalise::Normaliser,
+    pub stream: String,
+    pub stats: std::sync::Arc<ForwardStats>,
+    /// Where its dead-letter file goes.
+    pub dead_letter_dir: std::path::PathBuf,
+}
+
+/// Runs one forwarder until `stop` (then drains, bounded).
+pub fn run(
+    cfg: &ForwardConfig,
+    tls: Option<tls::TlsClient>,
+    authorization: Option<String>,
+    cx: Context,
+    stop: &AtomicBool,
+) {
+    let consumer = consumer::Consumer {
+        name: cfg.name.clone(),
+        cursor_name: cfg.cursor_name(),
+        journal: cx.journal,
+        normaliser: cx.normaliser,
+        stream: cx.stream.clone(),
+        start_at: cfg.start_at,
+        filter: cfg.only.clone(),
+        stats: cx.stats.clone(),
+    };
+    match cfg.kind {
+        ForwardKind::Syslog => {
+            let mut sink = syslog::SyslogSink::new(cfg, &cx.stream, tls);
+            tracing::info!(forwarder = %cfg.name, address = cfg.address.as_deref().unwrap_or(""), transport = sink.transport_name(), "forwarding events as RFC 5424 syslog");
+            consumer.run(&mut sink, stop);
+        }
+        ForwardKind::Http | ForwardKind::Elasticsearch | ForwardKind::SplunkHec => {
+            let base = cfg.url.clone().unwrap_or_default();
+            let url = match cfg.kind {
+                ForwardKind::Elasticsearch => format!("{}/_bulk", base.trim_end_matches('/')),
+                ForwardKind::SplunkHec => {
+                    format!("{}/services/collector/event", base.trim_end_matches('/'))
+                }
+                _ => base,
+            };
+            let dead = deadletter::DeadLetter {
+                path: cx.dead_letter_dir.join(format!("{}.ndjson", cfg.name)),
+                forwarder: cfg.name.clone(),
+                stats: cx.stats.clone(),
+            };
+            tracing::info!(forwarder = %cfg.name, %url, kind = cfg.kind.as_str(), "forwarding events as ECS JSON over HTTP");
+            let mut sink = http::HttpSink::new(cfg, url, authorization, &cx.stream, dead);
+            consumer.run(&mut sink, stop);
+        }
+    }
 }

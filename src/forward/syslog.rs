@@ -5,17 +5,13 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::consumer::{Consumer, Sink};
+use super::consumer::Sink;
 use super::rfc5424::{self, HeaderOptions};
 use super::tls::TlsClient;
-use super::{ForwardConfig, ForwardStats, ForwardTransport};
+use super::{ForwardConfig, ForwardTransport};
 use crate::event::SealedEvent;
-use crate::journal::Journal;
-use crate::normalise::Normaliser;
 
 /// A stalled receiver fails the write after this long (then the connection is redone).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -68,7 +64,7 @@ impl SyslogSink {
     pub fn new(cfg: &ForwardConfig, stream: &str, tls: Option<TlsClient>) -> SyslogSink {
         SyslogSink {
             tls,
-            address: cfg.address.clone(),
+            address: cfg.address.clone().unwrap_or_default(),
             transport: cfg.transport,
             header: HeaderOptions {
                 app_name: cfg.app_name.clone(),
@@ -213,32 +209,12 @@ impl Sink for SyslogSink {
     }
 }
 
-/// Runs one syslog forwarder until `stop` (then drains, bounded).
-pub fn run(
-    cfg: &ForwardConfig,
-    tls: Option<TlsClient>,
-    journal: Journal,
-    normaliser: Normaliser,
-    stream: &str,
-    stats: Arc<ForwardStats>,
-    stop: &AtomicBool,
-) {
-    let transport = if tls.is_some() {
-        "tls"
-    } else {
-        cfg.transport.as_str()
-    };
-    let mut sink = SyslogSink::new(cfg, stream, tls);
-    tracing::info!(forwarder = %cfg.name, address = %cfg.address, transport, "forwarding events as RFC 5424 syslog");
-    Consumer {
-        name: cfg.name.clone(),
-        cursor_name: cfg.cursor_name(),
-        journal,
-        normaliser,
-        stream: stream.to_string(),
-        start_at: cfg.start_at,
-        filter: cfg.only.clone(),
-        stats,
+impl SyslogSink {
+    /// `tcp`, `tls` or `udp`, for logs.
+    pub fn transport_name(&self) -> &'static str {
+        match (self.transport, self.tls.is_some()) {
+            (ForwardTransport::Tcp, true) => "tls",
+            (t, _) => t.as_str(),
+        }
     }
-    .run(&mut sink, stop);
 }

@@ -22,6 +22,9 @@ pub struct ForwarderSnapshot {
     /// Left out by the forwarder's `only` filter.
     #[serde(default)]
     pub filtered: u64,
+    /// Refused by the receiver for good, in the dead-letter file.
+    #[serde(default)]
+    pub dead_lettered: u64,
     pub errors: u64,
     pub last_error: Option<String>,
     /// Journal position up to which everything is delivered.
@@ -46,6 +49,7 @@ pub(super) fn snapshot(handles: &[ForwardHandle], durable: u64) -> Vec<Forwarder
                 resent_events: ld(&st.resent_events),
                 undecodable: ld(&st.undecodable),
                 filtered: ld(&st.filtered),
+                dead_lettered: ld(&st.dead_lettered),
                 errors: ld(&st.errors),
                 last_error: st.last_error(),
                 delivered_position: delivered,

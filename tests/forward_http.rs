@@ -1,0 +1,257 @@
+//! The HTTP forwarders against a receiver started by the test
+//! (`tests/receivers/http_receiver.py`: Elasticsearch's `_bulk` semantics for delivery,
+//! planned failures): payload shape, gzip and the auth header; a 503 and a bulk 200
+//! with a 429 item retried without duplicates; content refused for good (a 400 item, a
+//! 400 reply) dead-lettered, exactly those events, once.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{free_port, Config, Listener, TestEnv, Transport};
+
+struct Receiver {
+    port: u16,
+    log: PathBuf,
+    child: Child,
+}
+
+impl Receiver {
+    fn start(dir: &Path, plan: &str) -> Receiver {
+        std::fs::create_dir_all(dir).unwrap();
+        let port = free_port();
+        let log = dir.join("requests.jsonl");
+        let plan_path = dir.join("plan.json");
+        std::fs::write(&plan_path, plan).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/receivers/http_receiver.py");
+        let child = Command::new("python3")
+            .arg(script)
+            .args(["--port", &port.to_string(), "--log"])
+            .arg(&log)
+            .arg("--plan")
+            .arg(&plan_path)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("receiver.stderr")).unwrap())
+            .spawn()
+            .expect("start the HTTP receiver");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the receiver did not start"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        Receiver { port, log, child }
+    }
+
+    fn requests(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn indexed(&self) -> Vec<String> {
+        std::fs::read_to_string(self.log.with_extension("jsonl.indexed"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lines(n: usize, refuse: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let word = if i == refuse { "REFUSE" } else { "ok" };
+        out.extend_from_slice(
+            format!("<14>Dec  2 03:00:00 web1 app[7]: event {i} {word}\n").as_bytes(),
+        );
+    }
+    out
+}
+
+fn dead_letters(env: &TestEnv) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(env.state_dir.join("dead-letter/out.ndjson"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[track_caller]
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn start(env: &TestEnv, forward: &str) -> (common::Daemon, u16) {
+    let port = free_port();
+    let mut cfg = Config::new(
+        "http-host",
+        vec![Listener::new("tcp", Transport::Tcp, port)],
+    );
+    std::fs::write(env.path().join("auth"), "ApiKey c2VhbHRyYWls\n").unwrap();
+    cfg.extra_toml = format!(
+        "\n[[forward]]\nname = \"out\"\nstart_at = \"beginning\"\nauthorization_file = {}\n{forward}",
+        common::toml_str(&env.path().join("auth").to_string_lossy())
+    );
+    (env.start(&cfg), port)
+}
+
+#[test]
+fn bulk_retries_transient_failures_without_duplicates_and_dead_letters_refused_items() {
+    let env = TestEnv::new();
+    let rx = Receiver::start(
+        &env.path().join("rx"),
+        r#"[{"status": 503}, {"items": {"1": 429}}]"#,
+    );
+    let (mut d, port) = start(
+        &env,
+        &format!("type = \"elasticsearch\"\nurl = \"http://127.0.0.1:{}\"\nindex = \"audit\"\ngzip = true\n", rx.port),
+    );
+    common::send_tcp(port, &lines(5, 2));
+    wait_until("4 indexed and 1 dead-lettered", || {
+        rx.indexed().len() == 4 && dead_letters(&env).len() == 1
+    });
+    d.wait_idle();
+    thread::sleep(Duration::from_millis(1500));
+    d.stop();
+    let reqs = rx.requests();
+    assert!(
+        reqs.len() >= 3,
+        "503 and the 429 item were retried: {} requests",
+        reqs.len()
+    );
+    for r in &reqs {
+        assert_eq!(r["path"], "/_bulk");
+        assert_eq!(r["headers"]["authorization"], "ApiKey c2VhbHRyYWls");
+        assert_eq!(r["headers"]["content-encoding"], "gzip");
+        assert_eq!(r["headers"]["content-type"], "application/x-ndjson");
+        let body = r["body"].as_str().unwrap();
+        for (action, doc) in body.lines().step_by(2).zip(body.lines().skip(1).step_by(2)) {
+            let a: serde_json::Value = serde_json::from_str(action).unwrap();
+            let doc: serde_json::Value = serde_json::from_str(doc).unwrap();
+            assert_eq!(a["create"]["_index"], "audit");
+            assert_eq!(
+                a["create"]["_id"], doc["event"]["id"],
+                "the _id is the event id"
+            );
+            assert!(doc["event"]["original"]
+                .as_str()
+                .unwrap()
+                .contains("web1 app[7]"));
+        }
+    }
+    // Each of the four was indexed once (the receiver answers 409 to a second create).
+    let mut ids = rx.indexed();
+    ids.dedup();
+    assert_eq!(ids.len(), 4);
+    let dead = dead_letters(&env);
+    assert_eq!(dead.len(), 1, "exactly the refused item, once: {dead:?}");
+    assert_eq!(dead[0]["status"], 400);
+    assert!(dead[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("mapper_parsing_exception"));
+    assert!(dead[0]["event"]["event"]["original"]
+        .as_str()
+        .unwrap()
+        .contains("REFUSE"));
+}
+
+#[test]
+fn a_refused_request_is_dead_lettered_and_later_batches_go_through() {
+    let env = TestEnv::new();
+    let rx = Receiver::start(&env.path().join("rx"), r#"[{"status": 400}]"#);
+    let (mut d, port) = start(
+        &env,
+        &format!(
+            "type = \"http\"\nurl = \"http://127.0.0.1:{}/ingest\"\n",
+            rx.port
+        ),
+    );
+    common::send_tcp(port, &lines(3, 99));
+    wait_until("the refused batch in the dead-letter file", || {
+        dead_letters(&env).len() == 3
+    });
+    common::send_tcp(port, &lines(2, 99));
+    wait_until("a second request", || rx.requests().len() >= 2);
+    d.wait_idle();
+    d.stop();
+    let reqs = rx.requests();
+    assert_eq!(reqs[0]["path"], "/ingest");
+    let second: Vec<serde_json::Value> = reqs[1]["body"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(second.len(), 2, "newline-delimited ECS, one event per line");
+    assert!(second
+        .iter()
+        .all(|e| e["event"]["id"].as_str().unwrap().starts_with("http-host:")));
+    assert_eq!(
+        dead_letters(&env).len(),
+        3,
+        "never retried for ever, never skipped silently"
+    );
+}
+
+#[test]
+fn splunk_hec_gets_one_envelope_per_event_with_the_token() {
+    let env = TestEnv::new();
+    let rx = Receiver::start(&env.path().join("rx"), "[]");
+    std::fs::write(env.path().join("hec-token"), "Splunk 0000-1111\n").unwrap();
+    let port = free_port();
+    let mut cfg = Config::new("hec-host", vec![Listener::new("tcp", Transport::Tcp, port)]);
+    cfg.extra_toml = format!(
+        "\n[[forward]]\nname = \"out\"\ntype = \"splunk_hec\"\nstart_at = \"beginning\"\nurl = \"http://127.0.0.1:{}\"\nauthorization_file = {}\n",
+        rx.port,
+        common::toml_str(&env.path().join("hec-token").to_string_lossy())
+    );
+    let mut d = env.start(&cfg);
+    common::send_tcp(port, &lines(3, 99));
+    wait_until("the events at the collector", || {
+        rx.requests()
+            .iter()
+            .map(|r| r["body"].as_str().unwrap().lines().count())
+            .sum::<usize>()
+            >= 3
+    });
+    d.wait_idle();
+    d.stop();
+    for r in rx.requests() {
+        assert_eq!(r["path"], "/services/collector/event");
+        assert_eq!(r["headers"]["authorization"], "Splunk 0000-1111");
+        for l in r["body"].as_str().unwrap().lines() {
+            let e: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(e["sourcetype"], "sealtrail:ecs", "{e}");
+            assert!(e["time"].as_f64().is_some(), "{e}");
+            assert!(
+                e["event"]["event"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("hec-host:"),
+                "{e}"
+            );
+        }
+    }
+}

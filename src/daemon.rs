@@ -20,7 +20,7 @@ use crate::ship::{ShipStats, Shipper, Spool};
 use crate::source::limits::{self, DescriptorBudget, ReadPool};
 use crate::source::{BuildError, CheckpointStore, Shared, SourceContext, SourceError, SourceStats};
 use crate::store::{self, StoreError};
-use crate::webhook::Webhook;
+use crate::forward::webhook::Webhook;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {

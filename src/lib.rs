@@ -26,4 +26,3 @@ pub mod status;
 pub mod store;
 pub mod throttle;
 pub mod verify;
-pub mod webhook;

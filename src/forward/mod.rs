@@ -15,6 +15,7 @@ pub mod http;
 pub mod rfc5424;
 pub mod syslog;
 pub mod tls;
+pub mod webhook;
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Mutex;

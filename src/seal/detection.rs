@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::detect::{DetectConfig, Detector};
-use crate::webhook::Webhook;
+use crate::forward::webhook::Webhook;
 
 /// The detector as the sealer runs it: it sees every authentication event in journal
 /// order and its alerts are sealed right behind the event that raised them.

@@ -23,7 +23,7 @@ use crate::journal::{Checkpoint, Journal, JournalError, Pressure};
 use crate::normalise::{Input, Normaliser};
 use crate::record::{now_ns, IngestRecord};
 use crate::segment::{SealKind, SegmentBuilder, SegmentError, SegmentWriter};
-use crate::webhook::Webhook;
+use crate::forward::webhook::Webhook;
 use committer::{recover_spool, Committer, Pending, ToCommitter};
 use detection::{load_detection, Detection};
 

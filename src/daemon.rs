@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Transport};
+use crate::forward::webhook::Webhook;
 use crate::journal::{Journal, JournalError, JournalOptions};
 use crate::keys::{self, KeyError};
 use crate::normalise::Normaliser;
@@ -20,7 +21,6 @@ use crate::ship::{ShipStats, Shipper, Spool};
 use crate::source::limits::{self, DescriptorBudget, ReadPool};
 use crate::source::{BuildError, CheckpointStore, Shared, SourceContext, SourceError, SourceStats};
 use crate::store::{self, StoreError};
-use crate::forward::webhook::Webhook;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {

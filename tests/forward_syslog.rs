@@ -458,3 +458,47 @@ fn a_filtered_forwarder_sends_only_matching_events() {
     assert_eq!(lines.len(), 50, "only the failures: {lines:?}");
     assert!(lines.iter().all(|l| l.contains("outcome=\"failure\"")));
 }
+
+#[test]
+fn sealing_goes_on_while_the_siem_is_down() {
+    let env = TestEnv::new();
+    // Nobody listens on the forwarder's port.
+    let (cfg, port, status) = config(&env, free_port());
+    let mut d = env.start(&cfg);
+    common::send_tcp(port, &sent(0, 2000));
+    d.wait_idle();
+    let start = Instant::now();
+    loop {
+        let m = common::http_get(status, "/metrics");
+        let sealed = common::metric(
+            &m,
+            "component_sent_events_total",
+            &[("component_id", "sealer")],
+        );
+        // The detector's alerts are sealed too: at least the 2,000 events.
+        if sealed.is_some_and(|n| n >= 2000.0) {
+            let lag = common::metric(
+                &m,
+                "sealtrail_journal_lag_bytes",
+                &[("consumer", "forward-siem")],
+            );
+            assert!(lag.is_some_and(|l| l > 0.0), "the forwarder is behind: {m}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "sealing waited for the SIEM: {m}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    d.stop();
+    let sealed = common::all_events(&common::read_archive(&env.archive_dir))
+        .iter()
+        .filter(|e| {
+            e["event"]["original"]
+                .as_str()
+                .is_some_and(|o| o.contains("Failed password for u"))
+        })
+        .count();
+    assert_eq!(sealed, 2000, "every event sealed with the SIEM down");
+}

@@ -91,7 +91,10 @@ impl Consumer {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(forwarder = %self.name, error = %e, "cannot read the journal; retrying");
-                    std::thread::sleep(backoff.step());
+                    if drain_until.is_some_and(|d| Instant::now() >= d) {
+                        break 'restart;
+                    }
+                    pause(backoff.step(), stop, drain_until);
                     continue;
                 }
             };
@@ -145,7 +148,7 @@ impl Consumer {
                             if drain_until.is_some_and(|d| Instant::now() >= d) {
                                 break 'restart;
                             }
-                            std::thread::sleep(backoff.step());
+                            pause(backoff.step(), stop, drain_until);
                             continue 'restart;
                         }
                     }
@@ -157,7 +160,7 @@ impl Consumer {
                 {
                     if !sink.healthy() {
                         self.failed("the receiver closed the connection", &in_flight, 0);
-                        std::thread::sleep(backoff.step());
+                        pause(backoff.step(), stop, drain_until);
                         continue 'restart;
                     }
                     while let Some(f) = in_flight.front().filter(|f| f.at.elapsed() >= COMMIT_DELAY)
@@ -238,5 +241,23 @@ impl Consumer {
         self.stats.connected.store(false, Ordering::Relaxed);
         self.stats.set_error(Some(e.to_string()));
         tracing::warn!(forwarder = %self.name, error = %e, events_to_send_again = resent, "forwarding failed; sending again from the last delivered position");
+    }
+}
+
+/// Sleeps `d`, but wakes when `stop` is newly set (the consumer then starts its final
+/// drain) and never sleeps past the drain's deadline.
+fn pause(d: Duration, stop: &AtomicBool, drain_until: Option<Instant>) {
+    let mut end = Instant::now() + d;
+    if let Some(deadline) = drain_until {
+        end = end.min(deadline);
+    }
+    let stopping_already = drain_until.is_some();
+    while Instant::now() < end {
+        if !stopping_already && stop.load(Ordering::Acquire) {
+            return;
+        }
+        std::thread::sleep(
+            Duration::from_millis(50).min(end.saturating_duration_since(Instant::now())),
+        );
     }
 }

@@ -19,11 +19,11 @@ use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
 use crate::detect::DetectConfig;
+use crate::forward::webhook::Webhook;
 use crate::journal::{Checkpoint, Journal, JournalError, Pressure};
 use crate::normalise::{Input, Normaliser};
 use crate::record::{now_ns, IngestRecord};
 use crate::segment::{SealKind, SegmentBuilder, SegmentError, SegmentWriter};
-use crate::forward::webhook::Webhook;
 use committer::{recover_spool, Committer, Pending, ToCommitter};
 use detection::{load_detection, Detection};
 

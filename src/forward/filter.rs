@@ -54,7 +54,7 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::event::{Keywords, Message, SealedAuth, StructuredData, Tags};
+    use crate::event::{Message, StructuredData, Tags};
 
     fn ev(priority: Option<u8>, outcome: Option<&'static str>) -> SealedEvent<'static> {
         SealedEvent {
@@ -75,27 +75,7 @@ mod tests {
             structured_data: StructuredData::None,
             message: Message::Span(0, 1),
             tags: Tags::default(),
-            auth: outcome.map(|o| SealedAuth {
-                category: Keywords::Static(&["authentication"]),
-                kind_type: Keywords::Static(&["start"]),
-                action: Cow::Borrowed("ssh_login"),
-                outcome: Cow::Borrowed(o),
-                reason: None,
-                user: None,
-                user_id: None,
-                target_user: None,
-                source_ip: None,
-                source_port: None,
-                source_domain: None,
-                attempts: 1,
-                method: None,
-                service: None,
-                tty: None,
-                pwd: None,
-                command: None,
-                session_id: None,
-                exe: None,
-            }),
+            auth: outcome.map(crate::forward::sample_auth),
             journal: None,
         }
     }

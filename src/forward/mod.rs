@@ -248,3 +248,30 @@ pub fn run(
         }
     }
 }
+
+/// An authentication event's fields, for the tests of the outputs.
+#[cfg(test)]
+pub(crate) fn sample_auth(outcome: &'static str) -> crate::event::SealedAuth<'static> {
+    use std::borrow::Cow;
+    crate::event::SealedAuth {
+        category: crate::event::Keywords::Static(&["authentication"]),
+        kind_type: crate::event::Keywords::Static(&["start"]),
+        action: Cow::Borrowed("ssh_login"),
+        outcome: Cow::Borrowed(outcome),
+        reason: None,
+        user: None,
+        user_id: None,
+        target_user: None,
+        source_ip: None,
+        source_port: None,
+        source_domain: None,
+        attempts: 1,
+        method: None,
+        service: None,
+        tty: None,
+        pwd: None,
+        command: None,
+        session_id: None,
+        exe: None,
+    }
+}

@@ -58,12 +58,11 @@ pub fn render_metrics(s: &Snapshot) -> String {
         s.shipper.errors,
     );
     for f in &s.forwarders {
-        let labels = [
-            ("component_id", f.name.as_str()),
-            ("component_kind", "sink"),
-            ("component_type", f.kind.as_str()),
-        ];
-        m.sample("component_errors_total", &labels, f.errors + f.undecodable);
+        m.sample(
+            "component_errors_total",
+            &sink_labels(f),
+            f.errors + f.undecodable,
+        );
     }
     m.family(
         "sealtrail_upload_errors_total",
@@ -96,12 +95,11 @@ pub fn render_metrics(s: &Snapshot) -> String {
         s.sealer.sealed_events,
     );
     for f in &s.forwarders {
-        let labels = [
-            ("component_id", f.name.as_str()),
-            ("component_kind", "sink"),
-            ("component_type", f.kind.as_str()),
-        ];
-        m.sample("component_sent_events_total", &labels, f.sent_events);
+        m.sample(
+            "component_sent_events_total",
+            &sink_labels(f),
+            f.sent_events,
+        );
     }
     m.family(
         "component_sent_bytes_total",
@@ -114,12 +112,7 @@ pub fn render_metrics(s: &Snapshot) -> String {
         s.shipper.shipped_bytes,
     );
     for f in &s.forwarders {
-        let labels = [
-            ("component_id", f.name.as_str()),
-            ("component_kind", "sink"),
-            ("component_type", f.kind.as_str()),
-        ];
-        m.sample("component_sent_bytes_total", &labels, f.sent_bytes);
+        m.sample("component_sent_bytes_total", &sink_labels(f), f.sent_bytes);
     }
     m.family(
         "sealtrail_alerts_total",
@@ -438,6 +431,15 @@ fn source_labels(src: &SourceSnapshot) -> [(&str, &str); 3] {
         ("component_id", src.name.as_str()),
         ("component_kind", "source"),
         ("component_type", ty),
+    ]
+}
+
+/// A forwarder's labels, Vector's way.
+fn sink_labels(f: &super::forward::ForwarderSnapshot) -> [(&'static str, &str); 3] {
+    [
+        ("component_id", f.name.as_str()),
+        ("component_kind", "sink"),
+        ("component_type", f.kind.as_str()),
     ]
 }
 

@@ -2,7 +2,7 @@ use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
 use super::*;
-use crate::event::{Keywords, Message, SealedAuth, StructuredData, Tags};
+use crate::event::{Message, SealedAuth, StructuredData, Tags};
 
 fn event<'a>(original: &'a str) -> SealedEvent<'a> {
     SealedEvent {
@@ -59,25 +59,10 @@ fn auth_fields_tags_and_escaping_in_structured_data() {
     ev.priority = None;
     ev.tags.set(Tags::TRUNCATED, true);
     ev.auth = Some(SealedAuth {
-        category: Keywords::Static(&["authentication"]),
-        kind_type: Keywords::Static(&["start"]),
-        action: Cow::Borrowed("ssh_login"),
-        outcome: Cow::Borrowed("failure"),
         reason: Some(Cow::Borrowed("bad \"pw\" ]\\")),
         user: Some(Cow::Borrowed("root")),
-        user_id: None,
-        target_user: None,
         source_ip: Some(IpAddr::from([203, 0, 113, 9])),
-        source_port: None,
-        source_domain: None,
-        attempts: 1,
-        method: None,
-        service: None,
-        tty: None,
-        pwd: None,
-        command: None,
-        session_id: None,
-        exe: None,
+        ..crate::forward::sample_auth("failure")
     });
     let msg = render(&ev, "h1:7", "h1", &HeaderOptions::default());
     assert!(

@@ -3,15 +3,20 @@
 # connection (imptcp -> omfile vs the sealed, verified archive), tailing a file
 # ([[file]] vs imfile), the detector offline (replay), a central collector with 1,000
 # concurrent connections (fleet: throughput, CPU, RSS, delay to sealed on disk) and idle
-# memory before and after a load (idle), and `sealtrail verify` on a 1 GB archive in a
-# directory and in a bucket (moto) beside zstd -d and SHA-256 on the same bytes (verify).
+# memory before and after a load (idle), `sealtrail verify` on a 1 GB archive in a
+# directory and in a bucket (moto) beside zstd -d and SHA-256 on the same bytes (verify),
+# and forwarding to a SIEM (forward: a [[forward]] syslog output vs an rsyslog omfwd
+# relay, end to end into a receiving rsyslog, and ingest with one forwarder vs none).
 #
 #   bench/run.sh                           # everything, both systems, 2,000,000 lines
 #   BENCH_SYSTEMS=rsyslog bench/run.sh     # rsyslog only (no cargo build)
 #   BENCH_COUNT=200000 bench/run.sh        # fewer lines (tcp, file, idle)
-#   BENCH_SUITES=fleet,idle bench/run.sh   # some suites: tcp, file, replay, fleet, idle, verify
+#   BENCH_SUITES=fleet,idle bench/run.sh   # some suites: tcp, file, replay, fleet, idle, verify,
+#                                          # forward
 #   BENCH_ROUNDS=3 bench/run.sh            # tcp: each system 3 times, alternately; medians
-#                                          # (verify: each timing 3 times; medians)
+#                                          # (verify: each timing 3 times; forward: each
+#                                          # scenario 3 times; medians)
+#   BENCH_FORWARD_COUNT=1000000 bench/run.sh   # forward's input (default 1,000,000 lines)
 #   BENCH_CONNECTIONS=1000 BENCH_RATE=100 BENCH_DURATION=20 bench/run.sh   # fleet's load
 #   BENCH_SEALTRAIL=/path/to/sealtrail bench/run.sh   # that binary, no cargo build
 #   BENCH_OUT=/tmp/bench bench/run.sh      # results elsewhere (default bench/out)
@@ -31,8 +36,10 @@ SYSTEMS="${BENCH_SYSTEMS:-rsyslog,sealtrail}"
 COUNT="${BENCH_COUNT:-2000000}"
 # tcp: syslog over TCP (ingest.py); file: tailing a file (tail.py); replay: the detector;
 # fleet: 1,000 connections (fleet.py); idle: idle memory (idle.py); verify: verify's
-# throughput on a 1 GB archive, directory and S3 (verify.py, sealtrail only).
-SUITES="${BENCH_SUITES:-tcp,file,replay,fleet,idle,verify}"
+# throughput on a 1 GB archive, directory and S3 (verify.py, sealtrail only); forward:
+# forwarding to a receiving rsyslog (forward.py, only with both systems).
+SUITES="${BENCH_SUITES:-tcp,file,replay,fleet,idle,verify,forward}"
+FORWARD_COUNT="${BENCH_FORWARD_COUNT:-1000000}"
 ROUNDS="${BENCH_ROUNDS:-1}"
 CONNECTIONS="${BENCH_CONNECTIONS:-1000}"
 RATE="${BENCH_RATE:-100}"
@@ -131,6 +138,14 @@ fi
 if [ -n "$verify_suite" ]; then
   run_suite verify verify-results.txt python3 bench/verify.py --out "$OUT" --sealtrail "$SEALTRAIL" \
     --rounds "$ROUNDS"
+fi
+
+# sealtrail's forwarder against an rsyslog relay, both into a receiving rsyslog: needs both.
+if has forward && [[ ",$SYSTEMS," == *",rsyslog,"* && ",$SYSTEMS," == *",sealtrail,"* ]]; then
+  run_suite forward forward-results.txt python3 bench/forward.py --count "$FORWARD_COUNT" \
+    --rounds "$ROUNDS" --out "$OUT" --sealtrail "$SEALTRAIL"
+elif has forward && [ -n "${BENCH_SUITES:-}" ]; then
+  echo "==> forward skipped: it needs both systems (BENCH_SYSTEMS=rsyslog,sealtrail)" >&2
 fi
 
 # Every scenario's table again, one after the other: sealtrail and rsyslog side by side.

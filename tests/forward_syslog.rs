@@ -502,3 +502,45 @@ fn sealing_goes_on_while_the_siem_is_down() {
         .count();
     assert_eq!(sealed, 2000, "every event sealed with the SIEM down");
 }
+
+#[test]
+fn drop_oldest_skips_for_that_forwarder_instead_of_slowing_the_sources() {
+    let env = TestEnv::new();
+    let (mut cfg, port, status) = config(&env, free_port()); // nobody listens
+    cfg.journal_extra = "file_bytes = 65536\nmax_bytes = 262144\n".into();
+    cfg.extra_toml.push_str("policy = \"drop_oldest\"\n");
+    let mut d = env.start(&cfg);
+    // ~2.4 MB through a 256 KiB journal: only possible if the forwarder lets go.
+    common::send_tcp(port, &sent(0, 20_000));
+    d.wait_idle();
+    let start = Instant::now();
+    loop {
+        let m = common::http_get(status, "/metrics");
+        let dropped = common::metric(
+            &m,
+            "sealtrail_forward_dropped_events_total",
+            &[("component_id", "siem")],
+        );
+        if dropped.is_some_and(|n| n > 0.0) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "nothing dropped: {m}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    d.stop();
+    let sealed = common::all_events(&common::read_archive(&env.archive_dir))
+        .iter()
+        .filter(|e| {
+            e["event"]["original"]
+                .as_str()
+                .is_some_and(|o| o.contains("Failed password for u"))
+        })
+        .count();
+    assert_eq!(
+        sealed, 20_000,
+        "every event sealed: dropping is for the forwarder only"
+    );
+}

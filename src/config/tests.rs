@@ -415,12 +415,20 @@ fn forward_outputs_and_their_errors() {
     );
     assert_eq!(c.forward[0].start_at, crate::forward::StartAt::Beginning);
     assert_eq!(c.forward[0].cursor_name(), "forward-siem");
+    assert_eq!(
+        c.forward[0].policy,
+        crate::forward::LagPolicy::Block,
+        "the default"
+    );
     let f = |body: &str| err(&format!("{TCP}[[forward]]\ntype = \"syslog\"\n{body}"));
     let (line, key, _) = f("name = \"a b\"\naddress = \"x:1\"\n");
     assert_eq!((line, key.as_str()), (6, "forward[0].name"));
     let (_, key, msg) = f("name = \"a\"\naddress = \"siem.example\"\n");
     assert_eq!(key, "forward[0].address");
     assert!(msg.contains("host:port"), "{msg}");
+    let (_, key, msg) = f("name = \"a\"\naddress = \"x:1\"\npolicy = \"drop_newest\"\n");
+    assert_eq!(key, "forward[0].policy");
+    assert!(msg.contains("drop_oldest"), "{msg}");
     let (_, key, _) = f("name = \"a\"\naddress = \"x:1\"\nfacility = 24\n");
     assert_eq!(key, "forward[0].facility");
     let (_, key, _) = f("name = \"a\"\naddress = \"x:1\"\ntype2 = 1\n");

@@ -43,6 +43,7 @@ pub struct Consumer {
     pub normaliser: Normaliser,
     pub stream: String,
     pub start_at: StartAt,
+    pub policy: super::LagPolicy,
     pub filter: super::filter::Filter,
     pub stats: Arc<ForwardStats>,
 }
@@ -94,7 +95,7 @@ impl Consumer {
                     if drain_until.is_some_and(|d| Instant::now() >= d) {
                         break 'restart;
                     }
-                    pause(backoff.step(), stop, drain_until);
+                    self.pause(backoff.step(), stop, drain_until);
                     continue;
                 }
             };
@@ -102,6 +103,18 @@ impl Consumer {
             loop {
                 if stop.load(Ordering::Acquire) && drain_until.is_none() {
                     drain_until = Some(Instant::now() + FINAL_DRAIN);
+                }
+                if let Some(to) = self.drop_to(delivered) {
+                    delivered = to;
+                    commit(delivered);
+                    committed = delivered;
+                    self.stats
+                        .delivered_position
+                        .store(delivered, Ordering::Relaxed);
+                    if let Err(e) = self.journal.reclaim() {
+                        tracing::warn!(error = %e, "journal reclaim failed");
+                    }
+                    continue 'restart;
                 }
                 let mut records = 0u64;
                 let mut events = 0u64;
@@ -148,7 +161,7 @@ impl Consumer {
                             if drain_until.is_some_and(|d| Instant::now() >= d) {
                                 break 'restart;
                             }
-                            pause(backoff.step(), stop, drain_until);
+                            self.pause(backoff.step(), stop, drain_until);
                             continue 'restart;
                         }
                     }
@@ -160,7 +173,7 @@ impl Consumer {
                 {
                     if !sink.healthy() {
                         self.failed("the receiver closed the connection", &in_flight, 0);
-                        pause(backoff.step(), stop, drain_until);
+                        self.pause(backoff.step(), stop, drain_until);
                         continue 'restart;
                     }
                     while let Some(f) = in_flight.front().filter(|f| f.at.elapsed() >= COMMIT_DELAY)
@@ -205,6 +218,38 @@ impl Consumer {
         tracing::info!(forwarder = %self.name, position = delivered, "forwarder stopped; it resumes from its cursor");
     }
 
+    /// Under `drop_oldest`, with the journal full: the sealer's position, when this
+    /// forwarder is behind it (what lies between is skipped, and counted).
+    fn drop_to(&self, delivered: u64) -> Option<u64> {
+        if self.policy != super::LagPolicy::DropOldest
+            || self.journal.pressure() != crate::journal::Pressure::Blocked
+        {
+            return None;
+        }
+        let sealed = self
+            .journal
+            .cursor(crate::seal::CURSOR_NAME)
+            .load::<serde_json::Value>()
+            .ok()
+            .flatten()?
+            .position;
+        if sealed <= delivered {
+            return None;
+        }
+        let mut skipped = 0u64;
+        if let Ok(mut r) = self.journal.reader(delivered) {
+            while r.position() < sealed {
+                match r.next() {
+                    Ok(Some(_)) => skipped += 1,
+                    _ => break,
+                }
+            }
+        }
+        self.stats.dropped.fetch_add(skipped, Ordering::Relaxed);
+        tracing::warn!(forwarder = %self.name, events = skipped, "the journal is full and this forwarder is behind: skipping to what is sealed (policy = \"drop_oldest\"); the skipped events are in the archive, not at the receiver");
+        Some(sealed)
+    }
+
     /// Decodes one record and hands it to the sink unless the filter leaves it out;
     /// whether it was handed over.
     fn push(&mut self, sink: &mut dyn Sink, pos: u64, payload: &[u8], id: &mut String) -> bool {
@@ -244,20 +289,29 @@ impl Consumer {
     }
 }
 
-/// Sleeps `d`, but wakes when `stop` is newly set (the consumer then starts its final
-/// drain) and never sleeps past the drain's deadline.
-fn pause(d: Duration, stop: &AtomicBool, drain_until: Option<Instant>) {
-    let mut end = Instant::now() + d;
-    if let Some(deadline) = drain_until {
-        end = end.min(deadline);
-    }
-    let stopping_already = drain_until.is_some();
-    while Instant::now() < end {
-        if !stopping_already && stop.load(Ordering::Acquire) {
-            return;
+impl Consumer {
+    /// Sleeps `d`, but wakes when `stop` is newly set (the consumer then starts its
+    /// final drain) or when `drop_oldest` has to let the journal go, and never sleeps
+    /// past the drain's deadline.
+    fn pause(&self, d: Duration, stop: &AtomicBool, drain_until: Option<Instant>) {
+        let mut end = Instant::now() + d;
+        if let Some(deadline) = drain_until {
+            end = end.min(deadline);
         }
-        std::thread::sleep(
-            Duration::from_millis(50).min(end.saturating_duration_since(Instant::now())),
-        );
+        let stopping_already = drain_until.is_some();
+        while Instant::now() < end {
+            // Sleep first: whatever wakes it, attempts stay at most 20 a second.
+            std::thread::sleep(
+                Duration::from_millis(50).min(end.saturating_duration_since(Instant::now())),
+            );
+            if !stopping_already && stop.load(Ordering::Acquire) {
+                return;
+            }
+            if self.policy == super::LagPolicy::DropOldest
+                && self.journal.pressure() == crate::journal::Pressure::Blocked
+            {
+                return;
+            }
+        }
     }
 }

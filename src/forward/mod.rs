@@ -64,6 +64,12 @@ pub struct ForwardConfig {
     /// Facility (0-23) of every message; unset: the event's own, else user (1).
     #[serde(default)]
     pub facility: Option<u8>,
+    /// When the journal is full and this forwarder is the one holding it: `block` (the
+    /// default: sources are slowed until it catches up) or `drop_oldest` (it skips to
+    /// what the sealer has sealed, for this forwarder only; the skipped events are
+    /// counted and stay in the archive).
+    #[serde(default)]
+    pub policy: LagPolicy,
     /// Which events to send; unset: all of them.
     #[serde(default)]
     pub only: filter::Filter,
@@ -111,6 +117,14 @@ impl ForwardTransport {
             ForwardTransport::Udp => "udp",
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LagPolicy {
+    #[default]
+    Block,
+    DropOldest,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -166,6 +180,8 @@ pub struct ForwardStats {
     pub filtered: AtomicU64,
     /// Events the receiver refused for good, written to the dead-letter file.
     pub dead_lettered: AtomicU64,
+    /// Events skipped under `policy = "drop_oldest"` (never sent; sealed in the archive).
+    pub dropped: AtomicU64,
     pub errors: AtomicU64,
     pub connected: AtomicBool,
     /// Journal position up to which everything is delivered (the cursor).
@@ -219,6 +235,7 @@ pub fn run(
         normaliser: cx.normaliser,
         stream: cx.stream.clone(),
         start_at: cfg.start_at,
+        policy: cfg.policy,
         filter: cfg.only.clone(),
         stats: cx.stats.clone(),
     };

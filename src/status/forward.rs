@@ -25,6 +25,9 @@ pub struct ForwarderSnapshot {
     /// Refused by the receiver for good, in the dead-letter file.
     #[serde(default)]
     pub dead_lettered: u64,
+    /// Skipped under `policy = "drop_oldest"`.
+    #[serde(default)]
+    pub dropped: u64,
     pub errors: u64,
     pub last_error: Option<String>,
     /// Journal position up to which everything is delivered.
@@ -50,6 +53,7 @@ pub(super) fn snapshot(handles: &[ForwardHandle], durable: u64) -> Vec<Forwarder
                 undecodable: ld(&st.undecodable),
                 filtered: ld(&st.filtered),
                 dead_lettered: ld(&st.dead_lettered),
+                dropped: ld(&st.dropped),
                 errors: ld(&st.errors),
                 last_error: st.last_error(),
                 delivered_position: delivered,

@@ -123,6 +123,18 @@ pub fn render_metrics(s: &Snapshot) -> String {
         m.sample("sealtrail_alerts_total", &[("rule", rule.as_str())], *n);
     }
     m.family(
+        "sealtrail_forward_dropped_events_total",
+        "counter",
+        "Events a forwarder skipped under policy = drop_oldest (sealed in the archive, never sent).",
+    );
+    for f in &s.forwarders {
+        m.sample(
+            "sealtrail_forward_dropped_events_total",
+            &[("component_id", f.name.as_str())],
+            f.dropped,
+        );
+    }
+    m.family(
         "sealtrail_forward_resent_events_total",
         "counter",
         "Events a forwarder sent again after a failure (at least once: the receiver may have some twice).",

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 mod archive;
 mod de;
+pub mod secret;
 mod validate;
 pub use archive::{
     Addressing, ArchiveSection, CredentialsSection, EncryptionKind, EncryptionSection, LockMode,

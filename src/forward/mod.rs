@@ -138,18 +138,11 @@ pub enum StartAt {
 impl ForwardConfig {
     /// The `Authorization` header's value, from its file or environment variable.
     pub fn authorization(&self) -> Result<Option<String>, String> {
-        if let Some(p) = &self.authorization_file {
-            let v = std::fs::read_to_string(p)
-                .map_err(|e| format!("authorization_file {}: {e}", p.display()))?;
-            return Ok(Some(v.trim().to_string()));
-        }
-        if let Some(name) = &self.authorization_env {
-            return match std::env::var(name) {
-                Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_string())),
-                _ => Err(format!("authorization_env: {name} is not set")),
-            };
-        }
-        Ok(None)
+        crate::config::secret::read(
+            "authorization",
+            self.authorization_file.as_deref(),
+            self.authorization_env.as_deref(),
+        )
     }
 
     /// The journal cursor's name.

@@ -39,6 +39,7 @@ pub fn parse_url(s: &str) -> Result<(String, String), StoreError> {
     Ok((bucket.to_string(), prefix.to_string()))
 }
 
+/// `archive.credentials.<what>`: the literal (key ids only), else its file or variable.
 fn read_secret(
     what: &str,
     literal: Option<&String>,
@@ -48,31 +49,12 @@ fn read_secret(
     if let Some(v) = literal {
         return Ok(Some(v.clone()));
     }
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            StoreError::Credentials(format!(
-                "archive.credentials.{what}_file {}: {e}",
-                path.display()
-            ))
-        })?;
-        let v = text.trim().to_string();
-        if v.is_empty() {
-            return Err(StoreError::Credentials(format!(
-                "archive.credentials.{what}_file {} is empty",
-                path.display()
-            )));
-        }
-        return Ok(Some(v));
-    }
-    if let Some(name) = env {
-        return match std::env::var(name) {
-            Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_string())),
-            _ => Err(StoreError::Credentials(format!(
-                "archive.credentials.{what}_env: the environment variable {name} is not set"
-            ))),
-        };
-    }
-    Ok(None)
+    crate::config::secret::read(
+        &format!("archive.credentials.{what}"),
+        file.map(|p| p.as_path()),
+        env.map(|e| e.as_str()),
+    )
+    .map_err(StoreError::Credentials)
 }
 
 /// Explicit credentials (config entries, or a named or implied profile), or `None` to

@@ -244,6 +244,7 @@ fn splunk_hec_gets_one_envelope_per_event_with_the_token() {
         for l in r["body"].as_str().unwrap().lines() {
             let e: serde_json::Value = serde_json::from_str(l).unwrap();
             assert_eq!(e["sourcetype"], "sealtrail:ecs", "{e}");
+            assert_eq!(e["host"], "web1", "the event's host: {e}");
             assert!(e["time"].as_f64().is_some(), "{e}");
             assert!(
                 e["event"]["event"]["id"]

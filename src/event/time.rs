@@ -49,6 +49,16 @@ impl Default for TimestampFormatter {
 
 impl TimestampFormatter {
     pub(crate) fn write(&mut self, ns: i64, out: &mut Vec<u8>) {
+        self.write_digits(ns, 9, out);
+    }
+
+    /// With microseconds (`2024-01-02T03:04:05.123456Z`): RFC 5424 allows at most six
+    /// fractional digits.
+    pub(crate) fn write_micros(&mut self, ns: i64, out: &mut Vec<u8>) {
+        self.write_digits(ns, 6, out);
+    }
+
+    fn write_digits(&mut self, ns: i64, n: usize, out: &mut Vec<u8>) {
         let sec = ns.div_euclid(NS_PER_SEC);
         let frac = ns.rem_euclid(NS_PER_SEC) as u32;
         if sec != self.sec {
@@ -63,7 +73,7 @@ impl TimestampFormatter {
             *d = b'0' + (f % 10) as u8;
             f /= 10;
         }
-        out.extend_from_slice(&digits);
+        out.extend_from_slice(&digits[..n.min(9)]);
         out.push(b'Z');
     }
 }

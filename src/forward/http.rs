@@ -32,9 +32,19 @@ pub struct HttpSink {
     stream: String,
     agent: ureq::Agent,
     ecs: EcsWriter,
-    /// The batch: each event's id and ECS line.
-    batch: Vec<(String, Vec<u8>)>,
+    /// The batch: each event's id and the request lines it takes (for Elasticsearch
+    /// the action and the document, for HEC the envelope), as they go into the body.
+    batch: Vec<Pending>,
+    /// The body being built.
+    body: Vec<u8>,
     dead: DeadLetter,
+}
+
+/// One event of the batch: its id, and where its ECS line lies in the body (for the
+/// dead-letter file).
+struct Pending {
+    id: String,
+    ecs: std::ops::Range<usize>,
 }
 
 /// A status worth trying again: the receiver is busy, down or timed out.
@@ -64,44 +74,9 @@ impl HttpSink {
                 .into(),
             ecs: EcsWriter::default(),
             batch: Vec::new(),
+            body: Vec::new(),
             dead,
         }
-    }
-
-    fn body(&self) -> Vec<u8> {
-        let mut body = Vec::with_capacity(self.batch.iter().map(|(_, l)| l.len() + 80).sum());
-        for (id, line) in &self.batch {
-            match self.kind {
-                ForwardKind::Elasticsearch => {
-                    let action = serde_json::json!({"create": {"_index": self.index, "_id": id}});
-                    body.extend_from_slice(action.to_string().as_bytes());
-                    body.push(b'\n');
-                    body.extend_from_slice(line);
-                }
-                ForwardKind::SplunkHec => {
-                    // The HEC envelope: its time in epoch seconds, the ECS event inside.
-                    let ev: serde_json::Value =
-                        serde_json::from_slice(line).unwrap_or(serde_json::Value::Null);
-                    let time = ev
-                        .pointer("/@timestamp")
-                        .and_then(|t| t.as_str())
-                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                        .map(|t| t.timestamp_millis() as f64 / 1000.0);
-                    let host = ev.pointer("/host/hostname").cloned();
-                    let envelope = serde_json::json!({
-                        "time": time,
-                        "host": host,
-                        "source": "sealtrail",
-                        "sourcetype": "sealtrail:ecs",
-                        "event": ev,
-                    });
-                    body.extend_from_slice(envelope.to_string().as_bytes());
-                }
-                _ => body.extend_from_slice(line),
-            }
-            body.push(b'\n');
-        }
-        body
     }
 
     fn post(&self, body: &[u8]) -> Result<(u16, String), String> {
@@ -193,31 +168,83 @@ impl HttpSink {
 
 impl Sink for HttpSink {
     fn push(&mut self, ev: &SealedEvent<'_>, id: &str) {
-        let mut line = Vec::with_capacity(ev.original.len() * 3 + 256);
-        self.ecs.write(ev, &self.stream, &mut line);
-        self.batch.push((id.to_string(), line));
+        use crate::event::json::write_str;
+        let b = &mut self.body;
+        match self.kind {
+            ForwardKind::Elasticsearch => {
+                b.extend_from_slice(b"{\"create\":{\"_index\":");
+                write_str(b, &self.index);
+                b.extend_from_slice(b",\"_id\":");
+                write_str(b, id);
+                b.extend_from_slice(b"}}\n");
+            }
+            ForwardKind::SplunkHec => {
+                // The HEC envelope: the event's time in epoch seconds, the ECS event
+                // inside as it is.
+                let ms = ev
+                    .timestamp_ns
+                    .unwrap_or(ev.received_ns)
+                    .div_euclid(1_000_000);
+                b.extend_from_slice(b"{\"time\":");
+                let frac = ms.rem_euclid(1000) as u16;
+                b.extend_from_slice(itoa::Buffer::new().format(ms.div_euclid(1000)).as_bytes());
+                b.extend_from_slice(&[
+                    b'.',
+                    b'0' + (frac / 100) as u8,
+                    b'0' + (frac / 10 % 10) as u8,
+                    b'0' + (frac % 10) as u8,
+                ]);
+                b.extend_from_slice(b",\"host\":");
+                write_str(b, ev.hostname.as_deref().unwrap_or(&self.stream));
+                b.extend_from_slice(
+                    b",\"source\":\"sealtrail\",\"sourcetype\":\"sealtrail:ecs\",\"event\":",
+                );
+            }
+            _ => {}
+        }
+        let start = b.len();
+        self.ecs.write(ev, &self.stream, b);
+        let ecs = start..b.len();
+        if self.kind == ForwardKind::SplunkHec {
+            b.push(b'}');
+        }
+        b.push(b'\n');
+        self.batch.push(Pending {
+            id: id.to_string(),
+            ecs,
+        });
     }
 
     fn flush(&mut self) -> Result<u64, String> {
-        let body = self.body();
-        let (status, reply) = match self.post(&body) {
-            Ok(r) => r,
-            Err(e) => {
-                self.batch.clear();
-                return Err(e);
-            }
+        let body = std::mem::take(&mut self.body);
+        let posted = self.post(&body);
+        let result = posted.and_then(|(status, reply)| self.settle(&body, status, &reply));
+        self.batch.clear();
+        self.body = body;
+        self.body.clear();
+        result
+    }
+
+    fn healthy(&mut self) -> bool {
+        // Every batch was answered: what it delivered is known.
+        true
+    }
+}
+
+impl HttpSink {
+    /// What the reply means for the batch: delivered (some items maybe dead-lettered),
+    /// or an error to send it again.
+    fn settle(&self, body: &[u8], status: u16, reply: &str) -> Result<u64, String> {
+        let dead = |p: &Pending, status: u16, why: &str| {
+            self.dead.write(&p.id, &body[p.ecs.clone()], status, why);
         };
-        let result = match status {
-            200..=299 if self.kind == ForwardKind::Elasticsearch => match self.bulk_items(&reply) {
-                Ok(refused) => {
-                    for (i, s, why) in refused {
-                        let (id, line) = &self.batch[i];
-                        self.dead.write(id, line, s, &why);
-                    }
-                    Ok(body.len() as u64)
+        match status {
+            200..=299 if self.kind == ForwardKind::Elasticsearch => {
+                for (i, s, why) in self.bulk_items(reply)? {
+                    dead(&self.batch[i], s, &why);
                 }
-                Err(e) => Err(e),
-            },
+                Ok(body.len() as u64)
+            }
             200..=299 => Ok(body.len() as u64),
             s if transient(s) => Err(format!(
                 "{} answered {s}: {}",
@@ -226,18 +253,11 @@ impl Sink for HttpSink {
             )),
             s => {
                 let why: String = reply.chars().take(500).collect();
-                for (id, line) in &self.batch {
-                    self.dead.write(id, line, s, &why);
+                for p in &self.batch {
+                    dead(p, s, &why);
                 }
                 Ok(body.len() as u64)
             }
-        };
-        self.batch.clear();
-        result
-    }
-
-    fn healthy(&mut self) -> bool {
-        // Every batch was answered: what it delivered is known.
-        true
+        }
     }
 }

@@ -2,8 +2,7 @@
 //! normalised fields, the normalised fields again as structured data, and the original
 //! line, verbatim, as MSG. Framed for TCP with octet counting (RFC 6587 §3.4.1).
 
-use std::fmt::Write as _;
-
+use crate::event::time::TimestampFormatter;
 use crate::event::{ProcId, SealedEvent};
 
 /// The SD-ID of sealtrail's structured data. 32473 is the private enterprise number
@@ -23,143 +22,176 @@ pub struct HeaderOptions {
 
 /// Appends `s` as a header field: printable US-ASCII without spaces (RFC 5424 §6),
 /// at most `max` characters; `-` when nothing is left.
-fn push_field(out: &mut String, s: Option<&str>, max: usize) {
+fn push_field(out: &mut Vec<u8>, s: Option<&str>, max: usize) {
     let start = out.len();
-    for c in s
-        .unwrap_or("")
-        .chars()
-        .filter(|c| c.is_ascii_graphic())
-        .take(max)
-    {
-        out.push(c);
-    }
+    out.extend(
+        s.unwrap_or("")
+            .bytes()
+            .filter(|b| b.is_ascii_graphic())
+            .take(max),
+    );
     if out.len() == start {
-        out.push('-');
+        out.push(b'-');
     }
 }
 
-/// Appends an SD-PARAM value with `"`, `\` and `]` escaped (RFC 5424 §6.3.3).
-fn push_param(out: &mut String, name: &str, value: &str) {
-    out.push(' ');
-    out.push_str(name);
-    out.push_str("=\"");
-    for c in value.chars() {
-        if matches!(c, '"' | '\\' | ']') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
+/// Appends ` name="value"` with `"`, `\` and `]` escaped (RFC 5424 §6.3.3).
+fn push_param(out: &mut Vec<u8>, name: &str, value: impl std::fmt::Display) {
+    use std::io::Write as _;
+    push_param_with(out, name, |out| {
+        let _ = write!(out, "{value}");
+    });
 }
 
-/// Appends one octet-counted RFC 5424 message for `ev` (`id` is its event id).
-pub fn write_frame(
-    out: &mut Vec<u8>,
-    ev: &SealedEvent<'_>,
-    id: &str,
-    stream: &str,
-    opts: &HeaderOptions,
-) {
-    let msg = render(ev, id, stream, opts);
-    out.extend_from_slice(itoa::Buffer::new().format(msg.len()).as_bytes());
+/// Like [`push_param`], the value's bytes written by `value`.
+fn push_param_with(out: &mut Vec<u8>, name: &str, value: impl FnOnce(&mut Vec<u8>)) {
     out.push(b' ');
-    out.extend_from_slice(msg.as_bytes());
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"=\"");
+    let from = out.len();
+    value(out);
+    // The escapes are ASCII, so escaping bytes keeps UTF-8 intact.
+    if out[from..].iter().any(|b| matches!(b, b'"' | b'\\' | b']')) {
+        let raw = out.split_off(from);
+        for b in raw {
+            if matches!(b, b'"' | b'\\' | b']') {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+    }
+    out.push(b'"');
 }
 
-/// The message itself, unframed (for UDP, one datagram each).
-pub fn render(ev: &SealedEvent<'_>, id: &str, stream: &str, opts: &HeaderOptions) -> String {
-    let mut s = String::with_capacity(ev.original.len() + 256);
-    let severity = ev.priority.map_or(5, |p| p & 7);
-    let facility = opts
-        .facility
-        .or(ev.priority.map(|p| p >> 3))
-        .unwrap_or(1)
-        .min(23);
-    let _ = write!(s, "<{}>1 ", u16::from(facility) * 8 + u16::from(severity));
-    let ts = ev.timestamp_ns.unwrap_or(ev.received_ns);
-    s.push_str(
-        &chrono::DateTime::from_timestamp_nanos(ts)
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-    );
-    s.push(' ');
-    push_field(
-        &mut s,
-        opts.hostname
-            .as_deref()
-            .or(ev.hostname.as_deref())
-            .or(Some(stream)),
-        255,
-    );
-    s.push(' ');
-    push_field(
-        &mut s,
-        opts.app_name
-            .as_deref()
-            .or(ev.appname.as_deref())
-            .or(Some("sealtrail")),
-        48,
-    );
-    s.push(' ');
-    let pid;
-    let procid = match &ev.procid {
-        Some(ProcId::Pid(p)) => {
-            pid = p.to_string();
-            Some(pid.as_str())
+/// Writes the items with `,` between them.
+fn write_list<'a>(out: &mut Vec<u8>, items: impl Iterator<Item = &'a str>) {
+    for (i, x) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
-        Some(ProcId::Name(n)) => Some(n.as_ref()),
-        None => None,
-    };
-    push_field(&mut s, procid, 128);
-    s.push(' ');
-    push_field(&mut s, ev.msgid.as_deref(), 32);
-    s.push_str(" [");
-    s.push_str(SD_ID);
-    push_param(&mut s, "id", id);
-    push_param(
-        &mut s,
-        "received",
-        &chrono::DateTime::from_timestamp_nanos(ev.received_ns)
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-    );
-    if let Some(i) = &ev.ingress {
-        push_param(&mut s, "ingress", i);
+        out.extend_from_slice(x.as_bytes());
     }
-    if let Some(p) = ev.peer {
-        push_param(&mut s, "peer", &p.to_string());
+}
+
+/// Renders events as RFC 5424 messages, reusing its buffers and the formatted date of
+/// the last second it wrote (events come in time order): no allocation per event.
+#[derive(Default)]
+pub struct Rfc5424Writer {
+    message_time: TimestampFormatter,
+    received_time: TimestampFormatter,
+    scratch: Vec<u8>,
+}
+
+impl Rfc5424Writer {
+    /// Appends one octet-counted message for `ev` (`id` is its event id).
+    pub fn write_frame(
+        &mut self,
+        out: &mut Vec<u8>,
+        ev: &SealedEvent<'_>,
+        id: &str,
+        stream: &str,
+        opts: &HeaderOptions,
+    ) {
+        let mut msg = std::mem::take(&mut self.scratch);
+        msg.clear();
+        self.write(&mut msg, ev, id, stream, opts);
+        out.extend_from_slice(itoa::Buffer::new().format(msg.len()).as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(&msg);
+        self.scratch = msg;
     }
-    if let Some((path, offset)) = &ev.file {
-        push_param(&mut s, "file", path);
-        push_param(&mut s, "offset", &offset.to_string());
-    }
-    if let Some(a) = &ev.auth {
-        push_param(
-            &mut s,
-            "category",
-            &a.category.iter().collect::<Vec<_>>().join(","),
+
+    /// Appends the message itself, unframed (for UDP, one datagram each).
+    pub fn write(
+        &mut self,
+        s: &mut Vec<u8>,
+        ev: &SealedEvent<'_>,
+        id: &str,
+        stream: &str,
+        opts: &HeaderOptions,
+    ) {
+        let severity = ev.priority.map_or(5, |p| p & 7);
+        let facility = opts
+            .facility
+            .or(ev.priority.map(|p| p >> 3))
+            .unwrap_or(1)
+            .min(23);
+        let mut pri = itoa::Buffer::new();
+        s.push(b'<');
+        s.extend_from_slice(
+            pri.format(u16::from(facility) * 8 + u16::from(severity))
+                .as_bytes(),
         );
-        push_param(&mut s, "action", &a.action);
-        push_param(&mut s, "outcome", &a.outcome);
-        if let Some(u) = a.user.as_deref() {
-            push_param(&mut s, "user", u);
+        s.extend_from_slice(b">1 ");
+        self.message_time
+            .write_micros(ev.timestamp_ns.unwrap_or(ev.received_ns), s);
+        s.push(b' ');
+        push_field(
+            s,
+            opts.hostname
+                .as_deref()
+                .or(ev.hostname.as_deref())
+                .or(Some(stream)),
+            255,
+        );
+        s.push(b' ');
+        push_field(
+            s,
+            opts.app_name
+                .as_deref()
+                .or(ev.appname.as_deref())
+                .or(Some("sealtrail")),
+            48,
+        );
+        s.push(b' ');
+        let mut pid = itoa::Buffer::new();
+        let procid = match &ev.procid {
+            Some(ProcId::Pid(p)) => Some(pid.format(*p)),
+            Some(ProcId::Name(n)) => Some(n.as_ref()),
+            None => None,
+        };
+        push_field(s, procid, 128);
+        s.push(b' ');
+        push_field(s, ev.msgid.as_deref(), 32);
+        s.extend_from_slice(b" [");
+        s.extend_from_slice(SD_ID.as_bytes());
+        push_param(s, "id", id);
+        let received = &mut self.received_time;
+        push_param_with(s, "received", |s| received.write_micros(ev.received_ns, s));
+        if let Some(i) = &ev.ingress {
+            push_param(s, "ingress", i);
         }
-        if let Some(ip) = a.source_ip {
-            push_param(&mut s, "source_ip", &ip.to_string());
+        if let Some(p) = ev.peer {
+            push_param(s, "peer", p);
         }
-        if let Some(r) = a.reason.as_deref() {
-            push_param(&mut s, "reason", r);
+        if let Some((path, offset)) = &ev.file {
+            push_param(s, "file", path);
+            push_param(s, "offset", offset);
         }
+        if let Some(a) = &ev.auth {
+            push_param_with(s, "category", |s| write_list(s, a.category.iter()));
+            push_param(s, "action", &a.action);
+            push_param(s, "outcome", &a.outcome);
+            if let Some(u) = a.user.as_deref() {
+                push_param(s, "user", u);
+            }
+            if let Some(ip) = a.source_ip {
+                push_param(s, "source_ip", ip);
+            }
+            if let Some(r) = a.reason.as_deref() {
+                push_param(s, "reason", r);
+            }
+        }
+        if !ev.tags.is_empty() {
+            let tags = crate::event::Tags::NAMES
+                .iter()
+                .filter(|(t, _)| ev.tags.contains(*t))
+                .map(|(_, n)| *n);
+            push_param_with(s, "tags", |s| write_list(s, tags));
+        }
+        s.extend_from_slice(b"] ");
+        s.extend_from_slice(ev.original.as_bytes());
     }
-    let flags: Vec<&str> = crate::event::Tags::NAMES
-        .iter()
-        .filter(|(t, _)| ev.tags.contains(*t))
-        .map(|(_, n)| *n)
-        .collect();
-    if !flags.is_empty() {
-        push_param(&mut s, "tags", &flags.join(","));
-    }
-    s.push_str("] ");
-    s.push_str(&ev.original);
-    s
 }
 
 #[cfg(test)]

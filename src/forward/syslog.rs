@@ -8,7 +8,7 @@ use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::Duration;
 
 use super::consumer::Sink;
-use super::rfc5424::{self, HeaderOptions};
+use super::rfc5424::{HeaderOptions, Rfc5424Writer};
 use super::tls::TlsClient;
 use super::{ForwardConfig, ForwardTransport};
 use crate::event::SealedEvent;
@@ -54,10 +54,11 @@ pub struct SyslogSink {
     tls: Option<TlsClient>,
     tcp: Option<Conn>,
     udp: Option<UdpSocket>,
-    /// The TCP batch being built (octet-counted frames).
+    writer: Rfc5424Writer,
+    /// The batch being built: octet-counted frames (TCP), or the messages back to back
+    /// with where each ends (UDP: one datagram each).
     buf: Vec<u8>,
-    /// UDP: one message per datagram.
-    datagrams: Vec<String>,
+    datagram_ends: Vec<usize>,
 }
 
 impl SyslogSink {
@@ -74,8 +75,9 @@ impl SyslogSink {
             stream: stream.to_string(),
             tcp: None,
             udp: None,
+            writer: Rfc5424Writer::default(),
             buf: Vec::with_capacity(256 * 1024),
-            datagrams: Vec::new(),
+            datagram_ends: Vec::new(),
         }
     }
 
@@ -121,11 +123,13 @@ impl Sink for SyslogSink {
     fn push(&mut self, ev: &SealedEvent<'_>, id: &str) {
         match self.transport {
             ForwardTransport::Tcp => {
-                rfc5424::write_frame(&mut self.buf, ev, id, &self.stream, &self.header)
+                self.writer
+                    .write_frame(&mut self.buf, ev, id, &self.stream, &self.header)
             }
             ForwardTransport::Udp => {
-                self.datagrams
-                    .push(rfc5424::render(ev, id, &self.stream, &self.header))
+                self.writer
+                    .write(&mut self.buf, ev, id, &self.stream, &self.header);
+                self.datagram_ends.push(self.buf.len());
             }
         }
     }
@@ -149,6 +153,10 @@ impl Sink for SyslogSink {
                 Ok(n)
             }
             ForwardTransport::Udp => {
+                // Whatever happens, this batch is done: after a failure the consumer
+                // pushes it again from its cursor.
+                let ends = std::mem::take(&mut self.datagram_ends);
+                let bytes = std::mem::take(&mut self.buf);
                 let sock = match self.udp.take() {
                     Some(s) => s,
                     None => {
@@ -168,14 +176,18 @@ impl Sink for SyslogSink {
                         s
                     }
                 };
-                let mut n = 0u64;
-                let datagrams = std::mem::take(&mut self.datagrams);
-                for d in &datagrams {
+                let mut start = 0;
+                let sent = ends.iter().try_for_each(|&end| {
                     // A datagram the network drops is gone: UDP says nothing either way.
-                    sock.send(d.as_bytes())
-                        .map_err(|e| format!("sending to {}: {e}", self.address))?;
-                    n += d.len() as u64;
-                }
+                    let r = sock.send(&bytes[start..end]).map(|_| ());
+                    start = end;
+                    r
+                });
+                let n = bytes.len() as u64;
+                (self.buf, self.datagram_ends) = (bytes, ends);
+                self.buf.clear();
+                self.datagram_ends.clear();
+                sent.map_err(|e| format!("sending to {}: {e}", self.address))?;
                 self.udp = Some(sock);
                 Ok(n)
             }

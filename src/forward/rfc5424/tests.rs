@@ -28,6 +28,12 @@ fn event<'a>(original: &'a str) -> SealedEvent<'a> {
     }
 }
 
+fn render(ev: &SealedEvent<'_>, id: &str, stream: &str, opts: &HeaderOptions) -> String {
+    let mut out = Vec::new();
+    Rfc5424Writer::default().write(&mut out, ev, id, stream, opts);
+    String::from_utf8(out).unwrap()
+}
+
 #[test]
 fn header_fields_and_the_original_line() {
     let line = "<38>Dec  2 03:59:59 web1 sshd[42]: Accepted password for bob";
@@ -72,8 +78,20 @@ fn auth_fields_tags_and_escaping_in_structured_data() {
     assert!(msg.contains(" category=\"authentication\" action=\"ssh_login\" outcome=\"failure\" user=\"root\" source_ip=\"203.0.113.9\" reason=\"bad \\\"pw\\\" \\]\\\\\""), "{msg}");
     assert!(msg.contains(" tags=\"_truncated\"]"), "{msg}");
     let mut framed = Vec::new();
-    write_frame(&mut framed, &ev, "h1:7", "h1", &HeaderOptions::default());
+    let mut w = Rfc5424Writer::default();
+    w.write_frame(&mut framed, &ev, "h1:7", "h1", &HeaderOptions::default());
+    // A second frame from the same writer: its scratch and dates are reused.
+    w.write_frame(&mut framed, &ev, "h1:8", "h1", &HeaderOptions::default());
     let text = String::from_utf8(framed).unwrap();
     let (len, rest) = text.split_once(' ').unwrap();
-    assert_eq!(len.parse::<usize>().unwrap(), rest.len(), "octet count");
+    let len: usize = len.parse().unwrap();
+    let (first, second) = rest.split_at(len);
+    assert_eq!(
+        first,
+        render(&ev, "h1:7", "h1", &HeaderOptions::default()),
+        "octet count"
+    );
+    let (len2, rest2) = second.split_once(' ').unwrap();
+    assert_eq!(len2.parse::<usize>().unwrap(), rest2.len());
+    assert!(rest2.contains("id=\"h1:8\""), "{rest2}");
 }

@@ -277,12 +277,13 @@ impl Consumer {
     }
 
     fn failed(&self, e: &str, in_flight: &VecDeque<InFlight>, unsent: u64) {
-        let resent: u64 = in_flight.iter().map(|f| f.events).sum::<u64>() + unsent;
+        // What was written but not yet delivered goes out again: the resent events.
+        let written: u64 = in_flight.iter().map(|f| f.events).sum();
+        let resent = written + unsent;
         self.stats.errors.fetch_add(1, Ordering::Relaxed);
-        self.stats.resent_events.fetch_add(
-            in_flight.iter().map(|f| f.events).sum::<u64>(),
-            Ordering::Relaxed,
-        );
+        self.stats
+            .resent_events
+            .fetch_add(written, Ordering::Relaxed);
         self.stats.connected.store(false, Ordering::Relaxed);
         self.stats.set_error(Some(e.to_string()));
         tracing::warn!(forwarder = %self.name, error = %e, events_to_send_again = resent, "forwarding failed; sending again from the last delivered position");

@@ -19,7 +19,8 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 enum Target {
     File(PathBuf),
-    Http(String),
+    /// The URL, and the agent that PUTs to it (kept: its connection is reused).
+    Http(String, ureq::Agent),
     /// The bucket's client and the prefix the `<stream>.anchor.json` object goes under.
     S3(Box<S3Client>, ObjectPath),
 }
@@ -47,7 +48,11 @@ impl AnchorPublisher {
     /// (reached with the archive's S3 options and credentials).
     pub fn open(url: &str, archive: &ArchiveSection) -> Result<AnchorPublisher, StoreError> {
         let target = if url.starts_with("http://") || url.starts_with("https://") {
-            Target::Http(url.to_string())
+            let agent = ureq::Agent::config_builder()
+                .timeout_global(Some(HTTP_TIMEOUT))
+                .build()
+                .into();
+            Target::Http(url.to_string(), agent)
         } else if url.starts_with("s3://") {
             let opts = ArchiveSection {
                 url: url.to_string(),
@@ -96,13 +101,9 @@ impl AnchorPublisher {
                     .map_err(|e| e.to_string())?
                     .map_err(|e| e.to_string())
             }
-            Target::Http(url) => {
-                let url = url.clone();
+            Target::Http(url, agent) => {
+                let (url, agent) = (url.clone(), agent.clone());
                 tokio::task::spawn_blocking(move || {
-                    let agent: ureq::Agent = ureq::Agent::config_builder()
-                        .timeout_global(Some(HTTP_TIMEOUT))
-                        .build()
-                        .into();
                     agent
                         .put(&url)
                         .header("content-type", "application/json")
@@ -165,7 +166,7 @@ mod tests {
         );
         let p = AnchorPublisher::open("https://audit.example/heads/h1", &ArchiveSection::default())
             .unwrap();
-        assert!(matches!(p.target, Target::Http(_)));
+        assert!(matches!(p.target, Target::Http(..)));
         assert!(AnchorPublisher::open("gopher://x", &ArchiveSection::default()).is_err());
     }
 

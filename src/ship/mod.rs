@@ -211,15 +211,18 @@ impl Shipper {
         let pending = spool::list(&self.spool.dir)?;
         self.spool.recount(&pending);
         self.note_oldest(&pending);
-        let mut puts = futures::stream::iter(pending.iter().cloned())
-            .take_while(|_| std::future::ready(!shutdown.is_cancelled()))
-            .map(|(seq, path)| async move { self.ship_one(seq, &path).await.map(|s| (seq, s)) })
-            .buffered(self.in_flight.max(1));
+        let mut puts =
+            futures::stream::iter(pending.iter().cloned().enumerate())
+                .take_while(|_| std::future::ready(!shutdown.is_cancelled()))
+                .map(|(i, (seq, path))| async move {
+                    self.ship_one(seq, &path).await.map(|s| (i, seq, s))
+                })
+                .buffered(self.in_flight.max(1));
         let mut head: Option<segment::Seal> = None;
         let mut last_anchor = std::time::Instant::now();
         let mut result = Ok(());
         while let Some(done) = puts.next().await {
-            let (seq, seal) = match done {
+            let (i, seq, seal) = match done {
                 Ok(d) => d,
                 Err(e) => {
                     result = Err(e);
@@ -227,9 +230,7 @@ impl Shipper {
                 }
             };
             self.stats.next_seq.fetch_max(seq + 1, Ordering::Relaxed);
-            if let Some(i) = pending.iter().position(|(s, _)| *s == seq) {
-                self.note_oldest(&pending[i + 1..]);
-            }
+            self.note_oldest(&pending[i + 1..]);
             if seal.is_some() {
                 head = seal;
             }
@@ -245,11 +246,9 @@ impl Shipper {
         if let (Some(a), Some(h)) = (&self.anchor, head) {
             a.publish(&h).await;
         }
-        result?;
-        let left = spool::list(&self.spool.dir)?;
-        self.spool.recount(&left);
-        self.note_oldest(&left);
-        Ok(())
+        // The spool's figures follow each removal; segments sealed meanwhile wake the
+        // next pass, which lists them.
+        result
     }
 
     fn note_oldest(&self, pending: &[(u64, PathBuf)]) {

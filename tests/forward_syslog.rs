@@ -162,6 +162,18 @@ fn counts(lines: &[String]) -> BTreeMap<usize, usize> {
     m
 }
 
+/// The sent lines (failed logins) sealed in the archive.
+fn sealed_failures(env: &TestEnv) -> usize {
+    common::all_events(&common::read_archive(&env.archive_dir))
+        .iter()
+        .filter(|e| {
+            e["event"]["original"]
+                .as_str()
+                .is_some_and(|o| o.contains("Failed password for u"))
+        })
+        .count()
+}
+
 fn config(env: &TestEnv, rsyslog_port: u16) -> (Config, u16, u16) {
     let port = free_port();
     let status = free_port();
@@ -492,14 +504,7 @@ fn sealing_goes_on_while_the_siem_is_down() {
         thread::sleep(Duration::from_millis(100));
     }
     d.stop();
-    let sealed = common::all_events(&common::read_archive(&env.archive_dir))
-        .iter()
-        .filter(|e| {
-            e["event"]["original"]
-                .as_str()
-                .is_some_and(|o| o.contains("Failed password for u"))
-        })
-        .count();
+    let sealed = sealed_failures(&env);
     assert_eq!(sealed, 2000, "every event sealed with the SIEM down");
 }
 
@@ -531,14 +536,7 @@ fn drop_oldest_skips_for_that_forwarder_instead_of_slowing_the_sources() {
         thread::sleep(Duration::from_millis(100));
     }
     d.stop();
-    let sealed = common::all_events(&common::read_archive(&env.archive_dir))
-        .iter()
-        .filter(|e| {
-            e["event"]["original"]
-                .as_str()
-                .is_some_and(|o| o.contains("Failed password for u"))
-        })
-        .count();
+    let sealed = sealed_failures(&env);
     assert_eq!(
         sealed, 20_000,
         "every event sealed: dropping is for the forwarder only"

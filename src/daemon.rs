@@ -3,7 +3,7 @@
 //! closed, the sealer seals everything durable, the shipper archives what it can.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Transport};
 use crate::forward::webhook::Webhook;
+use crate::journal::consumer::{JournalConsumer, Runner, Stage};
 use crate::journal::{Journal, JournalError, JournalOptions};
 use crate::keys::{self, KeyError};
 use crate::normalise::Normaliser;
@@ -42,6 +43,11 @@ pub enum DaemonError {
     Source(#[from] BuildError),
     #[error("sealer thread: {0}")]
     Thread(String),
+    #[error("{name}: {source}")]
+    Consumer {
+        name: String,
+        source: crate::journal::consumer::ConsumerError,
+    },
     #[error("forward `{name}`: {message}")]
     ForwardAuth { name: String, message: String },
     #[error("forward `{name}`: tls.{source}")]
@@ -85,18 +91,10 @@ pub struct SourceHandle {
 pub struct Stats {
     pub sources: Vec<SourceHandle>,
     pub sealer: Arc<SealerStats>,
+    /// `None` when the detector is disabled.
+    pub detector: Option<Arc<crate::detect::consumer::DetectorStats>>,
     pub shipper: Arc<ShipStats>,
     pub forwarders: Vec<crate::forward::ForwardHandle>,
-}
-
-/// A configured forwarder, ready to run: its TLS client is built (key material read).
-struct Forwarder {
-    cfg: crate::forward::ForwardConfig,
-    tls: Option<crate::forward::tls::TlsClient>,
-    authorization: Option<String>,
-    dead_letter_dir: std::path::PathBuf,
-    normaliser: Normaliser,
-    stats: Arc<crate::forward::ForwardStats>,
 }
 
 /// A daemon whose sockets are bound and whose state is open, not yet running
@@ -104,11 +102,11 @@ struct Forwarder {
 pub struct Daemon {
     stream: String,
     journal: Journal,
-    sealer: Sealer,
+    /// The sealer, the detector and the forwarders, each to run on a thread of its
+    /// own from its own journal cursor.
+    consumers: Vec<Box<dyn JournalConsumer>>,
     shipper: Shipper,
     wake_shipper: Arc<Notify>,
-    /// Outputs, each run on a thread of its own from its own journal cursor.
-    forwarders: Vec<Forwarder>,
     /// Built sources, each with its name, ready to run.
     tasks: Vec<(String, BoxFuture<'static, Result<(), SourceError>>)>,
     /// Stops the sources first at shutdown, before anything downstream.
@@ -181,15 +179,18 @@ impl Daemon {
                     name: f.name.clone(),
                     message,
                 })?;
-            forwarders.push(Forwarder {
+            forwarders.push(crate::forward::Forwarder {
                 cfg: f.clone(),
                 tls,
                 authorization,
-                dead_letter_dir: state_dir.join("dead-letter"),
+                journal: journal.clone(),
                 normaliser: Normaliser::new(&stream, listeners.clone()),
+                stream: stream.clone(),
                 stats: Arc::new(crate::forward::ForwardStats::default()),
+                dead_letter_dir: state_dir.join("dead-letter"),
             });
         }
+        let detector_normaliser = Normaliser::new(&stream, listeners.clone());
         let normaliser = Normaliser::new(&stream, listeners);
         let spool_dir = state_dir.join("spool");
         let wake_shipper = Arc::new(Notify::new());
@@ -222,9 +223,6 @@ impl Daemon {
                 max_bytes: cfg.seal.max_bytes,
                 zstd_level: cfg.seal.zstd_level,
                 spool_dir: spool_dir.clone(),
-                detect: Some(cfg.detect.clone()),
-                webhook,
-                detector_snapshot: state_dir.join("detector.snapshot"),
                 early_seal_bytes: cfg.journal.file_bytes.min(cfg.journal.max_bytes / 4),
                 spool: Some(spool.clone()),
             },
@@ -240,6 +238,23 @@ impl Daemon {
         if sealer.is_new_chain() {
             refuse_foreign_chain(&archive, &stream).await?;
         }
+        let snapshot_path = state_dir.join("detector.snapshot");
+        let detector = if cfg.detect.enabled {
+            Some(crate::detect::consumer::DetectorConsumer {
+                journal: journal.clone(),
+                normaliser: detector_normaliser,
+                stream: stream.clone(),
+                cfg: cfg.detect.clone(),
+                snapshot_path,
+                webhook,
+                stats: Arc::new(crate::detect::consumer::DetectorStats::default()),
+                early_snapshot_bytes: cfg.journal.file_bytes.min(cfg.journal.max_bytes / 4),
+            })
+        } else {
+            crate::detect::consumer::retire(&journal, &snapshot_path)?;
+            None
+        };
+        let detector_stats = detector.as_ref().map(|d| d.stats.clone());
         let anchor = match &cfg.archive.anchor {
             Some(url) => {
                 let a = crate::ship::anchor::AnchorPublisher::open(url, &cfg.archive)?;
@@ -314,18 +329,27 @@ impl Daemon {
                 stats: f.stats.clone(),
             })
             .collect();
+        let mut consumers: Vec<Box<dyn JournalConsumer>> = vec![Box::new(sealer)];
+        if let Some(d) = detector {
+            consumers.push(Box::new(d));
+        }
+        consumers.extend(
+            forwarders
+                .into_iter()
+                .map(|f| Box::new(f) as Box<dyn JournalConsumer>),
+        );
         Ok(Daemon {
             stream,
             journal,
-            sealer,
+            consumers,
             shipper,
             wake_shipper,
-            forwarders,
             tasks,
             stop_sources,
             stats: Stats {
                 sources,
                 sealer: sealer_stats,
+                detector: detector_stats,
                 shipper: ship_stats,
                 forwarders: forward_handles,
             },
@@ -343,53 +367,21 @@ impl Daemon {
         let Daemon {
             stream,
             journal,
-            sealer,
+            consumers,
             shipper,
             wake_shipper,
-            forwarders,
             tasks,
             stop_sources,
             stats,
             local_addrs: _,
         } = self;
 
-        let stop_forwarders = Arc::new(AtomicBool::new(false));
-        let mut forward_threads = Vec::new();
-        for f in forwarders {
-            let (journal, stop, stream) =
-                (journal.clone(), stop_forwarders.clone(), stream.clone());
-            let t = std::thread::Builder::new()
-                .name(format!("forward-{}", f.cfg.name))
-                .spawn(move || {
-                    let cx = crate::forward::Context {
-                        journal,
-                        normaliser: f.normaliser,
-                        stream,
-                        stats: f.stats,
-                        dead_letter_dir: f.dead_letter_dir,
-                    };
-                    crate::forward::run(&f.cfg, f.tls, f.authorization, cx, &stop)
-                })
-                .map_err(|e| DaemonError::Thread(e.to_string()))?;
-            forward_threads.push(t);
-        }
-
         let mut source_tasks = tokio::task::JoinSet::new();
         for (name, task) in tasks {
             source_tasks.spawn(async move { (name, task.await) });
         }
-
-        let stop_sealer = Arc::new(AtomicBool::new(false));
-        let stop_flag = stop_sealer.clone();
-        let (sealer_done_tx, mut sealer_done) = tokio::sync::oneshot::channel::<()>();
-        let sealer_thread = std::thread::Builder::new()
-            .name("sealer".into())
-            .spawn(move || {
-                let r = sealer.run(&stop_flag);
-                let _ = sealer_done_tx.send(());
-                r
-            })
-            .map_err(|e| DaemonError::Thread(e.to_string()))?;
+        let mut consumers =
+            Runner::start(consumers).map_err(|e| DaemonError::Thread(e.to_string()))?;
 
         let stop_shipper = CancellationToken::new();
         let shipper = Arc::new(shipper);
@@ -401,12 +393,12 @@ impl Daemon {
         };
 
         tracing::info!(%stream, "sealtrail is running");
-        let sealer_died = tokio::select! {
+        let consumer_died = tokio::select! {
             _ = shutdown.cancelled() => false,
-            _ = &mut sealer_done => true,
+            _ = consumers.essential_ended() => true,
         };
-        if sealer_died {
-            tracing::error!("the sealer stopped unexpectedly; shutting down");
+        if consumer_died {
+            tracing::error!("the sealer or the detector stopped unexpectedly; shutting down");
         } else {
             tracing::info!("shutting down: draining sources");
         }
@@ -426,35 +418,29 @@ impl Daemon {
         // flushes past the cap and the free-space reserve, and on a full disk that
         // would take the room the last segment needs (or fail).
         drain_journal(&journal).await;
+        // The detector reads what the sources handed over and journals its last alerts
+        // while the journal is still open; the sealer then seals those too.
+        let mut failed = consumers.stop(Stage::Appends).await;
+        drain_journal(&journal).await;
         if let Err(e) = journal.close() {
             tracing::error!(error = %e, "closing the journal failed");
         }
-        stop_sealer.store(true, Ordering::Release);
-        let seal_result = tokio::task::spawn_blocking(move || sealer_thread.join())
-            .await
-            .map_err(|e| DaemonError::Thread(e.to_string()))?
-            .map_err(|_| DaemonError::Thread("sealer panicked".into()))?;
-
-        // Forwarders deliver what the journal holds (bounded), beside the last upload.
-        stop_forwarders.store(true, Ordering::Release);
-        let forwarders_done = tokio::task::spawn_blocking(move || {
-            for t in forward_threads {
-                if t.join().is_err() {
-                    tracing::error!("a forwarder thread panicked");
-                }
-            }
-        });
+        // The sealer seals everything durable; forwarders deliver what the journal
+        // holds (bounded), beside the last upload.
+        failed.extend(consumers.stop(Stage::Reads).await);
         stop_shipper.cancel();
         wake_shipper.notify_one();
-        if forwarders_done.await.is_err() {
-            tracing::error!("joining the forwarders failed");
-        }
         if let Err(e) = ship_task.await {
             tracing::error!(error = %e, "shipper task failed");
         }
         log_totals(&stats);
-        seal_result?;
-        Ok(())
+        for (name, e) in &failed {
+            tracing::error!(consumer = %name, error = %e, "stopped with an error");
+        }
+        match failed.into_iter().next() {
+            Some((name, source)) => Err(DaemonError::Consumer { name, source }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -516,7 +502,10 @@ fn log_totals(stats: &Stats) {
         received_events = received,
         sealed_events = stats.sealer.sealed_events.load(Ordering::Relaxed),
         sealed_segments = stats.sealer.sealed_segments.load(Ordering::Relaxed),
-        alerts = stats.sealer.alerts.load(Ordering::Relaxed),
+        alerts = stats
+            .detector
+            .as_ref()
+            .map_or(0, |d| d.alerts.load(Ordering::Relaxed)),
         shipped_segments = stats.shipper.shipped_segments.load(Ordering::Relaxed),
         spool_segments = stats.shipper.spool_segments.load(Ordering::Relaxed),
         "stopped"

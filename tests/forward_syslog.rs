@@ -220,17 +220,25 @@ fn rsyslog_receives_every_event_with_its_fields_and_original_line() {
             .starts_with("<38>Dec  2 03:00:00 web1 sshd[4242]: Failed password for u00000 from"),
         "MSG is the original line: {first}"
     );
-    // The ids are the sealed events' ids: the same in the archive.
-    let metrics = common::http_get(status, "/metrics");
-    assert_eq!(
-        common::metric(
-            &metrics,
+    // Sent: the 300 events and the detector's alerts (forwarded like events).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let metrics = loop {
+        let m = common::http_get(status, "/metrics");
+        let sent = common::metric(
+            &m,
             "component_sent_events_total",
-            &[("component_id", "siem")]
-        ),
-        Some(300.0),
-        "{metrics}"
-    );
+            &[("component_id", "siem")],
+        );
+        let alerts = common::metric(&m, "sealtrail_alerts_total", &[]).unwrap_or(0.0);
+        if alerts >= 1.0 && sent == Some(300.0 + alerts) {
+            break m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "300 events and {alerts} alerts sent? {m}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    };
     let st = common::http_get(status, "/status");
     assert!(st.contains("\"forwarders\""), "{st}");
     // 300 failures from one source: the detector's alerts are counted by rule.
@@ -262,6 +270,108 @@ fn rsyslog_receives_every_event_with_its_fields_and_original_line() {
             "forwarded id {id} is not a sealed event's id"
         );
     }
+}
+
+/// The value of `name="..."` in a line's structured data.
+fn sd_param<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    line.split(&format!(" {name}=\"")).nth(1)?.split('"').next()
+}
+
+#[test]
+fn a_detector_alert_is_sealed_and_forwarded_with_its_evidence() {
+    let env = TestEnv::new();
+    let rs = Rsyslog::start(&env.path().join("rsyslog"), free_port());
+    let (cfg, port, status) = config(&env, rs.port);
+    let mut d = env.start(&cfg);
+    // Five failed passwords from one source: one brute-force alert (and, five users,
+    // one password-spray alert).
+    common::send_tcp(port, &sent(0, 5));
+    rs.wait_for(5);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let alert = loop {
+        let found = rs
+            .lines()
+            .into_iter()
+            .find(|l| l.contains(" kind=\"alert\"") && l.contains(" rule=\"brute_force\""));
+        if let Some(l) = found {
+            break l;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no alert reached rsyslog: {:#?}",
+            rs.lines()
+        );
+        thread::sleep(Duration::from_millis(100));
+    };
+    let fields: Vec<&str> = alert.splitn(5, '|').collect();
+    assert_eq!(fields[0], STREAM, "HOSTNAME: {alert}");
+    assert_eq!(fields[1], "sealtrail", "APP-NAME: {alert}");
+    assert_eq!(sd_param(&alert, "category"), Some("intrusion_detection"));
+    assert_eq!(sd_param(&alert, "source_ip"), Some("203.0.113.9"));
+    assert_eq!(sd_param(&alert, "key"), Some("ip:203.0.113.9"));
+    let id = sd_param(&alert, "id").unwrap().to_string();
+    let evidence: Vec<String> = sd_param(&alert, "evidence")
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    assert_eq!(evidence.len(), 5, "{alert}");
+
+    // Counted by rule, in /metrics and in /status (the detector's own section).
+    let metrics = common::http_get(status, "/metrics");
+    assert_eq!(
+        common::metric(
+            &metrics,
+            "sealtrail_alerts_total",
+            &[("rule", "brute_force")]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    let st: serde_json::Value = serde_json::from_str(&common::http_get(status, "/status")).unwrap();
+    assert_eq!(st["detector"]["alerts_by_rule"]["brute_force"], 1, "{st:#}");
+    assert!(
+        st["journal"]["consumers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "detector"),
+        "the detector is a journal consumer of its own: {st:#}"
+    );
+
+    d.wait_idle();
+    let stopped = d.stop();
+    assert!(stopped.status.success());
+    // The same alert is sealed in the chain, once, and its evidence names sealed events.
+    let events = common::all_events(&common::read_archive(&env.archive_dir));
+    let sealed: Vec<_> = common::alerts(&events)
+        .into_iter()
+        .filter(|a| common::field_str(a, "event.id") == Some(id.as_str()))
+        .collect();
+    assert_eq!(sealed.len(), 1, "the forwarded alert {id} is sealed once");
+    let sealed_evidence: Vec<&str> = sealed[0]["sealtrail"]["alert"]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(sealed_evidence, evidence);
+    for e in &evidence {
+        let ev = events
+            .iter()
+            .find(|x| common::field_str(x, "event.id") == Some(e.as_str()))
+            .unwrap_or_else(|| panic!("evidence {e} is not a sealed event"));
+        assert_eq!(common::field_str(ev, "event.outcome"), Some("failure"));
+    }
+    let brute = common::alerts(&events)
+        .into_iter()
+        .filter(|a| common::field_str(a, "rule.id") == Some("brute_force"))
+        .count();
+    assert_eq!(brute, 1, "one brute-force alert in the archive");
+    common::assert_verify_ok(
+        &env.verify(&cfg, &["--until", &stopped.until]),
+        "archive with a journalled alert",
+    );
 }
 
 #[test]
@@ -463,8 +573,11 @@ fn a_filtered_forwarder_sends_only_matching_events() {
     rs.wait_for(50);
     d.wait_idle();
     thread::sleep(Duration::from_millis(1500));
-    let st = common::http_get(status, "/status");
-    assert!(st.contains("\"filtered\": 50"), "{st}");
+    let st: serde_json::Value = serde_json::from_str(&common::http_get(status, "/status")).unwrap();
+    // The unrelated lines and the detector's alerts (they have no outcome) are left out.
+    let alerts = st["detector"]["alerts"].as_u64().unwrap();
+    assert!(alerts >= 1, "{st:#}");
+    assert_eq!(st["forwarders"][0]["filtered"], 50 + alerts, "{st:#}");
     d.stop();
     let lines = rs.lines();
     assert_eq!(lines.len(), 50, "only the failures: {lines:?}");

@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::net::IpAddr;
 
+use crate::event::time::TimestampFormatter;
+
 /// One alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
@@ -37,9 +39,20 @@ impl Alert {
     /// `related.*`, and the evidence ids under `sealtrail.alert.evidence`. `stream` is
     /// the emitting stream (host/instance), `id` the alert's own `event.id`.
     pub fn render_json(&self, stream: &str, id: &str, out: &mut Vec<u8>) {
-        let ts = chrono::DateTime::from_timestamp_nanos(self.time_ns);
+        self.render_json_with(&mut TimestampFormatter::default(), stream, id, out);
+    }
+
+    /// [`Alert::render_json`] with a formatter kept between calls (it caches the date
+    /// of the last second it wrote), for the detector's hot path.
+    pub(crate) fn render_json_with(
+        &self,
+        time: &mut TimestampFormatter,
+        stream: &str,
+        id: &str,
+        out: &mut Vec<u8>,
+    ) {
         out.extend_from_slice(b"{\"@timestamp\":\"");
-        let _ = write!(out, "{}", ts.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
+        time.write_micros(self.time_ns, out);
         out.extend_from_slice(b"\",\"event\":{\"kind\":\"alert\",\"id\":");
         json_str(out, id);
         out.extend_from_slice(
@@ -106,6 +119,79 @@ impl Alert {
     }
 }
 
+/// An alert read back from its sealed line, for outputs that render it otherwise (RFC
+/// 5424) and for the forwarders' filters. Alerts are few, so parsing the line again
+/// costs nothing that matters, and the output says exactly what was sealed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct AlertView {
+    /// RFC 3339 with microseconds, UTC: the time of the event that raised it.
+    #[serde(rename = "@timestamp")]
+    pub timestamp: String,
+    pub event: AlertEvent,
+    pub rule: AlertRule,
+    pub message: String,
+    #[serde(default)]
+    pub user: Option<AlertUser>,
+    #[serde(default)]
+    pub source: Option<AlertSource>,
+    pub sealtrail: AlertSealtrail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct AlertEvent {
+    pub id: String,
+    pub action: String,
+    #[serde(default)]
+    pub category: Vec<String>,
+    /// ECS `event.severity`: 21 low, 47 medium, 73 high.
+    pub severity: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct AlertRule {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct AlertUser {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct AlertSource {
+    pub ip: IpAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct AlertSealtrail {
+    pub alert: AlertDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct AlertDetail {
+    pub key: String,
+    #[serde(default)]
+    pub evidence: Vec<String>,
+}
+
+impl AlertView {
+    /// Parses a sealed alert line ([`Alert::render_json`]'s output).
+    pub fn parse(line: &[u8]) -> Result<AlertView, serde_json::Error> {
+        serde_json::from_slice(line)
+    }
+
+    /// The syslog severity an alert is sent with: high (73 and up) is 2 (critical),
+    /// medium (47 and up) 4 (warning), anything lower 5 (notice).
+    pub fn syslog_severity(&self) -> u8 {
+        match self.event.severity {
+            73.. => 2,
+            47.. => 4,
+            _ => 5,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +235,37 @@ mod tests {
         b.render_json("s", "i", &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert!(v.get("related").is_none() && v.get("user").is_none());
+    }
+
+    #[test]
+    fn a_sealed_line_reads_back_as_a_view() {
+        let a = Alert {
+            rule_id: "brute_force",
+            rule_name: "Brute force from one source",
+            severity: 73,
+            time_ns: 1_700_000_000_123_456_789,
+            key: "ip:192.0.2.1".into(),
+            user: Some("root".into()),
+            source_ip: Some("192.0.2.1".parse().unwrap()),
+            related_users: vec![],
+            evidence: vec!["h:1".into(), "h:2".into()],
+            message: "5 failed attempts".into(),
+        };
+        let mut out = Vec::new();
+        a.render_json("h", "h:9:alert:0", &mut out);
+        let v = AlertView::parse(&out).unwrap();
+        assert_eq!(v.timestamp, "2023-11-14T22:13:20.123456Z");
+        assert_eq!(v.event.id, "h:9:alert:0");
+        assert_eq!(v.event.action, "brute_force");
+        assert_eq!(v.event.category, ["intrusion_detection"]);
+        assert_eq!(v.rule.name, "Brute force from one source");
+        assert_eq!(v.user.as_ref().map(|u| u.name.as_str()), Some("root"));
+        assert_eq!(
+            v.source.as_ref().map(|s| s.ip.to_string()).as_deref(),
+            Some("192.0.2.1")
+        );
+        assert_eq!(v.sealtrail.alert.evidence, ["h:1", "h:2"]);
+        assert_eq!(v.syslog_severity(), 2);
+        assert!(AlertView::parse(b"{}").is_err());
     }
 }

@@ -37,7 +37,9 @@
 
 mod alert;
 mod config;
+pub mod consumer;
 mod evidence;
+mod persist;
 mod snapshot;
 mod state;
 mod tracked;
@@ -47,7 +49,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::auth::{AuthEvent, Category, Link, Origin, Outcome};
-pub use alert::Alert;
+pub use alert::{Alert, AlertView};
 use config::RuleCommon;
 pub use config::{
     BruteForce, Cidr, DetectConfig, DistributedGuessing, InvalidUser, NewSource, NotInSudoers,
@@ -189,6 +191,12 @@ impl Detector {
 
     pub fn config(&self) -> &DetectConfig {
         &self.cfg
+    }
+
+    /// The latest event time observed (unix ns): the detector's own clock, which
+    /// [`Detector::expire`] can be given so that forgetting depends on the input only.
+    pub fn latest_ns(&self) -> i64 {
+        self.now
     }
 
     pub fn stats(&self) -> DetectStats {

@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::detect::AlertView;
 use crate::event::SealedEvent;
 use crate::journal::{Checkpoint, Journal};
 use crate::normalise::{Input, Normaliser};
-use crate::record::IngestRecord;
+use crate::record::JournalRecord;
 use crate::throttle::Backoff;
 
 use super::{ForwardStats, StartAt};
@@ -28,6 +29,8 @@ const FINAL_DRAIN: Duration = Duration::from_secs(5);
 pub trait Sink {
     /// Adds one event to the batch being built.
     fn push(&mut self, ev: &SealedEvent<'_>, id: &str);
+    /// Adds one detector alert: read back from its sealed `line` (the ECS JSON).
+    fn push_alert(&mut self, alert: &AlertView, line: &[u8]);
     /// Sends the batch; returns its bytes. A failure drops the connection: the
     /// consumer calls `push` again from its cursor.
     fn flush(&mut self) -> Result<u64, String>;
@@ -253,8 +256,9 @@ impl Consumer {
     /// Decodes one record and hands it to the sink unless the filter leaves it out;
     /// whether it was handed over.
     fn push(&mut self, sink: &mut dyn Sink, pos: u64, payload: &[u8], id: &mut String) -> bool {
-        let rec = match IngestRecord::decode(payload) {
-            Ok(r) => r,
+        let rec = match JournalRecord::decode(payload) {
+            Ok(JournalRecord::Ingest(r)) => r,
+            Ok(JournalRecord::Alert(a)) => return self.push_alert(sink, pos, a.line),
             Err(e) => {
                 self.stats.undecodable.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(forwarder = %self.name, position = pos, error = %e, "undecodable journal record not forwarded (it is sealed raw)");
@@ -273,6 +277,24 @@ impl Consumer {
         id.push(':');
         id.push_str(itoa::Buffer::new().format(pos));
         sink.push(&ev, id);
+        true
+    }
+
+    /// Hands an alert record to the sink unless the filter leaves it out.
+    fn push_alert(&mut self, sink: &mut dyn Sink, pos: u64, line: &[u8]) -> bool {
+        let alert = match AlertView::parse(line) {
+            Ok(a) => a,
+            Err(e) => {
+                self.stats.undecodable.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(forwarder = %self.name, position = pos, error = %e, "unreadable alert record not forwarded (it is sealed as it is)");
+                return false;
+            }
+        };
+        if !self.filter.matches_alert(&alert) {
+            self.stats.filtered.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        sink.push_alert(&alert, line);
         true
     }
 

@@ -1,14 +1,25 @@
 //! `only = { ... }` of a `[[forward]]`: which events it sends. Every listed field must
 //! match (a field matches when the event has one of its values); an empty filter sends
 //! everything. Events left out still move the forwarder's cursor, and are counted.
+//!
+//! Detector alerts are matched by the same fields: `kind` `alert`, `category`
+//! `intrusion_detection`, `action` the rule id; they have no `outcome` (a filter on it
+//! leaves them out), and their severity is the one they are sent with
+//! ([`AlertView::syslog_severity`]). So `category = ["authentication",
+//! "intrusion_detection"]` sends the authentication events and the alerts.
 
 use serde::Deserialize;
 
+use crate::detect::AlertView;
 use crate::event::SealedEvent;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
+    /// ECS `event.kind` values: `event` (everything received) or `alert` (the
+    /// detector's).
+    #[serde(default, deserialize_with = "de_kinds")]
+    pub kind: Vec<String>,
     /// ECS `event.category` values, e.g. `["authentication"]`.
     #[serde(default)]
     pub category: Vec<String>,
@@ -24,6 +35,16 @@ pub struct Filter {
     pub max_severity: Option<u8>,
 }
 
+fn de_kinds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    match v.iter().find(|k| !matches!(k.as_str(), "event" | "alert")) {
+        Some(k) => Err(serde::de::Error::custom(format!(
+            "unknown kind `{k}`: `event` or `alert`"
+        ))),
+        None => Ok(v),
+    }
+}
+
 fn de_severity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
     let v = u8::deserialize(d)?;
     if v > 7 {
@@ -34,19 +55,33 @@ fn de_severity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u8>, D::
 
 impl Filter {
     pub fn matches(&self, ev: &SealedEvent<'_>) -> bool {
-        fn any<'a>(want: &[String], mut have: impl Iterator<Item = &'a str>) -> bool {
-            want.is_empty() || have.any(|h| want.iter().any(|w| w == h))
-        }
         let auth = ev.auth.as_ref();
-        any(
-            &self.category,
-            auth.into_iter().flat_map(|a| a.category.iter()),
-        ) && any(&self.action, auth.map(|a| a.action.as_ref()).into_iter())
+        any(&self.kind, std::iter::once("event"))
+            && any(
+                &self.category,
+                auth.into_iter().flat_map(|a| a.category.iter()),
+            )
+            && any(&self.action, auth.map(|a| a.action.as_ref()).into_iter())
             && any(&self.outcome, auth.map(|a| a.outcome.as_ref()).into_iter())
             && self
                 .max_severity
                 .is_none_or(|max| ev.priority.map_or(5, |p| p & 7) <= max)
     }
+
+    pub fn matches_alert(&self, a: &AlertView) -> bool {
+        any(&self.kind, std::iter::once("alert"))
+            && any(&self.category, a.event.category.iter().map(String::as_str))
+            && any(&self.action, std::iter::once(a.event.action.as_str()))
+            && self.outcome.is_empty()
+            && self
+                .max_severity
+                .is_none_or(|max| a.syslog_severity() <= max)
+    }
+}
+
+/// Whether `want` is empty (no condition) or holds one of `have`.
+fn any<'a>(want: &[String], mut have: impl Iterator<Item = &'a str>) -> bool {
+    want.is_empty() || have.any(|h| want.iter().any(|w| w == h))
 }
 
 #[cfg(test)]
@@ -104,5 +139,44 @@ mod tests {
             !sev.matches(&ev(None, None)),
             "no priority counts as notice"
         );
+    }
+
+    #[test]
+    fn alerts_match_by_kind_category_action_and_severity() {
+        let a = crate::forward::rfc5424::tests::sample_alert();
+        assert!(Filter::default().matches_alert(&a));
+        let auth_and_alerts = Filter {
+            category: vec!["authentication".into(), "intrusion_detection".into()],
+            ..Filter::default()
+        };
+        assert!(auth_and_alerts.matches_alert(&a));
+        assert!(auth_and_alerts.matches(&ev(None, Some("failure"))));
+        assert!(!auth_and_alerts.matches(&ev(None, None)));
+        let only_alerts = Filter {
+            kind: vec!["alert".into()],
+            ..Filter::default()
+        };
+        assert!(only_alerts.matches_alert(&a));
+        assert!(!only_alerts.matches(&ev(None, Some("failure"))));
+        let rule = |r: &str| Filter {
+            action: vec![r.into()],
+            ..Filter::default()
+        };
+        assert!(rule("brute_force").matches_alert(&a));
+        assert!(!rule("root_login").matches_alert(&a));
+        let outcome = Filter {
+            outcome: vec!["failure".into()],
+            ..Filter::default()
+        };
+        assert!(!outcome.matches_alert(&a), "alerts have no outcome");
+        // A medium alert is sent as warning (4).
+        let sev = |s| Filter {
+            max_severity: Some(s),
+            ..Filter::default()
+        };
+        assert!(sev(4).matches_alert(&a));
+        assert!(!sev(3).matches_alert(&a));
+        let bad: Result<Filter, _> = toml::from_str("kind = [\"alerts\"]");
+        assert!(bad.unwrap_err().to_string().contains("unknown kind"));
     }
 }

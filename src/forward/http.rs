@@ -18,6 +18,7 @@ use std::time::Duration;
 use super::consumer::Sink;
 use super::deadletter::DeadLetter;
 use super::{ForwardConfig, ForwardKind};
+use crate::detect::AlertView;
 use crate::event::ecs::EcsWriter;
 use crate::event::SealedEvent;
 
@@ -168,51 +169,38 @@ impl HttpSink {
 
 impl Sink for HttpSink {
     fn push(&mut self, ev: &SealedEvent<'_>, id: &str) {
-        use crate::event::json::write_str;
-        let b = &mut self.body;
-        match self.kind {
-            ForwardKind::Elasticsearch => {
-                b.extend_from_slice(b"{\"create\":{\"_index\":");
-                write_str(b, &self.index);
-                b.extend_from_slice(b",\"_id\":");
-                write_str(b, id);
-                b.extend_from_slice(b"}}\n");
-            }
-            ForwardKind::SplunkHec => {
-                // The HEC envelope: the event's time in epoch seconds, the ECS event
-                // inside as it is.
-                let ms = ev
-                    .timestamp_ns
-                    .unwrap_or(ev.received_ns)
-                    .div_euclid(1_000_000);
-                b.extend_from_slice(b"{\"time\":");
-                let frac = ms.rem_euclid(1000) as u16;
-                b.extend_from_slice(itoa::Buffer::new().format(ms.div_euclid(1000)).as_bytes());
-                b.extend_from_slice(&[
-                    b'.',
-                    b'0' + (frac / 100) as u8,
-                    b'0' + (frac / 10 % 10) as u8,
-                    b'0' + (frac % 10) as u8,
-                ]);
-                b.extend_from_slice(b",\"host\":");
-                write_str(b, ev.hostname.as_deref().unwrap_or(&self.stream));
-                b.extend_from_slice(
-                    b",\"source\":\"sealtrail\",\"sourcetype\":\"sealtrail:ecs\",\"event\":",
-                );
-            }
-            _ => {}
-        }
-        let start = b.len();
-        self.ecs.write(ev, &self.stream, b);
-        let ecs = start..b.len();
-        if self.kind == ForwardKind::SplunkHec {
-            b.push(b'}');
-        }
-        b.push(b'\n');
-        self.batch.push(Pending {
-            id: id.to_string(),
-            ecs,
-        });
+        let ms = ev
+            .timestamp_ns
+            .unwrap_or(ev.received_ns)
+            .div_euclid(1_000_000);
+        let host = ev.hostname.as_deref().unwrap_or(&self.stream);
+        let (ecs, stream) = (&mut self.ecs, &self.stream);
+        Self::push_document(
+            self.kind,
+            &self.index,
+            &mut self.body,
+            &mut self.batch,
+            id,
+            ms,
+            host,
+            |b| ecs.write(ev, stream, b),
+        );
+    }
+
+    fn push_alert(&mut self, alert: &AlertView, line: &[u8]) {
+        let ms = chrono::DateTime::parse_from_rfc3339(&alert.timestamp)
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(0);
+        Self::push_document(
+            self.kind,
+            &self.index,
+            &mut self.body,
+            &mut self.batch,
+            &alert.event.id,
+            ms,
+            &self.stream,
+            |b| b.extend_from_slice(line),
+        );
     }
 
     fn flush(&mut self) -> Result<u64, String> {
@@ -232,6 +220,65 @@ impl Sink for HttpSink {
 }
 
 impl HttpSink {
+    /// Appends one document: the action line (Elasticsearch) or the envelope (HEC)
+    /// around the ECS line `ecs` writes, and notes where that line lies in the body.
+    #[allow(clippy::too_many_arguments)] // the sink's fields, borrowed apart from the writer
+    fn push_document(
+        kind: ForwardKind,
+        index: &str,
+        b: &mut Vec<u8>,
+        batch: &mut Vec<Pending>,
+        id: &str,
+        time_ms: i64,
+        host: &str,
+        ecs: impl FnOnce(&mut Vec<u8>),
+    ) {
+        use crate::event::json::write_str;
+        match kind {
+            ForwardKind::Elasticsearch => {
+                b.extend_from_slice(b"{\"create\":{\"_index\":");
+                write_str(b, index);
+                b.extend_from_slice(b",\"_id\":");
+                write_str(b, id);
+                b.extend_from_slice(b"}}\n");
+            }
+            ForwardKind::SplunkHec => {
+                // The HEC envelope: the event's time in epoch seconds, the ECS event
+                // inside as it is.
+                b.extend_from_slice(b"{\"time\":");
+                let frac = time_ms.rem_euclid(1000) as u16;
+                b.extend_from_slice(
+                    itoa::Buffer::new()
+                        .format(time_ms.div_euclid(1000))
+                        .as_bytes(),
+                );
+                b.extend_from_slice(&[
+                    b'.',
+                    b'0' + (frac / 100) as u8,
+                    b'0' + (frac / 10 % 10) as u8,
+                    b'0' + (frac % 10) as u8,
+                ]);
+                b.extend_from_slice(b",\"host\":");
+                write_str(b, host);
+                b.extend_from_slice(
+                    b",\"source\":\"sealtrail\",\"sourcetype\":\"sealtrail:ecs\",\"event\":",
+                );
+            }
+            _ => {}
+        }
+        let start = b.len();
+        ecs(b);
+        let ecs = start..b.len();
+        if kind == ForwardKind::SplunkHec {
+            b.push(b'}');
+        }
+        b.push(b'\n');
+        batch.push(Pending {
+            id: id.to_string(),
+            ecs,
+        });
+    }
+
     /// What the reply means for the batch: delivered (some items maybe dead-lettered),
     /// or an error to send it again.
     fn settle(&self, body: &[u8], status: u16, reply: &str) -> Result<u64, String> {

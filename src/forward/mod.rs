@@ -203,9 +203,15 @@ pub struct ForwardHandle {
     pub stats: std::sync::Arc<ForwardStats>,
 }
 
-/// Everything one forwarder runs with.
-pub struct Context {
+/// One configured forwarder, ready to run: its TLS client is built and its
+/// `Authorization` read, so a mistake in either stops the start (exit 78), not the
+/// forwarder later.
+pub struct Forwarder {
+    pub cfg: ForwardConfig,
+    pub tls: Option<tls::TlsClient>,
+    pub authorization: Option<String>,
     pub journal: crate::journal::Journal,
+    /// Its own copy: the normaliser keeps caches.
     pub normaliser: crate::normalise::Normaliser,
     pub stream: String,
     pub stats: std::sync::Arc<ForwardStats>,
@@ -213,48 +219,75 @@ pub struct Context {
     pub dead_letter_dir: std::path::PathBuf,
 }
 
-/// Runs one forwarder until `stop` (then drains, bounded).
-pub fn run(
-    cfg: &ForwardConfig,
-    tls: Option<tls::TlsClient>,
-    authorization: Option<String>,
-    cx: Context,
-    stop: &AtomicBool,
-) {
-    let consumer = consumer::Consumer {
-        name: cfg.name.clone(),
-        cursor_name: cfg.cursor_name(),
-        journal: cx.journal,
-        normaliser: cx.normaliser,
-        stream: cx.stream.clone(),
-        start_at: cfg.start_at,
-        policy: cfg.policy,
-        filter: cfg.only.clone(),
-        stats: cx.stats.clone(),
-    };
-    match cfg.kind {
-        ForwardKind::Syslog => {
-            let mut sink = syslog::SyslogSink::new(cfg, &cx.stream, tls);
-            tracing::info!(forwarder = %cfg.name, address = cfg.address.as_deref().unwrap_or(""), transport = sink.transport_name(), "forwarding events as RFC 5424 syslog");
-            consumer.run(&mut sink, stop);
-        }
-        ForwardKind::Http | ForwardKind::Elasticsearch | ForwardKind::SplunkHec => {
-            let base = cfg.url.clone().unwrap_or_default();
-            let url = match cfg.kind {
-                ForwardKind::Elasticsearch => format!("{}/_bulk", base.trim_end_matches('/')),
-                ForwardKind::SplunkHec => {
-                    format!("{}/services/collector/event", base.trim_end_matches('/'))
-                }
-                _ => base,
-            };
-            let dead = deadletter::DeadLetter {
-                path: cx.dead_letter_dir.join(format!("{}.ndjson", cfg.name)),
-                forwarder: cfg.name.clone(),
-                stats: cx.stats.clone(),
-            };
-            tracing::info!(forwarder = %cfg.name, %url, kind = cfg.kind.as_str(), "forwarding events as ECS JSON over HTTP");
-            let mut sink = http::HttpSink::new(cfg, url, authorization, &cx.stream, dead);
-            consumer.run(&mut sink, stop);
+impl crate::journal::consumer::JournalConsumer for Forwarder {
+    fn name(&self) -> String {
+        self.cfg.cursor_name()
+    }
+    fn stage(&self) -> crate::journal::consumer::Stage {
+        crate::journal::consumer::Stage::Reads
+    }
+    fn essential(&self) -> bool {
+        false // it retries for ever; the sealer never depends on it
+    }
+    fn run(
+        self: Box<Self>,
+        stop: &std::sync::Arc<AtomicBool>,
+    ) -> Result<(), crate::journal::consumer::ConsumerError> {
+        self.forward(stop);
+        Ok(())
+    }
+}
+
+impl Forwarder {
+    /// Runs until `stop` (then drains, bounded).
+    fn forward(self, stop: &AtomicBool) {
+        let Forwarder {
+            cfg,
+            tls,
+            authorization,
+            journal,
+            normaliser,
+            stream,
+            stats,
+            dead_letter_dir,
+        } = self;
+        let consumer = consumer::Consumer {
+            name: cfg.name.clone(),
+            cursor_name: cfg.cursor_name(),
+            journal,
+            normaliser,
+            stream: stream.clone(),
+            start_at: cfg.start_at,
+            policy: cfg.policy,
+            filter: cfg.only.clone(),
+            stats: stats.clone(),
+        };
+        match cfg.kind {
+            ForwardKind::Syslog => {
+                let mut sink = syslog::SyslogSink::new(&cfg, &stream, tls);
+                tracing::info!(forwarder = %cfg.name, address = cfg.address.as_deref().unwrap_or(""), transport = sink.transport_name(), "forwarding events as RFC 5424 syslog");
+                consumer.run(&mut sink, stop);
+            }
+            ForwardKind::Http | ForwardKind::Elasticsearch | ForwardKind::SplunkHec => {
+                let base = cfg.url.clone().unwrap_or_default();
+                let url = match cfg.kind {
+                    ForwardKind::Elasticsearch => {
+                        format!("{}/_bulk", base.trim_end_matches('/'))
+                    }
+                    ForwardKind::SplunkHec => {
+                        format!("{}/services/collector/event", base.trim_end_matches('/'))
+                    }
+                    _ => base,
+                };
+                let dead = deadletter::DeadLetter {
+                    path: dead_letter_dir.join(format!("{}.ndjson", cfg.name)),
+                    forwarder: cfg.name.clone(),
+                    stats: stats.clone(),
+                };
+                tracing::info!(forwarder = %cfg.name, %url, kind = cfg.kind.as_str(), "forwarding events as ECS JSON over HTTP");
+                let mut sink = http::HttpSink::new(&cfg, url, authorization, &stream, dead);
+                consumer.run(&mut sink, stop);
+            }
         }
     }
 }

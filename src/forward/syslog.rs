@@ -11,6 +11,7 @@ use super::consumer::Sink;
 use super::rfc5424::{HeaderOptions, Rfc5424Writer};
 use super::tls::TlsClient;
 use super::{ForwardConfig, ForwardTransport};
+use crate::detect::AlertView;
 use crate::event::SealedEvent;
 
 /// A stalled receiver fails the write after this long (then the connection is redone).
@@ -129,6 +130,19 @@ impl Sink for SyslogSink {
             ForwardTransport::Udp => {
                 self.writer
                     .write(&mut self.buf, ev, id, &self.stream, &self.header);
+                self.datagram_ends.push(self.buf.len());
+            }
+        }
+    }
+
+    fn push_alert(&mut self, alert: &AlertView, _line: &[u8]) {
+        match self.transport {
+            ForwardTransport::Tcp => {
+                self.writer
+                    .write_alert_frame(&mut self.buf, alert, &self.stream, &self.header)
+            }
+            ForwardTransport::Udp => {
+                super::rfc5424::write_alert(&mut self.buf, alert, &self.stream, &self.header);
                 self.datagram_ends.push(self.buf.len());
             }
         }

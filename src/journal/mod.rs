@@ -54,6 +54,7 @@
 //! reclaim frees room or space returns. Appenders back up meanwhile; nothing is dropped.
 
 mod batch;
+pub mod consumer;
 mod cursor;
 mod files;
 mod format;
@@ -492,6 +493,24 @@ impl Journal {
             }
         }
         inner.enqueue(batch, permits)
+    }
+
+    /// [`append`](Self::append) that never waits: `Ok(None)` (the batch handed back)
+    /// while the queue is full. For a consumer that also appends (the detector): its
+    /// cursor may be what the writer waits for, so it must not block on the writer.
+    pub fn try_append(&self, batch: Batch) -> Result<Result<u64, Batch>, JournalError> {
+        Self::check_batch(&batch)?;
+        let inner = self.inner();
+        if batch.is_empty() {
+            return inner.current_end().map(Ok);
+        }
+        let permits = inner.permits(batch.bytes());
+        match inner.space.try_acquire_many(permits) {
+            Ok(p) => p.forget(),
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(JournalError::Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => return Ok(Err(batch)),
+        }
+        inner.enqueue(batch, permits).map(Ok)
     }
 
     /// Resolves once everything before `pos` is durable (fsync'd). Fails with `Closed` if the

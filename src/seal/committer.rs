@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 
-use super::detection::publish_snapshot;
 use super::{spool_err, spool_path, staged_path, sync_dir, ChainState, SealError, SealerStats};
 use crate::journal::{Checkpoint, Cursor, Journal};
 use crate::segment::{Content, SealHeader, SealKind, SegmentWriter};
@@ -26,10 +25,6 @@ pub(super) struct Committer {
     pub(super) stream: String,
     pub(super) heartbeat_ms: u64,
     pub(super) cursor: Cursor,
-    /// With `snapshot_path`: where a detector snapshot goes, and the cursor that pins
-    /// the journal from its position.
-    pub(super) detector_cursor: Option<Cursor>,
-    pub(super) snapshot_path: PathBuf,
     pub(super) journal: Journal,
     pub(super) spool_dir: PathBuf,
     pub(super) stats: Arc<SealerStats>,
@@ -165,7 +160,6 @@ impl Committer {
                 period_end_ns: p.period_end_ns,
                 key_id: Some(hex::encode(crate::keys::key_id(&self.key.verifying_key()))),
             },
-            detector_snapshot: p.detector_snapshot,
         })
     }
 
@@ -197,15 +191,6 @@ impl Committer {
             .journal_position
             .store(s.end_position, Ordering::Relaxed);
         (self.on_publish)(s.bytes.len() as u64);
-        if let (Some(staged), Some(cursor)) = (&s.detector_snapshot, &self.detector_cursor) {
-            // After the segment's commit, so the snapshot never runs ahead of the chain.
-            publish_snapshot(staged, &self.snapshot_path)
-                .map_err(spool_err(&self.snapshot_path))?;
-            cursor.commit(&Checkpoint {
-                position: s.end_position,
-                state: (),
-            })?;
-        }
         if let Err(e) = self.journal.reclaim() {
             tracing::warn!(error = %e, "journal reclaim failed");
         }
@@ -229,8 +214,6 @@ pub(super) struct Pending {
     pub(super) period_end_ns: i64,
     pub(super) content: Content,
     pub(super) end_position: u64,
-    /// The detector's state, staged beside its snapshot file (see `detection`).
-    pub(super) detector_snapshot: Option<PathBuf>,
 }
 
 /// A sealed segment on its way to the spool.
@@ -242,8 +225,6 @@ struct Staged {
     end_position: u64,
     /// The chain state once it is committed.
     state: ChainState,
-    /// The detector's state as of `end_position`, saved after the commit.
-    detector_snapshot: Option<PathBuf>,
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), SealError> {

@@ -6,7 +6,6 @@
 //! stage the segment in the spool, commit the checkpoint (the commit point), publish.
 
 mod committer;
-mod detection;
 pub mod internal;
 pub mod late;
 
@@ -18,14 +17,11 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
-use crate::detect::DetectConfig;
-use crate::forward::webhook::Webhook;
 use crate::journal::{Checkpoint, Journal, JournalError, Pressure};
 use crate::normalise::{Input, Normaliser};
-use crate::record::{now_ns, IngestRecord};
+use crate::record::{now_ns, JournalRecord};
 use crate::segment::{SealKind, SegmentBuilder, SegmentError, SegmentWriter};
 use committer::{recover_spool, Committer, Pending, ToCommitter};
-use detection::{load_detection, Detection};
 
 /// Name of the sealer's cursor in the journal.
 pub const CURSOR_NAME: &str = "sealer";
@@ -108,12 +104,6 @@ pub struct SealerOptions {
     pub max_bytes: usize,
     pub zstd_level: i32,
     pub spool_dir: PathBuf,
-    /// The detector's rules; `None` (or `enabled = false`) runs no detector.
-    pub detect: Option<DetectConfig>,
-    /// Alerts are also posted here.
-    pub webhook: Option<Webhook>,
-    /// Where the detector's state is kept between runs.
-    pub detector_snapshot: PathBuf,
     /// Under journal pressure, seal once this many journal bytes are unsealed, so whole
     /// journal files can be reclaimed before the writer has to stop.
     pub early_seal_bytes: u64,
@@ -134,13 +124,6 @@ pub const CHUNKS_IN_FLIGHT: usize = 8;
 /// Room in a chunk buffer beyond [`CHUNK_BYTES`] for the line that crosses it.
 const SEGMENT_HEADROOM: usize = 64 * 1024;
 
-/// Name of the detector's cursor: it pins the journal from the detector's last
-/// snapshot, so a restart can bring the detector back in step (see `seal::detection`).
-pub const DETECTOR_CURSOR: &str = "detector";
-
-/// How often the detector's state is saved (and always at shutdown).
-const SNAPSHOT_EVERY: Duration = Duration::from_secs(30);
-
 /// Live figures for logs and (later) the status endpoint.
 #[derive(Debug, Default)]
 pub struct SealerStats {
@@ -150,7 +133,8 @@ pub struct SealerStats {
     pub next_seq: AtomicU64,
     pub journal_position: AtomicU64,
     pub errors: AtomicU64,
-    pub alerts: AtomicU64,
+    /// Alert records sealed (the detector journals them; see `detect::consumer`).
+    pub sealed_alerts: AtomicU64,
     /// Commit attempts that failed (each is retried; nothing is skipped).
     pub commit_failures: AtomicU64,
     /// The latest commit failure, for late-seal explanations and `status`.
@@ -168,8 +152,6 @@ pub struct SealerStats {
     pub early_seals: AtomicU64,
     /// Journal ranges found unreadable and recorded in the chain.
     pub journal_gaps: AtomicU64,
-    /// Detector alerts since start, by rule id.
-    alerts_by_rule: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
 
 pub struct Sealer {
@@ -188,7 +170,6 @@ pub struct Sealer {
     position: u64,
     stats: Arc<SealerStats>,
     committer: Option<Committer>,
-    detection: Option<Detection>,
     /// What may explain a late seal.
     causes: late::Causes,
     /// When the last seal made to free journal space happened.
@@ -197,9 +178,6 @@ pub struct Sealer {
     recycled: Option<std::sync::mpsc::Receiver<Vec<u8>>>,
     /// Time spent waiting for the committer since the last seal.
     waited_ns: u64,
-    /// `<stream>:<position>` of the event being sealed (the detector's evidence id),
-    /// rewritten in place for each authentication event.
-    event_id: String,
 }
 
 /// Spool paths: `<seq:012>.seg.zst` once published, `.tmp` while staged.
@@ -272,38 +250,12 @@ impl Sealer {
             opts.zstd_level,
             CHUNK_BYTES.min(opts.max_bytes) + SEGMENT_HEADROOM,
         )?;
-        detection::remove_staged(&opts.detector_snapshot);
-        let detection = match opts.detect.clone().filter(|d| d.enabled) {
-            Some(cfg) => Some(load_detection(
-                cfg,
-                opts.webhook.clone(),
-                &opts.detector_snapshot,
-                position,
-            )),
-            None => {
-                // A retired detector must not pin the journal forever.
-                journal.remove_cursor(DETECTOR_CURSOR)?;
-                match std::fs::remove_file(&opts.detector_snapshot) {
-                    Ok(()) => tracing::info!("detector disabled: its saved state was removed"),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(source) => {
-                        return Err(SealError::Spool {
-                            path: opts.detector_snapshot.clone(),
-                            source,
-                        })
-                    }
-                }
-                None
-            }
-        };
         let committer = Committer {
             writer: SegmentWriter::new(opts.zstd_level)?,
             key,
             prev_hash: decode_hash(&state.prev_hash)?,
             stream: state.stream.clone(),
             heartbeat_ms: u64::try_from(opts.max_age.as_millis()).unwrap_or(u64::MAX),
-            detector_cursor: detection.as_ref().map(|_| journal.cursor(DETECTOR_CURSOR)),
-            snapshot_path: opts.detector_snapshot.clone(),
             cursor,
             journal: journal.clone(),
             spool_dir: opts.spool_dir.clone(),
@@ -323,12 +275,10 @@ impl Sealer {
             position,
             stats,
             committer: Some(committer),
-            detection,
             causes: late::Causes::default(),
             last_early_seal: None,
             recycled: None,
             waited_ns: 0,
-            event_id: String::new(),
         })
     }
 
@@ -358,9 +308,7 @@ impl Sealer {
                 path: self.opts.spool_dir.clone(),
                 source,
             })?;
-        let result = self
-            .warm_up_detector()
-            .and_then(|()| self.seal_loop(stop, &tx));
+        let result = self.seal_loop(stop, &tx);
         drop(tx);
         if handle.join().is_err() {
             tracing::error!("the committer thread panicked");
@@ -432,19 +380,14 @@ impl Sealer {
 
     /// Whether sealing now would let the journal reclaim files it needs: the cap (or the
     /// free-space reserve) must turn into early sealing, never into a pause until the
-    /// next heartbeat. Blocked: seal whatever is unsealed, or just to move a lagging
-    /// detector snapshot (its cursor pins the journal too). Soft: seal once about a
+    /// next heartbeat. Blocked: seal whatever is unsealed. Soft: seal once about a
     /// file's worth is unsealed, before the writer has to stop.
     fn early_seal_frees_space(&self, read_to: u64) -> bool {
         let unsealed = read_to.saturating_sub(self.position);
-        let detector_lags = self
-            .detection
-            .as_ref()
-            .is_some_and(|d| d.snapshot_position < self.position);
         let worth = match self.journal.pressure() {
             Pressure::None => false,
             Pressure::Soft => unsealed >= self.opts.early_seal_bytes,
-            Pressure::Blocked => unsealed > 0 || detector_lags,
+            Pressure::Blocked => unsealed > 0,
         };
         worth
             && self
@@ -471,87 +414,21 @@ impl Sealer {
         }
     }
 
-    /// Re-reads the records between the detector's snapshot and the sealer's
-    /// checkpoint, discarding alerts: they were sealed before the restart.
-    fn warm_up_detector(&mut self) -> Result<(), SealError> {
-        let Some(d) = self.detection.as_mut() else {
-            return Ok(());
-        };
-        let Some(from) = d.warm_up_from.take() else {
-            return Ok(());
-        };
-        let mut reader = self.journal.reader(from)?;
-        let mut seen = 0u64;
-        while reader.position() < self.position {
-            let Some((pos, payload)) = reader.next()? else {
-                break;
-            };
-            if pos >= self.position {
-                break;
-            }
-            let Ok(rec) = IngestRecord::decode(payload) else {
-                continue;
-            };
-            let input = Input::of(&rec);
-            let decoded = self.normaliser.decode(&rec, &input);
-            if let Some(auth) = &decoded.auth {
-                let id = format!("{}:{pos}", self.opts.stream);
-                d.detector.observe(decoded.detector_time_ns(), &id, auth);
-                seen += 1;
-            }
-        }
-        tracing::info!(
-            from,
-            to = self.position,
-            auth_events = seen,
-            "detector brought back in step with the sealer"
-        );
-        Ok(())
-    }
-
     fn render(&mut self, pos: u64, payload: &[u8]) {
         let normaliser = &mut self.normaliser;
-        match IngestRecord::decode(payload) {
-            Ok(rec) => {
+        match JournalRecord::decode(payload) {
+            Ok(JournalRecord::Ingest(rec)) => {
                 let input = Input::of(&rec);
                 let decoded = normaliser.decode(&rec, &input);
                 self.builder.push_with(rec.received_ns, |out| {
                     normaliser.write_compact(pos, &decoded.event, decoded.auth.as_ref(), out)
                 });
-                if let (Some(auth), Some(d)) = (&decoded.auth, self.detection.as_mut()) {
-                    let stream = &self.opts.stream;
-                    let id = &mut self.event_id;
-                    id.clear();
-                    id.push_str(stream);
-                    id.push(':');
-                    id.push_str(itoa::Buffer::new().format(pos));
-                    let alerts = d.detector.observe(decoded.detector_time_ns(), id, auth);
-                    for (i, alert) in alerts.iter().enumerate() {
-                        self.stats.note_alert(alert.rule_id);
-                        let alert_id = format!("{stream}:{pos}:alert:{i}");
-                        let v = d.log.hit(std::time::Instant::now());
-                        if v.suppressed_before > 0 {
-                            tracing::info!(
-                                alerts = v.suppressed_before,
-                                "more alerts were raised in the last 10 s than were logged; every alert is sealed into the archive"
-                            );
-                        }
-                        if v.log {
-                            tracing::info!(rule = alert.rule_id, key = %alert.key, id = %alert_id, "{}", alert.message);
-                        }
-                        self.builder.push_with(rec.received_ns, |out| {
-                            alert.render_json(stream, &alert_id, out)
-                        });
-                        if let Some(w) = &d.webhook {
-                            d.scratch.clear();
-                            alert.render_json(stream, &alert_id, &mut d.scratch);
-                            w.send(d.scratch.clone());
-                        }
-                    }
-                    self.stats
-                        .alerts
-                        .fetch_add(alerts.len() as u64, Ordering::Relaxed);
-                }
+            }
+            // The detector's alert, sealed as the line it rendered.
+            Ok(JournalRecord::Alert(a)) => {
+                self.builder
+                    .push_with(a.raised_ns, |out| out.extend_from_slice(a.line));
+                self.stats.sealed_alerts.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
                 // The checksum matched, so this is a bug or a format change, never a
@@ -587,37 +464,14 @@ impl Sealer {
         self.causes.failures_at_last_seal = self.stats.commit_failures.load(Ordering::Relaxed);
         self.causes.spool_was_full = false;
         self.take_recycled();
-        let mut pending = Pending {
+        let pending = Pending {
             seq,
             kind: self.next_kind,
             period_start_ns,
             period_end_ns,
             content: self.builder.take(),
             end_position,
-            detector_snapshot: None,
         };
-        if let Some(d) = self.detection.as_mut() {
-            d.detector.expire(now_ns());
-            // Under pressure the snapshot goes with every seal: the detector's cursor
-            // must not keep the journal from being reclaimed.
-            if matches!(why, Why::Final | Why::Pressure)
-                || d.last_snapshot.elapsed() >= SNAPSHOT_EVERY
-            {
-                match detection::stage_snapshot(
-                    &d.detector,
-                    &self.opts.detector_snapshot,
-                    seq,
-                    end_position,
-                ) {
-                    Ok(staged) => {
-                        pending.detector_snapshot = Some(staged);
-                        d.snapshot_position = end_position;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "saving the detector state failed"),
-                }
-                d.last_snapshot = std::time::Instant::now();
-            }
-        }
         self.next_seq = seq + 1;
         self.period_end_ns = period_end_ns;
         self.position = end_position;
@@ -692,6 +546,24 @@ impl Sealer {
     }
 }
 
+impl crate::journal::consumer::JournalConsumer for Sealer {
+    fn name(&self) -> String {
+        CURSOR_NAME.into()
+    }
+    fn stage(&self) -> crate::journal::consumer::Stage {
+        crate::journal::consumer::Stage::Reads
+    }
+    fn essential(&self) -> bool {
+        true
+    }
+    fn run(
+        self: Box<Self>,
+        stop: &Arc<AtomicBool>,
+    ) -> Result<(), crate::journal::consumer::ConsumerError> {
+        Sealer::run(*self, stop).map_err(Into::into)
+    }
+}
+
 /// Why a segment is closed now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Why {
@@ -707,19 +579,6 @@ enum Why {
 
 impl SealerStats {
     /// The latest commit failure's message.
-    /// Counts one alert of `rule`.
-    pub fn note_alert(&self, rule: &'static str) {
-        *lock(&self.alerts_by_rule).entry(rule).or_default() += 1;
-    }
-
-    /// Alerts since start, by rule id.
-    pub fn alerts_by_rule(&self) -> std::collections::BTreeMap<String, u64> {
-        lock(&self.alerts_by_rule)
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v))
-            .collect()
-    }
-
     pub fn last_commit_error(&self) -> Option<String> {
         lock(&self.last_commit_error).clone()
     }

@@ -119,7 +119,7 @@ pub fn render_metrics(s: &Snapshot) -> String {
         "counter",
         "Detector alerts since start, by rule (each is sealed into the chain).",
     );
-    for (rule, n) in &s.sealer.alerts_by_rule {
+    for (rule, n) in s.detector.iter().flat_map(|d| &d.alerts_by_rule) {
         m.sample("sealtrail_alerts_total", &[("rule", rule.as_str())], *n);
     }
     m.family(

@@ -69,6 +69,7 @@ pub struct Probe {
     pub stream: String,
     pub sources: Vec<SourceHandle>,
     pub sealer: Arc<SealerStats>,
+    pub detector: Option<Arc<crate::detect::consumer::DetectorStats>>,
     pub shipper: Arc<ShipStats>,
     pub forwarders: Vec<crate::forward::ForwardHandle>,
     pub journal: Journal,
@@ -85,6 +86,7 @@ impl Probe {
             stream: stream.to_string(),
             sources: stats.sources.clone(),
             sealer: stats.sealer.clone(),
+            detector: stats.detector.clone(),
             shipper: stats.shipper.clone(),
             forwarders: stats.forwarders.clone(),
             journal,
@@ -132,8 +134,7 @@ impl Probe {
         let sealer = SealerSnapshot {
             sealed_segments: ld(&self.sealer.sealed_segments),
             sealed_events: ld(&self.sealer.sealed_events),
-            alerts: ld(&self.sealer.alerts),
-            alerts_by_rule: self.sealer.alerts_by_rule(),
+            sealed_alerts: ld(&self.sealer.sealed_alerts),
             next_seq: ld(&self.sealer.next_seq),
             errors: ld(&self.sealer.errors),
             heartbeat_ms: ld(&self.sealer.heartbeat_ms),
@@ -210,8 +211,25 @@ impl Probe {
                 lag_bytes: durable.saturating_sub(sealer_pos),
             }],
         };
+        let detector = self.detector.as_ref().map(|d| {
+            let position = ld(&d.position);
+            DetectorSnapshot {
+                alerts: ld(&d.alerts),
+                alerts_by_rule: d.alerts_by_rule(),
+                position,
+                lag_bytes: durable.saturating_sub(position),
+                pending_alerts: ld(&d.pending),
+            }
+        });
         let forwarders = forward::snapshot(&self.forwarders, durable);
         let mut journal = journal;
+        journal
+            .consumers
+            .extend(detector.as_ref().map(|d| ConsumerSnapshot {
+                name: crate::detect::consumer::CURSOR_NAME.into(),
+                position: d.position,
+                lag_bytes: d.lag_bytes,
+            }));
         journal.consumers.extend(forward::consumers(&forwarders));
         let mut snap = Snapshot {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -221,6 +239,7 @@ impl Probe {
             sources,
             journal,
             sealer,
+            detector,
             shipper,
             forwarders,
             alerts: Vec::new(),
@@ -240,6 +259,9 @@ pub struct Snapshot {
     pub sources: Vec<SourceSnapshot>,
     pub journal: JournalSnapshot,
     pub sealer: SealerSnapshot,
+    /// `None` when the detector is disabled.
+    #[serde(default)]
+    pub detector: Option<DetectorSnapshot>,
     pub shipper: ShipperSnapshot,
     #[serde(default)]
     pub forwarders: Vec<forward::ForwarderSnapshot>,
@@ -375,15 +397,27 @@ pub struct ConsumerSnapshot {
     pub lag_bytes: u64,
 }
 
+/// The detector, a journal consumer of its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectorSnapshot {
+    /// Alerts raised since start (each journalled, so sealed and forwarded), and by
+    /// rule id.
+    pub alerts: u64,
+    pub alerts_by_rule: std::collections::BTreeMap<String, u64>,
+    /// Journal position read up to, and the durable bytes after it.
+    pub position: u64,
+    pub lag_bytes: u64,
+    /// Alerts raised but not yet durable in the journal (kept in its snapshot).
+    pub pending_alerts: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SealerSnapshot {
     pub sealed_segments: u64,
     pub sealed_events: u64,
-    /// Detector alerts since start (each sealed into the chain), and by rule id.
+    /// Alert records sealed since start (the detector journals them).
     #[serde(default)]
-    pub alerts: u64,
-    #[serde(default)]
-    pub alerts_by_rule: std::collections::BTreeMap<String, u64>,
+    pub sealed_alerts: u64,
     /// Sequence number the next segment will get (0: none sealed yet).
     pub next_seq: u64,
     pub errors: u64,

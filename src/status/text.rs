@@ -147,21 +147,31 @@ pub fn render_text(s: &Snapshot) -> String {
         human_bytes(s.shipper.spool_bytes),
         s.shipper.errors
     );
-    if s.sealer.alerts > 0 {
-        let rules: Vec<String> = s
-            .sealer
-            .alerts_by_rule
-            .iter()
-            .map(|(r, n)| format!("{r} {n}"))
-            .collect();
-        let _ = writeln!(
-            o,
-            "detector: {} alerts since start ({}), each sealed into the chain",
-            s.sealer.alerts,
-            rules.join(", ")
-        );
-    } else {
-        let _ = writeln!(o, "detector: no alerts since start");
+    match &s.detector {
+        Some(d) if d.alerts > 0 => {
+            let rules: Vec<String> = d
+                .alerts_by_rule
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
+            let _ = writeln!(
+                o,
+                "detector: {} alerts since start ({}), each sealed into the chain and forwarded; lag {}",
+                d.alerts,
+                rules.join(", "),
+                human_bytes(d.lag_bytes)
+            );
+        }
+        Some(d) => {
+            let _ = writeln!(
+                o,
+                "detector: no alerts since start; lag {}",
+                human_bytes(d.lag_bytes)
+            );
+        }
+        None => {
+            let _ = writeln!(o, "detector: disabled");
+        }
     }
     for f in &s.forwarders {
         let _ = writeln!(

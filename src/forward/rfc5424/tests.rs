@@ -95,3 +95,47 @@ fn auth_fields_tags_and_escaping_in_structured_data() {
     assert_eq!(len2.parse::<usize>().unwrap(), rest2.len());
     assert!(rest2.contains("id=\"h1:8\""), "{rest2}");
 }
+
+/// A sealed alert line, read back as the forwarders see it.
+pub(crate) fn sample_alert() -> AlertView {
+    let a = crate::detect::Alert {
+        rule_id: "brute_force",
+        rule_name: "Brute force from one source",
+        severity: 47,
+        time_ns: 1_764_640_799_123_456_789,
+        key: "ip:203.0.113.9".into(),
+        user: Some("ro\"ot".into()),
+        source_ip: Some(IpAddr::from([203, 0, 113, 9])),
+        related_users: vec![],
+        evidence: vec!["h1:10".into(), "h1:20".into()],
+        message: "5 failed attempts from 203.0.113.9".into(),
+    };
+    let mut line = Vec::new();
+    a.render_json("h1", "h1:20:alert:0", &mut line);
+    AlertView::parse(&line).unwrap()
+}
+
+#[test]
+fn an_alert_names_its_rule_key_and_evidence() {
+    let a = sample_alert();
+    let mut out = Vec::new();
+    write_alert(&mut out, &a, "h1", &HeaderOptions::default());
+    let msg = String::from_utf8(out).unwrap();
+    // Security/authorization (4) * 8 + warning (4): a medium alert.
+    assert!(
+        msg.starts_with("<36>1 2025-12-02T01:59:59.123456Z h1 sealtrail - alert [sealtrail@32473 id=\"h1:20:alert:0\" kind=\"alert\" category=\"intrusion_detection\" action=\"brute_force\" rule=\"brute_force\" severity=\"47\" key=\"ip:203.0.113.9\" user=\"ro\\\"ot\" source_ip=\"203.0.113.9\" evidence=\"h1:10,h1:20\"] 5 failed attempts"),
+        "{msg}"
+    );
+    let opts = HeaderOptions {
+        app_name: Some("audit".into()),
+        hostname: Some("collector".into()),
+        facility: Some(13),
+    };
+    let mut framed = Vec::new();
+    Rfc5424Writer::default().write_alert_frame(&mut framed, &a, "h1", &opts);
+    let text = String::from_utf8(framed).unwrap();
+    let (len, rest) = text.split_once(' ').unwrap();
+    assert_eq!(len.parse::<usize>().unwrap(), rest.len(), "octet count");
+    assert!(rest.starts_with("<108>1 "), "facility 13: {rest}");
+    assert!(rest.contains(" collector audit - alert ["), "{rest}");
+}

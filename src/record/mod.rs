@@ -15,7 +15,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 1 | version, `2` |
-//! | 1 | 1 | kind: `1` syslog message, `2` file line, `3` systemd journal entry (`4` application event and `5` alert are reserved) |
+//! | 1 | 1 | kind: `1` syslog message, `2` file line, `3` systemd journal entry, `5` alert (see [`alert`]; `4` application event is reserved) |
 //! | 2 | 1 | flags: bit 0 `TRUNCATED`, bit 1 `INCOMPLETE`; other bits reserved, kept |
 //! | 3 | 2 | source index (`u16`): the configured source, in config order |
 //! | 5 | 8 | received time, nanoseconds since the Unix epoch (`i64`) |
@@ -39,8 +39,12 @@
 //! listener index (`u16`), received time (`i64`), then the syslog peer and the raw bytes
 //! exactly as above. They decode as syslog records, so such a journal still reads.
 
+mod alert;
+
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use alert::{AlertRecord, JournalRecord, ALERT_KIND};
 
 /// Now, in nanoseconds since the Unix epoch: the clock records are stamped with (one
 /// reading per read, not per record) and seals are timed by. A clock set before 1970
@@ -61,7 +65,7 @@ const PEER_NONE: u8 = 0;
 const PEER_V4: u8 = 4;
 const PEER_V6: u8 = 6;
 /// Version, kind, flags, source, received time.
-const FIXED_HEADER: usize = 13;
+pub(crate) const FIXED_HEADER: usize = 13;
 /// Version 1: version, flags, listener, received time.
 const FIXED_HEADER_V1: usize = 12;
 

@@ -12,8 +12,9 @@
 //! while something holds idle connections to it: `server` has the connection policy.
 //!
 //! One concept per file: this one holds the snapshot (what is measured) and the alerts;
-//! `metrics` and `text` render a snapshot for Prometheus and for a human; `server` is
-//! the endpoint and `client` what `sealtrail status` uses to ask it.
+//! `metrics` and `text` render a snapshot for Prometheus (through `prometheus-client`)
+//! and for a human; `server` is the endpoint and `client` what `sealtrail status` uses
+//! to ask it.
 
 mod client;
 mod forward;

@@ -36,7 +36,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{render_metrics, Probe, StatusError};
+use super::{metrics, render_metrics, Probe, StatusError};
 use crate::throttle::{Backoff, Throttle};
 
 /// Connections held at once. A scrape needs one for about a millisecond; 32 leaves room
@@ -55,7 +55,6 @@ const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// is when the journal can least afford one line per failure.
 const ACCEPT_LOG_INTERVAL: Duration = Duration::from_secs(30);
 
-const METRICS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 const HELP: &str = "sealtrail status endpoint: GET /metrics (Prometheus), GET /status (JSON)\n";
 
 /// A running status endpoint.
@@ -218,11 +217,14 @@ fn respond(method: &Method, path: &str, probe: &Probe) -> Response<Full<Bytes>> 
         return r;
     }
     match path {
-        "/metrics" => reply(
-            StatusCode::OK,
-            METRICS_TYPE,
-            render_metrics(&probe.snapshot()),
-        ),
+        "/metrics" => match render_metrics(probe.snapshot()) {
+            Ok(text) => reply(StatusCode::OK, metrics::CONTENT_TYPE, text),
+            Err(e) => reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                format!("cannot encode the metrics: {e}\n"),
+            ),
+        },
         "/status" => match serde_json::to_string_pretty(&probe.snapshot()) {
             Ok(json) => reply(StatusCode::OK, "application/json", json + "\n"),
             Err(e) => reply(

@@ -21,6 +21,10 @@ struct Receiver {
 
 impl Receiver {
     fn start(dir: &Path, plan: &str) -> Receiver {
+        Self::start_with(dir, plan, &[])
+    }
+
+    fn start_with(dir: &Path, plan: &str, extra: &[&str]) -> Receiver {
         std::fs::create_dir_all(dir).unwrap();
         let port = free_port();
         let log = dir.join("requests.jsonl");
@@ -33,6 +37,7 @@ impl Receiver {
             .arg(&log)
             .arg("--plan")
             .arg(&plan_path)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("receiver.stderr")).unwrap())
             .spawn()
@@ -50,6 +55,15 @@ impl Receiver {
 
     fn requests(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// HEC: the events of acknowledged requests, in order.
+    fn acked(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.log.with_extension("jsonl.acked"))
             .unwrap_or_default()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -255,4 +269,155 @@ fn splunk_hec_gets_one_envelope_per_event_with_the_token() {
             );
         }
     }
+}
+
+#[test]
+fn splunk_hec_indexer_acknowledgement_delivers_and_a_batch_never_acked_is_sent_again() {
+    let env = TestEnv::new();
+    // The first request is received but never indexed (its ack stays false).
+    let rx = Receiver::start_with(
+        &env.path().join("rx"),
+        r#"[{"lose": true}]"#,
+        &["--hec-ack"],
+    );
+    let port = free_port();
+    let status = free_port();
+    let mut cfg = Config::new("hec-host", vec![Listener::new("tcp", Transport::Tcp, port)]);
+    cfg.extra_toml = format!(
+        "\n[status]\naddress = \"127.0.0.1:{status}\"\n\n[[forward]]\nname = \"out\"\ntype = \"splunk_hec\"\nstart_at = \"beginning\"\nurl = \"http://127.0.0.1:{}\"\nack_timeout = \"3s\"\n",
+        rx.port
+    );
+    let mut d = env.start(&cfg);
+    common::send_tcp(port, &lines(20, 99));
+    let event_ids = |events: &[serde_json::Value]| -> std::collections::BTreeSet<String> {
+        events
+            .iter()
+            .filter_map(|e| e["event"]["event"]["id"].as_str().map(str::to_string))
+            .collect()
+    };
+    // Sent, answered, not acknowledged: not delivered, so the cursor stays.
+    wait_until("the first request", || !rx.requests().is_empty());
+    thread::sleep(Duration::from_millis(1500));
+    let m = common::http_get(status, "/metrics");
+    assert_eq!(
+        common::metric(
+            &m,
+            "sealtrail_journal_lag_bytes",
+            &[("consumer", "forward-out")]
+        )
+        .map(|v| v > 0.0),
+        Some(true),
+        "unacknowledged events are not delivered: {m}"
+    );
+    // After ack_timeout the batch goes again; that one is acknowledged.
+    wait_until("every event acknowledged", || {
+        event_ids(&rx.acked()).len() >= 20
+    });
+    let requests = rx.requests();
+    let posts: Vec<_> = requests
+        .iter()
+        .filter(|r| r["path"] == "/services/collector/event")
+        .collect();
+    assert!(
+        posts.len() >= 2,
+        "the lost batch was sent again: {}",
+        posts.len()
+    );
+    let channel = posts[0]["headers"]["x-splunk-request-channel"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(channel.len(), 36, "a GUID channel: {channel}");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r["headers"]["x-splunk-request-channel"] == channel.as_str()),
+        "one channel for every request, acks included"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r["path"] == "/services/collector/ack"),
+        "acknowledgements were asked for"
+    );
+    wait_until("the cursor past every event", || {
+        let m = common::http_get(status, "/metrics");
+        common::metric(
+            &m,
+            "sealtrail_journal_lag_bytes",
+            &[("consumer", "forward-out")],
+        ) == Some(0.0)
+    });
+    let m = common::http_get(status, "/metrics");
+    assert!(
+        common::metric(
+            &m,
+            "sealtrail_forward_resent_events_total",
+            &[("component_id", "out")]
+        )
+        .is_some_and(|n| n >= 20.0),
+        "the resend is counted: {m}"
+    );
+    d.wait_idle();
+    d.stop();
+}
+
+#[test]
+fn alerts_go_to_elasticsearch_with_the_authentication_events_only() {
+    let env = TestEnv::new();
+    let rx = Receiver::start(&env.path().join("rx"), "[]");
+    let (mut d, port) = start(
+        &env,
+        &format!(
+            "type = \"elasticsearch\"\nurl = \"http://127.0.0.1:{}\"\nonly = {{ category = [\"authentication\", \"intrusion_detection\"] }}\n",
+            rx.port
+        ),
+    );
+    let mut input = lines(3, 99);
+    for i in 0..5 {
+        input.extend_from_slice(
+            format!("<38>Dec  2 03:00:0{i} web1 sshd[{}]: Failed password for root from 198.51.100.7 port {} ssh2\n", 500 + i, 40000 + i).as_bytes(),
+        );
+    }
+    common::send_tcp(port, &input);
+    wait_until("the alert indexed", || {
+        rx.indexed().iter().any(|id| id.contains(":alert:"))
+    });
+    d.wait_idle();
+    d.stop();
+    let indexed = rx.indexed();
+    let events = common::all_events(&common::read_archive(&env.archive_dir));
+    let kind = |id: &str| {
+        events
+            .iter()
+            .find(|e| common::field_str(e, "event.id") == Some(id))
+            .map(|e| {
+                (
+                    common::field_str(e, "event.kind").unwrap_or("").to_string(),
+                    common::field_str(e, "rule.id").map(str::to_string),
+                )
+            })
+    };
+    let alerts: Vec<_> = indexed
+        .iter()
+        .filter(|id| kind(id).is_some_and(|(k, _)| k == "alert"))
+        .collect();
+    assert!(
+        alerts
+            .iter()
+            .any(|id| kind(id).and_then(|(_, r)| r).as_deref() == Some("brute_force")),
+        "the brute-force alert, sealed and indexed under its own id: {indexed:?}"
+    );
+    let failures = indexed.len() - alerts.len();
+    assert_eq!(
+        failures, 5,
+        "the five failures, not the three other lines: {indexed:?}"
+    );
+    // The bulk request carried the alert as the sealed line, under `create`.
+    let bodies: String = rx
+        .requests()
+        .iter()
+        .map(|r| r["body"].as_str().unwrap().to_string())
+        .collect();
+    assert!(bodies.contains("\"kind\":\"alert\""), "{bodies}");
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod archive;
-mod de;
+pub(crate) mod de;
 pub mod secret;
 mod validate;
 pub use archive::{

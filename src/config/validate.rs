@@ -426,6 +426,14 @@ fn check_forward(f: &crate::forward::ForwardConfig) -> Result<(), (String, Strin
             if let Some((k, _)) = syslog_only.iter().find(|(_, set)| *set) {
                 return fail(k, "applies to type = \"syslog\" only".into());
             }
+            if f.ack_timeout != std::time::Duration::from_secs(300)
+                && f.kind != ForwardKind::SplunkHec
+            {
+                return fail(
+                    "ack_timeout",
+                    "applies to type = \"splunk_hec\" only".into(),
+                );
+            }
             if f.index.is_some() && f.kind != ForwardKind::Elasticsearch {
                 return fail("index", "applies to type = \"elasticsearch\" only".into());
             }

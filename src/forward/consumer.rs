@@ -34,9 +34,14 @@ pub trait Sink {
     /// Sends the batch; returns its bytes. A failure drops the connection: the
     /// consumer calls `push` again from its cursor.
     fn flush(&mut self) -> Result<u64, String>;
-    /// Whether what was sent before may count as delivered (the connection is up and
-    /// the receiver has not closed it).
-    fn healthy(&mut self) -> bool;
+    /// How many of the oldest `due` batches sent (each sent at least
+    /// [`COMMIT_DELAY`] ago) count as delivered, in order: all of them while the
+    /// connection is up and the receiver has not closed it; for a receiver that
+    /// acknowledges (Splunk HEC indexer acknowledgement), those acknowledged. An error
+    /// sends everything not delivered again.
+    fn confirm(&mut self, due: usize) -> Result<usize, String>;
+    /// Forgets what was sent: the consumer sends it again from its cursor.
+    fn restart(&mut self) {}
 }
 
 pub struct Consumer {
@@ -103,6 +108,7 @@ impl Consumer {
                 }
             };
             in_flight.clear();
+            sink.restart();
             loop {
                 if stop.load(Ordering::Acquire) && drain_until.is_none() {
                     drain_until = Some(Instant::now() + FINAL_DRAIN);
@@ -169,23 +175,32 @@ impl Consumer {
                         }
                     }
                 }
-                // What has been out long enough on a healthy connection is delivered.
-                if in_flight
-                    .front()
-                    .is_some_and(|f| f.at.elapsed() >= COMMIT_DELAY)
-                {
-                    if !sink.healthy() {
-                        self.failed("the receiver closed the connection", &in_flight, 0);
-                        self.pause(backoff.step(), stop, drain_until);
-                        continue 'restart;
+                // What has been out long enough on a healthy connection (or was
+                // acknowledged) is delivered.
+                let due = in_flight
+                    .iter()
+                    .take_while(|f| f.at.elapsed() >= COMMIT_DELAY)
+                    .count();
+                if due > 0 {
+                    match sink.confirm(due) {
+                        Err(e) => {
+                            self.failed(&e, &in_flight, 0);
+                            if drain_until.is_some_and(|d| Instant::now() >= d) {
+                                break 'restart;
+                            }
+                            self.pause(backoff.step(), stop, drain_until);
+                            continue 'restart;
+                        }
+                        Ok(confirmed) => {
+                            for f in in_flight.drain(..confirmed.min(due)) {
+                                delivered = f.position;
+                            }
+                            if confirmed > 0 {
+                                backoff.reset();
+                                self.stats.set_error(None);
+                            }
+                        }
                     }
-                    while let Some(f) = in_flight.front().filter(|f| f.at.elapsed() >= COMMIT_DELAY)
-                    {
-                        delivered = f.position;
-                        in_flight.pop_front();
-                    }
-                    backoff.reset();
-                    self.stats.set_error(None);
                 }
                 if delivered != committed {
                     commit(delivered);

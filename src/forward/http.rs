@@ -39,6 +39,8 @@ pub struct HttpSink {
     /// The body being built.
     body: Vec<u8>,
     dead: DeadLetter,
+    /// splunk_hec: the channel and the batches waiting for indexer acknowledgement.
+    acks: Option<super::hec_ack::Acks>,
 }
 
 /// One event of the batch: its id, and where its ECS line lies in the body (for the
@@ -77,22 +79,37 @@ impl HttpSink {
             batch: Vec::new(),
             body: Vec::new(),
             dead,
+            acks: (cfg.kind == ForwardKind::SplunkHec).then(|| {
+                super::hec_ack::Acks::new(cfg.url.as_deref().unwrap_or_default(), cfg.ack_timeout)
+            }),
         }
     }
 
     fn post(&self, body: &[u8]) -> Result<(u16, String), String> {
+        let channel = self.acks.as_ref().map(|a| a.channel());
+        self.post_to(&self.url, body, self.gzip, channel)
+    }
+
+    /// POSTs `body` to `url` with the forwarder's headers (and HEC's channel).
+    fn post_to(
+        &self,
+        url: &str,
+        body: &[u8],
+        gzip: bool,
+        channel: Option<&str>,
+    ) -> Result<(u16, String), String> {
         let content_type = match self.kind {
             ForwardKind::SplunkHec => "application/json",
             _ => "application/x-ndjson",
         };
-        let mut req = self
-            .agent
-            .post(&self.url)
-            .header("content-type", content_type);
+        let mut req = self.agent.post(url).header("content-type", content_type);
         if let Some(a) = &self.authorization {
             req = req.header("authorization", a);
         }
-        let resp = if self.gzip {
+        if let Some(c) = channel {
+            req = req.header("x-splunk-request-channel", c);
+        }
+        let resp = if gzip {
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             gz.write_all(body)
                 .and_then(|()| gz.finish())
@@ -105,7 +122,7 @@ impl HttpSink {
         } else {
             req.send(body).map_err(|e| e.to_string())
         };
-        let mut resp = resp.map_err(|e| format!("posting to {}: {e}", self.url))?;
+        let mut resp = resp.map_err(|e| format!("posting to {url}: {e}"))?;
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
@@ -206,16 +223,38 @@ impl Sink for HttpSink {
     fn flush(&mut self) -> Result<u64, String> {
         let body = std::mem::take(&mut self.body);
         let posted = self.post(&body);
-        let result = posted.and_then(|(status, reply)| self.settle(&body, status, &reply));
+        let result = posted.and_then(|(status, reply)| {
+            let n = self.settle(&body, status, &reply)?;
+            if let Some(acks) = self.acks.as_mut() {
+                // A batch refused (dead-lettered) is done too: nothing to acknowledge.
+                acks.answered((200..300).contains(&status).then_some(reply.as_str()));
+            }
+            Ok(n)
+        });
         self.batch.clear();
         self.body = body;
         self.body.clear();
         result
     }
 
-    fn healthy(&mut self) -> bool {
-        // Every batch was answered: what it delivered is known.
-        true
+    fn confirm(&mut self, due: usize) -> Result<usize, String> {
+        // Every batch was answered: what it delivered is known, unless the indexer
+        // acknowledges (HEC) and has yet to.
+        let Some(mut acks) = self.acks.take() else {
+            return Ok(due);
+        };
+        let channel = acks.channel().to_string();
+        let r = acks.confirm(due, |url, body| {
+            self.post_to(url, body, false, Some(&channel))
+        });
+        self.acks = Some(acks);
+        r
+    }
+
+    fn restart(&mut self) {
+        if let Some(a) = &mut self.acks {
+            a.clear();
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod consumer;
 pub mod deadletter;
 pub mod filter;
+pub mod hec_ack;
 pub mod http;
 pub mod rfc5424;
 pub mod syslog;
@@ -80,6 +81,17 @@ pub struct ForwardConfig {
     /// `beginning` (everything the journal still holds).
     #[serde(default)]
     pub start_at: StartAt,
+    /// splunk_hec, when the token has indexer acknowledgement on: how long a batch may
+    /// wait for its acknowledgement before it is sent again (from the cursor).
+    #[serde(
+        default = "default_ack_timeout",
+        deserialize_with = "crate::config::de::de_duration"
+    )]
+    pub ack_timeout: std::time::Duration,
+}
+
+fn default_ack_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(300)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

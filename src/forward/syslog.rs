@@ -208,6 +208,16 @@ impl Sink for SyslogSink {
         }
     }
 
+    fn confirm(&mut self, due: usize) -> Result<usize, String> {
+        if self.healthy() {
+            Ok(due)
+        } else {
+            Err("the receiver closed the connection".into())
+        }
+    }
+}
+
+impl SyslogSink {
     fn healthy(&mut self) -> bool {
         if self.transport == ForwardTransport::Udp {
             return true;

@@ -9,12 +9,20 @@ in order, one entry per request: {"status": 503} answers the whole request so; f
 reply. After the plan, every request gets 200. In a bulk request a `create` of an _id
 already indexed answers 409 and a document whose text contains REFUSE answers 400
 (mapper_parsing_exception), as Elasticsearch does for content it cannot index.
+
+With --hec-ack it also behaves like a Splunk HEC token with indexer acknowledgement on:
+/services/collector/event needs an X-Splunk-Request-Channel header (400, code 10,
+without) and answers an ackId per request; /services/collector/ack answers
+{"acks": {"<id>": bool}}, true from the second query of an id on (indexing takes a
+moment), never for a request whose plan entry says {"lose": true}. The events of
+acknowledged requests are written to --log + ".acked" (one JSON line per event).
 """
 import argparse, gzip, http.server, json, threading
 
 lock = threading.Lock()
 indexed = {}          # _id -> document
 plan = []
+hec = {"next": 0, "bodies": {}, "lost": set(), "asked": {}}
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -30,10 +38,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 f.write(json.dumps({"method": "POST", "path": self.path,
                                     "headers": {k.lower(): v for k, v in self.headers.items()},
                                     "body": body.decode("utf-8", "replace")}) + "\n")
+            if ARGS.hec_ack and self.path.startswith("/services/collector/ack"):
+                return self.hec_acks(json.loads(body))
             step = plan.pop(0) if plan else {}
             status = step.get("status", 200)
             if status != 200:
                 return self.reply(status, {"error": "planned %d" % status})
+            if ARGS.hec_ack and self.path.startswith("/services/collector/event"):
+                if not self.headers.get("x-splunk-request-channel"):
+                    return self.reply(400, {"text": "Data channel is missing", "code": 10})
+                ack = hec["next"]
+                hec["next"] += 1
+                hec["bodies"][ack] = body.decode()
+                if step.get("lose"):
+                    hec["lost"].add(ack)
+                return self.reply(200, {"text": "Success", "code": 0, "ackId": ack})
             if not self.path.endswith("/_bulk"):
                 return self.reply(200, {"ok": True})
             lines = body.decode().splitlines()
@@ -60,6 +79,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 json.dump(sorted(indexed), f)
             self.reply(200, {"took": 1, "errors": errors, "items": items})
 
+    def hec_acks(self, query):
+        answer = {}
+        for ack in query.get("acks", []):
+            asked = hec["asked"].get(ack, 0) + 1
+            hec["asked"][ack] = asked
+            done = ack in hec["bodies"] and ack not in hec["lost"] and asked >= 2
+            if done and asked == 2:
+                with open(ARGS.log + ".acked", "a") as f:
+                    for line in hec["bodies"][ack].splitlines():
+                        f.write(line + "\n")
+            answer[str(ack)] = done
+        self.reply(200, {"acks": answer})
+
     def reply(self, status, obj):
         data = json.dumps(obj).encode()
         self.send_response(status)
@@ -74,6 +106,7 @@ if __name__ == "__main__":
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--log", required=True)
     p.add_argument("--plan", default=None)
+    p.add_argument("--hec-ack", action="store_true")
     ARGS = p.parse_args()
     if ARGS.plan:
         with open(ARGS.plan) as f:

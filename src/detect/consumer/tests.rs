@@ -153,15 +153,18 @@ fn pending_alerts_of_the_snapshot_reach_the_journal_once() {
     };
     // The snapshot says: read up to the end, one alert raised that had not been
     // written yet when the process died.
-    persist::save(
-        &e.snapshot,
-        &Detector::new(DetectConfig::default()),
-        end,
-        &[&pending],
-    )
-    .unwrap();
-    run_to_end(&e);
-    wait_durable(&e.journal);
+    let restart_from_that_snapshot = || {
+        persist::save(
+            &e.snapshot,
+            &Detector::new(DetectConfig::default()),
+            end,
+            &[&pending],
+        )
+        .unwrap();
+        run_to_end(&e);
+        wait_durable(&e.journal);
+    };
+    restart_from_that_snapshot();
     assert_eq!(
         journalled_alerts(&e.journal),
         vec![(3, 0, "h:3:alert:0".to_string())]
@@ -171,15 +174,7 @@ fn pending_alerts_of_the_snapshot_reach_the_journal_once() {
         .unwrap();
     assert!(loaded.pending.is_empty(), "durable now: no longer pending");
     // Once more from the same (old) snapshot: it is in the journal, so not again.
-    persist::save(
-        &e.snapshot,
-        &Detector::new(DetectConfig::default()),
-        end,
-        &[&pending],
-    )
-    .unwrap();
-    run_to_end(&e);
-    wait_durable(&e.journal);
+    restart_from_that_snapshot();
     assert_eq!(journalled_alerts(&e.journal).len(), 1);
 }
 

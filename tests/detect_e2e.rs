@@ -1,7 +1,8 @@
 //! The detector inside the daemon: authentication lines sent with the real `logger`
 //! become audit events, a brute force becomes an alert that is sealed into the chain
-//! and posted to a webhook (Python's http.server as the receiving peer), and the
-//! detector's windows survive a restart. Plus `sealtrail replay` on a fixture.
+//! and posted to a webhook (Python's http.server as the receiving peer), the
+//! detector's windows survive a restart, and `kill -9` neither loses nor repeats an
+//! alert. Plus `sealtrail replay` on a fixture.
 
 mod common;
 
@@ -276,4 +277,89 @@ fn replay_prints_events_alerts_and_a_summary() {
 
     let missing = sealtrail(&["replay", "/nonexistent/auth.log"]);
     assert_eq!(missing.code, Some(2), "{}", missing.describe());
+}
+
+/// `n` failed passwords (sshd, RFC 3164 over TCP) from each of the sources
+/// `from..to` (198.18.x.y), each source trying its own user.
+fn failures(from: u32, to: u32, n: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    for src in from..to {
+        for i in 0..n {
+            out.extend_from_slice(
+                format!(
+                    "<38>Dec  2 03:00:00 web1 sshd[{}]: Failed password for u{src} from 198.18.{}.{} port {} ssh2\n",
+                    10_000 + src * 10 + i,
+                    src / 250,
+                    src % 250 + 1,
+                    40_000 + i
+                )
+                .as_bytes(),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn kill_9_neither_loses_nor_repeats_a_journalled_alert() {
+    let env = TestEnv::new();
+    let port = free_port();
+    let status = free_port();
+    let mut cfg = Config::new(
+        "crash-host",
+        vec![Listener::new("tcp", Transport::Tcp, port)],
+    );
+    cfg.extra_toml = format!("\n[status]\naddress = \"127.0.0.1:{status}\"\n");
+    let snapshot_alerts = |port: u16| -> u64 {
+        let st: Value = serde_json::from_str(&http_get(port, "/status")).unwrap();
+        st["detector"]["alerts"].as_u64().unwrap_or(0)
+    };
+    // 200 sources, five failures each: 200 brute-force alerts. Killed once all are
+    // raised, long before the detector's next snapshot (30 s): after the restart it
+    // reads every event again and raises every alert again.
+    let d = env.start(&cfg);
+    send_tcp(port, &failures(0, 200, 5));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while snapshot_alerts(status) < 200 {
+        assert!(Instant::now() < deadline, "the alerts were not raised");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    d.kill9();
+    // Another 200 sources, killed while the detector is still at them.
+    let d = env.start(&cfg);
+    send_tcp(port, &failures(200, 400, 5));
+    d.kill9();
+    let mut d = env.start(&cfg);
+    d.wait_idle();
+    let stopped = d.stop();
+    assert!(stopped.status.success());
+
+    let events = all_events(&read_archive(&env.archive_dir));
+    // What the rule must have raised: one alert per source with five sealed failures
+    // (a kill -9 may cost lines the journal had not written yet).
+    let mut per_source = std::collections::BTreeMap::<String, usize>::new();
+    for e in audit_events(&events, "ssh_login", "failure") {
+        *per_source
+            .entry(field_str(e, "source.ip").unwrap().to_string())
+            .or_default() += 1;
+    }
+    let expected = per_source.values().filter(|&&n| n >= 5).count();
+    assert!(expected >= 200, "the first wave is whole: {expected}");
+    let sealed = alerts(&events);
+    let ids: std::collections::BTreeSet<&str> = sealed
+        .iter()
+        .filter_map(|a| field_str(a, "event.id"))
+        .collect();
+    assert_eq!(ids.len(), sealed.len(), "an alert sealed twice");
+    let brute: Vec<_> = sealed
+        .iter()
+        .filter(|a| field_str(a, "rule.id") == Some("brute_force"))
+        .collect();
+    assert_eq!(
+        brute.len(),
+        expected,
+        "one brute-force alert per source with five sealed failures"
+    );
+    let out = env.verify(&cfg, &["--until", &stopped.until]);
+    assert_verify_ok(&out, "archive across two kill -9");
 }

@@ -13,7 +13,8 @@
 //! identity (the event's position and the alert's index) and not journalled twice.
 //!
 //! Its cursor holds the journal from its last snapshot, taken every
-//! [`SNAPSHOT_EVERY`], and early while the journal is under pressure. It never waits for
+//! [`SNAPSHOT_EVERY`] or 256 MiB of journal, and early while the journal is under
+//! pressure. It never waits for
 //! the journal writer (alerts go in with [`Journal::try_append`] and wait in memory and
 //! in the snapshot while the queue is full), so the detector can never be what keeps a
 //! full journal from being reclaimed.
@@ -36,6 +37,9 @@ use crate::record::{now_ns, AlertRecord, JournalRecord};
 pub const CURSOR_NAME: &str = "detector";
 /// How often the state is saved when the journal is at ease (and always at stop).
 pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(30);
+/// Also after reading this much: bounds what a restart reads twice (and lists for
+/// alerts already journalled) when events come fast.
+const SNAPSHOT_EVERY_BYTES: u64 = 256 << 20;
 /// Under [`Pressure::Blocked`], snapshots at most this often (each one writes the
 /// whole state).
 const PRESSURE_SNAPSHOT_INTERVAL: Duration = Duration::from_millis(100);
@@ -404,6 +408,9 @@ impl DetectorConsumer {
             return false;
         }
         let since = run.last_snapshot.elapsed();
+        if position - run.snapshot_position >= SNAPSHOT_EVERY_BYTES {
+            return true;
+        }
         match self.journal.pressure() {
             Pressure::Blocked => since >= PRESSURE_SNAPSHOT_INTERVAL,
             Pressure::Soft => {

@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, Transport};
+use crate::config::Config;
 use crate::forward::webhook::Webhook;
 use crate::journal::consumer::{JournalConsumer, Runner, Stage};
 use crate::journal::{Journal, JournalError, JournalOptions};
@@ -278,7 +278,7 @@ impl Daemon {
         // every stream connection: no flood of connections can starve the sealer.
         let nofile = limits::raise_descriptor_limit();
         let budget = DescriptorBudget::for_limit(nofile, cfg.syslog.len());
-        if cfg.syslog.iter().any(|l| l.transport == Transport::Tcp) {
+        if cfg.syslog.iter().any(|l| l.transport.is_stream()) {
             tracing::info!(
                 descriptor_limit = nofile,
                 connection_budget = budget.total(),

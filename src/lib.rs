@@ -14,6 +14,7 @@ pub mod journal;
 pub mod keys;
 pub mod normalise;
 pub mod notify;
+pub mod pem;
 pub mod record;
 pub mod replay;
 pub mod seal;

@@ -145,6 +145,9 @@ pub struct SyslogListener {
     /// kept), so idle connections do not hold slots forever.
     #[serde(default, deserialize_with = "de_some_duration")]
     pub idle_timeout: Option<Duration>,
+    /// `transport = "tls"`: the certificate, key and (for mutual TLS) client CA.
+    #[serde(default)]
+    pub tls: Option<crate::source::syslog::tls::ListenerTls>,
 }
 
 /// Default of `max_connections` (TCP).
@@ -179,6 +182,15 @@ impl SyslogListener {
 pub enum Transport {
     Udp,
     Tcp,
+    /// TCP with TLS (RFC 5425): the same framing and limits, `tls = { ... }` required.
+    Tls,
+}
+
+impl Transport {
+    /// A byte stream (TCP, TLS): connection limits apply.
+    pub fn is_stream(self) -> bool {
+        matches!(self, Transport::Tcp | Transport::Tls)
+    }
 }
 
 impl fmt::Display for Transport {
@@ -186,6 +198,7 @@ impl fmt::Display for Transport {
         f.write_str(match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
         })
     }
 }
@@ -324,6 +337,7 @@ impl Config {
             max_connections: None,
             max_connections_per_peer: None,
             idle_timeout: None,
+            tls: None,
         };
         Config {
             stream: None,

@@ -36,10 +36,10 @@ impl Config {
         let mut seen_names = std::collections::HashSet::new();
         for (i, l) in self.syslog.iter().enumerate() {
             let name = l.display_name();
-            if let Some(j) = self.syslog[..i]
-                .iter()
-                .position(|o| o.transport == l.transport && addrs_overlap(o.address, l.address))
-            {
+            if let Some(j) = self.syslog[..i].iter().position(|o| {
+                o.transport.is_stream() == l.transport.is_stream()
+                    && addrs_overlap(o.address, l.address)
+            }) {
                 let other = &self.syslog[j];
                 let message = if other.address == l.address {
                     format!("{} {} is configured twice", l.transport, l.address)
@@ -71,6 +71,32 @@ impl Config {
                         "applies to tcp listeners only (UDP has no connections)".into(),
                     ));
                 }
+            }
+            match (&l.tls, l.transport) {
+                (None, Transport::Tls) => {
+                    return Err(invalid(
+                        format!("syslog[{i}].tls"),
+                        table_key_line(text, "syslog", i, "transport"),
+                        "transport = \"tls\" needs tls = { cert_file, key_file } (and client_ca_file for mutual TLS)".into(),
+                    ))
+                }
+                (Some(_), Transport::Udp | Transport::Tcp) => {
+                    return Err(invalid(
+                        format!("syslog[{i}].tls"),
+                        table_key_line(text, "syslog", i, "tls"),
+                        "applies to transport = \"tls\" only".into(),
+                    ))
+                }
+                (Some(t), Transport::Tls) => {
+                    if let Err(e) = t.server() {
+                        return Err(invalid(
+                            format!("syslog[{i}].tls.{}", e.key),
+                            table_key_line(text, "syslog", i, "tls"),
+                            e.message,
+                        ));
+                    }
+                }
+                (None, _) => {}
             }
             let limits = l.limits();
             if limits.max_per_peer > limits.max_connections {
@@ -142,7 +168,7 @@ impl Config {
             // The endpoint would otherwise be a syslog listener's twin: `sealtrail status`
             // would seal its own HTTP request into the chain, or the bind would fail.
             if let Some(i) = self.syslog.iter().position(|l| {
-                l.transport == Transport::Tcp && addrs_overlap(l.address, self.status.address)
+                l.transport.is_stream() && addrs_overlap(l.address, self.status.address)
             }) {
                 return Err(invalid(
                     "status.address".into(),

@@ -40,6 +40,7 @@ pub fn write(ev: &SealedEvent<'_>, out: &mut Vec<u8>) {
         write_addr(p, out);
         out.push(b'"');
     }
+    str_member(out, b",\"tlsc\":", ev.tls_client.as_deref());
     if let Some((path, offset)) = &ev.file {
         out.extend_from_slice(b",\"file\":");
         json::write_str(out, path);
@@ -250,6 +251,8 @@ struct Line<'a> {
     #[serde(borrow, default)]
     peer: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
+    tlsc: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
     file: Option<Cow<'a, str>>,
     #[serde(default)]
     off: Option<u64>,
@@ -420,6 +423,7 @@ pub fn parse(line: &[u8]) -> Result<SealedEvent<'_>, EventError> {
         received_ns: l.rcv,
         ingress: l.ingress,
         peer,
+        tls_client: l.tlsc,
         file,
         original: l.o,
         original_bytes,

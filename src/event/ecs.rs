@@ -125,6 +125,9 @@ impl EcsWriter {
             json::write_str(out, name);
             out.extend_from_slice(b"}}");
         }
+        if let Some(c) = &ev.tls_client {
+            write_tls_client(c, out);
+        }
         if let Some(a) = auth {
             write_auth_entities(a, out);
         }
@@ -352,6 +355,25 @@ fn write_log(ev: &SealedEvent<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(itoa::Buffer::new().format(*offset).as_bytes());
     }
     out.push(b'}');
+}
+
+/// `tls.*` of a message received over TLS from a verified client certificate.
+fn write_tls_client(identity: &str, out: &mut Vec<u8>) {
+    let mut parts = identity.split('\x1f');
+    out.extend_from_slice(b",\"tls\":{\"established\":true,\"client\":{\"subject\":");
+    json::write_str(out, parts.next().unwrap_or(""));
+    let mut names = parts.peekable();
+    if names.peek().is_some() {
+        out.extend_from_slice(b",\"x509\":{\"alternative_names\":[");
+        for (i, n) in names.enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json::write_str(out, n);
+        }
+        out.extend_from_slice(b"]}");
+    }
+    out.extend_from_slice(b"}}");
 }
 
 /// `sealtrail.journald.*`: what ECS has no field for in a journal entry.

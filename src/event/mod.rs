@@ -183,6 +183,10 @@ pub struct SealedEvent<'a> {
     pub ingress: Option<Cow<'a, str>>,
     /// Sender of a syslog message: `log.source.address`.
     pub peer: Option<SocketAddr>,
+    /// The sender's verified TLS client certificate: its subject's distinguished name,
+    /// then its names, each after a unit separator (`0x1F`): `tls.client.subject` and
+    /// `tls.client.x509.alternative_names`.
+    pub tls_client: Option<Cow<'a, str>>,
     /// File (as text) and byte offset of a file line: `log.file.path`, `log.offset`.
     pub file: Option<(Cow<'a, str>, u64)>,
     /// The received bytes as text (lossy when they are not UTF-8): `event.original`.

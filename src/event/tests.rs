@@ -73,7 +73,10 @@ impl Case {
             received_ns: self.received_ns,
             source: self.source,
             origin: match self.kind.as_str() {
-                "syslog" => Origin::Syslog { peer: self.peer },
+                "syslog" => Origin::Syslog {
+                    peer: self.peer,
+                    client: None,
+                },
                 "file" => Origin::File {
                     path: &self.path,
                     offset: self.offset,
@@ -184,6 +187,7 @@ fn line_of(raw: &[u8], flags: RecordFlags) -> Vec<u8> {
         source: 0,
         origin: Origin::Syslog {
             peer: Some("192.0.2.1:514".parse().unwrap()),
+            client: None,
         },
         flags,
         raw,
@@ -304,4 +308,38 @@ fn broken_compact_lines_are_errors_not_guesses() {
     let m = v["m"].as_u64().unwrap();
     let bad = utf.replacen(&format!("\"m\":{m}"), &format!("\"m\":{}", m + 1), 1);
     assert!(compact::parse(bad.as_bytes()).is_err(), "{bad}");
+}
+
+#[test]
+fn a_tls_client_identity_goes_through_the_compact_line_into_ecs() {
+    let mut n = golden_normaliser();
+    let rec = IngestRecord {
+        received_ns: 1_764_237_600_000_000_000,
+        source: 0,
+        origin: Origin::Syslog {
+            peer: Some("192.0.2.1:6514".parse().unwrap()),
+            client: Some("O=Test, CN=web1\u{1f}DNS:web1.example\u{1f}IP:192.0.2.5".as_bytes()),
+        },
+        flags: RecordFlags::EMPTY,
+        raw: b"<13>Dec  2 03:00:00 spoofed-name app: hello",
+    };
+    let input = Input::of(&rec);
+    let d = n.decode(&rec, &input);
+    let mut compact = Vec::new();
+    n.write_compact(7, &d.event, d.auth.as_ref(), &mut compact);
+    let mut direct = Vec::new();
+    n.write(7, &d.event, d.auth.as_ref(), &mut direct);
+    let mut via_compact = Vec::new();
+    crate::event::render_ecs(&compact, "golden", &mut via_compact).unwrap();
+    let a: Value = serde_json::from_slice(&direct).unwrap();
+    let b: Value = serde_json::from_slice(&via_compact).unwrap();
+    assert_eq!(diff("", &a, &b), None);
+    assert_eq!(a["tls"]["established"], true);
+    assert_eq!(a["tls"]["client"]["subject"], "O=Test, CN=web1");
+    assert_eq!(
+        a["tls"]["client"]["x509"]["alternative_names"],
+        serde_json::json!(["DNS:web1.example", "IP:192.0.2.5"])
+    );
+    // The message's own hostname stays what it claims; the certificate is beside it.
+    assert_eq!(a["host"]["name"], "spoofed-name");
 }

@@ -97,6 +97,7 @@ mod tests {
             received_ns: 0,
             ingress: None,
             peer: None,
+            tls_client: None,
             file: None,
             original: Cow::Borrowed("x"),
             original_bytes: None,

@@ -165,6 +165,9 @@ impl Rfc5424Writer {
         if let Some(p) = ev.peer {
             push_param(s, "peer", p);
         }
+        if let Some(c) = &ev.tls_client {
+            push_param(s, "tls_client", c.split('\u{1f}').next().unwrap_or(""));
+        }
         if let Some((path, offset)) = &ev.file {
             push_param(s, "file", path);
             push_param(s, "offset", offset);

@@ -3,12 +3,14 @@
 //! Key material is loaded when the configuration is checked, so a missing, unreadable
 //! or mismatched file is an error at start (and in `check-config`), not at first send.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use serde::Deserialize;
+
+pub use crate::pem::TlsError;
+use crate::pem::{certs, private_key, provider, roots};
 
 /// `tls = { ... }` of a `[[forward]]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -33,39 +35,11 @@ pub struct TlsClient {
     pub server_name: ServerName<'static>,
 }
 
-/// Which key the error is about, and why.
-#[derive(Debug, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct TlsError {
-    pub key: &'static str,
-    pub message: String,
-}
-
-fn err(key: &'static str, path: &Path, e: impl std::fmt::Display) -> TlsError {
-    TlsError {
-        key,
-        message: format!("{}: {e}", path.display()),
-    }
-}
-
 impl TlsSection {
     /// Loads the CA, the client certificate and key, and checks they fit together.
     pub fn client(&self, address: &str) -> Result<TlsClient, TlsError> {
-        let mut roots = rustls::RootCertStore::empty();
-        let cas = CertificateDer::pem_file_iter(&self.ca_file)
-            .map_err(|e| err("ca_file", &self.ca_file, e))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| err("ca_file", &self.ca_file, e))?;
-        if cas.is_empty() {
-            return Err(err("ca_file", &self.ca_file, "no certificate in it"));
-        }
-        for ca in cas {
-            roots
-                .add(ca)
-                .map_err(|e| err("ca_file", &self.ca_file, e))?;
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
+        let roots = roots("ca_file", &self.ca_file)?;
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError {
                 key: "tls",
@@ -75,17 +49,11 @@ impl TlsSection {
         let config = match (&self.cert_file, &self.key_file) {
             (None, None) => builder.with_no_client_auth(),
             (Some(cert), Some(key)) => {
-                let chain = CertificateDer::pem_file_iter(cert)
-                    .map_err(|e| err("cert_file", cert, e))?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| err("cert_file", cert, e))?;
-                if chain.is_empty() {
-                    return Err(err("cert_file", cert, "no certificate in it"));
-                }
-                let pk = PrivateKeyDer::from_pem_file(key).map_err(|e| err("key_file", key, e))?;
-                builder
-                    .with_client_auth_cert(chain, pk)
-                    .map_err(|e| err("key_file", key, format!("does not fit cert_file: {e}")))?
+                let chain = certs("cert_file", cert)?;
+                let pk = private_key("key_file", key)?;
+                builder.with_client_auth_cert(chain, pk).map_err(|e| {
+                    crate::pem::err("key_file", key, format!("does not fit cert_file: {e}"))
+                })?
             }
             _ => {
                 return Err(TlsError {

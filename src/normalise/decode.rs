@@ -109,6 +109,9 @@ pub(super) fn blank_event<'a>(record: &IngestRecord<'a>, text: &'a str) -> Event
         kind: record.kind(),
         source: record.source,
         peer: record.peer(),
+        tls_client: record
+            .tls_client()
+            .and_then(|c| std::str::from_utf8(c).ok()),
         file: match record.origin {
             Origin::File { path, offset } => Some((path, offset)),
             _ => None,

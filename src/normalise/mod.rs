@@ -73,6 +73,9 @@ pub struct Event<'a> {
     pub source: u16,
     /// Sender, for syslog messages.
     pub peer: Option<SocketAddr>,
+    /// The sender's verified TLS client identity (see [`crate::record`]), for syslog
+    /// over TLS with client certificates.
+    pub tls_client: Option<&'a str>,
     /// The file and the line's byte offset in it, for file lines.
     pub file: Option<(&'a [u8], u64)>,
     /// What a systemd journal entry adds, for journal entries.

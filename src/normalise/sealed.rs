@@ -40,6 +40,7 @@ impl Normaliser {
                 .get(usize::from(ev.source))
                 .map(|l| Cow::Borrowed(l.name.as_str())),
             peer: ev.peer,
+            tls_client: ev.tls_client.map(Cow::Borrowed),
             file: ev
                 .file
                 .map(|(path, offset)| (String::from_utf8_lossy(path), offset)),

@@ -262,7 +262,10 @@ fn garbage_becomes_a_raw_event() {
     assert_eq!(v["tags"], json!(["_parse_failure"]));
     // No peer and nothing parsed: no "log" object at all.
     let mut rec = record(b"\x01\x02 binary junk", RECV);
-    rec.origin = Origin::Syslog { peer: None };
+    rec.origin = Origin::Syslog {
+        peer: None,
+        client: None,
+    };
     let v = render_with(&mut normaliser(TimeZoneSpec::Utc), 0, &rec);
     assert!(v.get("log").is_none());
     assert_eq!(v["message"], "\u{1}\u{2} binary junk");
@@ -352,6 +355,7 @@ fn peers_and_listeners() {
     let mut rec = record(b"<13>Nov 22 10:00:00 h p: m", RECV);
     rec.origin = Origin::Syslog {
         peer: Some("[2001:db8::1]:514".parse().unwrap()),
+        client: None,
     };
     let v = render_with(&mut normaliser(TimeZoneSpec::Utc), 1, &rec);
     assert_eq!(v["log"]["source"]["address"], "[2001:db8::1]:514");

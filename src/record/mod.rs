@@ -16,7 +16,7 @@
 //! |---|---|---|
 //! | 0 | 1 | version, `2` |
 //! | 1 | 1 | kind: `1` syslog message, `2` file line, `3` systemd journal entry, `5` alert (see [`alert`]; `4` application event is reserved) |
-//! | 2 | 1 | flags: bit 0 `TRUNCATED`, bit 1 `INCOMPLETE`; other bits reserved, kept |
+//! | 2 | 1 | flags: bit 0 `TRUNCATED`, bit 1 `INCOMPLETE`, bit 2 `TLS_CLIENT` (syslog: the context carries the sender's verified certificate); other bits reserved, kept |
 //! | 3 | 2 | source index (`u16`): the configured source, in config order |
 //! | 5 | 8 | received time, nanoseconds since the Unix epoch (`i64`) |
 //! | 13 | … | the kind's context, below |
@@ -26,7 +26,10 @@
 //!
 //! * **syslog**: peer kind (`u8`: `0` none, `4` IPv4, `6` IPv6), then the peer: IPv4 =
 //!   4 address octets + port (`u16`); IPv6 = 16 address octets + port (`u16`) + scope
-//!   id (`u32`). IPv6 flow info is not kept (it says nothing about the sender).
+//!   id (`u32`). IPv6 flow info is not kept (it says nothing about the sender). With
+//!   `TLS_CLIENT`: then the length (`u16`) and text of the client certificate's
+//!   identity, as the TLS listener verified it: the subject's distinguished name, and
+//!   the certificate's DNS, IP and e-mail names, each after a unit separator (`0x1F`).
 //! * **file line**: the line's byte offset in the file (`u64`), the path's length
 //!   (`u16`) and the path's bytes (as the OS gave them, not necessarily UTF-8). Path and
 //!   offset identify the line, so a line read again after a crash is recognisable.
@@ -64,6 +67,8 @@ pub const RECORD_VERSION_1: u8 = 1;
 const PEER_NONE: u8 = 0;
 const PEER_V4: u8 = 4;
 const PEER_V6: u8 = 6;
+/// The longest TLS client identity kept (a certificate with more names is cut here).
+const MAX_CLIENT: usize = 4096;
 /// Version, kind, flags, source, received time.
 pub(crate) const FIXED_HEADER: usize = 13;
 /// Version 1: version, flags, listener, received time.
@@ -121,6 +126,9 @@ impl RecordFlags {
     /// The message ended early: a connection closed inside a frame (including an octet
     /// count larger than the data that came), or a file line that never got its newline.
     pub const INCOMPLETE: RecordFlags = RecordFlags(2);
+    /// A syslog record whose context carries the sender's verified TLS client identity.
+    /// Set by the encoder from the origin, not by sources.
+    pub const TLS_CLIENT: RecordFlags = RecordFlags(4);
 
     /// Raw bits, as stored.
     pub fn bits(self) -> u8 {
@@ -158,8 +166,12 @@ impl std::ops::BitOr for RecordFlags {
 /// Where a record came from, by kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin<'a> {
-    /// A syslog message: its sender, when the transport has one.
-    Syslog { peer: Option<SocketAddr> },
+    /// A syslog message: its sender, when the transport has one, and over TLS with
+    /// client certificates the sender's verified identity (see the module docs).
+    Syslog {
+        peer: Option<SocketAddr>,
+        client: Option<&'a [u8]>,
+    },
     /// A file line: the file and the line's byte offset in it.
     File { path: &'a [u8], offset: u64 },
     /// A systemd journal entry (its cursor is inside the entry).
@@ -177,7 +189,9 @@ impl Origin<'_> {
 
     fn encoded_len(&self) -> usize {
         match self {
-            Origin::Syslog { peer } => 1 + peer_len(peer),
+            Origin::Syslog { peer, client } => {
+                1 + peer_len(peer) + client.map_or(0, |c| 2 + c.len().min(MAX_CLIENT))
+            }
             Origin::File { path, .. } => 8 + 2 + path.len().min(usize::from(u16::MAX)),
             Origin::Journald => 0,
         }
@@ -237,9 +251,17 @@ impl<'a> IngestRecord<'a> {
         IngestRecord {
             received_ns,
             source,
-            origin: Origin::Syslog { peer },
+            origin: Origin::Syslog { peer, client: None },
             flags,
             raw,
+        }
+    }
+
+    /// The verified TLS client identity of a syslog record.
+    pub fn tls_client(&self) -> Option<&'a [u8]> {
+        match self.origin {
+            Origin::Syslog { client, .. } => client,
+            _ => None,
         }
     }
 
@@ -251,7 +273,7 @@ impl<'a> IngestRecord<'a> {
     /// The syslog sender, for syslog records.
     pub fn peer(&self) -> Option<SocketAddr> {
         match self.origin {
-            Origin::Syslog { peer } => peer,
+            Origin::Syslog { peer, .. } => peer,
             _ => None,
         }
     }
@@ -267,11 +289,22 @@ impl<'a> IngestRecord<'a> {
         out.reserve(self.encoded_len());
         out.push(RECORD_VERSION);
         out.push(self.kind().as_u8());
-        out.push(self.flags.bits());
+        let mut flags = self.flags;
+        if self.tls_client().is_some() {
+            flags.insert(RecordFlags::TLS_CLIENT);
+        }
+        out.push(flags.bits());
         out.extend_from_slice(&self.source.to_le_bytes());
         out.extend_from_slice(&self.received_ns.to_le_bytes());
         match self.origin {
-            Origin::Syslog { peer } => encode_peer(peer, out),
+            Origin::Syslog { peer, client } => {
+                encode_peer(peer, out);
+                if let Some(c) = client {
+                    let c = &c[..c.len().min(MAX_CLIENT)];
+                    out.extend_from_slice(&(c.len() as u16).to_le_bytes());
+                    out.extend_from_slice(c);
+                }
+            }
             Origin::File { path, offset } => {
                 let path = &path[..path.len().min(usize::from(u16::MAX))];
                 out.extend_from_slice(&offset.to_le_bytes());
@@ -295,14 +328,27 @@ impl<'a> IngestRecord<'a> {
             RECORD_VERSION => {
                 let h = payload.get(..FIXED_HEADER).ok_or(truncated(FIXED_HEADER))?;
                 let kind = RecordKind::from_u8(h[1]).ok_or(RecordError::UnknownKind(h[1]))?;
-                let flags = RecordFlags::from_bits(h[2]);
+                // TLS_CLIENT is the origin's business (a client identity is there or
+                // not), never a flag a reader sees.
+                let flags = RecordFlags::from_bits(h[2] & !RecordFlags::TLS_CLIENT.bits());
                 let source = u16::from_le_bytes([h[3], h[4]]);
                 let received_ns = i64_at(h, 5);
                 let rest = &payload[FIXED_HEADER..];
                 let (origin, used) = match kind {
                     RecordKind::Syslog => {
-                        let (peer, used) = decode_peer(rest, FIXED_HEADER, payload.len())?;
-                        (Origin::Syslog { peer }, used)
+                        let (peer, mut used) = decode_peer(rest, FIXED_HEADER, payload.len())?;
+                        let mut client = None;
+                        if h[2] & RecordFlags::TLS_CLIENT.bits() != 0 {
+                            let need = FIXED_HEADER + used + 2;
+                            let l = rest.get(used..used + 2).ok_or(truncated(need))?;
+                            let len = usize::from(u16::from_le_bytes([l[0], l[1]]));
+                            client = Some(
+                                rest.get(used + 2..used + 2 + len)
+                                    .ok_or(truncated(need + len))?,
+                            );
+                            used += 2 + len;
+                        }
+                        (Origin::Syslog { peer, client }, used)
                     }
                     RecordKind::FileLine => {
                         let fixed = rest.get(..10).ok_or(truncated(FIXED_HEADER + 10))?;
@@ -335,7 +381,7 @@ impl<'a> IngestRecord<'a> {
                 Ok(IngestRecord {
                     received_ns,
                     source,
-                    origin: Origin::Syslog { peer },
+                    origin: Origin::Syslog { peer, client: None },
                     flags,
                     raw: &rest[used..],
                 })
@@ -471,6 +517,16 @@ mod tests {
             },
             flags: RecordFlags::INCOMPLETE,
             raw: b"Dec  1 10:00:00 h sshd[1]: x",
+        });
+        roundtrip(IngestRecord {
+            received_ns: 11,
+            source: 2,
+            origin: Origin::Syslog {
+                peer: Some("192.0.2.7:6514".parse().unwrap()),
+                client: Some(b"CN=web1.example\x1fDNS:web1.example"),
+            },
+            flags: RecordFlags::TRUNCATED,
+            raw,
         });
         roundtrip(IngestRecord {
             received_ns: 10,

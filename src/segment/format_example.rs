@@ -47,6 +47,7 @@ pub fn lines() -> Vec<Line> {
                 source: 0,
                 origin: Origin::Syslog {
                     peer: Some("192.0.2.1:40514".parse().unwrap()),
+                    client: None,
                 },
                 flags: RecordFlags::EMPTY,
                 raw: received.as_bytes(),

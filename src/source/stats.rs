@@ -26,6 +26,9 @@ pub struct SourceStats {
     pub refused_connections: [AtomicU64; 3],
     /// TCP connections closed after `idle_timeout` without data.
     pub idle_closed: AtomicU64,
+    /// TLS connections whose handshake failed or timed out (a client certificate
+    /// missing or refused, a protocol error, a slow client), each closed at once.
+    pub tls_handshake_failures: AtomicU64,
     /// Read, receive, accept and open errors.
     pub errors: AtomicU64,
     /// UDP datagrams the kernel dropped because the receive buffer was full: UDP

@@ -274,12 +274,18 @@ fn encode_snapshot(s: &Snapshot, e: &mut DescriptorEncoder) -> fmt::Result {
             f.add(&[id, kind, ty, ("cap", cap)], v)?;
         }
     }
-    let by_source: [PerSource; 8] = [
+    let by_source: [PerSource; 9] = [
         (
             "sealtrail_connections_idle_closed_total",
             Counter,
             "TCP connections closed after idle_timeout without data.",
             |s| s.idle_closed,
+        ),
+        (
+            "sealtrail_tls_handshake_failures_total",
+            Counter,
+            "TLS connections closed because their handshake failed or timed out (no or a refused client certificate, a protocol error, a slow client).",
+            |s| s.tls_handshake_failures,
         ),
         (
             "sealtrail_checkpoint_errors_total",

@@ -121,6 +121,7 @@ impl Probe {
                     descriptor_budget: ld(&s.refused_connections[2]),
                 },
                 idle_closed: ld(&s.idle_closed),
+                tls_handshake_failures: ld(&s.tls_handshake_failures),
                 checkpoint_errors: ld(&s.checkpoint_errors),
                 files_open: ld(&s.files_open),
                 file_rotations: ld(&s.file_rotations),
@@ -294,6 +295,9 @@ pub struct SourceSnapshot {
     /// TCP connections closed after `idle_timeout`.
     #[serde(default)]
     pub idle_closed: u64,
+    /// TLS handshakes that failed or timed out.
+    #[serde(default)]
+    pub tls_handshake_failures: u64,
     /// Failed checkpoint writes.
     #[serde(default)]
     pub checkpoint_errors: u64,

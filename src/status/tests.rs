@@ -335,6 +335,20 @@ fn assert_same_lines(text: &str, expected: &str, what: &str) {
 /// `sealtrail_journal_durable_position_bytes` (a gauge now: `metrics.rs` says why).
 #[test]
 fn exposition_matches_the_recording() {
+    // SEALTRAIL_RECORD_METRICS=1 writes the recordings anew (review the diff).
+    if std::env::var_os("SEALTRAIL_RECORD_METRICS").is_some() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/status/testdata");
+        std::fs::write(
+            dir.join("metrics_full.prom"),
+            render_metrics(full_snapshot()).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("metrics_bare.prom"),
+            render_metrics(bare_snapshot()).unwrap(),
+        )
+        .unwrap();
+    }
     assert_same_lines(
         &render_metrics(full_snapshot()).unwrap(),
         include_str!("testdata/metrics_full.prom"),

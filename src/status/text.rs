@@ -31,19 +31,23 @@ pub fn render_text(s: &Snapshot) -> String {
             src.connections,
             src.errors
         );
-        if src.active_connections > 0 || src.refused_connections.total() > 0 || src.idle_closed > 0
+        if src.active_connections > 0
+            || src.refused_connections.total() > 0
+            || src.idle_closed > 0
+            || src.tls_handshake_failures > 0
         {
             let r = &src.refused_connections;
             let _ = writeln!(
                 o,
-                "  {:<16} {} open, {} refused (listener cap {}, per peer {}, descriptor budget {}), {} closed idle",
+                "  {:<16} {} open, {} refused (listener cap {}, per peer {}, descriptor budget {}), {} closed idle, {} TLS handshakes failed",
                 "",
                 src.active_connections,
                 r.total(),
                 r.max_connections,
                 r.max_connections_per_peer,
                 r.descriptor_budget,
-                src.idle_closed
+                src.idle_closed,
+                src.tls_handshake_failures
             );
         }
         if src.files_open > 0 || src.file_rotations > 0 || src.file_truncations > 0 {

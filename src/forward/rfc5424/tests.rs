@@ -25,6 +25,7 @@ fn event<'a>(original: &'a str) -> SealedEvent<'a> {
         tags: Tags::default(),
         auth: None,
         journal: None,
+        tls_client: None,
     }
 }
 

@@ -20,6 +20,7 @@
 
 mod sink;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 use std::sync::Arc;
@@ -77,7 +78,7 @@ pub fn build(l: &SyslogListener, cx: SourceContext) -> Result<Built, BuildError>
         name: cx.name.clone(),
         transport: match l.transport {
             ConfigTransport::Udp => Transport::Udp,
-            ConfigTransport::Tcp => Transport::Tcp,
+            ConfigTransport::Tcp | ConfigTransport::Tls => Transport::Tcp,
         },
         max_message_bytes: l.max_message_bytes,
     };
@@ -115,9 +116,19 @@ pub fn build(l: &SyslogListener, cx: SourceContext) -> Result<Built, BuildError>
                 local_addr: Some(local),
             })
         }
-        ConfigTransport::Tcp => {
+        ConfigTransport::Tcp | ConfigTransport::Tls => {
+            let tls = match (&l.tls, l.transport) {
+                (Some(t), ConfigTransport::Tls) => {
+                    Some(t.server().map_err(|e| BuildError::Setup {
+                        source_name: spec.name.clone(),
+                        message: format!("tls.{e}"),
+                    })?)
+                }
+                _ => None,
+            };
+            let transport = if tls.is_some() { "tls" } else { "tcp" };
             let bind_err = |source| BuildError::Bind {
-                transport: "tcp",
+                transport,
                 address: l.address,
                 source,
             };
@@ -126,6 +137,7 @@ pub fn build(l: &SyslogListener, cx: SourceContext) -> Result<Built, BuildError>
             let cx = StreamContext {
                 gate: Gate::new(l.limits(), shared.budget.clone()),
                 pool: Arc::clone(&shared.pool),
+                tls,
             };
             Ok(Built {
                 task: Box::pin(run_tcp(listener, spec, journal, stats, cx, shutdown)),

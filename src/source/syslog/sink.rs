@@ -17,6 +17,8 @@ pub(super) struct Sink {
     pub(super) batch: RecordBatch,
     journal: Journal,
     pub(super) stats: Arc<SourceStats>,
+    /// The connection's verified TLS client identity, written into each record.
+    pub(super) client: Option<Vec<u8>>,
 }
 
 impl Sink {
@@ -27,6 +29,7 @@ impl Sink {
             batch: RecordBatch::default(),
             journal,
             stats,
+            client: None,
         }
     }
 
@@ -38,13 +41,16 @@ impl Sink {
         raw: &[u8],
         flags: RecordFlags,
     ) {
-        self.batch.push(&IngestRecord::syslog(
+        self.batch.push(&IngestRecord {
             received_ns,
-            self.listener,
-            Some(peer),
+            source: self.listener,
+            origin: crate::record::Origin::Syslog {
+                peer: Some(peer),
+                client: self.client.as_deref(),
+            },
             flags,
             raw,
-        ));
+        });
     }
 
     pub(super) fn full(&self) -> bool {

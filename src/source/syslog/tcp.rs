@@ -30,14 +30,17 @@ use crate::source::framing::FrameDecoder;
 use crate::source::limits::{Admission, Gate, ReadPool, Refusal};
 use crate::throttle::{Backoff, Throttle};
 
+use super::tls::{Stream, TlsServer};
+
 /// How often a recurring accept failure or refusal is logged (with its count).
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// What a TCP listener shares with the rest of the daemon: its admission gate and the
-/// read buffers of all stream listeners.
+/// read buffers of all stream listeners; for a TLS listener its acceptor.
 pub struct StreamContext {
     pub gate: Gate,
     pub pool: Arc<ReadPool>,
+    pub tls: Option<TlsServer>,
 }
 
 /// Pending connections the kernel queues before we accept them (capped by
@@ -78,6 +81,7 @@ pub async fn run_tcp(
     let mut backoff = Backoff::default();
     let mut accept_log = Throttle::new(LOG_EVERY);
     let mut refusal_log = Throttle::new(LOG_EVERY);
+    let handshake_log = Arc::new(std::sync::Mutex::new(Throttle::new(LOG_EVERY)));
     loop {
         tokio::select! {
             biased;
@@ -102,6 +106,8 @@ pub async fn run_tcp(
                                     pool: cx.pool.clone(),
                                     idle,
                                     admission,
+                                    tls: cx.tls.clone(),
+                                    handshake_log: handshake_log.clone(),
                                 },
                                 stop.clone(),
                             ));
@@ -182,6 +188,8 @@ fn reap(
 enum ReadEnd {
     /// No more data for now.
     Drained,
+    /// The burst's limit was reached: there may be more right away.
+    Limit,
     /// The peer closed.
     Eof,
     /// Nothing arrived for `idle_timeout`: we close.
@@ -199,6 +207,9 @@ struct Conn {
     idle: Duration,
     /// Its place under the caps, given back when the task ends.
     admission: Admission,
+    /// TLS listeners: the handshake comes first.
+    tls: Option<TlsServer>,
+    handshake_log: Arc<std::sync::Mutex<Throttle>>,
 }
 
 /// Counts a connection as open for as long as it lives.
@@ -231,6 +242,8 @@ async fn connection(
         pool,
         idle,
         admission: _admission,
+        tls,
+        handshake_log,
     } = conn;
     let _active = Active::new(&stats);
     // Detect peers that vanished without a FIN (best effort).
@@ -239,11 +252,62 @@ async fn connection(
     }
     let mut decoder = FrameDecoder::new(spec.max_message_bytes);
     let mut sink = Sink::new(&spec, journal, stats.clone());
+    let (mut stream, mut data_waiting) = match tls {
+        None => (Stream::Plain(stream), false),
+        Some(tls) => {
+            let hs = tokio::select! {
+                biased;
+                _ = stop.cancelled() => return Ok(()),
+                hs = tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream)) => hs,
+            };
+            let failed = |why: String| {
+                stats.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+                let n = handshake_log
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .hit(Instant::now());
+                if let Some(n) = n {
+                    warn!(listener = %spec.name, %peer, error = %why, failures = n, "TLS handshake failed; the connection is closed (counted in sealtrail_tls_handshake_failures_total)");
+                }
+            };
+            match hs {
+                Err(_elapsed) => {
+                    failed(format!("no handshake within {:?}", tls.handshake_timeout));
+                    return Ok(());
+                }
+                Ok(Err(e)) => {
+                    failed(e.to_string());
+                    return Ok(());
+                }
+                Ok(Ok(t)) => {
+                    let identity = t
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .and_then(super::tls::client_identity);
+                    if tls.mutual && identity.is_none() {
+                        failed("the client certificate could not be read".into());
+                        return Ok(());
+                    }
+                    debug!(listener = %spec.name, %peer, client = identity.as_deref().unwrap_or("-"), "TLS connection established");
+                    sink.client = identity.map(String::into_bytes);
+                    // The client's first records may have come with its last handshake
+                    // message: read once before waiting for the socket.
+                    (Stream::Tls(Box::new(t)), true)
+                }
+            }
+        }
+    };
     let end = loop {
-        let ready = tokio::select! {
-            biased;
-            _ = stop.cancelled() => None,
-            ready = tokio::time::timeout(idle, stream.readable()) => Some(ready),
+        let ready = if std::mem::take(&mut data_waiting) {
+            (!stop.is_cancelled()).then_some(Ok(Ok(())))
+        } else {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => None,
+                ready = tokio::time::timeout(idle, stream.readable()) => Some(ready),
+            }
         };
         let end = match ready {
             None => break None,
@@ -262,11 +326,15 @@ async fn connection(
                 let end = read_burst(read, slot.buf(), &mut decoder, &mut sink, peer, BURST_LIMIT)
                     .await?;
                 sink.flush().await?;
+                if matches!(end, ReadEnd::Limit) {
+                    // More may be waiting, in the socket or (TLS) already decrypted.
+                    data_waiting = true;
+                }
                 end
             }
         };
         match end {
-            ReadEnd::Drained => {}
+            ReadEnd::Drained | ReadEnd::Limit => {}
             end => break Some(end),
         }
     };
@@ -274,21 +342,39 @@ async fn connection(
         Some(end) => end,
         // Shutdown: read what the kernel already holds, with plain non-blocking
         // syscalls (the reactor's readiness may lag behind), then close.
-        None => match (stream.into_std(), pool.acquire().await) {
-            (Ok(std), Some(mut slot)) => {
-                let read = |b: &mut [u8]| (&std).read(b);
-                read_burst(
-                    read,
-                    slot.buf(),
-                    &mut decoder,
-                    &mut sink,
-                    peer,
-                    SHUTDOWN_DRAIN_LIMIT,
-                )
-                .await?
-            }
-            (Err(e), _) => ReadEnd::Failed(e),
-            (Ok(_), None) => ReadEnd::Eof,
+        None => match stream {
+            Stream::Plain(stream) => match (stream.into_std(), pool.acquire().await) {
+                (Ok(std), Some(mut slot)) => {
+                    let read = |b: &mut [u8]| (&std).read(b);
+                    read_burst(
+                        read,
+                        slot.buf(),
+                        &mut decoder,
+                        &mut sink,
+                        peer,
+                        SHUTDOWN_DRAIN_LIMIT,
+                    )
+                    .await?
+                }
+                (Err(e), _) => ReadEnd::Failed(e),
+                (Ok(_), None) => ReadEnd::Eof,
+            },
+            // TLS reads through rustls: what the reactor already knows is readable.
+            mut tls @ Stream::Tls(_) => match pool.acquire().await {
+                Some(mut slot) => {
+                    let read = |b: &mut [u8]| tls.try_read(b);
+                    read_burst(
+                        read,
+                        slot.buf(),
+                        &mut decoder,
+                        &mut sink,
+                        peer,
+                        SHUTDOWN_DRAIN_LIMIT,
+                    )
+                    .await?
+                }
+                None => ReadEnd::Eof,
+            },
         },
     };
     match &end {
@@ -300,7 +386,7 @@ async fn connection(
             stats.idle_closed.fetch_add(1, Ordering::Relaxed);
             debug!(listener = %sink.name, %peer, idle_timeout = ?idle, "closing an idle connection");
         }
-        ReadEnd::Drained | ReadEnd::Eof => {}
+        ReadEnd::Drained | ReadEnd::Limit | ReadEnd::Eof => {}
     }
     // Whatever is left of a frame arrived and must not be lost.
     decoder.finish(&mut |f, fl| sink.push(now_ns(), peer, f, fl));
@@ -341,7 +427,7 @@ async fn read_burst(
             Err(e) => return Ok(ReadEnd::Failed(e)),
         }
     }
-    Ok(ReadEnd::Drained)
+    Ok(ReadEnd::Limit)
 }
 
 #[cfg(test)]

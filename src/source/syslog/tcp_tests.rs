@@ -53,6 +53,7 @@ fn cx_with(limits: ConnectionLimits, budget: usize) -> StreamContext {
     StreamContext {
         gate: Gate::new(limits, DescriptorBudget::new(budget)),
         pool: ReadPool::new(8),
+        tls: None,
     }
 }
 
@@ -209,6 +210,10 @@ async fn tcp_connection_drains_unread_data_at_shutdown() {
             pool: ReadPool::new(4),
             idle: Duration::from_secs(60),
             admission: gate.admit(peer.ip()).unwrap(),
+            tls: None,
+            handshake_log: Arc::new(std::sync::Mutex::new(crate::throttle::Throttle::new(
+                Duration::from_secs(10),
+            ))),
         },
         stop,
     )
@@ -271,14 +276,6 @@ async fn connect_from(src: &str, addr: SocketAddr) -> tokio::net::TcpStream {
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind(format!("{src}:0").parse().unwrap()).unwrap();
     sock.connect(addr).await.unwrap()
-}
-
-async fn wait_until(what: &str, f: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !f() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 #[tokio::test]
@@ -370,6 +367,7 @@ async fn the_descriptor_budget_is_shared_by_all_listeners() {
         let cx = StreamContext {
             gate: Gate::new(limits(10, 10, Duration::from_secs(600)), budget.clone()),
             pool: pool.clone(),
+            tls: None,
         };
         tasks.push(tokio::spawn(run_tcp(
             listener,
@@ -445,6 +443,7 @@ async fn idle_connections_hold_no_read_buffer() {
             DescriptorBudget::new(1000),
         ),
         pool: pool.clone(),
+        tls: None,
     };
     let task = tokio::spawn(run_tcp(
         listener,

@@ -20,6 +20,8 @@ pub struct Got {
     pub flags: RecordFlags,
     pub raw: Vec<u8>,
     pub received_ns: i64,
+    /// The verified TLS client identity, for TLS listeners.
+    pub client: Option<Vec<u8>>,
 }
 
 /// Waits until everything queued so far is durable, then reads the journal back.
@@ -39,6 +41,7 @@ pub async fn appended(journal: &Journal) -> Vec<Got> {
             flags: r.flags,
             raw: r.raw.to_vec(),
             received_ns: r.received_ns,
+            client: r.tls_client().map(<[u8]>::to_vec),
         });
     }
     out
@@ -82,5 +85,14 @@ pub fn assert_recent(got: &[Got]) {
             "received_ns {} not near now {now}",
             g.received_ns
         );
+    }
+}
+
+/// Waits (at most 20 s) until `f` holds.
+pub async fn wait_until(what: &str, f: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod pki;
 pub mod s3;
 
 /// The binary under test.
@@ -71,6 +72,8 @@ pub fn free_port() -> u16 {
 pub enum Transport {
     Udp,
     Tcp,
+    /// TCP with TLS: the listener's `tls = { ... }` goes in `Listener::extra`.
+    Tls,
 }
 
 impl Transport {
@@ -78,6 +81,7 @@ impl Transport {
         match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
         }
     }
 }
@@ -581,7 +585,7 @@ impl Daemon {
         loop {
             self.check_alive("waiting for its listeners");
             let ready = self.listeners.iter().all(|&(t, port)| match t {
-                Transport::Tcp => proc_net("tcp")
+                Transport::Tcp | Transport::Tls => proc_net("tcp")
                     .iter()
                     .any(|s| s.local_port == port && s.state == TCP_LISTEN),
                 Transport::Udp => proc_net("udp").iter().any(|s| s.local_port == port),
@@ -616,7 +620,7 @@ impl Daemon {
                 .iter()
                 .flat_map(|&(t, port)| {
                     let socks = match t {
-                        Transport::Tcp => &tcp,
+                        Transport::Tcp | Transport::Tls => &tcp,
                         Transport::Udp => &udp,
                     };
                     socks
@@ -624,7 +628,7 @@ impl Daemon {
                         .filter(move |s| s.local_port == port)
                         .filter(move |s| match t {
                             Transport::Udp => s.rx_queue > 0,
-                            Transport::Tcp => {
+                            Transport::Tcp | Transport::Tls => {
                                 (s.state == TCP_LISTEN && s.rx_queue > 0)
                                     || [TCP_ESTABLISHED, TCP_SYN_RECV, TCP_CLOSE_WAIT]
                                         .contains(&s.state)

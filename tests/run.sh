@@ -94,8 +94,10 @@ install_system_packages() {
   local missing=()
   # type -P: the program on PATH, not a shell builtin (the tests exec /usr/bin/kill).
   type -P rsyslogd >/dev/null || missing+=(rsyslog)
-  # rsyslog's TLS driver: the TLS forwarder's receiver.
+  # rsyslog's TLS driver: the TLS forwarder's receiver and the TLS listener's sender.
   compgen -G '/usr/lib/*/rsyslog/lmnsd_gtls.so' >/dev/null || missing+=(rsyslog-gnutls)
+  # The test certificates, and s_client as a refused TLS client.
+  type -P openssl >/dev/null || missing+=(openssl)
   type -P zstd >/dev/null || missing+=(zstd)
   type -P logger >/dev/null || missing+=(bsdutils)
   # prlimit (a lowered descriptor limit) and mount (a small tmpfs state disk).

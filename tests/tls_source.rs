@@ -35,7 +35,7 @@ module(load="imtcp")
 ruleset(name="fwd") {{
   action(type="omfwd" target="127.0.0.1" port="{out_port}" protocol="tcp" TCP_Framing="octet-counted"
          StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name" StreamDriverPermittedPeers="localhost"
-         template="RSYSLOG_SyslogProtocol23Format" action.resumeRetryCount="-1")
+         template="RSYSLOG_SyslogProtocol23Format" action.resumeRetryCount="-1" action.resumeInterval="1")
 }}
 input(type="imtcp" address="127.0.0.1" port="{in_port}" ruleset="fwd")
 "#,
@@ -268,5 +268,91 @@ fn bad_key_material_is_a_configuration_error_naming_the_key() {
         out.stderr_str().contains("syslog[0].tls"),
         "{}",
         out.describe()
+    );
+}
+
+fn connect_from(src: &str, port: u16) -> std::io::Result<std::net::TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    let local: std::net::SocketAddr = format!("{src}:0").parse().expect("source address");
+    s.bind(&local.into())?;
+    let remote: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    s.connect_timeout(&remote.into(), Duration::from_secs(10))?;
+    Ok(s.into())
+}
+
+#[test]
+fn ten_thousand_idle_and_half_finished_handshakes_cannot_keep_a_sender_out() {
+    let got = sealtrail::source::limits::raise_descriptor_limit();
+    assert!(
+        got >= 12_000,
+        "this test needs 12,000 descriptors; the hard limit allows {got}"
+    );
+    let env = TestEnv::new();
+    let pki = Pki::make(&env.path().join("pki"));
+    let (mut cfg, port, status) = config(&pki);
+    cfg.listeners[0].extra.push_str("max_connections = 20000\n");
+    // 2,048 descriptors: what the daemon leaves for senders is far below 10,000.
+    let d = env.start_wrapped(&cfg, &["prlimit", "--nofile=2048:2048"]);
+    let pid = d.pid();
+    let mut held = Vec::new();
+    // 200 addresses × 50: every other connection sends the first bytes of a
+    // ClientHello (a TLS record header announcing 512 bytes) and then nothing.
+    for a in 0..200u32 {
+        for c in 0..50 {
+            let src = format!("127.0.{}.{}", 1 + a / 250, 2 + a % 250);
+            if let Ok(mut s) = connect_from(&src, port) {
+                if c % 2 == 0 {
+                    use std::io::Write as _;
+                    let _ = s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]);
+                }
+                held.push(s);
+            }
+        }
+    }
+    assert!(
+        held.len() >= 9_000,
+        "only {} connections opened",
+        held.len()
+    );
+    let fds = common::open_fds(pid).expect("daemon alive");
+    assert!(fds <= 2048, "{fds} descriptors open");
+    // A legitimate sender (rsyslog with its certificate) gets through while the
+    // flood holds its sockets: the half-finished handshakes lose their slots after
+    // handshake_timeout (2 s), the rest were refused at once.
+    let relay = Relay::start(&env.path().join("rsyslog"), port, &pki);
+    common::send_tcp(
+        relay.in_port,
+        b"<13>Dec  2 03:00:00 web1 app[7]: over tls during the flood\n",
+    );
+    wait_until("the legitimate line", || received(status) >= 1.0);
+    assert!(
+        handshake_failures(status) >= 1000.0,
+        "timed-out handshakes counted: {}",
+        handshake_failures(status)
+    );
+    let fds = common::open_fds(pid).expect("daemon alive");
+    assert!(fds <= 2048, "{fds} descriptors open");
+    let m = common::http_get(status, "/metrics");
+    eprintln!(
+        "{} flood connections held by the test; daemon: {fds} descriptors, {} handshakes failed, {} refused at a cap",
+        held.len(),
+        handshake_failures(status),
+        common::metric(&m, "sealtrail_connections_refused_total", &[("component_id", "tls")]).unwrap_or(0.0)
+    );
+    drop(held);
+    drop(relay);
+    let mut d = d;
+    d.wait_idle();
+    let stopped = d.stop();
+    assert!(stopped.status.success());
+    let events = common::all_events(&common::read_archive(&env.archive_dir));
+    assert_eq!(
+        common::events_with(&events, "over tls during the flood").len(),
+        1
+    );
+    assert!(
+        !env.logs().contains("Too many open files"),
+        "the daemon never ran out of descriptors"
     );
 }

@@ -19,6 +19,12 @@ equal the lines sent). With --rounds N each system runs N times, alternately (rs
 sealtrail, rsyslog, ...), and the table reports medians. Results go to stdout and to
 <out>/results.txt (and results.json).
 
+With --transports tcp,tls the same runs are made over TLS too (RFC 5425, a test CA and
+server certificate made with the openssl CLI, no client certificates): sealtrail's
+`transport = "tls"` listener, and rsyslog's imtcp with its GnuTLS driver (imptcp has no
+TLS); the sender is Python's ssl module. Each transport gets its table, then TLS beside
+TCP per system (results-tls.txt).
+
 Called by bench/run.sh, which builds the release binary and installs rsyslog.
 """
 
@@ -33,6 +39,7 @@ import shutil
 import resource
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -197,21 +204,57 @@ def wait_listening(proc, port, what, timeout=60):
         time.sleep(0.02)
 
 
-def send_file(path, port):
-    """One TCP connection; sendall in 1 MiB chunks; half-close; read until the server
-    closes, so on return the server has read every byte. Returns the start time."""
+def send_file(path, port, tls=None):
+    """One TCP connection (TLS with the client context `tls`); sendall in 1 MiB chunks;
+    half-close (TLS: close_notify); read until the server closes, so on return the
+    server has read every byte. Returns the start time (before the handshake)."""
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
         view = memoryview(mm)
-        s = socket.create_connection(("127.0.0.1", port))
+        raw = socket.create_connection(("127.0.0.1", port))
         t0 = time.perf_counter()
+        s = tls.wrap_socket(raw, server_hostname="localhost") if tls else raw
         for off in range(0, len(mm), CHUNK):
             s.sendall(view[off:off + CHUNK])
-        s.shutdown(socket.SHUT_WR)
-        while s.recv(65536):
+        if tls:
+            try:
+                s = s.unwrap()  # close_notify: the server's end of input
+            except (ssl.SSLError, OSError):
+                s = raw
+        else:
+            s.shutdown(socket.SHUT_WR)
+        try:
+            while s.recv(65536):
+                pass
+        except OSError:
             pass
         s.close()
+        raw.close()
         view.release()
     return t0
+
+
+def make_certs(out):
+    """A CA and a server certificate for localhost/127.0.0.1 (openssl CLI), once."""
+    d = os.path.join(out, "tls")
+    if os.path.exists(os.path.join(d, "server.pem")):
+        return d
+    os.makedirs(d, exist_ok=True)
+    def run(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
+        "-out", "ca.pem", "-days", "30", "-subj", "/CN=bench CA")
+    with open(os.path.join(d, "server.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server.key",
+        "-out", "server.csr", "-subj", "/CN=localhost")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "30",
+        "-out", "server.pem", "-extfile", "server.ext")
+    return d
+
+
+def client_context(certs):
+    ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
+    return ctx
 
 
 def proc_cpu_seconds(pid):
@@ -321,7 +364,7 @@ def wait_for_lines(proc, output, count, timeout=900):
     return lines
 
 
-def bench_rsyslog(input_path, count, out):
+def bench_rsyslog(input_path, count, out, certs=None):
     rsyslogd = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
     base = fresh_dir(os.path.join(out, "rsyslog"))
     work = fresh_dir(os.path.join(base, "work"))
@@ -331,10 +374,18 @@ def bench_rsyslog(input_path, count, out):
     port = free_port()
     # No imuxsock/imklog: only the TCP input under test. omfile without fsync or
     # compression: rsyslog's usual configuration for files.
+    if certs:
+        # imptcp has no TLS: imtcp with the GnuTLS driver, anonymous clients.
+        inp = (f'global(DefaultNetstreamDriver="gtls" DefaultNetstreamDriverCAFile="{certs}/ca.pem" '
+               f'DefaultNetstreamDriverCertFile="{certs}/server.pem" DefaultNetstreamDriverKeyFile="{certs}/server.key")\n'
+               f'module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")\n'
+               f'input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="bench")')
+    else:
+        inp = (f'module(load="imptcp")\n'
+               f'input(type="imptcp" address="127.0.0.1" port="{port}" ruleset="bench")')
     with open(conf, "w") as f:
         f.write(f"""global(workDirectory="{work}" maxMessageSize="64k")
-module(load="imptcp")
-input(type="imptcp" address="127.0.0.1" port="{port}" ruleset="bench")
+{inp}
 ruleset(name="bench") {{
   action(type="omfile" file="{output}")
 }}
@@ -345,7 +396,7 @@ ruleset(name="bench") {{
     peak = PeakRss(proc.pid)
     try:
         wait_listening(proc, port, "rsyslogd")
-        t0 = send_file(input_path, port)
+        t0 = send_file(input_path, port, client_context(certs) if certs else None)
         lines = wait_for_lines(proc, output, count)
         wall = time.perf_counter() - t0
         cpu = proc_cpu_seconds(proc.pid)
@@ -358,14 +409,15 @@ ruleset(name="bench") {{
         sys.exit(f"rsyslogd wrote {lines} lines, expected {count}")
     ver = subprocess.run([rsyslogd, "-v"], capture_output=True, text=True).stdout.splitlines()
     return {"system": "rsyslog", "version": ver[0] if ver else "?", "events": lines,
-            "wall": wall, "cpu": cpu, "rss_mb": peak.mb, "note": "imptcp -> omfile, no fsync"}
+            "wall": wall, "cpu": cpu, "rss_mb": peak.mb,
+            "note": "imtcp+gtls -> omfile, no fsync" if certs else "imptcp -> omfile, no fsync"}
 
 
 # --------------------------------------------------------------------------------------
 # sealtrail
 
 
-def bench_sealtrail(binary, input_path, count, out):
+def bench_sealtrail(binary, input_path, count, out, certs=None):
     binary = os.path.abspath(binary)
     if not os.access(binary, os.X_OK):
         sys.exit(f"no sealtrail binary at {binary} (cargo build --release)")
@@ -381,9 +433,10 @@ state_dir = "{state}"
 
 [[syslog]]
 name = "tcp"
-transport = "tcp"
+transport = "{'tls' if certs else 'tcp'}"
 address = "127.0.0.1:{port}"
 timezone = "UTC"
+{f'tls = {{ cert_file = "{certs}/server.pem", key_file = "{certs}/server.key" }}' if certs else ''}
 
 [journal]
 fsync = true
@@ -403,7 +456,7 @@ address = "127.0.0.1:{free_port()}"
     peak = PeakRss(proc.pid)
     try:
         wait_listening(proc, port, "sealtrail")
-        t0 = send_file(input_path, port)
+        t0 = send_file(input_path, port, client_context(certs) if certs else None)
         # Every byte has been read: the peak so far, then during the drain after SIGTERM.
         peak.sample()
         rss_sent = peak.mb
@@ -489,11 +542,11 @@ def side_by_side(rows, by):
     return out
 
 
-def table(results, count, input_bytes):
+def table(results, count, input_bytes, transport="tcp"):
     """The results table: one row per run; with several runs per system, median rows
     too; then sealtrail and rsyslog side by side (medians) with the ratios."""
     lines = []
-    lines.append(f"TCP syslog ingestion, {count:,} RFC 3164 lines ({input_bytes / count:.1f} B/line), one connection, 127.0.0.1")
+    lines.append(f"{transport.upper()} syslog ingestion, {count:,} RFC 3164 lines ({input_bytes / count:.1f} B/line), one connection, 127.0.0.1")
     lines.append(machine_line())
     lines.append("")
     lines.append(f"{'system':<10} {'events':>10} {'wall s':>8} {'events/s':>11} {'CPU s':>8} {'CPU s/1M':>9} {'peak RSS MB':>12}  notes")
@@ -537,7 +590,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=1,
                     help="run each system this many times, alternately; the table reports medians")
     ap.add_argument("--regen", action="store_true", help="regenerate the input file")
+    ap.add_argument("--transports", default="tcp", help="comma-separated: tcp, tls (each is measured in turn)")
     a = ap.parse_args()
+    transports = [t.strip() for t in a.transports.split(",") if t.strip()]
+    if any(t not in ("tcp", "tls") for t in transports):
+        sys.exit(f"unknown transport in {a.transports}")
+    certs = make_certs(a.out) if "tls" in transports else None
     systems = [s.strip() for s in a.systems.split(",") if s.strip()]
     for s in systems:
         if s not in ("rsyslog", "sealtrail"):
@@ -550,24 +608,48 @@ def main():
 
     results = []
     for rnd in range(1, a.rounds + 1):
-        for s in systems:
-            label = f" (round {rnd} of {a.rounds})" if a.rounds > 1 else ""
-            print(f"running {s}{label} ...", flush=True)
-            r = bench_rsyslog(input_path, a.count, a.out) if s == "rsyslog" else \
-                bench_sealtrail(a.sealtrail, input_path, a.count, a.out)
-            r["round"] = rnd
-            print(f"  {s}: {r['events']:,} events in {r['wall']:.2f} s, {r['cpu']:.2f} CPU s, "
-                  f"peak RSS {r['rss_mb']:.1f} MB", flush=True)
-            results.append(r)
+        for t in transports:
+            for s in systems:
+                label = f" (round {rnd} of {a.rounds})" if a.rounds > 1 else ""
+                print(f"running {s} over {t}{label} ...", flush=True)
+                c = certs if t == "tls" else None
+                r = bench_rsyslog(input_path, a.count, a.out, c) if s == "rsyslog" else \
+                    bench_sealtrail(a.sealtrail, input_path, a.count, a.out, c)
+                r["round"] = rnd
+                r["transport"] = t
+                print(f"  {s}: {r['events']:,} events in {r['wall']:.2f} s, {r['cpu']:.2f} CPU s, "
+                      f"peak RSS {r['rss_mb']:.1f} MB", flush=True)
+                results.append(r)
 
-    text = table(results, a.count, input_bytes)
+    texts = [table([r for r in results if r["transport"] == t], a.count, input_bytes, t) for t in transports]
+    if len(transports) > 1:
+        texts.append(tls_beside_tcp(results))
+    text = "\n".join(texts)
+    name = "results.txt" if transports == ["tcp"] else "results-tls.txt"
     print()
     print(text, end="")
-    with open(os.path.join(a.out, "results.txt"), "w") as f:
+    with open(os.path.join(a.out, name), "w") as f:
         f.write(text)
-    with open(os.path.join(a.out, "results.json"), "w") as f:
+    with open(os.path.join(a.out, name.replace(".txt", ".json")), "w") as f:
         json.dump(results, f, indent=2)
-    print(f"\nwritten: {os.path.join(a.out, 'results.txt')}")
+    print(f"\nwritten: {os.path.join(a.out, name)}")
+
+
+def tls_beside_tcp(results):
+    """Per system: medians over TLS beside TCP, and the ratio (the cost of TLS)."""
+    lines = ["TLS beside TCP, medians (same run):",
+             f"{'':<12}{'TCP events/s':>14}{'TLS events/s':>14}{'ratio':>8}{'TCP CPU/1M':>12}{'TLS CPU/1M':>12}{'ratio':>8}"]
+    for s in ("rsyslog", "sealtrail"):
+        med = {}
+        for t in ("tcp", "tls"):
+            rs = [r for r in results if r["system"] == s and r["transport"] == t]
+            if rs:
+                med[t] = (statistics.median(r["events"] / r["wall"] for r in rs),
+                          statistics.median(r["cpu"] / (r["events"] / 1e6) for r in rs))
+        if len(med) == 2:
+            (e0, c0), (e1, c1) = med["tcp"], med["tls"]
+            lines.append(f"{s:<12}{e0:>14,.0f}{e1:>14,.0f}{e1 / e0:>7.2f}x{c0:>12.2f}{c1:>12.2f}{c1 / c0:>7.2f}x")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@
 #   bench/run.sh                           # everything, both systems, 2,000,000 lines
 #   BENCH_SYSTEMS=rsyslog bench/run.sh     # rsyslog only (no cargo build)
 #   BENCH_COUNT=200000 bench/run.sh        # fewer lines (tcp, file, idle)
-#   BENCH_SUITES=fleet,idle bench/run.sh   # some suites: tcp, file, replay, fleet, idle, verify,
+#   BENCH_SUITES=fleet,idle bench/run.sh   # some suites: tcp, tls, file, replay, fleet, idle, verify,
 #                                          # forward
 #   BENCH_ROUNDS=3 bench/run.sh            # tcp: each system 3 times, alternately; medians
 #                                          # (verify: each timing 3 times; forward: each
@@ -34,11 +34,12 @@ export DEBIAN_FRONTEND=noninteractive
 
 SYSTEMS="${BENCH_SYSTEMS:-rsyslog,sealtrail}"
 COUNT="${BENCH_COUNT:-2000000}"
-# tcp: syslog over TCP (ingest.py); file: tailing a file (tail.py); replay: the detector;
+# tcp: syslog over TCP (ingest.py); tls: the same over TLS beside TCP, both systems
+# (ingest.py --transports tcp,tls; rsyslog through imtcp's GnuTLS driver); file: tailing a file (tail.py); replay: the detector;
 # fleet: 1,000 connections (fleet.py); idle: idle memory (idle.py); verify: verify's
 # throughput on a 1 GB archive, directory and S3 (verify.py, sealtrail only); forward:
 # forwarding to a receiving rsyslog (forward.py, only with both systems).
-SUITES="${BENCH_SUITES:-tcp,file,replay,fleet,idle,verify,forward}"
+SUITES="${BENCH_SUITES:-tcp,tls,file,replay,fleet,idle,verify,forward}"
 FORWARD_COUNT="${BENCH_FORWARD_COUNT:-1000000}"
 ROUNDS="${BENCH_ROUNDS:-1}"
 CONNECTIONS="${BENCH_CONNECTIONS:-1000}"
@@ -55,6 +56,12 @@ type -P python3 >/dev/null || missing+=(python3)
 type -P zstd >/dev/null || missing+=(zstd)
 if [[ ",$SYSTEMS," == *",rsyslog,"* ]]; then
   type -P rsyslogd >/dev/null || missing+=(rsyslog)
+fi
+if [[ ",$SUITES," == *",tls,"* ]]; then
+  type -P openssl >/dev/null || missing+=(openssl)
+  if [[ ",$SYSTEMS," == *",rsyslog,"* ]]; then
+    compgen -G '/usr/lib/*/rsyslog/lmnsd_gtls.so' >/dev/null || missing+=(rsyslog-gnutls)
+  fi
 fi
 verify_suite=""
 if [[ ",$SUITES," == *",verify,"* && ",$SYSTEMS," == *",sealtrail,"* ]]; then
@@ -112,6 +119,11 @@ run_suite() {
 if has tcp; then
   run_suite tcp results.txt python3 bench/ingest.py --count "$COUNT" --systems "$SYSTEMS" \
     --rounds "$ROUNDS" --out "$OUT" --sealtrail "$SEALTRAIL" "$@"
+fi
+
+if has tls; then
+  run_suite tls results-tls.txt python3 bench/ingest.py --count "$COUNT" --systems "$SYSTEMS" \
+    --rounds "$ROUNDS" --out "$OUT" --sealtrail "$SEALTRAIL" --transports tcp,tls "$@"
 fi
 
 if has file; then

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{free_port, Config, Listener, TestEnv, Transport};
+use common::{free_port, wait_until, Config, Listener, TestEnv, Transport};
 
 struct Receiver {
     port: u16,
@@ -102,18 +102,6 @@ fn dead_letters(env: &TestEnv) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
-}
-
-#[track_caller]
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn start(env: &TestEnv, forward: &str) -> (common::Daemon, u16) {

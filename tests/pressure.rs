@@ -44,19 +44,32 @@ fn make_chain(env: &TestEnv, cfg: &Config, port: u16) {
 
 #[track_caller]
 fn logger_tcp(port: u16, msg: &str) {
-    let out = run_cmd(
-        Command::new("logger")
-            .args([
-                "-n",
-                "127.0.0.1",
-                "-P",
-                &port.to_string(),
-                "-T",
-                "--octet-count",
-            ])
-            .arg(msg),
-        CMD_TIMEOUT,
-    );
+    let send = || {
+        run_cmd(
+            Command::new("logger")
+                .args([
+                    "-n",
+                    "127.0.0.1",
+                    "-P",
+                    &port.to_string(),
+                    "-T",
+                    "--octet-count",
+                ])
+                .arg(msg),
+            CMD_TIMEOUT,
+        )
+    };
+    let mut out = send();
+    // As in detect_e2e: seen once under a loaded full run, logger's connect refused
+    // although the daemon listened. A second try tells a hiccup from a dead listener.
+    if out.code != Some(0) && out.stderr_str().contains("failed to connect") {
+        eprintln!(
+            "logger could not connect, retrying once: {}",
+            out.describe()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        out = send();
+    }
     assert_eq!(out.code, Some(0), "logger: {}", out.describe());
 }
 
@@ -291,18 +304,6 @@ fn a_seal_delayed_past_its_heartbeat_says_why_inside_the_segment() {
 
 // ---------------------------------------------------------------------------------------
 // Connection floods
-
-/// A blocking TCP connection to 127.0.0.1:`port` from the loopback address `src`
-/// (all of 127/8 is local on Linux, so each is a different peer to the daemon).
-fn connect_from(src: &str, port: u16) -> std::io::Result<std::net::TcpStream> {
-    use socket2::{Domain, Socket, Type};
-    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-    let local: std::net::SocketAddr = format!("{src}:0").parse().expect("source address");
-    s.bind(&local.into())?;
-    let remote: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    s.connect_timeout(&remote.into(), Duration::from_secs(10))?;
-    Ok(s.into())
-}
 
 /// Makes sure this test process may open `n` descriptors (the daemon it spawns
 /// inherits the limit): the soft limit is raised to the hard one, as the daemon does.

@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::pki::Pki;
-use common::{free_port, Config, Listener, TestEnv, Transport};
+use common::{connect_from, free_port, wait_until, Config, Listener, TestEnv, Transport};
 
 /// rsyslogd relaying what it receives over plain TCP on `in_port` to `out_port` over
 /// TLS (gtls, octet counting), presenting the client certificate of `pki`.
@@ -118,18 +118,6 @@ fn handshake_failures(status: u16) -> f64 {
         &[("component_id", "tls")],
     )
     .unwrap_or(0.0)
-}
-
-#[track_caller]
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// `openssl s_client` sending one message, with the client certificate `cert` if any.
@@ -269,16 +257,6 @@ fn bad_key_material_is_a_configuration_error_naming_the_key() {
         "{}",
         out.describe()
     );
-}
-
-fn connect_from(src: &str, port: u16) -> std::io::Result<std::net::TcpStream> {
-    use socket2::{Domain, Socket, Type};
-    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-    let local: std::net::SocketAddr = format!("{src}:0").parse().expect("source address");
-    s.bind(&local.into())?;
-    let remote: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    s.connect_timeout(&remote.into(), Duration::from_secs(10))?;
-    Ok(s.into())
 }
 
 #[test]

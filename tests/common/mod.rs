@@ -1172,3 +1172,28 @@ pub fn json_event_total(report: &Value) -> u64 {
         })
         .sum()
 }
+
+/// Waits (at most 60 s, polling every 100 ms) until `f` holds.
+#[track_caller]
+pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A TCP connection to 127.0.0.1:`port` from the loopback address `src` (127.0.0.0/8
+/// gives a test as many distinct peers as it wants).
+pub fn connect_from(src: &str, port: u16) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    let local: std::net::SocketAddr = format!("{src}:0").parse().expect("source address");
+    s.bind(&local.into())?;
+    let remote: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    s.connect_timeout(&remote.into(), Duration::from_secs(10))?;
+    Ok(s.into())
+}

@@ -184,6 +184,9 @@ fn reap(
     }
 }
 
+/// How the shutdown drain reads a connection: plain syscalls, or through rustls.
+type DrainRead = Box<dyn FnMut(&mut [u8]) -> io::Result<usize> + Send>;
+
 /// How a burst of reads ended.
 enum ReadEnd {
     /// No more data for now.
@@ -342,10 +345,17 @@ async fn connection(
         Some(end) => end,
         // Shutdown: read what the kernel already holds, with plain non-blocking
         // syscalls (the reactor's readiness may lag behind), then close.
-        None => match stream {
-            Stream::Plain(stream) => match (stream.into_std(), pool.acquire().await) {
-                (Ok(std), Some(mut slot)) => {
-                    let read = |b: &mut [u8]| (&std).read(b);
+        None => {
+            // Plain TCP with plain syscalls (the reactor's readiness may lag behind);
+            // TLS through rustls, what the reactor already knows is readable.
+            let read: io::Result<DrainRead> = match stream {
+                Stream::Plain(s) => s
+                    .into_std()
+                    .map(|std| Box::new(move |b: &mut [u8]| (&std).read(b)) as Box<_>),
+                mut tls => Ok(Box::new(move |b: &mut [u8]| tls.try_read(b)) as Box<_>),
+            };
+            match (read, pool.acquire().await) {
+                (Ok(read), Some(mut slot)) => {
                     read_burst(
                         read,
                         slot.buf(),
@@ -358,24 +368,8 @@ async fn connection(
                 }
                 (Err(e), _) => ReadEnd::Failed(e),
                 (Ok(_), None) => ReadEnd::Eof,
-            },
-            // TLS reads through rustls: what the reactor already knows is readable.
-            mut tls @ Stream::Tls(_) => match pool.acquire().await {
-                Some(mut slot) => {
-                    let read = |b: &mut [u8]| tls.try_read(b);
-                    read_burst(
-                        read,
-                        slot.buf(),
-                        &mut decoder,
-                        &mut sink,
-                        peer,
-                        SHUTDOWN_DRAIN_LIMIT,
-                    )
-                    .await?
-                }
-                None => ReadEnd::Eof,
-            },
-        },
+            }
+        }
     };
     match &end {
         ReadEnd::Failed(e) => {

@@ -70,28 +70,11 @@ impl Drop for WebhookSink {
 
 /// One sshd line through `logger` over TCP with octet counting.
 fn sshd_line(port: u16, pid: u32, msg: &str) {
-    let send = || {
-        run_cmd(
-            Command::new("logger")
-                .args(["-n", "127.0.0.1", "-P", &port.to_string(), "-T"])
-                .args(["--octet-count", "-t", "sshd", "-p", "auth.info"])
-                .arg(format!("--id={pid}"))
-                .arg(msg),
-            Duration::from_secs(30),
-        )
-    };
-    let mut out = send();
-    // Seen once under a loaded full run: logger's connect refused although the
-    // daemon was listening. A second try tells a passing hiccup from a dead listener.
-    if out.code != Some(0) && out.stderr_str().contains("failed to connect") {
-        eprintln!(
-            "logger could not connect, retrying once: {}",
-            out.describe()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        out = send();
-    }
-    assert_eq!(out.code, Some(0), "logger failed: {}", out.describe());
+    logger_tcp(
+        port,
+        &["-t", "sshd", "-p", "auth.info", &format!("--id={pid}")],
+        msg,
+    );
 }
 
 fn failed(port: u16, pid: u32, user: &str, ip: &str) {

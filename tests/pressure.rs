@@ -44,33 +44,7 @@ fn make_chain(env: &TestEnv, cfg: &Config, port: u16) {
 
 #[track_caller]
 fn logger_tcp(port: u16, msg: &str) {
-    let send = || {
-        run_cmd(
-            Command::new("logger")
-                .args([
-                    "-n",
-                    "127.0.0.1",
-                    "-P",
-                    &port.to_string(),
-                    "-T",
-                    "--octet-count",
-                ])
-                .arg(msg),
-            CMD_TIMEOUT,
-        )
-    };
-    let mut out = send();
-    // As in detect_e2e: seen once under a loaded full run, logger's connect refused
-    // although the daemon listened. A second try tells a hiccup from a dead listener.
-    if out.code != Some(0) && out.stderr_str().contains("failed to connect") {
-        eprintln!(
-            "logger could not connect, retrying once: {}",
-            out.describe()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        out = send();
-    }
-    assert_eq!(out.code, Some(0), "logger: {}", out.describe());
+    common::logger_tcp(port, &[], msg);
 }
 
 #[track_caller]

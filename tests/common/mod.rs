@@ -1197,3 +1197,37 @@ pub fn connect_from(src: &str, port: u16) -> std::io::Result<TcpStream> {
     s.connect_timeout(&remote.into(), Duration::from_secs(10))?;
     Ok(s.into())
 }
+
+/// One message through the real `logger` over TCP with octet counting (`args` add
+/// `-t`, `-p`, `--id`, ...); panics if logger fails.
+#[track_caller]
+pub fn logger_tcp(port: u16, args: &[&str], msg: &str) {
+    let send = || {
+        run_cmd(
+            Command::new("logger")
+                .args([
+                    "-n",
+                    "127.0.0.1",
+                    "-P",
+                    &port.to_string(),
+                    "-T",
+                    "--octet-count",
+                ])
+                .args(args)
+                .arg(msg),
+            Duration::from_secs(30),
+        )
+    };
+    let mut out = send();
+    // Seen under loaded full runs: logger's connect refused although the daemon was
+    // listening. A second try tells a passing hiccup from a dead listener.
+    if out.code != Some(0) && out.stderr_str().contains("failed to connect") {
+        eprintln!(
+            "logger could not connect, retrying once: {}",
+            out.describe()
+        );
+        thread::sleep(Duration::from_millis(200));
+        out = send();
+    }
+    assert_eq!(out.code, Some(0), "logger failed: {}", out.describe());
+}

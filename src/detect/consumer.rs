@@ -290,6 +290,9 @@ impl DetectorConsumer {
         let mut seen = HashSet::new();
         let mut reader = self.journal.reader(from)?;
         while let Some((_, payload)) = reader.next()? {
+            if !crate::record::is_alert(payload) {
+                continue;
+            }
             if let Ok(JournalRecord::Alert(a)) = JournalRecord::decode(payload) {
                 seen.insert(a.key());
             }

@@ -68,10 +68,16 @@ pub enum JournalRecord<'a> {
     Alert(AlertRecord<'a>),
 }
 
+/// Whether a journal payload is an alert record, from its first two bytes (for a scan
+/// that only looks for alerts: the rest of an ingest record's header is not read).
+pub fn is_alert(payload: &[u8]) -> bool {
+    payload.len() >= 2 && payload[0] == RECORD_VERSION && payload[1] == ALERT_KIND
+}
+
 impl<'a> JournalRecord<'a> {
     /// Decodes any journal payload (every consumer reads both kinds).
     pub fn decode(payload: &'a [u8]) -> Result<JournalRecord<'a>, RecordError> {
-        if payload.len() < 2 || payload[0] != RECORD_VERSION || payload[1] != ALERT_KIND {
+        if !is_alert(payload) {
             return IngestRecord::decode(payload).map(JournalRecord::Ingest);
         }
         let need = FIXED_HEADER + CONTEXT;

@@ -47,7 +47,7 @@ mod alert;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use alert::{AlertRecord, JournalRecord, ALERT_KIND};
+pub use alert::{is_alert, AlertRecord, JournalRecord, ALERT_KIND};
 
 /// Now, in nanoseconds since the Unix epoch: the clock records are stamped with (one
 /// reading per read, not per record) and seals are timed by. A clock set before 1970

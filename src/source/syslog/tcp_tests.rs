@@ -4,49 +4,9 @@ use crate::source::syslog::test_util::*;
 use crate::source::syslog::Transport;
 use tokio::io::AsyncWriteExt;
 
-fn limits(max: usize, per_peer: usize, idle: Duration) -> ConnectionLimits {
-    ConnectionLimits {
-        max_connections: max,
-        max_per_peer: per_peer,
-        idle_timeout: idle,
-    }
-}
-
 /// Generous limits: the tests that are not about limits must not meet them.
 fn cx() -> StreamContext {
     cx_with(limits(1000, 1000, Duration::from_secs(600)), 10_000)
-}
-
-/// A TCP listener on 127.0.0.1 port 0 running in the background with a real journal.
-struct Running {
-    addr: SocketAddr,
-    journal: Journal,
-    stats: Arc<SourceStats>,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), SourceError>>,
-}
-
-async fn running(max_message_bytes: usize, cx: StreamContext) -> Running {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let journal = test_journal();
-    let stats = Arc::new(SourceStats::default());
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(run_tcp(
-        listener,
-        spec(Transport::Tcp, max_message_bytes),
-        journal.clone(),
-        stats.clone(),
-        cx,
-        shutdown.clone(),
-    ));
-    Running {
-        addr,
-        journal,
-        stats,
-        shutdown,
-        task,
-    }
 }
 
 fn cx_with(limits: ConnectionLimits, budget: usize) -> StreamContext {

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{ListenerSpec, Transport};
+use super::{ListenerSpec, SourceStats, Transport};
 use crate::journal::Journal;
 use crate::record::now_ns;
 use crate::record::{IngestRecord, RecordFlags};
@@ -94,5 +94,49 @@ pub async fn wait_until(what: &str, f: impl Fn() -> bool) {
     while !f() {
         assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub fn limits(
+    max: usize,
+    per_peer: usize,
+    idle: Duration,
+) -> crate::source::limits::ConnectionLimits {
+    crate::source::limits::ConnectionLimits {
+        max_connections: max,
+        max_per_peer: per_peer,
+        idle_timeout: idle,
+    }
+}
+
+/// A TCP listener on 127.0.0.1 port 0 running in the background with a real journal.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub journal: Journal,
+    pub stats: std::sync::Arc<SourceStats>,
+    pub shutdown: tokio_util::sync::CancellationToken,
+    pub task: tokio::task::JoinHandle<Result<(), super::SourceError>>,
+}
+
+pub async fn running(max_message_bytes: usize, cx: super::tcp::StreamContext) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let journal = test_journal();
+    let stats = std::sync::Arc::new(SourceStats::default());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(super::tcp::run_tcp(
+        listener,
+        spec(Transport::Tcp, max_message_bytes),
+        journal.clone(),
+        stats.clone(),
+        cx,
+        shutdown.clone(),
+    ));
+    Running {
+        addr,
+        journal,
+        stats,
+        shutdown,
+        task,
     }
 }

@@ -5,14 +5,11 @@ use std::process::Command;
 use std::sync::atomic::Ordering;
 
 use tokio::io::AsyncWriteExt as _;
-use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::source::limits::{ConnectionLimits, DescriptorBudget, Gate, ReadPool};
-use crate::source::syslog::tcp::{run_tcp, StreamContext};
+use crate::source::limits::{DescriptorBudget, Gate, ReadPool};
+use crate::source::syslog::tcp::StreamContext;
 use crate::source::syslog::test_util::*;
-use crate::source::syslog::Transport;
-use crate::source::SourceStats;
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -216,31 +213,21 @@ fn client(p: &Pki, cert: Option<&(PathBuf, PathBuf)>) -> tokio_rustls::TlsConnec
 #[tokio::test]
 async fn mutual_tls_records_the_client_and_refuses_the_others() {
     let p = pki();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let journal = test_journal();
-    let stats = Arc::new(SourceStats::default());
-    let shutdown = CancellationToken::new();
     let cx = StreamContext {
         gate: Gate::new(
-            ConnectionLimits {
-                max_connections: 10,
-                max_per_peer: 10,
-                idle_timeout: Duration::from_secs(60),
-            },
+            limits(10, 10, Duration::from_secs(60)),
             DescriptorBudget::new(100),
         ),
         pool: ReadPool::new(4),
         tls: Some(section(&p, true).server().unwrap()),
     };
-    let task = tokio::spawn(run_tcp(
-        listener,
-        spec(Transport::Tcp, 1024),
-        journal.clone(),
-        stats.clone(),
-        cx,
-        shutdown.clone(),
-    ));
+    let Running {
+        addr,
+        journal,
+        stats,
+        shutdown,
+        task,
+    } = running(1024, cx).await;
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
 
     // The client with its certificate: every frame arrives, with its identity. The

@@ -208,13 +208,7 @@ impl DetectorConsumer {
     /// Loads the snapshot (or starts afresh), lists what is journalled already, and
     /// puts the snapshot's pending alerts that are not.
     fn open(&mut self) -> Result<(Run, u64), DetectRunError> {
-        let sealer = self
-            .journal
-            .cursor(crate::seal::CURSOR_NAME)
-            .load::<serde_json::Value>()
-            .ok()
-            .flatten()
-            .map_or(0, |cp| cp.position);
+        let sealer = crate::seal::sealed_position(&self.journal).unwrap_or(0);
         let end = self.journal.durable_position();
         let loaded = match persist::load(&self.snapshot_path, &self.cfg) {
             Ok(l) => l,

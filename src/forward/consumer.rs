@@ -244,13 +244,7 @@ impl Consumer {
         {
             return None;
         }
-        let sealed = self
-            .journal
-            .cursor(crate::seal::CURSOR_NAME)
-            .load::<serde_json::Value>()
-            .ok()
-            .flatten()?
-            .position;
+        let sealed = crate::seal::sealed_position(&self.journal)?;
         if sealed <= delivered {
             return None;
         }

@@ -81,6 +81,13 @@ pub fn load_chain(journal: &Journal) -> Result<Option<Checkpoint<ChainState>>, S
     Ok(journal.cursor(CURSOR_NAME).load::<ChainState>()?)
 }
 
+/// The journal position up to which everything is sealed (the sealer's committed
+/// cursor), for consumers that go by it; `None` before the first seal or when the
+/// checkpoint cannot be read.
+pub fn sealed_position(journal: &Journal) -> Option<u64> {
+    load_chain(journal).ok().flatten().map(|cp| cp.position)
+}
+
 /// The chain recorded in `state_dir`, read without opening the journal (a running
 /// daemon holds its lock): for tools such as `keygen`.
 pub fn chain_in(state_dir: &Path) -> Result<Option<ChainState>, SealError> {

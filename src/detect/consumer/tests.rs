@@ -185,7 +185,13 @@ fn upgrade_from_v1(e: &Env, sealed: u64) {
         .cursor(crate::seal::CURSOR_NAME)
         .commit(&Checkpoint {
             position: sealed,
-            state: serde_json::json!({}),
+            state: crate::seal::ChainState {
+                stream: "h".into(),
+                next_seq: 1,
+                prev_hash: hex::encode([0u8; 32]),
+                period_end_ns: 0,
+                key_id: None,
+            },
         })
         .unwrap();
     let mut v1 = b"sealtrail-detector-snapshot v1 position=0\n".to_vec();

@@ -84,18 +84,12 @@ pub struct Rfc5424Writer {
 }
 
 impl Rfc5424Writer {
-    /// Appends one octet-counted message for `ev` (`id` is its event id).
-    pub fn write_frame(
-        &mut self,
-        out: &mut Vec<u8>,
-        ev: &SealedEvent<'_>,
-        id: &str,
-        stream: &str,
-        opts: &HeaderOptions,
-    ) {
+    /// Appends the message `body` writes, octet-counted (RFC 6587 §3.4.1): built in the
+    /// writer's scratch buffer, as its length goes first.
+    pub fn framed(&mut self, out: &mut Vec<u8>, body: impl FnOnce(&mut Self, &mut Vec<u8>)) {
         let mut msg = std::mem::take(&mut self.scratch);
         msg.clear();
-        self.write(&mut msg, ev, id, stream, opts);
+        body(self, &mut msg);
         out.extend_from_slice(itoa::Buffer::new().format(msg.len()).as_bytes());
         out.push(b' ');
         out.extend_from_slice(&msg);
@@ -195,23 +189,6 @@ impl Rfc5424Writer {
         }
         s.extend_from_slice(b"] ");
         s.extend_from_slice(ev.original.as_bytes());
-    }
-
-    /// Appends one octet-counted message for a detector alert.
-    pub fn write_alert_frame(
-        &mut self,
-        out: &mut Vec<u8>,
-        alert: &AlertView,
-        stream: &str,
-        opts: &HeaderOptions,
-    ) {
-        let mut msg = std::mem::take(&mut self.scratch);
-        msg.clear();
-        write_alert(&mut msg, alert, stream, opts);
-        out.extend_from_slice(itoa::Buffer::new().format(msg.len()).as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(&msg);
-        self.scratch = msg;
     }
 }
 

@@ -120,32 +120,30 @@ impl SyslogSink {
     }
 }
 
-impl Sink for SyslogSink {
-    fn push(&mut self, ev: &SealedEvent<'_>, id: &str) {
+impl SyslogSink {
+    /// Adds the message `write` renders to the batch: octet-counted over TCP, one
+    /// datagram over UDP.
+    fn add(&mut self, write: impl FnOnce(&mut Rfc5424Writer, &mut Vec<u8>, &str, &HeaderOptions)) {
+        let (stream, header) = (self.stream.as_str(), &self.header);
         match self.transport {
-            ForwardTransport::Tcp => {
-                self.writer
-                    .write_frame(&mut self.buf, ev, id, &self.stream, &self.header)
-            }
+            ForwardTransport::Tcp => self
+                .writer
+                .framed(&mut self.buf, |w, msg| write(w, msg, stream, header)),
             ForwardTransport::Udp => {
-                self.writer
-                    .write(&mut self.buf, ev, id, &self.stream, &self.header);
+                write(&mut self.writer, &mut self.buf, stream, header);
                 self.datagram_ends.push(self.buf.len());
             }
         }
     }
+}
+
+impl Sink for SyslogSink {
+    fn push(&mut self, ev: &SealedEvent<'_>, id: &str) {
+        self.add(|w, out, stream, header| w.write(out, ev, id, stream, header));
+    }
 
     fn push_alert(&mut self, alert: &AlertView, _line: &[u8]) {
-        match self.transport {
-            ForwardTransport::Tcp => {
-                self.writer
-                    .write_alert_frame(&mut self.buf, alert, &self.stream, &self.header)
-            }
-            ForwardTransport::Udp => {
-                super::rfc5424::write_alert(&mut self.buf, alert, &self.stream, &self.header);
-                self.datagram_ends.push(self.buf.len());
-            }
-        }
+        self.add(|_, out, stream, header| super::rfc5424::write_alert(out, alert, stream, header));
     }
 
     fn flush(&mut self) -> Result<u64, String> {

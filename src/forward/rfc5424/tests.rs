@@ -80,9 +80,10 @@ fn auth_fields_tags_and_escaping_in_structured_data() {
     assert!(msg.contains(" tags=\"_truncated\"]"), "{msg}");
     let mut framed = Vec::new();
     let mut w = Rfc5424Writer::default();
-    w.write_frame(&mut framed, &ev, "h1:7", "h1", &HeaderOptions::default());
+    let opts = HeaderOptions::default();
+    w.framed(&mut framed, |w, m| w.write(m, &ev, "h1:7", "h1", &opts));
     // A second frame from the same writer: its scratch and dates are reused.
-    w.write_frame(&mut framed, &ev, "h1:8", "h1", &HeaderOptions::default());
+    w.framed(&mut framed, |w, m| w.write(m, &ev, "h1:8", "h1", &opts));
     let text = String::from_utf8(framed).unwrap();
     let (len, rest) = text.split_once(' ').unwrap();
     let len: usize = len.parse().unwrap();
@@ -133,7 +134,7 @@ fn an_alert_names_its_rule_key_and_evidence() {
         facility: Some(13),
     };
     let mut framed = Vec::new();
-    Rfc5424Writer::default().write_alert_frame(&mut framed, &a, "h1", &opts);
+    Rfc5424Writer::default().framed(&mut framed, |_, m| write_alert(m, &a, "h1", &opts));
     let text = String::from_utf8(framed).unwrap();
     let (len, rest) = text.split_once(' ').unwrap();
     assert_eq!(len.parse::<usize>().unwrap(), rest.len(), "octet count");

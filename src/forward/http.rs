@@ -190,34 +190,18 @@ impl Sink for HttpSink {
             .timestamp_ns
             .unwrap_or(ev.received_ns)
             .div_euclid(1_000_000);
-        let host = ev.hostname.as_deref().unwrap_or(&self.stream);
-        let (ecs, stream) = (&mut self.ecs, &self.stream);
-        Self::push_document(
-            self.kind,
-            &self.index,
-            &mut self.body,
-            &mut self.batch,
-            id,
-            ms,
-            host,
-            |b| ecs.write(ev, stream, b),
-        );
+        self.push_document(id, ms, ev.hostname.as_deref(), |ecs, stream, b| {
+            ecs.write(ev, stream, b)
+        });
     }
 
     fn push_alert(&mut self, alert: &AlertView, line: &[u8]) {
         let ms = chrono::DateTime::parse_from_rfc3339(&alert.timestamp)
             .map(|t| t.timestamp_millis())
             .unwrap_or(0);
-        Self::push_document(
-            self.kind,
-            &self.index,
-            &mut self.body,
-            &mut self.batch,
-            &alert.event.id,
-            ms,
-            &self.stream,
-            |b| b.extend_from_slice(line),
-        );
+        self.push_document(&alert.event.id, ms, None, |_, _, b| {
+            b.extend_from_slice(line)
+        });
     }
 
     fn flush(&mut self) -> Result<u64, String> {
@@ -259,20 +243,19 @@ impl Sink for HttpSink {
 }
 
 impl HttpSink {
-    /// Appends one document: the action line (Elasticsearch) or the envelope (HEC)
-    /// around the ECS line `ecs` writes, and notes where that line lies in the body.
-    #[allow(clippy::too_many_arguments)] // the sink's fields, borrowed apart from the writer
+    /// Appends one document: the action line (Elasticsearch) or the envelope (HEC, its
+    /// `host` the event's, else the stream) around the ECS line `ecs` writes, and notes
+    /// where that line lies in the body.
     fn push_document(
-        kind: ForwardKind,
-        index: &str,
-        b: &mut Vec<u8>,
-        batch: &mut Vec<Pending>,
+        &mut self,
         id: &str,
         time_ms: i64,
-        host: &str,
-        ecs: impl FnOnce(&mut Vec<u8>),
+        host: Option<&str>,
+        ecs: impl FnOnce(&mut EcsWriter, &str, &mut Vec<u8>),
     ) {
         use crate::event::json::write_str;
+        let (kind, index, b) = (self.kind, self.index.as_str(), &mut self.body);
+        let host = host.unwrap_or(&self.stream);
         match kind {
             ForwardKind::Elasticsearch => {
                 b.extend_from_slice(b"{\"create\":{\"_index\":");
@@ -306,13 +289,13 @@ impl HttpSink {
             _ => {}
         }
         let start = b.len();
-        ecs(b);
+        ecs(&mut self.ecs, &self.stream, b);
         let ecs = start..b.len();
         if kind == ForwardKind::SplunkHec {
             b.push(b'}');
         }
         b.push(b'\n');
-        batch.push(Pending {
+        self.batch.push(Pending {
             id: id.to_string(),
             ecs,
         });

@@ -17,7 +17,6 @@
 //! Version 1 (written while the sealer ran the detector) has the same header without
 //! `pending`, and the state after it.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{DetectConfig, Detector};
@@ -140,41 +139,18 @@ pub fn save(
     position: u64,
     pending: &[&PendingAlert],
 ) -> Result<(), PersistError> {
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| PersistError::Io { path: p, source }
-    };
-    let write = || -> Result<(), PersistError> {
-        let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        let mut w = std::io::BufWriter::with_capacity(64 * 1024, file);
-        writeln!(w, "{HEADER_V2}{position} pending={}", pending.len()).map_err(io(&tmp))?;
+    crate::journal::write_atomic_with(path, |w| {
+        writeln!(w, "{HEADER_V2}{position} pending={}", pending.len())?;
         for p in pending {
-            write!(w, "{} {} {} ", p.trigger, p.index, p.raised_ns).map_err(io(&tmp))?;
-            w.write_all(&p.line).map_err(io(&tmp))?;
-            w.write_all(b"\n").map_err(io(&tmp))?;
+            write!(w, "{} {} {} ", p.trigger, p.index, p.raised_ns)?;
+            w.write_all(&p.line)?;
+            w.write_all(b"\n")?;
         }
-        detector
-            .save_to(&mut w)
-            .map_err(|e| PersistError::Invalid {
-                path: tmp.clone(),
-                message: e.to_string(),
-            })?;
-        let file = w.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
-        file.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io(path))?;
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(dir))
-    };
-    write().inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
+        detector.save_to(w).map_err(std::io::Error::other)
+    })
+    .map_err(|source| PersistError::Io {
+        path: path.to_path_buf(),
+        source,
     })
 }
 

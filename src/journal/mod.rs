@@ -83,7 +83,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
 
 pub use batch::Batch;
-pub use cursor::{write_atomic, Checkpoint, Cursor};
+pub use cursor::{write_atomic, write_atomic_with, Checkpoint, Cursor};
 pub use format::MAX_PAYLOAD;
 pub use health::{JournalHealth, PauseReason, Pressure};
 pub use reader::Reader;

@@ -41,7 +41,7 @@ pub enum DaemonError {
     Seal(#[from] SealError),
     #[error("{0}")]
     Source(#[from] BuildError),
-    #[error("sealer thread: {0}")]
+    #[error("starting a thread: {0}")]
     Thread(String),
     #[error("{name}: {source}")]
     Consumer {
@@ -192,6 +192,9 @@ impl Daemon {
         }
         let detector_normaliser = Normaliser::new(&stream, listeners.clone());
         let normaliser = Normaliser::new(&stream, listeners);
+        // Under journal pressure, the sealer seals (and the detector snapshots) once this
+        // much is behind its cursor: about a file's worth, so whole files can go.
+        let early_bytes = cfg.journal.file_bytes.min(cfg.journal.max_bytes / 4);
         let spool_dir = state_dir.join("spool");
         let wake_shipper = Arc::new(Notify::new());
         let sealer_stats = Arc::new(SealerStats::default());
@@ -223,7 +226,7 @@ impl Daemon {
                 max_bytes: cfg.seal.max_bytes,
                 zstd_level: cfg.seal.zstd_level,
                 spool_dir: spool_dir.clone(),
-                early_seal_bytes: cfg.journal.file_bytes.min(cfg.journal.max_bytes / 4),
+                early_seal_bytes: early_bytes,
                 spool: Some(spool.clone()),
             },
             sealer_stats.clone(),
@@ -248,7 +251,7 @@ impl Daemon {
                 snapshot_path,
                 webhook,
                 stats: Arc::new(crate::detect::consumer::DetectorStats::default()),
-                early_snapshot_bytes: cfg.journal.file_bytes.min(cfg.journal.max_bytes / 4),
+                early_snapshot_bytes: early_bytes,
             })
         } else {
             crate::detect::consumer::retire(&journal, &snapshot_path)?;
@@ -380,8 +383,8 @@ impl Daemon {
         for (name, task) in tasks {
             source_tasks.spawn(async move { (name, task.await) });
         }
-        let mut consumers =
-            Runner::start(consumers).map_err(|e| DaemonError::Thread(e.to_string()))?;
+        let mut consumers = Runner::start(consumers)
+            .map_err(|e| DaemonError::Thread(format!("a journal consumer: {e}")))?;
 
         let stop_shipper = CancellationToken::new();
         let shipper = Arc::new(shipper);

@@ -261,43 +261,26 @@ async fn connection(
             let hs = tokio::select! {
                 biased;
                 _ = stop.cancelled() => return Ok(()),
-                hs = tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream)) => hs,
-            };
-            let failed = |why: String| {
-                stats.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
-                let n = handshake_log
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .hit(Instant::now());
-                if let Some(n) = n {
-                    warn!(listener = %spec.name, %peer, error = %why, failures = n, "TLS handshake failed; the connection is closed (counted in sealtrail_tls_handshake_failures_total)");
-                }
+                hs = tls.accept(stream) => hs,
             };
             match hs {
-                Err(_elapsed) => {
-                    failed(format!("no handshake within {:?}", tls.handshake_timeout));
-                    return Ok(());
-                }
-                Ok(Err(e)) => {
-                    failed(e.to_string());
-                    return Ok(());
-                }
-                Ok(Ok(t)) => {
-                    let identity = t
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .and_then(|c| c.first())
-                        .and_then(super::tls::client_identity);
-                    if tls.mutual && identity.is_none() {
-                        failed("the client certificate could not be read".into());
-                        return Ok(());
-                    }
+                Ok((tls_stream, identity)) => {
                     debug!(listener = %spec.name, %peer, client = identity.as_deref().unwrap_or("-"), "TLS connection established");
                     sink.client = identity.map(String::into_bytes);
                     // The client's first records may have come with its last handshake
                     // message: read once before waiting for the socket.
-                    (Stream::Tls(Box::new(t)), true)
+                    (tls_stream, true)
+                }
+                Err(why) => {
+                    stats.tls_handshake_failures.fetch_add(1, Ordering::Relaxed);
+                    let n = handshake_log
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .hit(Instant::now());
+                    if let Some(n) = n {
+                        warn!(listener = %spec.name, %peer, error = %why, failures = n, "TLS handshake failed; the connection is closed (counted in sealtrail_tls_handshake_failures_total)");
+                    }
+                    return Ok(());
                 }
             }
         }

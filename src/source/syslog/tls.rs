@@ -55,6 +55,29 @@ pub struct TlsServer {
     pub mutual: bool,
 }
 
+impl TlsServer {
+    /// Completes the handshake within `handshake_timeout`: the stream and the client's
+    /// verified identity (with mutual TLS always there), or why the connection fails.
+    pub async fn accept(&self, stream: TcpStream) -> Result<(Stream, Option<String>), String> {
+        match tokio::time::timeout(self.handshake_timeout, self.acceptor.accept(stream)).await {
+            Err(_elapsed) => Err(format!("no handshake within {:?}", self.handshake_timeout)),
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(t)) => {
+                let identity = t
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .and_then(client_identity);
+                if self.mutual && identity.is_none() {
+                    return Err("the client certificate could not be read".into());
+                }
+                Ok((Stream::Tls(Box::new(t)), identity))
+            }
+        }
+    }
+}
+
 impl ListenerTls {
     /// Loads and checks the key material.
     pub fn server(&self) -> Result<TlsServer, TlsError> {

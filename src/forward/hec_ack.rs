@@ -76,18 +76,21 @@ impl Acks {
         post: impl FnOnce(&str, &[u8]) -> Result<(u16, String), String>,
     ) -> Result<usize, String> {
         let due = due.min(self.sent.len());
-        let waiting: Vec<u64> = self
-            .sent
-            .iter()
-            .take(due)
-            .filter(|s| !s.acked)
-            .filter_map(|s| s.ack)
-            .collect();
-        if !waiting.is_empty()
-            && self
-                .last_query
-                .is_none_or(|t| t.elapsed() >= QUERY_INTERVAL)
-        {
+        // The list of ids to ask about is only built when it is time to ask.
+        let query_due = self
+            .last_query
+            .is_none_or(|t| t.elapsed() >= QUERY_INTERVAL);
+        let waiting: Vec<u64> = if query_due {
+            self.sent
+                .iter()
+                .take(due)
+                .filter(|s| !s.acked)
+                .filter_map(|s| s.ack)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if !waiting.is_empty() {
             self.last_query = Some(Instant::now());
             let body = serde_json::json!({ "acks": waiting }).to_string();
             match post(&self.url, body.as_bytes()) {

@@ -41,6 +41,18 @@ pub fn write(ev: &SealedEvent<'_>, out: &mut Vec<u8>) {
         out.push(b'"');
     }
     str_member(out, b",\"tlsc\":", ev.tls_client.as_deref());
+    if let Some(c) = ev.cred {
+        out.extend_from_slice(b",\"cred\":[");
+        out.extend_from_slice(n.format(c.pid).as_bytes());
+        out.push(b',');
+        out.extend_from_slice(n.format(c.uid).as_bytes());
+        out.push(b',');
+        out.extend_from_slice(n.format(c.gid).as_bytes());
+        out.push(b']');
+    }
+    if ev.audit.is_some() {
+        out.extend_from_slice(b",\"kind\":\"audit\"");
+    }
     if let Some((path, offset)) = &ev.file {
         out.extend_from_slice(b",\"file\":");
         json::write_str(out, path);
@@ -252,6 +264,10 @@ struct Line<'a> {
     peer: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     tlsc: Option<Cow<'a, str>>,
+    #[serde(default)]
+    cred: Option<[u32; 3]>,
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     file: Option<Cow<'a, str>>,
     #[serde(default)]
@@ -411,6 +427,16 @@ pub fn parse(line: &[u8]) -> Result<SealedEvent<'_>, EventError> {
         Some(a) => Some(read_auth(a)?),
         None => None,
     };
+    let audit = match l.kind.as_deref() {
+        None => None,
+        // The object is sealed verbatim; reading it is the one parse every stage uses.
+        Some("audit") => Some(
+            super::audit::AuditEvent::parse(&l.o)
+                .map_err(|e| invalid(format!("an audit event's original: {e}")))?
+                .into_owned(),
+        ),
+        Some(k) => return Err(invalid(format!("unknown kind {k:?}"))),
+    };
     let journal = l.jd.map(|j| SealedJournal {
         cursor: j.cursor,
         unit: j.unit,
@@ -424,6 +450,9 @@ pub fn parse(line: &[u8]) -> Result<SealedEvent<'_>, EventError> {
         ingress: l.ingress,
         peer,
         tls_client: l.tlsc,
+        cred: l
+            .cred
+            .map(|[pid, uid, gid]| crate::record::PeerCred { pid, uid, gid }),
         file,
         original: l.o,
         original_bytes,
@@ -439,6 +468,7 @@ pub fn parse(line: &[u8]) -> Result<SealedEvent<'_>, EventError> {
         tags,
         auth,
         journal,
+        audit,
     })
 }
 

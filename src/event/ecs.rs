@@ -28,6 +28,7 @@
 
 use syslog_loose::StructuredElement;
 
+use super::audit::AuditEvent;
 use super::compact::{write_addr, write_base64, write_ip, write_keywords, write_tags};
 use super::json;
 use super::time::TimestampFormatter;
@@ -110,9 +111,11 @@ impl EcsWriter {
         json::write_str(out, &ev.original);
         if let Some(a) = auth {
             write_auth_event_fields(a, out);
+        } else if let Some(a) = &ev.audit {
+            write_audit_event_fields(a, out);
         }
         out.extend_from_slice(b"},\"message\":");
-        json::write_str(out, ev.message());
+        json::write_str(out, &ev.message());
         if let Some(h) = &ev.hostname {
             out.extend_from_slice(b",\"host\":{\"name\":");
             json::write_str(out, h);
@@ -130,12 +133,22 @@ impl EcsWriter {
         }
         if let Some(a) = auth {
             write_auth_entities(a, out);
+        } else if let Some(a) = &ev.audit {
+            write_audit_entities(a, out);
         }
         if !ev.tags.is_empty() {
             out.extend_from_slice(b",\"tags\":");
             write_tags(ev.tags, out);
         }
-        if ev.original_bytes.is_some() || auth.is_some() || ev.journal.is_some() {
+        let audit_details = ev.audit.as_ref().filter(|a| {
+            a.resource_type.is_some() || a.resource_id.is_some() || a.context.is_some()
+        });
+        if ev.original_bytes.is_some()
+            || auth.is_some()
+            || ev.journal.is_some()
+            || audit_details.is_some()
+            || ev.cred.is_some()
+        {
             out.extend_from_slice(b",\"sealtrail\":{");
             let mut first = true;
             if let Some(b) = &ev.original_bytes {
@@ -156,11 +169,102 @@ impl EcsWriter {
                     out.push(b',');
                 }
                 write_journal_meta(j, out);
+                first = false;
+            }
+            if let Some(a) = audit_details {
+                if !first {
+                    out.push(b',');
+                }
+                write_audit_details(a, out);
+                first = false;
+            }
+            if let Some(c) = ev.cred {
+                if !first {
+                    out.push(b',');
+                }
+                let mut n = itoa::Buffer::new();
+                out.extend_from_slice(b"\"peer\":{\"pid\":");
+                out.extend_from_slice(n.format(c.pid).as_bytes());
+                out.extend_from_slice(b",\"uid\":");
+                out.extend_from_slice(n.format(c.uid).as_bytes());
+                out.extend_from_slice(b",\"gid\":");
+                out.extend_from_slice(n.format(c.gid).as_bytes());
+                out.push(b'}');
             }
             out.push(b'}');
         }
         out.push(b'}');
     }
+}
+
+/// `event.category`, `event.type` (each when given), `event.action`, `event.outcome`,
+/// `event.reason` of an application audit event (inside the `event` object).
+fn write_audit_event_fields(a: &AuditEvent<'_>, out: &mut Vec<u8>) {
+    for (key, list) in [
+        (&b",\"category\":"[..], &a.category),
+        (b",\"type\":", &a.kind_type),
+    ] {
+        if !list.is_empty() {
+            out.extend_from_slice(key);
+            out.push(b'[');
+            for (i, k) in list.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json::write_str(out, k);
+            }
+            out.push(b']');
+        }
+    }
+    out.extend_from_slice(b",\"action\":");
+    json::write_str(out, &a.action);
+    out.extend_from_slice(b",\"outcome\":");
+    json::write_str(out, &a.outcome);
+    if let Some(r) = &a.reason {
+        out.extend_from_slice(b",\"reason\":");
+        json::write_str(out, r);
+    }
+}
+
+/// ECS `user.*` (the actor) and `source.ip` of an application audit event.
+fn write_audit_entities(a: &AuditEvent<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(b",\"user\":{\"name\":");
+    json::write_str(out, &a.actor);
+    if let Some(id) = &a.actor_id {
+        out.extend_from_slice(b",\"id\":");
+        json::write_str(out, id);
+    }
+    out.push(b'}');
+    if let Some(ip) = a.source_ip {
+        out.extend_from_slice(b",\"source\":{\"ip\":\"");
+        write_ip(ip, out);
+        out.extend_from_slice(b"\"}");
+    }
+}
+
+/// `sealtrail.audit.resource.{type,id}` and `sealtrail.audit.context`.
+fn write_audit_details(a: &AuditEvent<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"\"audit\":{");
+    let mut m = Members::default();
+    if a.resource_type.is_some() || a.resource_id.is_some() {
+        m.key(out, b"\"resource\":{");
+        let mut r = Members::default();
+        for (k, v) in [
+            (&b"\"type\":"[..], &a.resource_type),
+            (b"\"id\":", &a.resource_id),
+        ] {
+            if let Some(v) = v {
+                r.key(out, k);
+                json::write_str(out, v);
+            }
+        }
+        out.push(b'}');
+    }
+    if let Some(c) = &a.context {
+        m.key(out, b"\"context\":");
+        out.extend_from_slice(c.as_bytes());
+    }
+    out.push(b'}');
 }
 
 /// `event.category`, `event.type`, `event.action`, `event.outcome`, `event.reason`

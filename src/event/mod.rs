@@ -19,6 +19,7 @@
 //! written (the detector's alerts, the daemon's own events, and every line of segments
 //! sealed before the compact line existed): [`render_ecs`] passes it through.
 
+pub mod audit;
 pub mod compact;
 pub mod ecs;
 pub(crate) mod json;
@@ -187,6 +188,8 @@ pub struct SealedEvent<'a> {
     /// then its names, each after a unit separator (`0x1F`): `tls.client.subject` and
     /// `tls.client.x509.alternative_names`.
     pub tls_client: Option<Cow<'a, str>>,
+    /// The sending process's credentials on a local socket: `sealtrail.peer.*`.
+    pub cred: Option<crate::record::PeerCred>,
     /// File (as text) and byte offset of a file line: `log.file.path`, `log.offset`.
     pub file: Option<(Cow<'a, str>, u64)>,
     /// The received bytes as text (lossy when they are not UTF-8): `event.original`.
@@ -206,14 +209,17 @@ pub struct SealedEvent<'a> {
     pub tags: Tags,
     pub auth: Option<SealedAuth<'a>>,
     pub journal: Option<SealedJournal<'a>>,
+    /// An application audit event: the original object, read ([`audit`]).
+    pub audit: Option<audit::AuditEvent<'a>>,
 }
 
 impl SealedEvent<'_> {
-    /// ECS `message`.
-    pub fn message(&self) -> &str {
-        match &self.message {
-            Message::Span(a, b) => self.original.get(*a..*b).unwrap_or(""),
-            Message::Text(t) => t,
+    /// ECS `message`. An audit event without a message of its own gets its summary.
+    pub fn message(&self) -> Cow<'_, str> {
+        match (&self.audit, &self.message) {
+            (Some(a), _) if a.message.is_none() => Cow::Owned(a.summary()),
+            (_, Message::Span(a, b)) => Cow::Borrowed(self.original.get(*a..*b).unwrap_or("")),
+            (_, Message::Text(t)) => Cow::Borrowed(t),
         }
     }
 

@@ -73,10 +73,11 @@ impl Case {
             received_ns: self.received_ns,
             source: self.source,
             origin: match self.kind.as_str() {
-                "syslog" => Origin::Syslog {
+                "syslog" => Origin::Syslog(crate::record::Sender {
                     peer: self.peer,
                     client: None,
-                },
+                    cred: None,
+                }),
                 "file" => Origin::File {
                     path: &self.path,
                     offset: self.offset,
@@ -185,10 +186,11 @@ fn line_of(raw: &[u8], flags: RecordFlags) -> Vec<u8> {
     let rec = IngestRecord {
         received_ns: 1_764_237_600_000_000_000,
         source: 0,
-        origin: Origin::Syslog {
+        origin: Origin::Syslog(crate::record::Sender {
             peer: Some("192.0.2.1:514".parse().unwrap()),
             client: None,
-        },
+            cred: None,
+        }),
         flags,
         raw,
     };
@@ -316,10 +318,11 @@ fn a_tls_client_identity_goes_through_the_compact_line_into_ecs() {
     let rec = IngestRecord {
         received_ns: 1_764_237_600_000_000_000,
         source: 0,
-        origin: Origin::Syslog {
+        origin: Origin::Syslog(crate::record::Sender {
             peer: Some("192.0.2.1:6514".parse().unwrap()),
             client: Some("O=Test, CN=web1\u{1f}DNS:web1.example\u{1f}IP:192.0.2.5".as_bytes()),
-        },
+            cred: None,
+        }),
         flags: RecordFlags::EMPTY,
         raw: b"<13>Dec  2 03:00:00 spoofed-name app: hello",
     };
@@ -342,4 +345,109 @@ fn a_tls_client_identity_goes_through_the_compact_line_into_ecs() {
     );
     // The message's own hostname stays what it claims; the certificate is beside it.
     assert_eq!(a["host"]["name"], "spoofed-name");
+}
+
+/// The compact line of `rec` at position 9, and its ECS rendered directly and from that
+/// line, which must agree.
+fn compact_and_ecs(rec: &IngestRecord<'_>) -> (Value, Value) {
+    let mut n = golden_normaliser();
+    let input = Input::of(rec);
+    let d = n.decode(rec, &input);
+    let mut compact = Vec::new();
+    n.write_compact(9, &d.event, d.auth.as_ref(), &mut compact);
+    let mut direct = Vec::new();
+    n.write(9, &d.event, d.auth.as_ref(), &mut direct);
+    let mut via_compact = Vec::new();
+    crate::event::render_ecs(&compact, "golden", &mut via_compact).unwrap();
+    let a: Value = serde_json::from_slice(&direct).unwrap();
+    let b: Value = serde_json::from_slice(&via_compact).unwrap();
+    assert_eq!(diff("", &a, &b), None);
+    (serde_json::from_slice(&compact).unwrap(), a)
+}
+
+#[test]
+fn local_socket_credentials_go_through_the_compact_line_into_ecs() {
+    let rec = IngestRecord {
+        received_ns: 1_764_237_600_000_000_000,
+        source: 0,
+        origin: Origin::Syslog(crate::record::Sender {
+            peer: None,
+            client: None,
+            cred: Some(crate::record::PeerCred {
+                pid: 4242,
+                uid: 1000,
+                gid: 100,
+            }),
+        }),
+        flags: RecordFlags::EMPTY,
+        raw: b"<13>Dec  2 03:00:00 app[1]: hello",
+    };
+    let (compact, ecs) = compact_and_ecs(&rec);
+    assert_eq!(compact["cred"], serde_json::json!([4242, 1000, 100]));
+    assert_eq!(
+        ecs["sealtrail"]["peer"],
+        serde_json::json!({"pid": 4242, "uid": 1000, "gid": 100})
+    );
+    // The message's own claim stays what it is: the process name and pid it gave.
+    assert_eq!(ecs["process"]["pid"], 1);
+}
+
+#[test]
+fn an_audit_event_is_sealed_verbatim_and_rendered_as_ecs() {
+    let object = r#"{"actor":{"name":"alice","id":"u-1"},"action":"record.read","outcome":"failure","resource":{"type":"patient","id":"12"},"reason":"not on the care team","time":"2026-12-02T07:00:00Z","source_ip":"198.51.100.7","category":["database"],"type":["access","denied"],"context":{"ticket":"T-9","rows":3}}"#;
+    let rec = IngestRecord {
+        received_ns: 1_764_660_000_000_000_000,
+        source: 0,
+        origin: Origin::App(crate::record::Sender::peer(Some(
+            "127.0.0.1:40000".parse().unwrap(),
+        ))),
+        flags: RecordFlags::EMPTY,
+        raw: object.as_bytes(),
+    };
+    let (compact, ecs) = compact_and_ecs(&rec);
+    assert_eq!(compact["kind"], "audit");
+    assert_eq!(compact["o"], object, "the object is sealed verbatim");
+    assert!(compact.get("auth").is_none() && compact.get("m").is_none());
+    assert_eq!(ecs["@timestamp"], "2026-12-02T07:00:00.000000000Z");
+    assert_eq!(ecs["event"]["original"], object);
+    assert_eq!(ecs["event"]["action"], "record.read");
+    assert_eq!(ecs["event"]["outcome"], "failure");
+    assert_eq!(ecs["event"]["reason"], "not on the care team");
+    assert_eq!(ecs["event"]["category"], serde_json::json!(["database"]));
+    assert_eq!(
+        ecs["event"]["type"],
+        serde_json::json!(["access", "denied"])
+    );
+    assert_eq!(
+        ecs["user"],
+        serde_json::json!({"name": "alice", "id": "u-1"})
+    );
+    assert_eq!(ecs["source"]["ip"], "198.51.100.7");
+    assert_eq!(ecs["message"], "alice record.read patient/12: failure");
+    assert_eq!(
+        ecs["sealtrail"]["audit"],
+        serde_json::json!({"resource": {"type": "patient", "id": "12"},
+                           "context": {"ticket": "T-9", "rows": 3}})
+    );
+    assert_eq!(ecs["log"]["source"]["address"], "127.0.0.1:40000");
+    // Its own message, with an escape, is taken as it is.
+    let object =
+        r#"{"actor":"bob","action":"login","outcome":"success","message":"bob \"logged\" in"}"#;
+    let rec = IngestRecord {
+        raw: object.as_bytes(),
+        ..rec
+    };
+    let (_, ecs) = compact_and_ecs(&rec);
+    assert_eq!(ecs["message"], "bob \"logged\" in");
+    assert_eq!(ecs["@timestamp"], "2025-12-02T07:20:00.000000000Z");
+    assert!(ecs["event"].get("category").is_none());
+    // An object that is not a valid audit event (never journalled by the API) is a raw
+    // event, not a failure.
+    let rec = IngestRecord {
+        raw: br#"{"actor":"bob"}"#,
+        ..rec
+    };
+    let (compact, ecs) = compact_and_ecs(&rec);
+    assert!(compact.get("kind").is_none());
+    assert_eq!(ecs["tags"], serde_json::json!(["_parse_failure"]));
 }

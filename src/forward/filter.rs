@@ -98,6 +98,7 @@ mod tests {
             ingress: None,
             peer: None,
             tls_client: None,
+            cred: None,
             file: None,
             original: Cow::Borrowed("x"),
             original_bytes: None,
@@ -113,6 +114,7 @@ mod tests {
             tags: Tags::default(),
             auth: outcome.map(crate::forward::sample_auth),
             journal: None,
+            audit: None,
         }
     }
 

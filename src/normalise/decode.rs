@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use super::journald::JournalFields;
 use super::{record_text, syslog, Event, Normaliser};
 use crate::auth::AuthEvent;
+use crate::event::audit::AuditEvent;
 use crate::record::{IngestRecord, Origin, RecordKind};
 
 /// What a decoded event's strings borrow from; build it with [`Input::of`].
@@ -25,6 +26,12 @@ pub enum Input<'r> {
     Journal {
         text: Cow<'r, str>,
         fields: Result<Box<JournalFields>, String>,
+    },
+    /// An application audit event: its JSON object as text, and the event read from it
+    /// (the audit API journals only valid ones; anything else is a raw event).
+    Audit {
+        text: Cow<'r, str>,
+        event: Option<Box<AuditEvent<'r>>>,
     },
 }
 
@@ -41,12 +48,19 @@ impl<'r> Input<'r> {
                 .map(Box::new),
                 text,
             },
+            RecordKind::App => Input::Audit {
+                event: match text {
+                    Cow::Borrowed(t) => AuditEvent::parse(t).ok().map(Box::new),
+                    Cow::Owned(_) => None,
+                },
+                text,
+            },
         }
     }
 
     fn text(&self) -> &str {
         match self {
-            Input::Text(t) | Input::Journal { text: t, .. } => t,
+            Input::Text(t) | Input::Journal { text: t, .. } | Input::Audit { text: t, .. } => t,
         }
     }
 }
@@ -65,10 +79,10 @@ impl Decoded<'_> {
     /// entry it is the entry's own time: this host's clock wrote it, and it may be read
     /// long after (a file read from its beginning, `sealtrail replay` over last month's
     /// `auth.log`), when the time of reading would put a month of failures into one
-    /// detector window.
+    /// detector window. An application's clock is not ours either.
     pub fn detector_time_ns(&self) -> i64 {
         match self.event.kind {
-            RecordKind::Syslog => self.event.received_ns,
+            RecordKind::Syslog | RecordKind::App => self.event.received_ns,
             RecordKind::FileLine | RecordKind::Journald => self.event.time_ns(),
         }
     }
@@ -93,6 +107,14 @@ impl Normaliser {
                 fields: Ok(fields), ..
             } => fields.fill(&mut event),
             Input::Journal { fields: Err(_), .. } => event.parse_failure = true,
+            Input::Audit { event: Some(a), .. } => {
+                event.timestamp_ns = a.time_ns;
+                if let Some(m) = a.message.as_deref() {
+                    event.message = m;
+                }
+                event.audit = Some(&**a);
+            }
+            Input::Audit { event: None, .. } => event.parse_failure = true,
         }
         let auth = event.auth();
         Decoded { event, auth }
@@ -112,6 +134,8 @@ pub(super) fn blank_event<'a>(record: &IngestRecord<'a>, text: &'a str) -> Event
         tls_client: record
             .tls_client()
             .and_then(|c| std::str::from_utf8(c).ok()),
+        cred: record.peer_cred(),
+        audit: None,
         file: match record.origin {
             Origin::File { path, offset } => Some((path, offset)),
             _ => None,

@@ -9,7 +9,8 @@
 //! crash gives the very same line. [`Normaliser::write`] renders a decoded event.
 //!
 //! By record kind: a syslog message and a file line are parsed as syslog text
-//! (`syslog`); a systemd journal entry's fields are mapped (`journald`).
+//! (`syslog`); a systemd journal entry's fields are mapped (`journald`); an application
+//! audit event's object is read by [`crate::event::audit`].
 //!
 //! Parsing syslog text uses `syslog_loose`, with fixes for what it gets wrong or cannot
 //! know:
@@ -76,6 +77,10 @@ pub struct Event<'a> {
     /// The sender's verified TLS client identity (see [`crate::record`]), for syslog
     /// over TLS with client certificates.
     pub tls_client: Option<&'a str>,
+    /// The sending process's credentials, from a local socket.
+    pub cred: Option<crate::record::PeerCred>,
+    /// An application audit event, read from its object.
+    pub audit: Option<&'a crate::event::audit::AuditEvent<'a>>,
     /// The file and the line's byte offset in it, for file lines.
     pub file: Option<(&'a [u8], u64)>,
     /// What a systemd journal entry adds, for journal entries.
@@ -138,6 +143,9 @@ impl<'a> Event<'a> {
     /// sudo, su, logind, auditd). Raw events are matched on their whole text so that
     /// auditd lines that arrive without a syslog header are still recognised.
     pub fn auth(&self) -> Option<AuthEvent<'a>> {
+        if self.kind == RecordKind::App {
+            return None;
+        }
         crate::auth::recognise(self.appname.unwrap_or(""), self.pid(), self.message)
     }
 

@@ -41,6 +41,7 @@ impl Normaliser {
                 .map(|l| Cow::Borrowed(l.name.as_str())),
             peer: ev.peer,
             tls_client: ev.tls_client.map(Cow::Borrowed),
+            cred: ev.cred,
             file: ev
                 .file
                 .map(|(path, offset)| (String::from_utf8_lossy(path), offset)),
@@ -71,6 +72,7 @@ impl Normaliser {
                 transport: j.transport.map(Cow::Borrowed),
                 uid: j.uid,
             }),
+            audit: ev.audit.cloned(),
         }
     }
 

@@ -15,8 +15,8 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 1 | version, `2` |
-//! | 1 | 1 | kind: `1` syslog message, `2` file line, `3` systemd journal entry, `5` alert (see [`alert`]; `4` application event is reserved) |
-//! | 2 | 1 | flags: bit 0 `TRUNCATED`, bit 1 `INCOMPLETE`, bit 2 `TLS_CLIENT` (syslog: the context carries the sender's verified certificate); other bits reserved, kept |
+//! | 1 | 1 | kind: `1` syslog message, `2` file line, `3` systemd journal entry, `4` application audit event, `5` alert (see [`alert`]) |
+//! | 2 | 1 | flags: bit 0 `TRUNCATED`, bit 1 `INCOMPLETE`, bit 2 `TLS_CLIENT` (the context carries the sender's verified certificate), bit 3 `PEER_CRED` (the context carries the sending process's credentials); other bits reserved, kept |
 //! | 3 | 2 | source index (`u16`): the configured source, in config order |
 //! | 5 | 8 | received time, nanoseconds since the Unix epoch (`i64`) |
 //! | 13 | … | the kind's context, below |
@@ -24,12 +24,16 @@
 //!
 //! Context by kind:
 //!
-//! * **syslog**: peer kind (`u8`: `0` none, `4` IPv4, `6` IPv6), then the peer: IPv4 =
-//!   4 address octets + port (`u16`); IPv6 = 16 address octets + port (`u16`) + scope
-//!   id (`u32`). IPv6 flow info is not kept (it says nothing about the sender). With
-//!   `TLS_CLIENT`: then the length (`u16`) and text of the client certificate's
-//!   identity, as the TLS listener verified it: the subject's distinguished name, and
-//!   the certificate's DNS, IP and e-mail names, each after a unit separator (`0x1F`).
+//! * **syslog** and **application audit event**: the sender. Peer kind (`u8`: `0` none,
+//!   `4` IPv4, `6` IPv6), then the peer: IPv4 = 4 address octets + port (`u16`); IPv6 =
+//!   16 address octets + port (`u16`) + scope id (`u32`). IPv6 flow info is not kept (it
+//!   says nothing about the sender). With `TLS_CLIENT`: then the length (`u16`) and text
+//!   of the client certificate's identity, as the TLS listener verified it: the
+//!   subject's distinguished name, and the certificate's DNS, IP and e-mail names, each
+//!   after a unit separator (`0x1F`). With `PEER_CRED`: then the pid, uid and gid
+//!   (`u32` each) the kernel gave for the sender on a local socket (`SCM_CREDENTIALS`,
+//!   `SO_PEERCRED`): facts the message's own text cannot forge. An application audit
+//!   event's raw bytes are one JSON object as the application sent it.
 //! * **file line**: the line's byte offset in the file (`u64`), the path's length
 //!   (`u16`) and the path's bytes (as the OS gave them, not necessarily UTF-8). Path and
 //!   offset identify the line, so a line read again after a crash is recognisable.
@@ -69,6 +73,8 @@ const PEER_V4: u8 = 4;
 const PEER_V6: u8 = 6;
 /// The longest TLS client identity kept (a certificate with more names is cut here).
 const MAX_CLIENT: usize = 4096;
+/// pid, uid, gid.
+const CRED_BYTES: usize = 12;
 /// Version, kind, flags, source, received time.
 pub(crate) const FIXED_HEADER: usize = 13;
 /// Version 1: version, flags, listener, received time.
@@ -83,6 +89,8 @@ pub enum RecordKind {
     FileLine,
     /// One systemd journal entry (JSON, as `journalctl --output=json` prints it).
     Journald,
+    /// One application audit event (a JSON object) from the audit API.
+    App,
 }
 
 impl RecordKind {
@@ -91,6 +99,7 @@ impl RecordKind {
             RecordKind::Syslog => 1,
             RecordKind::FileLine => 2,
             RecordKind::Journald => 3,
+            RecordKind::App => 4,
         }
     }
 
@@ -99,6 +108,7 @@ impl RecordKind {
             1 => Some(RecordKind::Syslog),
             2 => Some(RecordKind::FileLine),
             3 => Some(RecordKind::Journald),
+            4 => Some(RecordKind::App),
             _ => None,
         }
     }
@@ -109,6 +119,7 @@ impl RecordKind {
             RecordKind::Syslog => "syslog",
             RecordKind::FileLine => "file",
             RecordKind::Journald => "journald",
+            RecordKind::App => "audit",
         }
     }
 }
@@ -129,6 +140,9 @@ impl RecordFlags {
     /// A syslog record whose context carries the sender's verified TLS client identity.
     /// Set by the encoder from the origin, not by sources.
     pub const TLS_CLIENT: RecordFlags = RecordFlags(4);
+    /// A record whose context carries the sending process's credentials. Set by the
+    /// encoder from the origin, not by sources.
+    pub const PEER_CRED: RecordFlags = RecordFlags(8);
 
     /// Raw bits, as stored.
     pub fn bits(self) -> u8 {
@@ -163,35 +177,139 @@ impl std::ops::BitOr for RecordFlags {
     }
 }
 
+/// The credentials the kernel gave for the process at the other end of a local socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PeerCred {
+    pub pid: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Who sent a syslog message or an application audit event, as far as the transport
+/// knows it (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sender<'a> {
+    /// The network peer, when the transport has one.
+    pub peer: Option<SocketAddr>,
+    /// Over TLS with client certificates, the sender's verified identity.
+    pub client: Option<&'a [u8]>,
+    /// On a local socket, the sending process's credentials.
+    pub cred: Option<PeerCred>,
+}
+
+impl<'a> Sender<'a> {
+    /// A network peer alone.
+    pub fn peer(peer: Option<SocketAddr>) -> Sender<'a> {
+        Sender {
+            peer,
+            client: None,
+            cred: None,
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        1 + peer_len(&self.peer)
+            + self.client.map_or(0, |c| 2 + c.len().min(MAX_CLIENT))
+            + if self.cred.is_some() { CRED_BYTES } else { 0 }
+    }
+
+    fn flags(&self) -> RecordFlags {
+        let mut f = RecordFlags::EMPTY;
+        if self.client.is_some() {
+            f.insert(RecordFlags::TLS_CLIENT);
+        }
+        if self.cred.is_some() {
+            f.insert(RecordFlags::PEER_CRED);
+        }
+        f
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        encode_peer(self.peer, out);
+        if let Some(c) = self.client {
+            let c = &c[..c.len().min(MAX_CLIENT)];
+            out.extend_from_slice(&(c.len() as u16).to_le_bytes());
+            out.extend_from_slice(c);
+        }
+        if let Some(c) = self.cred {
+            out.extend_from_slice(&c.pid.to_le_bytes());
+            out.extend_from_slice(&c.uid.to_le_bytes());
+            out.extend_from_slice(&c.gid.to_le_bytes());
+        }
+    }
+
+    /// The sender at the start of `rest` (which starts at `at` in a payload of `len`
+    /// bytes) whose record has `flags`, and the bytes it took.
+    fn decode(
+        rest: &'a [u8],
+        flags: u8,
+        at: usize,
+        len: usize,
+    ) -> Result<(Sender<'a>, usize), RecordError> {
+        let truncated = |need: usize| RecordError::Truncated { len, need };
+        let (peer, mut used) = decode_peer(rest, at, len)?;
+        let mut client = None;
+        if flags & RecordFlags::TLS_CLIENT.bits() != 0 {
+            let need = at + used + 2;
+            let l = rest.get(used..used + 2).ok_or(truncated(need))?;
+            let n = usize::from(u16::from_le_bytes([l[0], l[1]]));
+            client = Some(
+                rest.get(used + 2..used + 2 + n)
+                    .ok_or(truncated(need + n))?,
+            );
+            used += 2 + n;
+        }
+        let mut cred = None;
+        if flags & RecordFlags::PEER_CRED.bits() != 0 {
+            let c = rest
+                .get(used..used + CRED_BYTES)
+                .ok_or(truncated(at + used + CRED_BYTES))?;
+            let u = |i: usize| u32::from_le_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]]);
+            cred = Some(PeerCred {
+                pid: u(0),
+                uid: u(4),
+                gid: u(8),
+            });
+            used += CRED_BYTES;
+        }
+        Ok((Sender { peer, client, cred }, used))
+    }
+}
+
 /// Where a record came from, by kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin<'a> {
-    /// A syslog message: its sender, when the transport has one, and over TLS with
-    /// client certificates the sender's verified identity (see the module docs).
-    Syslog {
-        peer: Option<SocketAddr>,
-        client: Option<&'a [u8]>,
-    },
+    /// A syslog message and its sender.
+    Syslog(Sender<'a>),
     /// A file line: the file and the line's byte offset in it.
     File { path: &'a [u8], offset: u64 },
     /// A systemd journal entry (its cursor is inside the entry).
     Journald,
+    /// An application audit event and its sender.
+    App(Sender<'a>),
 }
 
-impl Origin<'_> {
+impl<'a> Origin<'a> {
     pub fn kind(&self) -> RecordKind {
         match self {
-            Origin::Syslog { .. } => RecordKind::Syslog,
+            Origin::Syslog(_) => RecordKind::Syslog,
             Origin::File { .. } => RecordKind::FileLine,
             Origin::Journald => RecordKind::Journald,
+            Origin::App(_) => RecordKind::App,
+        }
+    }
+
+    /// The sender of a syslog message or an application audit event.
+    pub fn sender(&self) -> Option<&Sender<'a>> {
+        match self {
+            Origin::Syslog(s) | Origin::App(s) => Some(s),
+            _ => None,
         }
     }
 
     fn encoded_len(&self) -> usize {
         match self {
-            Origin::Syslog { peer, client } => {
-                1 + peer_len(peer) + client.map_or(0, |c| 2 + c.len().min(MAX_CLIENT))
-            }
+            Origin::Syslog(s) | Origin::App(s) => s.encoded_len(),
             Origin::File { path, .. } => 8 + 2 + path.len().min(usize::from(u16::MAX)),
             Origin::Journald => 0,
         }
@@ -251,18 +369,20 @@ impl<'a> IngestRecord<'a> {
         IngestRecord {
             received_ns,
             source,
-            origin: Origin::Syslog { peer, client: None },
+            origin: Origin::Syslog(Sender::peer(peer)),
             flags,
             raw,
         }
     }
 
-    /// The verified TLS client identity of a syslog record.
+    /// The verified TLS client identity of the sender.
     pub fn tls_client(&self) -> Option<&'a [u8]> {
-        match self.origin {
-            Origin::Syslog { client, .. } => client,
-            _ => None,
-        }
+        self.origin.sender().and_then(|s| s.client)
+    }
+
+    /// The sending process's credentials, from a local socket.
+    pub fn peer_cred(&self) -> Option<PeerCred> {
+        self.origin.sender().and_then(|s| s.cred)
     }
 
     /// What kind of record it is.
@@ -270,12 +390,9 @@ impl<'a> IngestRecord<'a> {
         self.origin.kind()
     }
 
-    /// The syslog sender, for syslog records.
+    /// The network peer of the sender.
     pub fn peer(&self) -> Option<SocketAddr> {
-        match self.origin {
-            Origin::Syslog { peer, .. } => peer,
-            _ => None,
-        }
+        self.origin.sender().and_then(|s| s.peer)
     }
 
     /// Length of the encoded record, so callers can reserve exactly.
@@ -290,21 +407,14 @@ impl<'a> IngestRecord<'a> {
         out.push(RECORD_VERSION);
         out.push(self.kind().as_u8());
         let mut flags = self.flags;
-        if self.tls_client().is_some() {
-            flags.insert(RecordFlags::TLS_CLIENT);
+        if let Some(s) = self.origin.sender() {
+            flags.insert(s.flags());
         }
         out.push(flags.bits());
         out.extend_from_slice(&self.source.to_le_bytes());
         out.extend_from_slice(&self.received_ns.to_le_bytes());
         match self.origin {
-            Origin::Syslog { peer, client } => {
-                encode_peer(peer, out);
-                if let Some(c) = client {
-                    let c = &c[..c.len().min(MAX_CLIENT)];
-                    out.extend_from_slice(&(c.len() as u16).to_le_bytes());
-                    out.extend_from_slice(c);
-                }
-            }
+            Origin::Syslog(s) | Origin::App(s) => s.encode(out),
             Origin::File { path, offset } => {
                 let path = &path[..path.len().min(usize::from(u16::MAX))];
                 out.extend_from_slice(&offset.to_le_bytes());
@@ -328,27 +438,20 @@ impl<'a> IngestRecord<'a> {
             RECORD_VERSION => {
                 let h = payload.get(..FIXED_HEADER).ok_or(truncated(FIXED_HEADER))?;
                 let kind = RecordKind::from_u8(h[1]).ok_or(RecordError::UnknownKind(h[1]))?;
-                // TLS_CLIENT is the origin's business (a client identity is there or
-                // not), never a flag a reader sees.
-                let flags = RecordFlags::from_bits(h[2] & !RecordFlags::TLS_CLIENT.bits());
+                // TLS_CLIENT and PEER_CRED are the origin's business (a client identity
+                // or credentials are there or not), never flags a reader sees.
+                let origin_bits = (RecordFlags::TLS_CLIENT | RecordFlags::PEER_CRED).bits();
+                let flags = RecordFlags::from_bits(h[2] & !origin_bits);
                 let source = u16::from_le_bytes([h[3], h[4]]);
                 let received_ns = i64_at(h, 5);
                 let rest = &payload[FIXED_HEADER..];
                 let (origin, used) = match kind {
-                    RecordKind::Syslog => {
-                        let (peer, mut used) = decode_peer(rest, FIXED_HEADER, payload.len())?;
-                        let mut client = None;
-                        if h[2] & RecordFlags::TLS_CLIENT.bits() != 0 {
-                            let need = FIXED_HEADER + used + 2;
-                            let l = rest.get(used..used + 2).ok_or(truncated(need))?;
-                            let len = usize::from(u16::from_le_bytes([l[0], l[1]]));
-                            client = Some(
-                                rest.get(used + 2..used + 2 + len)
-                                    .ok_or(truncated(need + len))?,
-                            );
-                            used += 2 + len;
+                    RecordKind::Syslog | RecordKind::App => {
+                        let (s, used) = Sender::decode(rest, h[2], FIXED_HEADER, payload.len())?;
+                        match kind {
+                            RecordKind::App => (Origin::App(s), used),
+                            _ => (Origin::Syslog(s), used),
                         }
-                        (Origin::Syslog { peer, client }, used)
                     }
                     RecordKind::FileLine => {
                         let fixed = rest.get(..10).ok_or(truncated(FIXED_HEADER + 10))?;
@@ -381,7 +484,7 @@ impl<'a> IngestRecord<'a> {
                 Ok(IngestRecord {
                     received_ns,
                     source,
-                    origin: Origin::Syslog { peer, client: None },
+                    origin: Origin::Syslog(Sender::peer(peer)),
                     flags,
                     raw: &rest[used..],
                 })
@@ -521,12 +624,43 @@ mod tests {
         roundtrip(IngestRecord {
             received_ns: 11,
             source: 2,
-            origin: Origin::Syslog {
+            origin: Origin::Syslog(Sender {
                 peer: Some("192.0.2.7:6514".parse().unwrap()),
                 client: Some(b"CN=web1.example\x1fDNS:web1.example"),
-            },
+                cred: None,
+            }),
             flags: RecordFlags::TRUNCATED,
             raw,
+        });
+        roundtrip(IngestRecord {
+            received_ns: 12,
+            source: 5,
+            origin: Origin::Syslog(Sender {
+                peer: None,
+                client: None,
+                cred: Some(PeerCred {
+                    pid: 4242,
+                    uid: 1000,
+                    gid: u32::MAX,
+                }),
+            }),
+            flags: RecordFlags::EMPTY,
+            raw: b"<13>Dec  2 07:00:00 app[4242]: hi",
+        });
+        roundtrip(IngestRecord {
+            received_ns: 13,
+            source: 6,
+            origin: Origin::App(Sender {
+                peer: Some("127.0.0.1:40000".parse().unwrap()),
+                client: Some(b"CN=app"),
+                cred: Some(PeerCred {
+                    pid: 1,
+                    uid: 2,
+                    gid: 3,
+                }),
+            }),
+            flags: RecordFlags::EMPTY,
+            raw: br#"{"actor":"alice","action":"read"}"#,
         });
         roundtrip(IngestRecord {
             received_ns: 10,

@@ -45,10 +45,11 @@ pub fn lines() -> Vec<Line> {
             let rec = IngestRecord {
                 received_ns: time,
                 source: 0,
-                origin: Origin::Syslog {
+                origin: Origin::Syslog(crate::record::Sender {
                     peer: Some("192.0.2.1:40514".parse().unwrap()),
                     client: None,
-                },
+                    cred: None,
+                }),
                 flags: RecordFlags::EMPTY,
                 raw: received.as_bytes(),
             };

@@ -25,7 +25,9 @@ fn event<'a>(original: &'a str) -> SealedEvent<'a> {
         tags: Tags::default(),
         auth: None,
         journal: None,
+        audit: None,
         tls_client: None,
+        cred: None,
     }
 }
 

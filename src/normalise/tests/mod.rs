@@ -264,10 +264,11 @@ fn garbage_becomes_a_raw_event() {
     assert_eq!(v["tags"], json!(["_parse_failure"]));
     // No peer and nothing parsed: no "log" object at all.
     let mut rec = record(b"\x01\x02 binary junk", RECV);
-    rec.origin = Origin::Syslog {
+    rec.origin = Origin::Syslog(crate::record::Sender {
         peer: None,
         client: None,
-    };
+        cred: None,
+    });
     let v = render_with(&mut normaliser(TimeZoneSpec::Utc), 0, &rec);
     assert!(v.get("log").is_none());
     assert_eq!(v["message"], "\u{1}\u{2} binary junk");
@@ -355,10 +356,11 @@ fn flags_become_tags() {
 #[test]
 fn peers_and_listeners() {
     let mut rec = record(b"<13>Nov 22 10:00:00 h p: m", RECV);
-    rec.origin = Origin::Syslog {
+    rec.origin = Origin::Syslog(crate::record::Sender {
         peer: Some("[2001:db8::1]:514".parse().unwrap()),
         client: None,
-    };
+        cred: None,
+    });
     let v = render_with(&mut normaliser(TimeZoneSpec::Utc), 1, &rec);
     assert_eq!(v["log"]["source"]["address"], "[2001:db8::1]:514");
     // A listener index the config does not know: no observer name, UTC.

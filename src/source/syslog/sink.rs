@@ -44,10 +44,11 @@ impl Sink {
         self.batch.push(&IngestRecord {
             received_ns,
             source: self.listener,
-            origin: crate::record::Origin::Syslog {
+            origin: crate::record::Origin::Syslog(crate::record::Sender {
                 peer: Some(peer),
                 client: self.client.as_deref(),
-            },
+                cred: None,
+            }),
             flags,
             raw,
         });

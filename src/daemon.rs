@@ -303,6 +303,7 @@ impl Daemon {
             let cx = SourceContext {
                 name: name.clone(),
                 index: u16::try_from(i).unwrap_or(u16::MAX),
+                stream: stream.clone(),
                 journal: journal.clone(),
                 checkpoints: CheckpointStore::new(&checkpoint_dir, &name),
                 stats: stats.clone(),

@@ -71,6 +71,9 @@ pub struct Config {
     /// `[[journald]]`: the systemd journal through `journalctl`.
     #[serde(default)]
     pub journald: Vec<JournaldSourceConfig>,
+    /// `[[audit_api]]`: endpoints where applications POST their audit events.
+    #[serde(default)]
+    pub audit_api: Vec<crate::source::audit::AuditApiConfig>,
     #[serde(default)]
     pub journal: JournalSection,
     #[serde(default)]
@@ -348,6 +351,7 @@ impl Config {
             ],
             file: Vec::new(),
             journald: Vec::new(),
+            audit_api: Vec::new(),
             journal: JournalSection::default(),
             seal: SealSection::default(),
             archive: ArchiveSection::default(),
@@ -417,7 +421,7 @@ impl Config {
 
     /// Every configured source in config order, which is the index their records
     /// carry: the `[[syslog]]` listeners first, then the `[[file]]` sources, then the
-    /// `[[journald]]` sources.
+    /// `[[journald]]` sources, then the `[[audit_api]]` endpoints.
     pub fn sources(&self) -> Vec<crate::source::SourceConfig<'_>> {
         self.syslog
             .iter()
@@ -427,6 +431,11 @@ impl Config {
                 self.journald
                     .iter()
                     .map(crate::source::SourceConfig::Journald),
+            )
+            .chain(
+                self.audit_api
+                    .iter()
+                    .map(crate::source::SourceConfig::AuditApi),
             )
             .collect()
     }

@@ -19,7 +19,7 @@ impl Config {
             return Err(invalid(
                 "syslog".into(),
                 1,
-                "at least one source is required: a [[syslog]] listener, a [[file]] or a [[journald]] source"
+                "at least one source is required: a [[syslog]] listener, a [[file]], a [[journald]] source or an [[audit_api]] endpoint"
                     .into(),
             ));
         }
@@ -149,6 +149,22 @@ impl Config {
                         "source name `{}` is used twice (it names the source's checkpoint)",
                         j.name
                     ),
+                ));
+            }
+        }
+        for (i, a) in self.audit_api.iter().enumerate() {
+            let at = |key: &str| {
+                table_key_line(text, "audit_api", i, key.split('.').next().unwrap_or(key))
+            };
+            if let Err((key, message)) = a.check() {
+                return Err(invalid(format!("audit_api[{i}].{key}"), at(&key), message));
+            }
+            let name = a.display_name();
+            if !seen_names.insert(name.clone()) {
+                return Err(invalid(
+                    format!("audit_api[{i}].name"),
+                    at("name"),
+                    format!("source name `{name}` is used twice"),
                 ));
             }
         }

@@ -6,6 +6,7 @@
 //! over. The daemon builds the configured list ([`SourceConfig`]) and runs it; adding a
 //! kind is one module and one variant here.
 
+pub mod audit;
 pub mod batch;
 pub mod checkpoint;
 pub mod file;
@@ -33,6 +34,8 @@ pub struct SourceContext {
     pub name: String,
     /// Index written into every record (config order).
     pub index: u16,
+    /// The stream id: names this daemon's chain (`event.id` is `<stream>:<position>`).
+    pub stream: String,
     /// Appends with backpressure; durability for checkpoints.
     pub journal: Journal,
     /// This source's position across restarts.
@@ -142,6 +145,7 @@ pub enum SourceConfig<'a> {
     Syslog(&'a SyslogListener),
     File(&'a file::FileSourceConfig),
     Journald(&'a journald::JournaldSourceConfig),
+    AuditApi(&'a audit::AuditApiConfig),
 }
 
 impl SourceConfig<'_> {
@@ -151,6 +155,7 @@ impl SourceConfig<'_> {
             SourceConfig::Syslog(l) => l.display_name(),
             SourceConfig::File(f) => f.display_name(),
             SourceConfig::Journald(j) => j.name.clone(),
+            SourceConfig::AuditApi(a) => a.display_name(),
         }
     }
 
@@ -160,6 +165,7 @@ impl SourceConfig<'_> {
             SourceConfig::Syslog(_) => "syslog",
             SourceConfig::File(_) => "file",
             SourceConfig::Journald(_) => "journald",
+            SourceConfig::AuditApi(_) => "audit_api",
         }
     }
 
@@ -169,7 +175,9 @@ impl SourceConfig<'_> {
         match self {
             SourceConfig::Syslog(l) => l.timezone,
             SourceConfig::File(f) => f.timezone,
-            SourceConfig::Journald(_) => crate::normalise::TimeZoneSpec::Utc,
+            SourceConfig::Journald(_) | SourceConfig::AuditApi(_) => {
+                crate::normalise::TimeZoneSpec::Utc
+            }
         }
     }
 
@@ -179,6 +187,7 @@ impl SourceConfig<'_> {
             SourceConfig::Syslog(l) => syslog::build(l, cx),
             SourceConfig::File(f) => file::build(f, cx),
             SourceConfig::Journald(j) => journald::build(j, cx),
+            SourceConfig::AuditApi(a) => audit::build(a, cx),
         }
     }
 }

@@ -51,6 +51,7 @@ fn start(cfg: &FileSourceConfig, state: &Path, journal: &Journal) -> Run {
     let cx = SourceContext {
         name: "files".into(),
         index: 2,
+        stream: "test".into(),
         journal: journal.clone(),
         checkpoints: CheckpointStore::new(state, "files"),
         stats: stats.clone(),

@@ -70,6 +70,7 @@ impl Fixture {
         let cx = SourceContext {
             name: "jd".into(),
             index: 2,
+            stream: "test".into(),
             journal: self.journal.clone(),
             checkpoints: self.checkpoints.clone(),
             stats: self.stats.clone(),

@@ -56,13 +56,23 @@ fn de_severity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u8>, D::
 impl Filter {
     pub fn matches(&self, ev: &SealedEvent<'_>) -> bool {
         let auth = ev.auth.as_ref();
+        // An application audit event has the same fields, from its object.
+        let audit = ev.audit.as_ref();
+        let categories = auth.into_iter().flat_map(|a| a.category.iter()).chain(
+            audit
+                .into_iter()
+                .flat_map(|a| a.category.iter().map(|c| c.as_ref())),
+        );
+        let action = auth
+            .map(|a| a.action.as_ref())
+            .or(audit.map(|a| a.action.as_ref()));
+        let outcome = auth
+            .map(|a| a.outcome.as_ref())
+            .or(audit.map(|a| a.outcome.as_ref()));
         any(&self.kind, std::iter::once("event"))
-            && any(
-                &self.category,
-                auth.into_iter().flat_map(|a| a.category.iter()),
-            )
-            && any(&self.action, auth.map(|a| a.action.as_ref()).into_iter())
-            && any(&self.outcome, auth.map(|a| a.outcome.as_ref()).into_iter())
+            && any(&self.category, categories)
+            && any(&self.action, action.into_iter())
+            && any(&self.outcome, outcome.into_iter())
             && self
                 .max_severity
                 .is_none_or(|max| ev.priority.map_or(5, |p| p & 7) <= max)
@@ -142,6 +152,24 @@ mod tests {
             !sev.matches(&ev(None, None)),
             "no priority counts as notice"
         );
+    }
+
+    #[test]
+    fn audit_events_match_by_their_own_category_action_and_outcome() {
+        let object =
+            r#"{"actor":"a","action":"record.read","outcome":"failure","category":["database"]}"#;
+        let mut e = ev(None, None);
+        e.audit = Some(crate::event::audit::AuditEvent::parse(object).unwrap());
+        let f = |category: &[&str], action: &[&str], outcome: &[&str]| Filter {
+            category: category.iter().map(|s| s.to_string()).collect(),
+            action: action.iter().map(|s| s.to_string()).collect(),
+            outcome: outcome.iter().map(|s| s.to_string()).collect(),
+            ..Filter::default()
+        };
+        assert!(f(&["database"], &["record.read"], &["failure"]).matches(&e));
+        assert!(!f(&["authentication"], &[], &[]).matches(&e));
+        assert!(!f(&[], &["record.update"], &[]).matches(&e));
+        assert!(!f(&[], &[], &["success"]).matches(&e));
     }
 
     #[test]

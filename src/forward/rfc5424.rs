@@ -180,6 +180,30 @@ impl Rfc5424Writer {
                 push_param(s, "reason", r);
             }
         }
+        if let Some(c) = ev.cred {
+            push_param(s, "peer_pid", c.pid);
+            push_param(s, "peer_uid", c.uid);
+        }
+        if let Some(a) = &ev.audit {
+            push_param(s, "kind", "audit");
+            if !a.category.is_empty() {
+                push_param_with(s, "category", |s| {
+                    write_list(s, a.category.iter().map(|c| c.as_ref()))
+                });
+            }
+            push_param(s, "action", &a.action);
+            push_param(s, "outcome", &a.outcome);
+            push_param(s, "user", &a.actor);
+            if let Some(r) = a.resource_id.as_deref() {
+                push_param(s, "resource", r);
+            }
+            if let Some(ip) = a.source_ip {
+                push_param(s, "source_ip", ip);
+            }
+            if let Some(r) = a.reason.as_deref() {
+                push_param(s, "reason", r);
+            }
+        }
         if !ev.tags.is_empty() {
             let tags = crate::event::Tags::NAMES
                 .iter()

@@ -143,3 +143,24 @@ fn an_alert_names_its_rule_key_and_evidence() {
     assert!(rest.starts_with("<108>1 "), "facility 13: {rest}");
     assert!(rest.contains(" collector audit - alert ["), "{rest}");
 }
+
+#[test]
+fn an_audit_event_carries_its_fields_and_the_callers_credentials() {
+    let object = r#"{"actor":"alice","action":"record.read","outcome":"failure","resource":"patient/1","reason":"no \"consent\""}"#;
+    let mut ev = event(object);
+    ev.audit = Some(crate::event::audit::AuditEvent::parse(object).unwrap());
+    ev.cred = Some(crate::record::PeerCred {
+        pid: 4242,
+        uid: 1000,
+        gid: 100,
+    });
+    let msg = render(&ev, "h1:7", "h1", &HeaderOptions::default());
+    assert!(
+        msg.contains(r#" peer_pid="4242" peer_uid="1000" kind="audit" action="record.read" outcome="failure" user="alice" resource="patient/1" reason="no \"consent\"""#),
+        "{msg}"
+    );
+    assert!(
+        msg.ends_with(&format!("] {object}")),
+        "the object is the message: {msg}"
+    );
+}

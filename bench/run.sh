@@ -12,7 +12,7 @@
 #   BENCH_SYSTEMS=rsyslog bench/run.sh     # rsyslog only (no cargo build)
 #   BENCH_COUNT=200000 bench/run.sh        # fewer lines (tcp, file, idle)
 #   BENCH_SUITES=fleet,idle bench/run.sh   # some suites: tcp, tls, file, replay, fleet, idle, verify,
-#                                          # forward
+#                                          # forward, audit
 #   BENCH_ROUNDS=3 bench/run.sh            # tcp: each system 3 times, alternately; medians
 #                                          # (verify: each timing 3 times; forward: each
 #                                          # scenario 3 times; medians)
@@ -39,7 +39,7 @@ COUNT="${BENCH_COUNT:-2000000}"
 # fleet: 1,000 connections (fleet.py); idle: idle memory (idle.py); verify: verify's
 # throughput on a 1 GB archive, directory and S3 (verify.py, sealtrail only); forward:
 # forwarding to a receiving rsyslog (forward.py, only with both systems).
-SUITES="${BENCH_SUITES:-tcp,tls,file,replay,fleet,idle,verify,forward}"
+SUITES="${BENCH_SUITES:-tcp,tls,file,replay,fleet,idle,verify,forward,audit}"
 FORWARD_COUNT="${BENCH_FORWARD_COUNT:-1000000}"
 ROUNDS="${BENCH_ROUNDS:-1}"
 CONNECTIONS="${BENCH_CONNECTIONS:-1000}"
@@ -158,6 +158,11 @@ if has forward && [[ ",$SYSTEMS," == *",rsyslog,"* && ",$SYSTEMS," == *",sealtra
     --rounds "$ROUNDS" --out "$OUT" --sealtrail "$SEALTRAIL"
 elif has forward && [ -n "${BENCH_SUITES:-}" ]; then
   echo "==> forward skipped: it needs both systems (BENCH_SYSTEMS=rsyslog,sealtrail)" >&2
+fi
+
+# The audit API alone: no peer acknowledges an HTTP input only once it is durable.
+if has audit && [[ ",$SYSTEMS," == *",sealtrail,"* ]]; then
+  run_suite audit audit-results.txt python3 bench/audit.py --out "$OUT" --sealtrail "$SEALTRAIL"
 fi
 
 # Every scenario's table again, one after the other: sealtrail and rsyslog side by side.

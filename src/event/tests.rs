@@ -451,3 +451,26 @@ fn an_audit_event_is_sealed_verbatim_and_rendered_as_ecs() {
     assert!(compact.get("kind").is_none());
     assert_eq!(ecs["tags"], serde_json::json!(["_parse_failure"]));
 }
+
+#[test]
+fn the_audit_example_of_format_md_renders_as_it_says() {
+    let doc = include_str!("../../docs/FORMAT.md");
+    let section = &doc[doc.find("### 10.4").unwrap()..];
+    let line = section
+        .split_once("```json\n")
+        .and_then(|(_, rest)| rest.split_once('\n'))
+        .map(|(line, _)| line)
+        .unwrap();
+    let mut out = Vec::new();
+    crate::event::render_ecs(line.as_bytes(), "host1", &mut out).unwrap();
+    let ecs: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(ecs["user"]["name"], "alice");
+    assert_eq!(ecs["event"]["action"], "record.read");
+    assert_eq!(ecs["event"]["outcome"], "success");
+    assert_eq!(
+        ecs["sealtrail"]["audit"]["resource"],
+        serde_json::json!({"type": "patient", "id": "12"})
+    );
+    assert_eq!(ecs["message"], "alice record.read patient/12: success");
+    assert_eq!(ecs["event"]["id"], "host1:96");
+}

@@ -367,3 +367,65 @@ fn check_config_refuses_an_unsafe_or_incomplete_endpoint() {
         assert!(line.is_some_and(|n| n > 1), "names the line: {err}");
     }
 }
+
+#[test]
+fn https_with_client_certificates_seals_the_callers_identity() {
+    let env = TestEnv::new();
+    let pki = common::pki::Pki::make(&env.path().join("pki"));
+    let (mut cfg, api) = config(&env, "");
+    let https = free_port();
+    // Client certificates required: no token needed, the certificate is the caller.
+    cfg.extra_toml.push_str(&format!(
+        "\n[[audit_api]]\nname = \"remote\"\naddress = \"127.0.0.1:{https}\"\ntls = {{ cert_file = \"{}\", key_file = \"{}\", client_ca_file = \"{}\" }}\n",
+        pki.server_cert.display(),
+        pki.server_key.display(),
+        pki.ca.display()
+    ));
+    let daemon = env.start(&cfg);
+    wait_api(&api);
+    wait_until("the HTTPS endpoint listens", || {
+        std::net::TcpStream::connect(("127.0.0.1", https)).is_ok()
+    });
+    let url = format!("https://127.0.0.1:{https}/v1/events");
+    let post = |extra: &[&str]| {
+        run_cmd(
+            Command::new("curl")
+                .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
+                .arg(&pki.ca)
+                .args(extra)
+                .args([
+                    "--data",
+                    r#"{"actor":"svc-billing","action":"invoice.approve","outcome":"success"}"#,
+                ])
+                .arg(&url),
+            Duration::from_secs(30),
+        )
+    };
+    let cert = pki.client_cert.display().to_string();
+    let key = pki.client_key.display().to_string();
+    let (status, reply) = parse_curl(&post(&["--cert", &cert, "--key", &key]));
+    assert_eq!(status, 200, "{reply}");
+    let id = ids(&reply).remove(0);
+    // Without a certificate the handshake is refused: curl fails, nothing is stored.
+    let out = post(&[]);
+    assert_ne!(
+        out.code,
+        Some(0),
+        "a client without a certificate is refused: {}",
+        out.describe()
+    );
+    daemon.stop();
+    let events = archived(&env);
+    let e = &events[&id];
+    assert_eq!(field_str(e, "user.name"), Some("svc-billing"));
+    assert_eq!(field_str(e, "tls.client.subject"), Some("CN=client"));
+    assert_eq!(
+        e["tls"]["client"]["x509"]["alternative_names"],
+        serde_json::json!(["DNS:web1.example"])
+    );
+    let remote = events
+        .values()
+        .filter(|e| field_str(e, "observer.ingress.name") == Some("remote"))
+        .count();
+    assert_eq!(remote, 1);
+}

@@ -92,6 +92,36 @@ fn the_example_file_source_parses_and_shows_the_defaults() {
 }
 
 #[test]
+fn the_example_unix_listener_parses_and_shows_the_defaults() {
+    // The commented-out unix [[syslog]] block of config.example.toml, uncommented.
+    let text = include_str!("../../config.example.toml");
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| *l == "# transport = \"unix\"")
+        .and_then(|i| lines[..i].iter().rposition(|l| *l == "# [[syslog]]"))
+        .unwrap();
+    let block: String = lines[start..]
+        .iter()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l)))
+        .collect();
+    let cfg = parse(&block.replace("\"adm\"", "\"root\"")).unwrap();
+    let l = &cfg.syslog[0];
+    assert_eq!(l.transport, Transport::Unix);
+    assert_eq!(l.path.as_deref(), Some(Path::new("/run/sealtrail/dev-log")));
+    assert_eq!(
+        l.mode.map(|m| m.0),
+        Some(crate::source::syslog::unix::DEFAULT_MODE),
+        "the example shows the default mode"
+    );
+    assert_eq!(l.max_message_bytes, default_max_message_bytes());
+    // The packaged configuration shows the same listener.
+    let packaged = include_str!("../../packaging/sealtrail.toml");
+    assert!(packaged.contains("# transport = \"unix\"\n# path = \"/run/sealtrail/dev-log\""));
+}
+
+#[test]
 fn minimal_config_gets_defaults() {
     let cfg = parse(MINIMAL).unwrap();
     assert_eq!(cfg.seal.max_age, Duration::from_secs(60));

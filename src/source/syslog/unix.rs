@@ -474,7 +474,10 @@ pub(super) async fn drain_unix(
         match recv(buf) {
             Ok(d) => {
                 let received_ns = now_ns();
-                read = read.saturating_add(d.len);
+                // A flood must not monopolise the worker thread, empty datagrams
+                // included (each counts at least one byte towards `limit`).
+                tokio::task::coop::consume_budget().await;
+                read = read.saturating_add(d.len.max(1));
                 sink.batch.read(d.len);
                 // Longer than the buffer: the kernel kept its start, the rest is gone.
                 let cut = d.len > buf.len();
@@ -494,8 +497,6 @@ pub(super) async fn drain_unix(
                 if sink.full() {
                     sink.flush().await?;
                 }
-                // A flood must not monopolise the worker thread.
-                tokio::task::coop::consume_budget().await;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

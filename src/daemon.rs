@@ -162,6 +162,23 @@ impl Daemon {
             .iter()
             .map(|s| (s.name(), s.timezone()))
             .collect();
+        // Messages from a local socket that name no host were written on this one.
+        let local_sockets: Vec<u16> = (0u16..)
+            .zip(cfg.sources())
+            .filter(|(_, s)| s.is_local_socket())
+            .map(|(i, _)| i)
+            .collect();
+        let local_host = hostname::get()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let normaliser = || {
+            let n = Normaliser::new(&stream, listeners.clone());
+            if local_host.is_empty() {
+                n
+            } else {
+                n.with_local_host(&local_host, &local_sockets)
+            }
+        };
         let mut forwarders = Vec::new();
         for f in &cfg.forward {
             let tls = match &f.tls {
@@ -184,14 +201,14 @@ impl Daemon {
                 tls,
                 authorization,
                 journal: journal.clone(),
-                normaliser: Normaliser::new(&stream, listeners.clone()),
+                normaliser: normaliser(),
                 stream: stream.clone(),
                 stats: Arc::new(crate::forward::ForwardStats::default()),
                 dead_letter_dir: state_dir.join("dead-letter"),
             });
         }
-        let detector_normaliser = Normaliser::new(&stream, listeners.clone());
-        let normaliser = Normaliser::new(&stream, listeners);
+        let detector_normaliser = normaliser();
+        let normaliser = normaliser();
         // Under journal pressure, the sealer seals (and the detector snapshots) once this
         // much is behind its cursor: about a file's worth, so whole files can go.
         let early_bytes = cfg.journal.file_bytes.min(cfg.journal.max_bytes / 4);

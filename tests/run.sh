@@ -2,7 +2,7 @@
 # The one command that runs every test of sealtrail (README and CI call it).
 #
 # Works on a fresh Debian 12 machine as root: installs what the tests talk to (rsyslog,
-# zstd, logger, procps, logrotate, python3, journalctl and systemd-journal-remote,
+# zstd, logger, unshare, procps, logrotate, python3, journalctl and systemd-journal-remote,
 # moto's S3 server, ministack in a venv of its own) only when missing, makes sure the
 # Rust toolchain has rustfmt and clippy, then runs formatting, lints, and all tests.
 # Any failure stops the run with a non-zero exit; a summary is printed either way.
@@ -99,9 +99,13 @@ install_system_packages() {
   # The test certificates, and s_client as a refused TLS client.
   type -P openssl >/dev/null || missing+=(openssl)
   type -P zstd >/dev/null || missing+=(zstd)
+  # logger -u: the unix socket listener's sender.
   type -P logger >/dev/null || missing+=(bsdutils)
-  # prlimit (a lowered descriptor limit) and mount (a small tmpfs state disk).
-  { type -P prlimit >/dev/null && type -P mount >/dev/null; } || missing+=(util-linux mount)
+  # prlimit (a lowered descriptor limit), mount (a small tmpfs state disk) and unshare
+  # (Python's syslog module writes to our unix socket bound over /dev/log in a mount
+  # namespace of its own).
+  { type -P prlimit >/dev/null && type -P mount >/dev/null && type -P unshare >/dev/null; } ||
+    missing+=(util-linux mount)
   { type -P kill >/dev/null && type -P pgrep >/dev/null; } || missing+=(procps)
   # The file source's rotation tests drive the real logrotate; setpriv runs the daemon
   # as nobody for the unreadable-file case.

@@ -122,11 +122,22 @@ fn default_webhook_timeout() -> Duration {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyslogListener {
-    /// Shown as `observer.ingress.name`; defaults to `<transport>:<address>`.
+    /// Shown as `observer.ingress.name`; defaults to `<transport>:<address>`, or
+    /// `unix:<path>`.
     #[serde(default)]
     pub name: Option<String>,
     pub transport: Transport,
-    pub address: SocketAddr,
+    /// Where a network listener (udp, tcp, tls) binds; required for them.
+    #[serde(default)]
+    pub address: Option<SocketAddr>,
+    /// `transport = "unix"`: the socket file (required), its mode (default
+    /// [`crate::source::syslog::unix::DEFAULT_MODE`]) and group.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    #[serde(default)]
+    pub mode: Option<crate::source::syslog::unix::SocketMode>,
+    #[serde(default)]
+    pub group: Option<crate::source::syslog::unix::SocketGroup>,
     /// Longer messages are truncated and tagged `_truncated`.
     #[serde(
         default = "default_max_message_bytes",
@@ -162,9 +173,11 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl SyslogListener {
     pub fn display_name(&self) -> String {
-        match &self.name {
-            Some(n) => n.clone(),
-            None => format!("{}:{}", self.transport, self.address),
+        match (&self.name, self.address, &self.path) {
+            (Some(n), _, _) => n.clone(),
+            (None, Some(a), _) => format!("{}:{a}", self.transport),
+            (None, None, Some(p)) => format!("{}:{}", self.transport, p.display()),
+            (None, None, None) => self.transport.to_string(),
         }
     }
 
@@ -187,6 +200,8 @@ pub enum Transport {
     Tcp,
     /// TCP with TLS (RFC 5425): the same framing and limits, `tls = { ... }` required.
     Tls,
+    /// A local unix datagram socket (`/dev/log`-like) at `path`.
+    Unix,
 }
 
 impl Transport {
@@ -202,6 +217,7 @@ impl fmt::Display for Transport {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
             Transport::Tls => "tls",
+            Transport::Unix => "unix",
         })
     }
 }
@@ -334,7 +350,10 @@ impl Config {
         let listener = |name: &str, transport| SyslogListener {
             name: Some(name.into()),
             transport,
-            address: SocketAddr::from(([127, 0, 0, 1], 5514)),
+            address: Some(SocketAddr::from(([127, 0, 0, 1], 5514))),
+            path: None,
+            mode: None,
+            group: None,
             max_message_bytes: default_max_message_bytes(),
             timezone: TimeZoneSpec::Local,
             max_connections: None,

@@ -92,6 +92,36 @@ fn the_example_file_source_parses_and_shows_the_defaults() {
 }
 
 #[test]
+fn the_example_unix_listener_parses_and_shows_the_defaults() {
+    // The commented-out unix [[syslog]] block of config.example.toml, uncommented.
+    let text = include_str!("../../config.example.toml");
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| *l == "# transport = \"unix\"")
+        .and_then(|i| lines[..i].iter().rposition(|l| *l == "# [[syslog]]"))
+        .unwrap();
+    let block: String = lines[start..]
+        .iter()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l)))
+        .collect();
+    let cfg = parse(&block.replace("\"adm\"", "\"root\"")).unwrap();
+    let l = &cfg.syslog[0];
+    assert_eq!(l.transport, Transport::Unix);
+    assert_eq!(l.path.as_deref(), Some(Path::new("/run/sealtrail/dev-log")));
+    assert_eq!(
+        l.mode.map(|m| m.0),
+        Some(crate::source::syslog::unix::DEFAULT_MODE),
+        "the example shows the default mode"
+    );
+    assert_eq!(l.max_message_bytes, default_max_message_bytes());
+    // The packaged configuration shows the same listener.
+    let packaged = include_str!("../../packaging/sealtrail.toml");
+    assert!(packaged.contains("# transport = \"unix\"\n# path = \"/run/sealtrail/dev-log\""));
+}
+
+#[test]
 fn minimal_config_gets_defaults() {
     let cfg = parse(MINIMAL).unwrap();
     assert_eq!(cfg.seal.max_age, Duration::from_secs(60));
@@ -467,4 +497,109 @@ fn http_forwarders_and_keys_of_the_wrong_type() {
         "type = \"splunk_hec\"\nurl = \"http://x\"\nauthorization_file = \"/nonexistent/token\"\n",
     );
     assert_eq!(key, "forward[0].authorization_file");
+}
+
+#[test]
+fn a_unix_socket_listener_has_a_path_a_mode_and_a_group() {
+    let c = parse(
+        "[[syslog]]\ntransport = \"unix\"\npath = \"/run/sealtrail/dev-log\"\nmode = \"0620\"\ngroup = \"root\"\ntimezone = \"UTC\"\n",
+    )
+    .unwrap();
+    let l = &c.syslog[0];
+    assert_eq!(l.transport, Transport::Unix);
+    assert_eq!(l.display_name(), "unix:/run/sealtrail/dev-log");
+    assert_eq!(l.address, None);
+    assert_eq!(l.mode.map(|m| m.0), Some(0o620));
+    assert_eq!(l.group.as_ref().map(|g| g.gid()), Some(Ok(0)));
+    assert!(c.sources()[0].is_local_socket());
+    let c = parse("[[syslog]]\ntransport = \"unix\"\npath = \"dev-log\"\ngroup = 4\n").unwrap();
+    assert_eq!(
+        c.syslog[0].mode, None,
+        "the default applies when the socket is made"
+    );
+    assert_eq!(
+        c.syslog[0].group,
+        Some(crate::source::syslog::unix::SocketGroup::Id(4))
+    );
+    assert!(!parse(MINIMAL).unwrap().sources()[0].is_local_socket());
+}
+
+#[test]
+fn unix_socket_mistakes_name_key_and_line() {
+    let unix = "[[syslog]]\ntransport = \"unix\"\n";
+    let at = "path = \"/run/sealtrail/dev-log\"\n";
+    let cases = [
+        (unix.to_string(), 2, "syslog[0].path", "needs path"),
+        (
+            format!("{unix}{at}address = \"127.0.0.1:1\"\n"),
+            4,
+            "syslog[0].address",
+            "does not apply",
+        ),
+        (
+            format!("{unix}{at}mode = \"0999\"\n"),
+            4,
+            "syslog[0].mode",
+            "octal",
+        ),
+        (
+            format!("{unix}{at}mode = 660\n"),
+            4,
+            "syslog[0].mode",
+            "octal string",
+        ),
+        (
+            format!("{unix}{at}group = \"no-such-group-here\"\n"),
+            4,
+            "syslog[0].group",
+            "no group `no-such-group-here`",
+        ),
+        (
+            format!("{unix}path = \"/{}\"\n", "p".repeat(120)),
+            3,
+            "syslog[0].path",
+            "at most 107",
+        ),
+        (
+            format!("{unix}{at}max_connections = 5\n"),
+            4,
+            "syslog[0].max_connections",
+            "unix datagram socket",
+        ),
+        (
+            format!("{unix}{at}tls = {{ cert_file = \"a\", key_file = \"b\" }}\n"),
+            4,
+            "syslog[0].tls",
+            "transport = \"tls\" only",
+        ),
+        (
+            format!("{unix}{at}\n{unix}{at}name = \"second\"\n"),
+            7,
+            "syslog[1].path",
+            "also the path of syslog[0]",
+        ),
+        (
+            format!("{MINIMAL}path = \"/run/x\"\n"),
+            4,
+            "syslog[0].path",
+            "transport = \"unix\" only",
+        ),
+        (
+            format!("{MINIMAL}mode = \"0600\"\n"),
+            4,
+            "syslog[0].mode",
+            "transport = \"unix\" only",
+        ),
+        (
+            "[[syslog]]\ntransport = \"udp\"\n".to_string(),
+            2,
+            "syslog[0].address",
+            "needs address",
+        ),
+    ];
+    for (text, line, key, needle) in cases {
+        let (l, k, msg) = err(&text);
+        assert_eq!((l, k.as_str()), (line, key), "{text}: {msg}");
+        assert!(msg.contains(needle), "{text}: {msg}");
+    }
 }

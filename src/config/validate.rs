@@ -36,26 +36,53 @@ impl Config {
         let mut seen_names = std::collections::HashSet::new();
         for (i, l) in self.syslog.iter().enumerate() {
             let name = l.display_name();
-            if let Some(j) = self.syslog[..i].iter().position(|o| {
-                o.transport.is_stream() == l.transport.is_stream()
-                    && addrs_overlap(o.address, l.address)
-            }) {
-                let other = &self.syslog[j];
-                let message = if other.address == l.address {
-                    format!("{} {} is configured twice", l.transport, l.address)
+            if let Err((key, message)) = check_endpoint(l) {
+                let at = if text_has_key(text, i, key) {
+                    key
                 } else {
-                    format!(
-                        "{} {} overlaps syslog[{j}] ({}): both cannot be bound",
-                        l.transport, l.address, other.address
-                    )
+                    "transport"
                 };
                 return Err(invalid(
-                    format!("syslog[{i}].address"),
-                    table_key_line(text, "syslog", i, "address"),
+                    format!("syslog[{i}].{key}"),
+                    table_key_line(text, "syslog", i, at),
                     message,
                 ));
             }
-            if l.transport == Transport::Udp {
+            if let Some(address) = l.address {
+                if let Some(j) = self.syslog[..i].iter().position(|o| {
+                    o.transport.is_stream() == l.transport.is_stream()
+                        && o.address.is_some_and(|a| addrs_overlap(a, address))
+                }) {
+                    let other = &self.syslog[j];
+                    let message = if other.address == l.address {
+                        format!("{} {address} is configured twice", l.transport)
+                    } else {
+                        format!(
+                            "{} {address} overlaps syslog[{j}] ({}): both cannot be bound",
+                            l.transport,
+                            other.address.map(|a| a.to_string()).unwrap_or_default()
+                        )
+                    };
+                    return Err(invalid(
+                        format!("syslog[{i}].address"),
+                        table_key_line(text, "syslog", i, "address"),
+                        message,
+                    ));
+                }
+            }
+            if let Some(path) = &l.path {
+                if let Some(j) = self.syslog[..i]
+                    .iter()
+                    .position(|o| o.path.as_ref() == Some(path))
+                {
+                    return Err(invalid(
+                        format!("syslog[{i}].path"),
+                        table_key_line(text, "syslog", i, "path"),
+                        format!("{} is also the path of syslog[{j}]", path.display()),
+                    ));
+                }
+            }
+            if matches!(l.transport, Transport::Udp | Transport::Unix) {
                 let tcp_only = [
                     ("max_connections", l.max_connections.is_some()),
                     (
@@ -68,7 +95,14 @@ impl Config {
                     return Err(invalid(
                         format!("syslog[{i}].{key}"),
                         table_key_line(text, "syslog", i, key),
-                        "applies to tcp listeners only (UDP has no connections)".into(),
+                        format!(
+                            "applies to tcp listeners only ({} has no connections)",
+                            if l.transport == Transport::Udp {
+                                "UDP"
+                            } else {
+                                "a unix datagram socket"
+                            }
+                        ),
                     ));
                 }
             }
@@ -80,7 +114,7 @@ impl Config {
                         "transport = \"tls\" needs tls = { cert_file, key_file } (and client_ca_file for mutual TLS)".into(),
                     ))
                 }
-                (Some(_), Transport::Udp | Transport::Tcp) => {
+                (Some(_), Transport::Udp | Transport::Tcp | Transport::Unix) => {
                     return Err(invalid(
                         format!("syslog[{i}].tls"),
                         table_key_line(text, "syslog", i, "tls"),
@@ -183,15 +217,16 @@ impl Config {
         if self.status.enabled {
             // The endpoint would otherwise be a syslog listener's twin: `sealtrail status`
             // would seal its own HTTP request into the chain, or the bind would fail.
-            if let Some(i) = self.syslog.iter().position(|l| {
-                l.transport.is_stream() && addrs_overlap(l.address, self.status.address)
+            if let Some((i, address)) = self.syslog.iter().enumerate().find_map(|(i, l)| {
+                let a = l.address.filter(|_| l.transport.is_stream())?;
+                addrs_overlap(a, self.status.address).then_some((i, a))
             }) {
                 return Err(invalid(
                     "status.address".into(),
                     table_key_line(text, "status", 0, "address"),
                     format!(
-                        "{} is also the address of syslog[{i}] (tcp {}); pick another port",
-                        self.status.address, self.syslog[i].address
+                        "{} is also the address of syslog[{i}] (tcp {address}); pick another port",
+                        self.status.address
                     ),
                 ));
             }
@@ -343,6 +378,59 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A listener's endpoint against its transport: an address for the network ones; a
+/// path (and perhaps a mode and a group) for a unix socket. The key and why.
+fn check_endpoint(l: &super::SyslogListener) -> Result<(), (&'static str, String)> {
+    let unix = l.transport == Transport::Unix;
+    if unix {
+        if l.address.is_some() {
+            return Err((
+                "address",
+                "does not apply to transport = \"unix\": the socket is `path`".into(),
+            ));
+        }
+        let Some(path) = &l.path else {
+            return Err((
+                "path",
+                "transport = \"unix\" needs path = \"/run/sealtrail/dev-log\" (the socket file)"
+                    .into(),
+            ));
+        };
+        crate::source::syslog::unix::check_path(path).map_err(|m| ("path", m))?;
+        if let Some(g) = &l.group {
+            g.gid().map_err(|m| ("group", m))?;
+        }
+        return Ok(());
+    }
+    let unix_only = [
+        ("path", l.path.is_some()),
+        ("mode", l.mode.is_some()),
+        ("group", l.group.is_some()),
+    ];
+    if let Some((key, _)) = unix_only.iter().find(|(_, set)| *set) {
+        return Err((key, "applies to transport = \"unix\" only".into()));
+    }
+    if l.address.is_none() {
+        return Err((
+            "address",
+            format!(
+                "transport = \"{}\" needs address = \"host:port\"",
+                l.transport
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the `index`-th `[[syslog]]` table spells out `key` (else an error about a
+/// missing key points at its `transport`).
+fn text_has_key(text: &str, index: usize, key: &str) -> bool {
+    let at = table_key_line(text, "syslog", index, key);
+    text.lines()
+        .nth(at.saturating_sub(1))
+        .is_some_and(|l| l.trim_start().starts_with(key))
 }
 
 /// Whether two sockets on the same transport cannot both be bound: same port, and the

@@ -350,7 +350,10 @@ fn a_tls_client_identity_goes_through_the_compact_line_into_ecs() {
 /// The compact line of `rec` at position 9, and its ECS rendered directly and from that
 /// line, which must agree.
 fn compact_and_ecs(rec: &IngestRecord<'_>) -> (Value, Value) {
-    let mut n = golden_normaliser();
+    compact_and_ecs_with(&mut golden_normaliser(), rec)
+}
+
+fn compact_and_ecs_with(n: &mut Normaliser, rec: &IngestRecord<'_>) -> (Value, Value) {
     let input = Input::of(rec);
     let d = n.decode(rec, &input);
     let mut compact = Vec::new();
@@ -390,6 +393,43 @@ fn local_socket_credentials_go_through_the_compact_line_into_ecs() {
     );
     // The message's own claim stays what it is: the process name and pid it gave.
     assert_eq!(ecs["process"]["pid"], 1);
+}
+
+#[test]
+fn a_local_socket_message_without_a_hostname_is_sealed_with_the_local_host_name() {
+    let mut n = golden_normaliser().with_local_host("here.example", &[0, 99]);
+    let rec = |source, raw: &'static [u8]| IngestRecord {
+        received_ns: 1_764_237_600_000_000_000,
+        source,
+        origin: Origin::Syslog(crate::record::Sender {
+            peer: None,
+            client: None,
+            cred: Some(crate::record::PeerCred {
+                pid: 7,
+                uid: 0,
+                gid: 0,
+            }),
+        }),
+        flags: RecordFlags::EMPTY,
+        raw,
+    };
+    // glibc's /dev/log form (no hostname), and a PRI-only line (Python's handler).
+    for raw in [&b"<13>Dec  2 03:00:00 app[1]: hello"[..], b"<14>pyapp: hi"] {
+        let (compact, ecs) = compact_and_ecs_with(&mut n, &rec(0, raw));
+        assert_eq!(compact["host"], "here.example", "sealed: {compact}");
+        assert_eq!(ecs["host"]["name"], "here.example");
+    }
+    // A message that names its host keeps it.
+    let (compact, ecs) =
+        compact_and_ecs_with(&mut n, &rec(0, b"<13>Dec  2 03:00:00 web1 app[1]: hello"));
+    assert_eq!(compact["host"], "web1");
+    assert_eq!(ecs["host"]["name"], "web1");
+    // Other sources are not local sockets: no host is made up for them.
+    let (compact, ecs) = compact_and_ecs_with(&mut n, &rec(1, b"<13>Dec  2 03:00:00 app[1]: x"));
+    assert!(
+        compact.get("host").is_none() && ecs.get("host").is_none(),
+        "{ecs}"
+    );
 }
 
 #[test]

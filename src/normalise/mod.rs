@@ -165,6 +165,8 @@ struct ListenerCtx {
     zone: ZoneCache,
     /// The source's name: `observer.ingress.name`.
     name: String,
+    /// A local socket's: the local host name, for its messages that carry none.
+    local_host: Option<String>,
 }
 
 /// Turns ingest records into events. Holds caches, hence `&mut self`.
@@ -187,6 +189,7 @@ impl Normaliser {
             .map(|(name, tz)| ListenerCtx {
                 zone: ZoneCache::new(tz),
                 name,
+                local_host: None,
             })
             .collect();
         Normaliser {
@@ -195,6 +198,19 @@ impl Normaliser {
             unknown_zone: ZoneCache::new(TimeZoneSpec::Utc),
             ecs: EcsWriter::default(),
         }
+    }
+
+    /// Marks the sources at `indexes` as local sockets: a message of theirs without a
+    /// hostname (glibc's `syslog(3)` sends none) was written on this host, so its
+    /// `host.name` is `host` (taken once, when the daemon starts), and that is sealed
+    /// with it. A message that names a host keeps its own.
+    pub fn with_local_host(mut self, host: &str, indexes: &[u16]) -> Self {
+        for &i in indexes {
+            if let Some(l) = self.listeners.get_mut(usize::from(i)) {
+                l.local_host = Some(host.to_string());
+            }
+        }
+        self
     }
 
     fn zone_mut(&mut self, index: u16) -> &mut ZoneCache {

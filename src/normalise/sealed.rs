@@ -32,13 +32,11 @@ impl Normaliser {
             Tags::INVALID_UTF8,
             ev.invalid_utf8 || ev.journal.as_ref().is_some_and(|j| j.lossy_message),
         );
+        let listener = self.listeners.get(usize::from(ev.source));
         SealedEvent {
             position,
             received_ns: ev.received_ns,
-            ingress: self
-                .listeners
-                .get(usize::from(ev.source))
-                .map(|l| Cow::Borrowed(l.name.as_str())),
+            ingress: listener.map(|l| Cow::Borrowed(l.name.as_str())),
             peer: ev.peer,
             tls_client: ev.tls_client.map(Cow::Borrowed),
             cred: ev.cred,
@@ -50,7 +48,10 @@ impl Normaliser {
             timestamp_ns: ev.timestamp_ns,
             priority: ev.priority,
             version: ev.version,
-            hostname: ev.hostname.map(Cow::Borrowed),
+            hostname: ev
+                .hostname
+                .or_else(|| listener.and_then(|l| l.local_host.as_deref()))
+                .map(Cow::Borrowed),
             appname: ev.appname.map(Cow::Borrowed),
             procid: ev.procid.map(|p| match p {
                 ProcId::Pid(p) => event::ProcId::Pid(p),

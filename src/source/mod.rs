@@ -112,6 +112,13 @@ pub enum BuildError {
         address: SocketAddr,
         source: std::io::Error,
     },
+    /// The unix socket's file cannot be made (something else at its path, another
+    /// process receiving on it, a missing permission).
+    #[error("source {source_name}: {error}")]
+    Unix {
+        source_name: String,
+        error: syslog::unix::UnixError,
+    },
     /// What the source needs cannot be set up (a check `check-config` missed).
     #[error("source {source_name}: {message}")]
     Setup {
@@ -179,6 +186,12 @@ impl SourceConfig<'_> {
                 crate::normalise::TimeZoneSpec::Utc
             }
         }
+    }
+
+    /// A local socket: its senders are processes on this host, so a message of theirs
+    /// without a hostname gets the local host name (`Normaliser::with_local_host`).
+    pub fn is_local_socket(&self) -> bool {
+        matches!(self, SourceConfig::Syslog(l) if l.transport == crate::config::Transport::Unix)
     }
 
     /// Binds or opens what the source needs and returns its task.

@@ -1,5 +1,6 @@
-//! Syslog listeners: UDP ([`udp`]) and TCP ([`tcp`], RFC 6587 framing), appending
-//! ingest records to the journal in batches (`sink`).
+//! Syslog listeners: UDP ([`udp`]), TCP ([`tcp`], RFC 6587 framing; [`tls`] on top)
+//! and the local unix datagram socket ([`unix`], with the senders' credentials),
+//! appending ingest records to the journal in batches (`sink`).
 //!
 //! The hot path does as little as possible: one clock reading per socket read (every
 //! frame of that read shares it), frames encoded straight into the journal batch (no
@@ -8,7 +9,8 @@
 //!
 //! Backpressure: `Journal::append` may wait. A TCP connection then simply stops reading,
 //! so the sender's window fills and it slows down; UDP cannot be slowed, the kernel
-//! drops what overflows the (enlarged) receive buffer.
+//! drops what overflows the (enlarged) receive buffer. A unix datagram socket's full
+//! queue makes a blocking sender wait in `send` (see [`unix`]).
 //!
 //! UDP: one datagram is one message; one trailing LF (or CRLF) is the sender's line end
 //! and removed, an empty datagram is skipped. TCP framing: see [`super::framing`].
@@ -22,6 +24,7 @@ mod sink;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
+pub mod unix;
 
 use std::sync::Arc;
 
@@ -55,6 +58,8 @@ pub enum Transport {
     Udp,
     /// A byte stream framed per RFC 6587.
     Tcp,
+    /// One datagram is one message, from a local process (a unix socket).
+    Unix,
 }
 
 /// What a listener needs to know about itself.
@@ -79,6 +84,7 @@ pub fn build(l: &SyslogListener, cx: SourceContext) -> Result<Built, BuildError>
         transport: match l.transport {
             ConfigTransport::Udp => Transport::Udp,
             ConfigTransport::Tcp | ConfigTransport::Tls => Transport::Tcp,
+            ConfigTransport::Unix => Transport::Unix,
         },
         max_message_bytes: l.max_message_bytes,
     };
@@ -89,14 +95,24 @@ pub fn build(l: &SyslogListener, cx: SourceContext) -> Result<Built, BuildError>
         shared,
         ..
     } = cx;
+    // Checked with the configuration: a network listener has an address, a unix one
+    // a path.
+    let address = || {
+        l.address.ok_or_else(|| BuildError::Setup {
+            source_name: spec.name.clone(),
+            message: "no address".into(),
+        })
+    };
     match l.transport {
+        ConfigTransport::Unix => build_unix(l, spec, journal, stats, shutdown),
         ConfigTransport::Udp => {
+            let address = address()?;
             let bind_err = |source| BuildError::Bind {
                 transport: "udp",
-                address: l.address,
+                address,
                 source,
             };
-            let std = std::net::UdpSocket::bind(l.address).map_err(bind_err)?;
+            let std = std::net::UdpSocket::bind(address).map_err(bind_err)?;
             std.set_nonblocking(true).map_err(bind_err)?;
             let socket = tokio::net::UdpSocket::from_std(std).map_err(bind_err)?;
             let local = socket.local_addr().map_err(bind_err)?;
@@ -127,12 +143,13 @@ pub fn build(l: &SyslogListener, cx: SourceContext) -> Result<Built, BuildError>
                 _ => None,
             };
             let transport = if tls.is_some() { "tls" } else { "tcp" };
+            let address = address()?;
             let bind_err = |source| BuildError::Bind {
                 transport,
-                address: l.address,
+                address,
                 source,
             };
-            let listener = tcp::bind(l.address).map_err(bind_err)?;
+            let listener = tcp::bind(address).map_err(bind_err)?;
             let local = listener.local_addr().map_err(bind_err)?;
             let cx = StreamContext {
                 gate: Gate::new(l.limits(), shared.budget.clone()),
@@ -145,4 +162,33 @@ pub fn build(l: &SyslogListener, cx: SourceContext) -> Result<Built, BuildError>
             })
         }
     }
+}
+
+/// Binds a `transport = "unix"` listener: its socket file, mode and group.
+fn build_unix(
+    l: &SyslogListener,
+    spec: ListenerSpec,
+    journal: crate::journal::Journal,
+    stats: Arc<SourceStats>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<Built, BuildError> {
+    let setup = |message: String| BuildError::Setup {
+        source_name: spec.name.clone(),
+        message,
+    };
+    let path = l.path.as_deref().ok_or_else(|| setup("no path".into()))?;
+    let gid = match &l.group {
+        Some(g) => Some(g.gid().map_err(|e| setup(format!("group: {e}")))?),
+        None => None,
+    };
+    let mode = l.mode.map_or(unix::DEFAULT_MODE, |m| m.0);
+    let listener = unix::bind(path, mode, gid).map_err(|error| BuildError::Unix {
+        source_name: spec.name.clone(),
+        error,
+    })?;
+    tracing::info!(source = %spec.name, path = %listener.path().display(), mode = %format!("{mode:04o}"), "listening on the unix socket");
+    Ok(Built {
+        task: Box::pin(unix::run_unix(listener, spec, journal, stats, shutdown)),
+        local_addr: None,
+    })
 }

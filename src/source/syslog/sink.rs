@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{ListenerSpec, SourceError, SourceStats};
 use crate::journal::Journal;
-use crate::record::{IngestRecord, RecordFlags};
+use crate::record::{IngestRecord, Origin, PeerCred, RecordFlags, Sender};
 use crate::source::batch::RecordBatch;
 
 /// A task's batch under construction. The batch is allocated with its first record and
@@ -33,7 +33,7 @@ impl Sink {
         }
     }
 
-    /// Encodes one frame straight into the batch.
+    /// Encodes one frame from a network peer straight into the batch.
     pub(super) fn push(
         &mut self,
         received_ns: i64,
@@ -41,17 +41,43 @@ impl Sink {
         raw: &[u8],
         flags: RecordFlags,
     ) {
-        self.batch.push(&IngestRecord {
+        let sender = Sender {
+            peer: Some(peer),
+            client: self.client.as_deref(),
+            cred: None,
+        };
+        push(
+            &mut self.batch,
+            self.listener,
             received_ns,
-            source: self.listener,
-            origin: crate::record::Origin::Syslog(crate::record::Sender {
-                peer: Some(peer),
-                client: self.client.as_deref(),
-                cred: None,
-            }),
-            flags,
+            sender,
             raw,
-        });
+            flags,
+        );
+    }
+
+    /// Encodes one message from a local process (a unix socket: no address, the
+    /// credentials the kernel reported) straight into the batch.
+    pub(super) fn push_local(
+        &mut self,
+        received_ns: i64,
+        cred: Option<PeerCred>,
+        raw: &[u8],
+        flags: RecordFlags,
+    ) {
+        let sender = Sender {
+            peer: None,
+            client: None,
+            cred,
+        };
+        push(
+            &mut self.batch,
+            self.listener,
+            received_ns,
+            sender,
+            raw,
+            flags,
+        );
     }
 
     pub(super) fn full(&self) -> bool {
@@ -82,4 +108,22 @@ impl Sink {
     pub(super) fn error(&self) {
         self.stats.errors.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Encodes one syslog message into `batch`.
+fn push(
+    batch: &mut RecordBatch,
+    source: u16,
+    received_ns: i64,
+    sender: Sender<'_>,
+    raw: &[u8],
+    flags: RecordFlags,
+) {
+    batch.push(&IngestRecord {
+        received_ns,
+        source,
+        origin: Origin::Syslog(sender),
+        flags,
+        raw,
+    });
 }

@@ -1,4 +1,4 @@
-//! Helpers shared by the UDP and TCP listener tests: a real journal, read back.
+//! Helpers shared by the UDP, TCP and unix socket listener tests: a real journal, read back.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -22,6 +22,8 @@ pub struct Got {
     pub received_ns: i64,
     /// The verified TLS client identity, for TLS listeners.
     pub client: Option<Vec<u8>>,
+    /// The sending process's credentials, for unix sockets.
+    pub cred: Option<crate::record::PeerCred>,
 }
 
 /// Waits until everything queued so far is durable, then reads the journal back.
@@ -42,6 +44,7 @@ pub async fn appended(journal: &Journal) -> Vec<Got> {
             raw: r.raw.to_vec(),
             received_ns: r.received_ns,
             client: r.tls_client().map(<[u8]>::to_vec),
+            cred: r.peer_cred(),
         });
     }
     out

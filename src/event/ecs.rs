@@ -32,7 +32,7 @@ use super::audit::AuditEvent;
 use super::compact::{write_addr, write_base64, write_ip, write_keywords, write_tags};
 use super::json;
 use super::time::TimestampFormatter;
-use super::{ProcId, SealedAuth, SealedEvent, SealedJournal, StructuredData};
+use super::{Keywords, ProcId, SealedAuth, SealedEvent, SealedJournal, StructuredData};
 
 /// Facility names by code, as rsyslog prints them.
 const FACILITY_NAMES: [&str; 24] = [
@@ -206,24 +206,10 @@ fn write_audit_event_fields(a: &AuditEvent<'_>, out: &mut Vec<u8>) {
     ] {
         if !list.is_empty() {
             out.extend_from_slice(key);
-            out.push(b'[');
-            for (i, k) in list.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                json::write_str(out, k);
-            }
-            out.push(b']');
+            write_keywords(&Keywords::Borrowed(list), out);
         }
     }
-    out.extend_from_slice(b",\"action\":");
-    json::write_str(out, &a.action);
-    out.extend_from_slice(b",\"outcome\":");
-    json::write_str(out, &a.outcome);
-    if let Some(r) = &a.reason {
-        out.extend_from_slice(b",\"reason\":");
-        json::write_str(out, r);
-    }
+    write_action_outcome_reason(&a.action, &a.outcome, a.reason.as_deref(), out);
 }
 
 /// ECS `user.*` (the actor) and `source.ip` of an application audit event.
@@ -274,11 +260,22 @@ fn write_auth_event_fields(a: &SealedAuth<'_>, out: &mut Vec<u8>) {
     write_keywords(&a.category, out);
     out.extend_from_slice(b",\"type\":");
     write_keywords(&a.kind_type, out);
+    write_action_outcome_reason(&a.action, &a.outcome, a.reason.as_deref(), out);
+}
+
+/// `event.action`, `event.outcome`, `event.reason`: the same for an authentication
+/// event and an application audit event.
+fn write_action_outcome_reason(
+    action: &str,
+    outcome: &str,
+    reason: Option<&str>,
+    out: &mut Vec<u8>,
+) {
     out.extend_from_slice(b",\"action\":");
-    json::write_str(out, &a.action);
+    json::write_str(out, action);
     out.extend_from_slice(b",\"outcome\":");
-    json::write_str(out, &a.outcome);
-    if let Some(r) = &a.reason {
+    json::write_str(out, outcome);
+    if let Some(r) = reason {
         out.extend_from_slice(b",\"reason\":");
         json::write_str(out, r);
     }

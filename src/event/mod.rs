@@ -125,6 +125,8 @@ pub enum StructuredData<'a> {
 pub enum Keywords<'a> {
     Static(&'static [&'static str]),
     Parsed(Vec<Cow<'a, str>>),
+    /// A list held elsewhere (an audit event's).
+    Borrowed(&'a [Cow<'a, str>]),
 }
 
 impl Keywords<'_> {
@@ -132,6 +134,7 @@ impl Keywords<'_> {
         let (a, b): (&[&'static str], &[Cow<'_, str>]) = match self {
             Keywords::Static(s) => (s, &[]),
             Keywords::Parsed(v) => (&[], v),
+            Keywords::Borrowed(v) => (&[], v),
         };
         a.iter().copied().chain(b.iter().map(|c| c.as_ref()))
     }

@@ -147,6 +147,16 @@ impl Daemon {
         if created {
             tracing::info!(key = %key_path.display(), public_key = %pub_path.display(), %key_id, "created a new signing key; give the public key to your auditors");
         }
+        // A key written before 0.2 is in the PKCS#8 v2 form OpenSSL cannot read.
+        match keys::upgrade_secret_form(&key_path, &signing) {
+            Ok(true) => {
+                tracing::info!(key = %key_path.display(), %key_id, "rewrote the signing key in the PKCS#8 v1 form that openssl pkey reads (the same key)")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(key = %key_path.display(), error = %e, "could not rewrite the signing key in the PKCS#8 v1 form; it stays as it is and still works")
+            }
+        }
         if let Some(c) = &chain {
             if c.key_id.is_none() {
                 tracing::warn!(%key_id, next_seq = c.next_seq, "the checkpoint (written by an older version) does not record its key: assuming this key signs the chain; from the next segment on it is recorded");

@@ -110,13 +110,7 @@ pub fn generate(secret_path: &Path) -> Result<VerifyingKey, KeyError> {
         .map_err(io_err(parent))?;
 
     let key = SigningKey::generate(&mut rand_core::OsRng);
-    let pem = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|e| KeyError::Parse {
-            path: secret_path.to_owned(),
-            what: "PKCS#8 encoding",
-            reason: e.to_string(),
-        })?;
+    let pem = secret_pem(&key, secret_path)?;
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -141,6 +135,56 @@ pub fn generate(secret_path: &Path) -> Result<VerifyingKey, KeyError> {
         .and_then(|d| d.sync_all())
         .map_err(io_err(parent))?;
     Ok(public)
+}
+
+/// The secret key as PKCS#8 v1 PEM (RFC 5208 / RFC 8410 §7: the private key alone).
+/// The v2 form ed25519-dalek writes by default (RFC 5958, with the public key) is
+/// refused by OpenSSL 3 and Python's `cryptography`, so an operator could not inspect
+/// or back it up with standard tools (`openssl pkey -in signing.key -noout -text`).
+fn secret_pem(
+    key: &SigningKey,
+    path: &Path,
+) -> Result<ed25519_dalek::pkcs8::spki::der::zeroize::Zeroizing<String>, KeyError> {
+    let bytes = ed25519_dalek::pkcs8::KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    };
+    bytes
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| KeyError::Parse {
+            path: path.to_owned(),
+            what: "PKCS#8 encoding",
+            reason: e.to_string(),
+        })
+}
+
+/// Rewrites a secret key file written in the v2 form (before sealtrail 0.2) in the v1
+/// form, the same key, so standard tools read it: temp file (mode 0600) + fsync +
+/// rename + directory fsync. Returns whether it rewrote. A failure leaves the old file.
+pub fn upgrade_secret_form(path: &Path, key: &SigningKey) -> Result<bool, KeyError> {
+    let old = fs::read_to_string(path).map_err(io_err(path))?;
+    let new = secret_pem(key, path)?;
+    if old.trim() == new.trim() {
+        return Ok(false);
+    }
+    let tmp = path.with_extension("key.tmp");
+    let _ = fs::remove_file(&tmp);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io_err(&tmp))?;
+    f.write_all(new.as_bytes()).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(io_err(path))?;
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))?;
+    }
+    Ok(true)
 }
 
 /// Writes the public key file (temp + rename, mode 0644): it is derived data, so
@@ -352,6 +396,33 @@ mod tests {
         assert_eq!(k1.to_bytes(), k2.to_bytes());
         let pk = load_verifying_key(&public_path_for(&secret)).unwrap();
         assert_eq!(pk, k1.verifying_key());
+    }
+
+    #[test]
+    fn the_secret_key_is_pkcs8_v1_and_a_v2_file_is_rewritten_as_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("signing.key");
+        generate(&secret).unwrap();
+        let pem = fs::read_to_string(&secret).unwrap();
+        let (_, doc) = ed25519_dalek::pkcs8::spki::der::SecretDocument::from_pem(&pem).unwrap();
+        // SEQUENCE { INTEGER 0 (v1), ... }: the version byte is the first inner value.
+        assert_eq!(
+            &doc.as_bytes()[2..5],
+            &[0x02, 0x01, 0x00],
+            "version 1 (v1 = 0)"
+        );
+        let key = load_signing_key(&secret).unwrap();
+        assert!(!upgrade_secret_form(&secret, &key).unwrap(), "already v1");
+        // The v2 form older versions wrote: same key, rewritten once, mode kept 0600.
+        let v2 = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        fs::write(&secret, v2.as_bytes()).unwrap();
+        assert!(upgrade_secret_form(&secret, &key).unwrap());
+        assert_eq!(fs::read_to_string(&secret).unwrap(), pem);
+        assert_eq!(fs::metadata(&secret).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(
+            load_signing_key(&secret).unwrap().to_bytes(),
+            key.to_bytes()
+        );
     }
 
     #[test]

@@ -79,6 +79,10 @@ pub enum Command {
         /// instead of their ECS rendering.
         #[arg(long, conflicts_with = "seal_only")]
         sealed: bool,
+        /// Also check the seal's signature with this public key. Without it the
+        /// content is still checked against the seal (hashes, Merkle root, counts).
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
     },
     /// Show a running daemon's sources, journal lag, spool, sealed and shipped
     /// sequence and alerts, from its status endpoint. Exit 0, or 3 if unreachable.
@@ -135,7 +139,15 @@ pub fn main() -> i32 {
             segment,
             seal_only,
             sealed,
-        } => report(inspect(&segment, seal_only, sealed), 2),
+            key,
+        } => match inspect(&segment, seal_only, sealed, key.as_deref()) {
+            Ok(Checked::Intact) => 0,
+            Ok(Checked::Tampered) => 1,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                2
+            }
+        },
         Command::Replay {
             input,
             config,
@@ -432,16 +444,59 @@ fn replay(input: &Path, config: Option<&Path>, show: ShowArg, timezone: &str) ->
     }
 }
 
-/// Prints the seal, then the events (rendered as ECS unless `sealed`). Nothing is sized
-/// from the file: the seal is read from the file's end and the data frame is decoded
-/// through a fixed buffer straight to stdout, so a corrupt frame prints the lines before
-/// the damage, then fails.
-fn inspect(path: &Path, seal_only: bool, sealed: bool) -> anyhow::Result<()> {
-    use crate::segment::SegmentError;
+/// What `inspect` found when it checked the segment against its seal.
+enum Checked {
+    Intact,
+    /// Printed, but the content (or with `--key` the signature) does not match the
+    /// seal: exit 1, like `verify` on a tampered archive.
+    Tampered,
+}
+
+/// Prints the seal, then the events (rendered as ECS unless `sealed`), then checks the
+/// content against the seal (and the signature with `key`), reporting any mismatch on
+/// stderr. Nothing is sized from the file: the seal is read from the file's end and the
+/// data frame is decoded through a fixed buffer straight to stdout, so a corrupt frame
+/// prints the lines before the damage, then fails.
+fn inspect(
+    path: &Path,
+    seal_only: bool,
+    sealed: bool,
+    key: Option<&Path>,
+) -> anyhow::Result<Checked> {
     let mut file =
         std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
     let found = crate::segment::read_seal(&mut file)
         .with_context(|| format!("parsing {}", path.display()))?;
+    print_segment(path, &mut file, &found, seal_only, sealed)?;
+    file.seek(std::io::SeekFrom::Start(0))
+        .with_context(|| format!("reading {}", path.display()))?;
+    let mut problems = crate::segment::check_content(&mut file, &found)
+        .with_context(|| format!("checking {}", path.display()))?;
+    if let Some(k) = key {
+        let public = crate::keys::load_verifying_key(k)?;
+        if let Err(e) = found.seal.verify_signature(&public) {
+            problems.push(format!("signature: {e}"));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(Checked::Intact);
+    }
+    eprintln!(
+        "{}: does not match its seal (tampered or damaged): {}",
+        path.display(),
+        problems.join("; ")
+    );
+    Ok(Checked::Tampered)
+}
+
+fn print_segment(
+    path: &Path,
+    file: &mut std::fs::File,
+    found: &crate::segment::Located,
+    seal_only: bool,
+    sealed: bool,
+) -> anyhow::Result<()> {
+    use crate::segment::SegmentError;
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     let printed = (|| {
         writeln!(out, "{}", found.seal.to_json()).map_err(SegmentError::Io)?;
@@ -450,7 +505,7 @@ fn inspect(path: &Path, seal_only: bool, sealed: bool) -> anyhow::Result<()> {
                 .map_err(SegmentError::Io)?;
             if sealed {
                 crate::segment::copy_content(
-                    &mut file,
+                    &mut *file,
                     found.seal_start,
                     &mut out,
                     found.seal.content_len,
@@ -458,7 +513,7 @@ fn inspect(path: &Path, seal_only: bool, sealed: bool) -> anyhow::Result<()> {
             } else {
                 let mut ecs = crate::event::EcsLines::new(&mut out, &found.seal.stream);
                 crate::segment::copy_content(
-                    &mut file,
+                    &mut *file,
                     found.seal_start,
                     &mut ecs,
                     found.seal.content_len,

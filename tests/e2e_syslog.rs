@@ -504,17 +504,32 @@ fn logger_rfc5424_rfc3164_over_udp_and_tcp_framings() {
         sealed_lines.len()
     );
 
-    // The verifier is not a rubber stamp: coverage that stops before --until fails ...
+    // A clean stop is sealed: coverage that ends before --until by a planned stop is
+    // said, not failed ...
     let future = (chrono::Utc::now() + chrono::Duration::hours(1))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let out = env.verify(&cfg, &["--until", &future]);
+    let out = env.verify(&cfg, &["--until", &future, "--json"]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let report = verify_json(&out);
+    assert_eq!(report["streams"][0]["tail"]["state"], "stopped", "{report}");
+    // ... and without its stop segment, the same archive is truncated before --until.
+    let cut = env.path().join("cut");
+    copy_dir(&env.archive_dir, &cut);
+    let newest = objects.iter().map(|o| &o.key).max().unwrap();
+    fs::remove_file(cut.join(newest)).unwrap();
+    let out = env.verify_with_key(&cut, &env.public_key(&cfg), &["--until", &future]);
     assert_eq!(
         out.code,
         Some(1),
-        "verify --until <one hour ahead> must report the archive as truncated:\n{}",
+        "verify --until <one hour ahead> must report the cut archive as truncated:\n{}",
         out.describe()
     );
-    assert!(!out.stdout.is_empty(), "no problem line printed");
+    // (tail_truncated, or no_segments when the stop segment was the only one)
+    assert!(
+        out.stdout_str().contains("verdict: INVALID"),
+        "{}",
+        out.describe()
+    );
 
     // ... and so does one changed byte, named by its object.
     let target = objects

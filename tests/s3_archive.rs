@@ -629,6 +629,11 @@ fn an_anchor_catches_newest_segments_deleted_from_the_bucket() {
         "without --until or --anchor the shortened chain still verifies (why the anchor exists): {}",
         blind.describe()
     );
+    assert!(
+        blind.stdout_str().contains("tail: not checked"),
+        "but the report says the tail was not checked: {}",
+        blind.describe()
+    );
     let caught = verify(
         &server,
         "plain",
@@ -640,7 +645,7 @@ fn an_anchor_catches_newest_segments_deleted_from_the_bucket() {
     assert!(text.contains("tail_truncated"), "{text}");
     let last = keys.len() - 1;
     assert!(
-        text.contains(&format!("segments {}..={} are missing", last - 1, last)),
+        text.contains(&format!("seqs {}..={} missing", last - 1, last)),
         "{text}"
     );
 }

@@ -11,7 +11,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, PutPayload};
 use sealtrail::segment::{object_key, Seal, SealHeader, SealKind, SegmentBuilder};
-use sealtrail::verify::{verify_store, ProblemKind, Report, VerifyOptions};
+use sealtrail::verify::{verify_store, Downtime, ProblemKind, Report, VerifyOptions};
 use std::path::PathBuf;
 
 const T0: i64 = 1_714_564_800_000_000_000; // 2024-05-01T12:00:00Z
@@ -284,7 +284,7 @@ async fn deleted_middle_segment() {
     let r = a.verify(|_| {}).await;
     assert_problems(&r, &[(ProblemKind::SequenceGap, &a.loc("host-a", 3))]);
     assert!(
-        r.problems[0].detail.contains("2..=2"),
+        r.problems[0].detail.starts_with("seq 2 missing"),
         "{}",
         r.problems[0].detail
     );
@@ -401,8 +401,123 @@ async fn heartbeat_gap_and_resume_downtime() {
     a.chain(&s).await;
     let r = a.verify(|_| {}).await;
     assert_problems(&r, &[(ProblemKind::HeartbeatGap, &a.loc("host-a", 3))]);
-    assert_eq!(r.streams[0].downtime, vec![(gap_end, gap_end + 3600 * SEC)]);
-    assert!(r.render_text().contains("downtime"));
+    assert_eq!(
+        r.streams[0].downtime,
+        vec![Downtime {
+            start_ns: gap_end,
+            end_ns: gap_end + 3600 * SEC,
+            planned: false
+        }]
+    );
+    let text = r.render_text();
+    assert!(
+        text.contains("down ") && text.contains("(1h 0m), not after a stop segment"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_stop_then_a_resume_is_planned_downtime_and_a_stop_then_a_normal_segment_is_not() {
+    let mut s = specs("host-a", 2);
+    let stop_at = s[1].end + PERIOD;
+    // seq 2: stopped on purpose; seq 3: the resume an hour later; seq 4: a normal one.
+    s.push(Spec {
+        stream: "host-a",
+        kind: SealKind::Stop,
+        start: s[1].end,
+        end: stop_at,
+        events: 1,
+    });
+    s.push(Spec {
+        stream: "host-a",
+        kind: SealKind::Resume,
+        start: stop_at,
+        end: stop_at + 3600 * SEC,
+        events: 0,
+    });
+    s.push(Spec {
+        stream: "host-a",
+        kind: SealKind::Normal,
+        start: stop_at + 3600 * SEC,
+        end: stop_at + 3600 * SEC + PERIOD,
+        events: 1,
+    });
+    let mut a = Archive::new();
+    a.chain(&s).await;
+    let r = a.verify(|_| {}).await;
+    assert!(r.is_valid(), "{}", r.render_text());
+    assert_eq!(
+        r.streams[0].downtime,
+        vec![Downtime {
+            start_ns: stop_at,
+            end_ns: stop_at + 3600 * SEC,
+            planned: true
+        }]
+    );
+    assert_eq!(
+        r.streams[0].stopped_ns, None,
+        "the chain went on after the stop"
+    );
+    assert!(r.render_text().contains("after a planned stop"));
+
+    // A normal segment straight after a stop: a stop ends a run.
+    let mut s = specs("host-b", 2);
+    s.push(Spec {
+        stream: "host-b",
+        kind: SealKind::Stop,
+        start: s[1].end,
+        end: s[1].end + PERIOD,
+        events: 1,
+    });
+    s.push(Spec {
+        stream: "host-b",
+        kind: SealKind::Normal,
+        start: s[1].end + PERIOD,
+        end: s[1].end + 2 * PERIOD,
+        events: 1,
+    });
+    let mut b = Archive::new();
+    b.chain(&s).await;
+    let r = b.verify(|_| {}).await;
+    assert_problems(&r, &[(ProblemKind::AfterStop, &b.loc("host-b", 3))]);
+}
+
+#[tokio::test]
+async fn a_chain_ending_with_a_stop_is_not_truncated_before_until_but_says_so() {
+    let mut s = specs("host-a", 2);
+    let stop_at = s[1].end + PERIOD;
+    s.push(Spec {
+        stream: "host-a",
+        kind: SealKind::Stop,
+        start: s[1].end,
+        end: stop_at,
+        events: 1,
+    });
+    let mut a = Archive::new();
+    a.chain(&s).await;
+    let until = stop_at + 3600 * SEC;
+    let r = a.verify(|o| o.until_ns = Some(until)).await;
+    assert!(r.is_valid(), "{}", r.render_text());
+    assert_eq!(r.streams[0].stopped_ns, Some(stop_at));
+    let text = r.render_text();
+    assert!(text.contains("stopped on purpose at"), "{text}");
+    assert!(text.contains("only --anchor can tell"), "{text}");
+    let json = r.to_json();
+    assert_eq!(json["streams"][0]["tail"]["state"], "stopped");
+    // The same chain without its stop segment is truncated before --until.
+    let mut a = Archive::new();
+    a.chain(&s[..2]).await;
+    let r = a.verify(|o| o.until_ns = Some(until)).await;
+    assert_problems(&r, &[(ProblemKind::TailTruncated, &a.loc("host-a", 1))]);
+    // Without --until the tail is not checked, and the report says so.
+    let r = a.verify(|_| {}).await;
+    assert!(r.is_valid());
+    assert!(
+        r.render_text().contains("tail: not checked"),
+        "{}",
+        r.render_text()
+    );
+    assert_eq!(r.to_json()["streams"][0]["tail"]["state"], "unchecked");
 }
 
 #[tokio::test]
@@ -528,15 +643,46 @@ async fn report_formats() {
     std::fs::remove_file(a.file(&a.loc("host-a", 1))).unwrap();
     let r = a.verify(|_| {}).await;
     let text = r.render_text();
-    let first = text.lines().next().unwrap();
+    let mut lines = text.lines();
+    // Who checked what, when: the header an auditor hands on with the verdict.
+    let tool = lines.next().unwrap();
+    assert!(
+        tool.starts_with(&format!(
+            "sealtrail {} (segment format 1), verified at 20",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{tool}"
+    );
+    let archive = lines.next().unwrap();
+    assert!(
+        archive.contains("key id ") && archive.contains("window the whole archive"),
+        "{archive}"
+    );
+    let first = lines.next().unwrap();
     assert_eq!(
         first.split(": ").take(2).collect::<Vec<_>>(),
         vec![a.loc("host-a", 2).as_str(), "sequence_gap"]
     );
+    assert!(
+        first.ends_with(&format!(
+            "seq 1 missing (1 segment(s)); previous present is {}",
+            a.loc("host-a", 0)
+        )),
+        "{first}"
+    );
     assert!(text.contains("verdict: INVALID"));
     let j = r.to_json();
+    assert_eq!(j["schema"], "sealtrail.verify.report/1");
+    assert_eq!(j["tool"]["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(j["valid"], false);
+    assert_eq!(j["verdict"], "invalid");
     assert_eq!(j["problems"][0]["kind"], "sequence_gap");
+    assert_eq!(j["key_ids"][0].as_str().unwrap().len(), 16);
+    // Times are RFC 3339 strings; exact nanoseconds are kept as strings.
+    let st = &j["streams"][0];
+    assert_eq!(st["period_start"], "2024-05-01T12:00:00Z");
+    assert_eq!(st["period_start_ns"], T0.to_string());
+    assert!(j["verified_at"].as_str().unwrap().ends_with('Z'));
 }
 
 #[tokio::test]
@@ -545,6 +691,9 @@ async fn since_before_genesis_is_not_a_missing_head() {
     let r = a.verify(|o| o.since_ns = Some(T0 - 3600 * SEC)).await;
     assert!(r.is_valid(), "{}", r.render_text());
     assert_eq!(r.streams[0].first_seq, 0);
+    // Not a failure (nothing existed before seq 0), but said.
+    let text = r.render_text();
+    assert!(text.contains("head: the stream begins (seq 0) at 2024-05-01T12:00:00Z, after --since 2024-05-01T11:00:00Z"), "{text}");
 }
 
 #[tokio::test]

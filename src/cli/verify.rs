@@ -171,13 +171,14 @@ pub fn run(a: VerifyArgs) -> i32 {
     if let Some(b) = bar {
         b.finish();
     }
-    let report = match verified {
+    let mut report = match verified {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return 2;
         }
     };
+    report.archive = a.archive.clone();
     let text = if a.json {
         report.to_json().to_string() + "\n"
     } else {

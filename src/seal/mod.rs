@@ -330,6 +330,12 @@ impl Sealer {
     ) -> Result<(), SealError> {
         let mut reader = self.journal.reader(self.position)?;
         let max_age_ns = i64::try_from(self.opts.max_age.as_nanos()).unwrap_or(i64::MAX);
+        if self.next_kind == SealKind::Resume {
+            // The resume segment is the downtime itself, sealed at once and empty: its
+            // period runs from the last seal before the stop (or crash) to this start,
+            // exactly. What the journal still holds from before goes into the next one.
+            self.seal_segment(self.position, tx, Why::Resume)?;
+        }
         loop {
             self.wait_for_spool(stop);
             let stopping = stop.load(Ordering::Acquire);
@@ -356,7 +362,9 @@ impl Sealer {
             }
             self.note_gaps(&mut reader);
             if stopping {
-                // Everything durable has been read: this is the final segment.
+                // Everything durable has been read: this is the final segment, sealed
+                // as a stop so a verifier can tell a planned end from a truncated tail.
+                self.next_kind = SealKind::Stop;
                 self.seal_segment(reader.position(), tx, Why::Final)?;
                 return Ok(());
             }
@@ -582,6 +590,8 @@ enum Why {
     Pressure,
     /// Shutdown: the last segment.
     Final,
+    /// Start after an earlier run: the downtime.
+    Resume,
 }
 
 impl SealerStats {

@@ -92,6 +92,10 @@ pub enum SealKind {
     Normal,
     /// First segment after a daemon start: its period covers the daemon's downtime.
     Resume,
+    /// The last segment before a clean stop: sealed on purpose at its period's end, so
+    /// the end of coverage there is a planned stop, not a truncated tail. The next
+    /// segment, if any, is a resume.
+    Stop,
 }
 
 impl SealKind {
@@ -99,6 +103,7 @@ impl SealKind {
         match self {
             SealKind::Normal => 0,
             SealKind::Resume => 1,
+            SealKind::Stop => 2,
         }
     }
 
@@ -106,6 +111,7 @@ impl SealKind {
         match v {
             0 => Ok(SealKind::Normal),
             1 => Ok(SealKind::Resume),
+            2 => Ok(SealKind::Stop),
             other => Err(SegmentError::UnknownKind(other)),
         }
     }
@@ -114,6 +120,7 @@ impl SealKind {
         match self {
             SealKind::Normal => "normal",
             SealKind::Resume => "resume",
+            SealKind::Stop => "stop",
         }
     }
 }

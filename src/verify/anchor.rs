@@ -141,11 +141,10 @@ pub async fn check(
         Some(last) if last < head.seq => problem(
             ProblemKind::TailTruncated,
             format!(
-                "stream {} ends at seq {last}, but the signed anchor shows it reached seq {} (sealed until {when}): segments {}..={} are missing",
+                "stream {} ends at seq {last}, but the signed anchor shows it reached seq {} (sealed until {when}): {} missing",
                 head.stream,
                 head.seq,
-                last + 1,
-                head.seq
+                super::report::fmt_seqs(last + 1, head.seq)
             ),
         ),
         Some(_) => {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::segment::{Seal, SealKind};
 
 use super::object::Outcome;
-use super::report::{fmt_dur, fmt_ns};
+use super::report::{fmt_dur, fmt_ns, fmt_seqs};
 use super::{Problem, ProblemKind, Report, StreamSummary, VerifyOptions};
 
 /// Heartbeat slack: a normal segment may exceed its promise by 10 % plus this.
@@ -196,6 +196,8 @@ pub(super) fn analyse(
         until_ns: opts.until_ns,
         retention: None,
         anchor: None,
+        archive: String::new(),
+        verified_at_ns: 0,
     }
 }
 
@@ -300,8 +302,8 @@ fn check_chain(
                     &first.location,
                     ProblemKind::HeadMissing,
                     format!(
-                        "chain starts at seq {first_seq}; seqs 0..={} are missing",
-                        first_seq - 1
+                        "chain starts at seq {first_seq}; {} missing",
+                        fmt_seqs(0, first_seq - 1)
                     ),
                 );
             }
@@ -344,9 +346,8 @@ fn check_chain(
                 &next[0].location,
                 ProblemKind::SequenceGap,
                 format!(
-                    "seqs {}..={} missing ({} segment(s)); previous present is {}",
-                    a + 1,
-                    b - 1,
+                    "{} missing ({} segment(s)); previous present is {}",
+                    fmt_seqs(a + 1, b - 1),
                     b - a - 1,
                     prev[0].location
                 ),
@@ -365,10 +366,28 @@ fn check_chain(
         period_start_ns: first.seal.period_start_ns,
         period_end_ns: first.seal.period_end_ns,
         downtime: Vec::new(),
+        stopped_ns: None,
     };
-    for g in &groups {
+    for (i, g) in groups.iter().enumerate() {
         let e = &g[0];
         let s = &e.seal;
+        // The segment just before, in the window or not.
+        let before = match i.checked_sub(1).map(|j| &groups[j][0]) {
+            Some(p) if p.seal.seq + 1 == s.seq => Some(p),
+            _ => s.seq.checked_sub(1).and_then(|q| all.get(&q)),
+        };
+        let after_stop = before.is_some_and(|p| p.seal.kind == SealKind::Stop);
+        if after_stop && s.kind != SealKind::Resume {
+            problems.push(
+                &e.location,
+                ProblemKind::AfterStop,
+                format!(
+                    "a {} segment follows the stop segment seq {}: after a planned stop the next segment is a resume",
+                    s.kind.as_str(),
+                    s.seq - 1
+                ),
+            );
+        }
         summary.segments += 1;
         summary.events = summary.events.saturating_add(s.event_count);
         summary.empty_segments += u64::from(s.event_count == 0);
@@ -376,8 +395,12 @@ fn check_chain(
         summary.period_end_ns = s.period_end_ns;
         let span = i128::from(s.period_end_ns) - i128::from(s.period_start_ns);
         match s.kind {
-            SealKind::Resume => summary.downtime.push((s.period_start_ns, s.period_end_ns)),
-            SealKind::Normal => {
+            SealKind::Resume => summary.downtime.push(super::Downtime {
+                start_ns: s.period_start_ns,
+                end_ns: s.period_end_ns,
+                planned: after_stop,
+            }),
+            SealKind::Normal | SealKind::Stop => {
                 let promise = i128::from(s.heartbeat_ms) * 1_000_000;
                 let allowed = promise + promise / 10 + HEARTBEAT_SLACK_NS;
                 if span > allowed {
@@ -385,7 +408,8 @@ fn check_chain(
                         &e.location,
                         ProblemKind::HeartbeatGap,
                         format!(
-                            "normal segment spans {} ({} .. {}), heartbeat promise is {} ms",
+                            "{} segment spans {} ({} .. {}), heartbeat promise is {} ms",
+                            s.kind.as_str(),
                             fmt_dur(span),
                             fmt_ns(s.period_start_ns),
                             fmt_ns(s.period_end_ns),
@@ -397,10 +421,15 @@ fn check_chain(
         }
     }
 
-    // Tail.
+    let last = &groups.last()?[0];
+    if last.seal.kind == SealKind::Stop {
+        summary.stopped_ns = Some(last.seal.period_end_ns);
+    }
+    // Tail. A chain that ends with a stop segment ended on purpose: not a truncation
+    // (the report says so, and that only `--anchor` can rule out later segments).
     if let Some(until) = opts.until_ns {
-        let last = &groups.last()?[0];
         if last.seal.period_end_ns < until
+            && last.seal.kind != SealKind::Stop
             && !broken.covers(
                 stream,
                 last.seal.seq.saturating_add(1),

@@ -156,6 +156,8 @@ pub enum ProblemKind {
     RetentionTooShort,
     /// `--anchor`: the archive holds another seal at the anchor's sequence number.
     AnchorMismatch,
+    /// A segment after a stop segment is not a resume: a stop is the end of a run.
+    AfterStop,
 }
 
 impl ProblemKind {
@@ -189,6 +191,7 @@ impl ProblemKind {
             ProblemKind::GovernanceLock => "governance_lock",
             ProblemKind::RetentionTooShort => "retention_too_short",
             ProblemKind::AnchorMismatch => "anchor_mismatch",
+            ProblemKind::AfterStop => "after_stop",
         }
     }
 }
@@ -220,7 +223,20 @@ pub struct StreamSummary {
     pub period_start_ns: i64,
     pub period_end_ns: i64,
     /// Periods of resume segments: the daemon was down (or not sealing) then.
-    pub downtime: Vec<(i64, i64)>,
+    pub downtime: Vec<Downtime>,
+    /// The last segment is a stop: the daemon stopped on purpose at this time.
+    pub stopped_ns: Option<i64>,
+}
+
+/// A time the stream was not sealing: a resume segment's period, from the last seal
+/// before the stop (or crash) to the start after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Downtime {
+    pub start_ns: i64,
+    pub end_ns: i64,
+    /// The segment before it is a stop segment: a planned stop, not a crash (or a
+    /// `kill -9`, or a power cut). Unknown (false) when that segment is not at hand.
+    pub planned: bool,
 }
 
 /// The verdict: valid iff no problems.
@@ -241,6 +257,10 @@ pub struct Report {
     pub retention: Option<retention::RetentionSummary>,
     /// What `--anchor` showed (`None` when not given).
     pub anchor: Option<anchor::AnchorSummary>,
+    /// Where the archive is, as the auditor named it (set by the caller).
+    pub archive: String,
+    /// When the verification started (unix ns).
+    pub verified_at_ns: i64,
 }
 
 /// End of the UTC day named by a key, in unix ns (None if the date is impossible).
@@ -317,6 +337,7 @@ async fn verify_listed(
         })
         .collect();
 
+    let verified_at_ns = crate::record::now_ns();
     let prefix_str = prefix.as_ref().to_owned();
     let our_id = crate::keys::key_id(&opts.key);
     let ctx = Arc::new(object::Ctx {
@@ -346,6 +367,7 @@ async fn verify_listed(
     report.objects = objects;
     report.skipped += skipped;
     report.bytes = bytes_read;
+    report.verified_at_ns = verified_at_ns;
     Ok(report)
 }
 
@@ -385,6 +407,7 @@ mod tests {
             GovernanceLock,
             RetentionTooShort,
             AnchorMismatch,
+            AfterStop,
         ];
         let names: std::collections::BTreeSet<&str> = all.iter().map(|k| k.as_str()).collect();
         assert_eq!(names.len(), all.len());

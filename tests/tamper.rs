@@ -88,6 +88,14 @@ impl Archive {
             .unwrap()
     }
 
+    fn seal_at(&self, loc: &str) -> Seal {
+        self.segs
+            .iter()
+            .find(|(l, _)| l == loc)
+            .map(|(_, s)| s.clone())
+            .unwrap()
+    }
+
     fn seal(&self, stream: &str, seq: u64) -> Seal {
         self.segs
             .iter()
@@ -605,6 +613,89 @@ async fn forked_duplicate_seq() {
         .problems
         .iter()
         .any(|p| p.kind == ProblemKind::DuplicateSeq && p.object == dup));
+}
+
+#[tokio::test]
+async fn a_fork_stored_under_a_wrong_key_is_still_a_duplicate_seq() {
+    let a = clean(3).await;
+    let s1 = a.seal("host-a", 1);
+    // A second, validly signed seq 1 with other content, hidden under a `.bak` name.
+    let mut b = SegmentBuilder::new(1).unwrap();
+    let spec = Spec {
+        stream: "host-a",
+        kind: SealKind::Normal,
+        start: s1.period_start_ns,
+        end: s1.period_end_ns,
+        events: 3,
+    };
+    let sealed = build(&mut b, &spec, 1, s1.prev_hash, &key());
+    let hidden = format!("{}.bak", a.loc("host-a", 1));
+    std::fs::write(a.file(&hidden), &sealed.bytes).unwrap();
+    let r = a.verify(|_| {}).await;
+    assert_problems(
+        &r,
+        &[
+            (ProblemKind::DuplicateSeq, &hidden),
+            (ProblemKind::Misplaced, &hidden),
+        ],
+    );
+    let dup = r
+        .problems
+        .iter()
+        .find(|p| p.kind == ProblemKind::DuplicateSeq)
+        .unwrap();
+    assert!(
+        dup.detail.contains("different seal: the chain forks"),
+        "{}",
+        dup.detail
+    );
+    // An identical copy under a wrong name is only misplaced: no fork.
+    let copy = format!("{}.bak", a.loc("host-a", 2));
+    std::fs::copy(a.file(&a.loc("host-a", 2)), a.file(&copy)).unwrap();
+    let r = a.verify(|_| {}).await;
+    assert_eq!(r.count(ProblemKind::DuplicateSeq), 1, "{}", r.render_text());
+    assert_eq!(r.count(ProblemKind::Misplaced), 2, "{}", r.render_text());
+}
+
+/// Replaces the seal of `loc` with `f(seal)`, signed with the chain's key.
+fn reseal(a: &Archive, loc: &str, f: impl FnOnce(&mut Seal)) {
+    let mut s = a.seal_at(loc);
+    f(&mut s);
+    use ed25519_dalek::Signer;
+    s.signature = key().sign(&s.signed_bytes()).to_bytes();
+    let bytes = std::fs::read(a.file(loc)).unwrap();
+    let payload = s.to_bytes();
+    let mut obj = bytes[..s.data_len as usize].to_vec();
+    obj.extend_from_slice(&0x184D_2A53u32.to_le_bytes());
+    obj.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    obj.extend_from_slice(&payload);
+    std::fs::write(a.file(loc), obj).unwrap();
+}
+
+#[tokio::test]
+async fn event_times_that_contradict_the_seal_are_invalid() {
+    // clean(): seq 0 has events, seq 2 is an empty heartbeat.
+    let a = clean(3).await;
+    let busy = a.loc("host-a", 0);
+    reseal(&a, &busy, |s| {
+        std::mem::swap(&mut s.first_event_ns, &mut s.last_event_ns)
+    });
+    let empty = a.loc("host-a", 2);
+    reseal(&a, &empty, |s| s.first_event_ns = T0);
+    let r = a.verify(|_| {}).await;
+    // (their hashes changed, so the links after them break too)
+    assert_eq!(
+        r.count(ProblemKind::InvalidEventTimes),
+        2,
+        "{}",
+        r.render_text()
+    );
+    let text = r.render_text();
+    assert!(text.contains("is after the last"), "{text}");
+    assert!(
+        text.contains("a heartbeat (no events) with event times"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

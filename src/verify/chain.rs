@@ -254,9 +254,10 @@ fn check_chain(
     }
     for g in &groups {
         for dup in &g[1..] {
-            // A copy at a wrong key is already reported as out_of_order/misplaced.
-            if dup.key_ok {
-                let same = dup.hash == g[0].hash;
+            // An identical copy at a wrong key is only out_of_order/misplaced (reported
+            // by its object); a different seal is a fork wherever it is stored.
+            let same = dup.hash == g[0].hash;
+            if dup.key_ok || !same {
                 problems.push(
                     &dup.location,
                     ProblemKind::DuplicateSeq,

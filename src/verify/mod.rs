@@ -140,6 +140,8 @@ pub enum ProblemKind {
     PeriodMismatch,
     /// The period ends before it starts.
     InvalidPeriod,
+    /// The seal's event times contradict each other or its event count.
+    InvalidEventTimes,
     /// A normal segment's period exceeds its heartbeat promise.
     HeartbeatGap,
     /// The chain does not start at seq 0 (or does not cover `--since`).
@@ -183,6 +185,7 @@ impl ProblemKind {
             ProblemKind::ChainBreak => "chain_break",
             ProblemKind::PeriodMismatch => "period_mismatch",
             ProblemKind::InvalidPeriod => "invalid_period",
+            ProblemKind::InvalidEventTimes => "invalid_event_times",
             ProblemKind::HeartbeatGap => "heartbeat_gap",
             ProblemKind::HeadMissing => "head_missing",
             ProblemKind::TailTruncated => "tail_truncated",
@@ -399,6 +402,7 @@ mod tests {
             ChainBreak,
             PeriodMismatch,
             InvalidPeriod,
+            InvalidEventTimes,
             HeartbeatGap,
             HeadMissing,
             TailTruncated,

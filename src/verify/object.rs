@@ -175,6 +175,25 @@ pub(super) fn check_seal(out: &mut Outcome, seal: &Seal, ctx: &Ctx) -> bool {
             ),
         ));
     }
+    let times = (seal.first_event_ns, seal.last_event_ns);
+    if seal.event_count == 0 && times != (0, 0) {
+        out.in_window.push((
+            ProblemKind::InvalidEventTimes,
+            format!(
+                "a heartbeat (no events) with event times {} .. {}: both must be 0",
+                seal.first_event_ns, seal.last_event_ns
+            ),
+        ));
+    } else if seal.event_count > 0 && times.0 > times.1 {
+        out.in_window.push((
+            ProblemKind::InvalidEventTimes,
+            format!(
+                "the first event time {} is after the last {}",
+                fmt_ns(times.0),
+                fmt_ns(times.1)
+            ),
+        ));
+    }
     true
 }
 

@@ -702,18 +702,7 @@ async fn event_times_that_contradict_the_seal_are_invalid() {
 async fn unsupported_version_is_explicit() {
     let a = clean(3).await;
     let loc = a.loc("host-a", 1);
-    let mut s = a.seal("host-a", 1);
-    s.version = 2;
-    use ed25519_dalek::Signer;
-    s.signature = key().sign(&s.signed_bytes()).to_bytes();
-    let bytes = std::fs::read(a.file(&loc)).unwrap();
-    let data_len = s.data_len as usize;
-    let payload = s.to_bytes();
-    let mut obj = bytes[..data_len].to_vec();
-    obj.extend_from_slice(&0x184D_2A53u32.to_le_bytes());
-    obj.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    obj.extend_from_slice(&payload);
-    std::fs::write(a.file(&loc), obj).unwrap();
+    reseal(&a, &loc, |s| s.version = 2);
     let r = a.verify(|_| {}).await;
     assert_problems(&r, &[(ProblemKind::UnsupportedVersion, &loc)]);
 }

@@ -5,10 +5,8 @@
 
 use std::io::Read;
 
-use super::stream::{DecodeEnd, FrameDigester};
+use super::stream::{for_each_chunk, DecodeEnd, FrameDigester};
 use super::{Located, SegmentError};
-
-const READ_BUF: usize = 64 * 1024;
 
 /// Every way the data frame at the start of `r` differs from `found`'s seal; empty when
 /// it matches. Reads the frame once, with memory bounded by the seal's `content_len`.
@@ -22,17 +20,10 @@ pub fn check_content<R: Read>(r: R, found: &Located) -> Result<Vec<String>, Segm
         ));
     }
     let mut digester = FrameDigester::new(seal.content_len)?;
-    let mut r = r.take(found.seal_start);
-    let mut buf = vec![0u8; READ_BUF];
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(SegmentError::Io(e)),
-        };
-        digester.feed(&buf[..n]);
-    }
+    for_each_chunk(r.take(found.seal_start), |chunk| {
+        digester.feed(chunk);
+        true
+    })?;
     let (sha, decoded) = digester.finish();
     if sha != seal.data_sha256 {
         problems.push("data_sha256: the data frame's SHA-256 differs from the seal's".into());

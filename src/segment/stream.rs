@@ -533,17 +533,33 @@ pub fn read_seal<R: Read + Seek>(r: &mut R) -> Result<Located, SegmentError> {
     }
     r.seek(SeekFrom::Start(0)).map_err(SegmentError::Io)?;
     let mut scanner = ObjectScanner::structure_only();
+    for_each_chunk(r, |chunk| {
+        scanner.feed(chunk);
+        true
+    })?;
+    scanner.finish().located
+}
+
+/// Reads `r` to its end through one fixed buffer, handing each chunk to `f` until it
+/// returns false; returns the bytes read. The one read loop of the streaming readers.
+pub(crate) fn for_each_chunk<R: Read>(
+    mut r: R,
+    mut f: impl FnMut(&[u8]) -> bool,
+) -> Result<u64, SegmentError> {
     let mut buf = vec![0u8; READ_BUF];
+    let mut read = 0u64;
     loop {
         let n = match r.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => return Ok(read),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(SegmentError::Io(e)),
         };
-        scanner.feed(&buf[..n]);
+        read += n as u64;
+        if !f(&buf[..n]) {
+            return Ok(read);
+        }
     }
-    scanner.finish().located
 }
 
 /// Decodes the data frame, the first `data_len` bytes of `r`, into `w` as it goes,
@@ -557,19 +573,10 @@ pub fn copy_content<R: Read, W: Write>(
     limit: u64,
 ) -> Result<u64, SegmentError> {
     let mut decoder = ContentDecoder::new(limit, WriteSink(w))?;
-    let mut r = r.take(data_len);
-    let mut buf = vec![0u8; READ_BUF];
-    let mut read = 0u64;
-    while decoder.is_running() {
-        let n = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(SegmentError::Io(e)),
-        };
-        read += n as u64;
-        decoder.feed(&buf[..n]);
-    }
+    let read = for_each_chunk(r.take(data_len), |chunk| {
+        decoder.feed(chunk);
+        decoder.is_running()
+    })?;
     if read < data_len && decoder.is_running() {
         return Err(SegmentError::Truncated(format!(
             "data frame of {data_len} bytes, {read} present"

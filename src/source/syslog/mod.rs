@@ -12,7 +12,7 @@
 //! drops what overflows the (enlarged) receive buffer. A unix datagram socket's full
 //! queue makes a blocking sender wait in `send` (see [`unix`]).
 //!
-//! UDP: one datagram is one message; one trailing LF (or CRLF) is the sender's line end
+//! UDP and the unix socket: one datagram is one message; one trailing NUL, then LF (or CRLF), is the sender's line end
 //! and removed, an empty datagram is skipped. TCP framing: see [`super::framing`].
 //!
 //! Shutdown: the listener stops accepting, and each connection reads what is already
@@ -20,6 +20,7 @@
 //! short is kept, flagged incomplete), then ends. `run_*` return only after all of
 //! that, so the daemon can close the journal knowing nothing is in flight.
 
+mod datagram;
 mod sink;
 pub mod tcp;
 pub mod tls;

@@ -1,8 +1,7 @@
-//! UDP: one datagram is one message; one trailing LF (or CRLF) is the sender's line end
+//! UDP: one datagram is one message (read by [`super::datagram::drain`]); one trailing NUL, then LF (or CRLF), is the sender's line end
 //! and removed, an empty datagram is skipped. UDP cannot be slowed down: what the kernel
 //! drops when the receive buffer overflows is read back from `/proc/net/udp`.
 
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -10,13 +9,13 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use super::datagram::{drain, Datagram, From};
 use super::sink::Sink;
 use super::{
     ListenerSpec, SourceError, SourceStats, BURST_LIMIT, READ_BUFFER_BYTES, SHUTDOWN_DRAIN_LIMIT,
     UDP_RECV_BUFFER_BYTES,
 };
 use crate::journal::Journal;
-use crate::record::{now_ns, RecordFlags};
 
 /// Pause after a failed `recv`, so a persistent error does not spin.
 const ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
@@ -77,6 +76,13 @@ fn parse_udp_drops(text: &str, port: u16) -> Vec<u64> {
         .collect()
 }
 
+fn udp_datagram((len, peer): (usize, SocketAddr)) -> Datagram {
+    Datagram {
+        len,
+        from: From::Peer(peer),
+    }
+}
+
 /// Receives syslog datagrams on `socket` until `shutdown`, then drains what is queued.
 pub async fn run_udp(
     socket: UdpSocket,
@@ -99,12 +105,13 @@ pub async fn run_udp(
                 ready.map_err(|source| SourceError::Io { source_name: spec.name.clone(), source })?;
             }
         }
-        let failed = drain_udp(
-            |b| socket.try_recv_from(b),
+        let failed = drain(
+            |b| socket.try_recv_from(b).map(udp_datagram),
             &mut buf,
             max,
             BURST_LIMIT,
             &mut sink,
+            "UDP",
         )
         .await?;
         sink.flush().await?;
@@ -119,63 +126,16 @@ pub async fn run_udp(
         source_name: spec.name.clone(),
         source,
     })?;
-    drain_udp(
-        |b| socket.recv_from(b),
+    drain(
+        |b| socket.recv_from(b).map(udp_datagram),
         &mut buf,
         max,
         SHUTDOWN_DRAIN_LIMIT,
         &mut sink,
+        "UDP",
     )
     .await?;
     sink.flush().await
-}
-
-/// Receives datagrams with `recv` until none is left (or `limit` bytes were read);
-/// returns whether a receive failed.
-async fn drain_udp(
-    mut recv: impl FnMut(&mut [u8]) -> io::Result<(usize, SocketAddr)>,
-    buf: &mut [u8],
-    max: usize,
-    limit: usize,
-    sink: &mut Sink,
-) -> Result<bool, SourceError> {
-    let mut read = 0usize;
-    while read < limit {
-        match recv(buf) {
-            Ok((n, peer)) => {
-                let received_ns = now_ns();
-                read = read.saturating_add(n);
-                sink.batch.read(n);
-                let mut msg = &buf[..n];
-                // The sender's line end is not part of the message.
-                if let Some(m) = msg.strip_suffix(b"\n") {
-                    msg = m.strip_suffix(b"\r").unwrap_or(m);
-                }
-                if msg.is_empty() {
-                    continue;
-                }
-                let mut flags = RecordFlags::EMPTY;
-                if msg.len() > max {
-                    msg = &msg[..max];
-                    flags = RecordFlags::TRUNCATED;
-                }
-                sink.push(received_ns, peer, msg, flags);
-                if sink.full() {
-                    sink.flush().await?;
-                }
-                // A flood must not monopolise the worker thread.
-                tokio::task::coop::consume_budget().await;
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                sink.error();
-                warn!(listener = %sink.name, error = %e, "UDP receive failed");
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
 }
 
 #[cfg(test)]
@@ -183,6 +143,7 @@ mod tests {
     use super::*;
     use crate::source::syslog::test_util::*;
     use crate::source::syslog::Transport;
+    use std::io;
     use std::sync::atomic::Ordering;
 
     #[test]
@@ -304,10 +265,10 @@ mod tests {
             }
             left -= 1;
             b[..8000].fill(b'x');
-            Ok((8000, peer))
+            Ok(udp_datagram((8000, peer)))
         };
         let mut buf = vec![0u8; READ_BUFFER_BYTES];
-        let failed = drain_udp(recv, &mut buf, 65536, usize::MAX, &mut sink)
+        let failed = drain(recv, &mut buf, 65536, usize::MAX, &mut sink, "UDP")
             .await
             .unwrap();
         assert!(!failed);
@@ -330,12 +291,13 @@ mod tests {
         let stats = Arc::new(SourceStats::default());
         let mut sink = Sink::new(&spec(Transport::Udp, 100), journal.clone(), stats.clone());
         let mut buf = vec![0u8; 16];
-        let failed = drain_udp(
+        let failed = drain(
             |_| Err(io::Error::from(io::ErrorKind::ConnectionRefused)),
             &mut buf,
             100,
             usize::MAX,
             &mut sink,
+            "UDP",
         )
         .await
         .unwrap();

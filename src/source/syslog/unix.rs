@@ -36,6 +36,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+
+use super::datagram::{drain, Datagram, From};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use tokio::io::Interest;
@@ -46,7 +48,7 @@ use tracing::{debug, warn};
 use super::sink::Sink;
 use super::{ListenerSpec, SourceError, SourceStats, BURST_LIMIT, SHUTDOWN_DRAIN_LIMIT};
 use crate::journal::Journal;
-use crate::record::{now_ns, PeerCred, RecordFlags};
+use crate::record::PeerCred;
 
 /// `mode` when none is configured: every local process may log, as with `/dev/log`.
 pub const DEFAULT_MODE: u32 = 0o666;
@@ -364,15 +366,6 @@ fn create_parents(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// One datagram as `recvmsg` reported it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Datagram {
-    /// Its whole length, also when it was longer than the buffer (`MSG_TRUNC`).
-    pub len: usize,
-    /// The sender's credentials (`SCM_CREDENTIALS`).
-    pub cred: Option<PeerCred>,
-}
-
 /// Receives one datagram into `buf` with its sender's credentials.
 fn recv_with_cred(fd: impl std::os::fd::AsFd, buf: &mut [u8]) -> io::Result<Datagram> {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmCredentials(1))];
@@ -397,17 +390,8 @@ fn recv_with_cred(fd: impl std::os::fd::AsFd, buf: &mut [u8]) -> io::Result<Data
     }
     Ok(Datagram {
         len: msg.bytes,
-        cred,
+        from: From::Local(cred),
     })
-}
-
-/// The sender's line end removed: one NUL, then one LF (with a CR before it).
-fn strip_line_end(msg: &[u8]) -> &[u8] {
-    let msg = msg.strip_suffix(b"\0").unwrap_or(msg);
-    match msg.strip_suffix(b"\n") {
-        Some(m) => m.strip_suffix(b"\r").unwrap_or(m),
-        None => msg,
-    }
 }
 
 /// Receives datagrams on `listener` until `shutdown`; then removes the socket file
@@ -433,12 +417,13 @@ pub async fn run_unix(
             _ = shutdown.cancelled() => break,
             ready = socket.readable() => { ready.map_err(io_err)?; }
         }
-        let failed = drain_unix(
+        let failed = drain(
             |b| socket.try_io(Interest::READABLE, || recv_with_cred(&socket, b)),
             &mut buf,
             max,
             BURST_LIMIT,
             &mut sink,
+            "unix socket",
         )
         .await?;
         sink.flush().await?;
@@ -449,65 +434,16 @@ pub async fn run_unix(
     file.remove();
     // Plain non-blocking syscalls: the reactor's readiness may lag behind the queue.
     let socket = socket.into_std().map_err(io_err)?;
-    drain_unix(
+    drain(
         |b| recv_with_cred(&socket, b),
         &mut buf,
         max,
         SHUTDOWN_DRAIN_LIMIT,
         &mut sink,
+        "unix socket",
     )
     .await?;
     sink.flush().await
-}
-
-/// Receives datagrams with `recv` until none is left (or `limit` bytes were read);
-/// returns whether a receive failed. `buf` has room for `max` bytes and a line end.
-pub(super) async fn drain_unix(
-    mut recv: impl FnMut(&mut [u8]) -> io::Result<Datagram>,
-    buf: &mut [u8],
-    max: usize,
-    limit: usize,
-    sink: &mut Sink,
-) -> Result<bool, SourceError> {
-    let mut read = 0usize;
-    while read < limit {
-        match recv(buf) {
-            Ok(d) => {
-                let received_ns = now_ns();
-                // A flood must not monopolise the worker thread, empty datagrams
-                // included (each counts at least one byte towards `limit`).
-                tokio::task::coop::consume_budget().await;
-                read = read.saturating_add(d.len.max(1));
-                sink.batch.read(d.len);
-                // Longer than the buffer: the kernel kept its start, the rest is gone.
-                let cut = d.len > buf.len();
-                let mut msg = &buf[..d.len.min(buf.len())];
-                if !cut {
-                    msg = strip_line_end(msg);
-                }
-                if msg.is_empty() {
-                    continue;
-                }
-                let mut flags = RecordFlags::EMPTY;
-                if cut || msg.len() > max {
-                    msg = &msg[..msg.len().min(max)];
-                    flags = RecordFlags::TRUNCATED;
-                }
-                sink.push_local(received_ns, d.cred, msg, flags);
-                if sink.full() {
-                    sink.flush().await?;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                sink.error();
-                warn!(listener = %sink.name, error = %e, "unix socket receive failed");
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
 }
 
 #[cfg(test)]

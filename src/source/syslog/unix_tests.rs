@@ -305,12 +305,13 @@ async fn a_receive_error_is_counted_and_not_fatal() {
     let stats = Arc::new(SourceStats::default());
     let mut sink = Sink::new(&spec(Transport::Unix, 100), test_journal(), stats.clone());
     let mut buf = vec![0u8; 16];
-    let failed = drain_unix(
+    let failed = drain(
         |_| Err(io::Error::from(io::ErrorKind::ConnectionReset)),
         &mut buf,
         100,
         usize::MAX,
         &mut sink,
+        "unix socket",
     )
     .await
     .unwrap();

@@ -89,7 +89,7 @@ fn inspect_checks_the_content_against_the_seal_and_the_signature_with_a_key() {
     let err = out.stderr_str();
     assert!(err.contains("does not match its seal"), "{err}");
     assert!(
-        err.contains("data_sha256") && err.contains("merkle_root"),
+        err.contains("content_hash_mismatch") && err.contains("merkle_mismatch"),
         "{err}"
     );
     assert!(

@@ -475,13 +475,16 @@ fn inspect(
     if !seal_only {
         file.seek(std::io::SeekFrom::Start(0))
             .with_context(|| format!("reading {}", path.display()))?;
-        problems = crate::segment::check_content(&mut file, &found)
-            .with_context(|| format!("checking {}", path.display()))?;
+        problems = crate::verify::check_content(&mut file, &found)
+            .with_context(|| format!("checking {}", path.display()))?
+            .into_iter()
+            .map(|(kind, detail)| format!("{kind}: {detail}"))
+            .collect();
     }
     if let Some(k) = key {
         let public = crate::keys::load_verifying_key(k)?;
         if let Err(e) = found.seal.verify_signature(&public) {
-            problems.push(format!("signature: {e}"));
+            problems.push(format!("bad_signature: {e}"));
         }
     }
     if problems.is_empty() {

@@ -9,7 +9,6 @@
 
 pub mod anchor;
 mod builder;
-mod content_check;
 mod frame;
 mod locate;
 pub mod merkle;
@@ -25,7 +24,6 @@ use sha2::{Digest, Sha256};
 
 pub(crate) use builder::{append_seal, check_header, Summary};
 pub use builder::{Content, Sealed, SegmentBuilder, SPARE_BUFFERS};
-pub use content_check::check_content;
 pub use locate::{Located, TAIL_MAX};
 pub use merkle::MerkleBuilder;
 pub use stream::{

@@ -22,6 +22,7 @@ mod chain;
 mod fetch;
 mod listing;
 mod object;
+pub use object::check_content;
 #[cfg(test)]
 mod object_tests;
 mod report;

@@ -5,7 +5,9 @@
 
 use ed25519_dalek::VerifyingKey;
 
-use crate::segment::stream::{DataFrame, DecodeEnd, Decoded, LineHasher, Scanned};
+use crate::segment::stream::{
+    for_each_chunk, DataFrame, DecodeEnd, Decoded, FrameDigester, LineHasher, Scanned,
+};
 use crate::segment::{self, KeyParts, Seal, SegmentError};
 
 use super::report::fmt_ns;
@@ -299,21 +301,8 @@ enum Verdict {
 
 /// Step 6 over the data frame as scanned.
 fn check_data(d: DataFrame, seal: &Seal) -> Verdict {
-    if d.len != seal.data_len {
-        return Verdict::Checked(Some((
-            ProblemKind::ContentHashMismatch,
-            format!("data frame is {} bytes, seal says {}", d.len, seal.data_len),
-        )));
-    }
-    if d.sha256 != seal.data_sha256 {
-        return Verdict::Checked(Some((
-            ProblemKind::ContentHashMismatch,
-            format!(
-                "data frame SHA-256 {}, seal says {}",
-                hex::encode(d.sha256),
-                hex::encode(seal.data_sha256)
-            ),
-        )));
+    if let Some(p) = check_frame_hash(d.len, d.sha256, seal) {
+        return Verdict::Checked(Some(p));
     }
     if let Err(e) = &d.single_frame {
         return Verdict::Checked(Some((ProblemKind::CorruptData, detail_of(e))));
@@ -322,6 +311,45 @@ fn check_data(d: DataFrame, seal: &Seal) -> Verdict {
         return Verdict::DecodeAgain;
     }
     Verdict::Checked(check_decoded(d.content, seal))
+}
+
+/// The data frame's length and SHA-256 against the seal's.
+fn check_frame_hash(len: u64, sha256: [u8; 32], seal: &Seal) -> Option<(ProblemKind, String)> {
+    if len != seal.data_len {
+        return Some((
+            ProblemKind::ContentHashMismatch,
+            format!("data frame is {len} bytes, seal says {}", seal.data_len),
+        ));
+    }
+    (sha256 != seal.data_sha256).then(|| {
+        (
+            ProblemKind::ContentHashMismatch,
+            format!(
+                "data frame SHA-256 {}, seal says {}",
+                hex::encode(sha256),
+                hex::encode(seal.data_sha256)
+            ),
+        )
+    })
+}
+
+/// Step 6 for one segment file whose seal was found (`inspect`): reads its data frame
+/// once and reports every content problem, the hash mismatch and what the decoded
+/// lines say alike (so a replaced frame shows both), with the verifier's kinds.
+pub fn check_content<R: std::io::Read>(
+    r: R,
+    found: &segment::Located,
+) -> Result<Vec<(ProblemKind, String)>, SegmentError> {
+    let seal = &found.seal;
+    let mut digester = FrameDigester::new(seal.content_len)?;
+    let len = for_each_chunk(std::io::Read::take(r, found.seal_start), |chunk| {
+        digester.feed(chunk);
+        true
+    })?;
+    let (sha256, decoded) = digester.finish();
+    let mut problems: Vec<_> = check_frame_hash(len, sha256, seal).into_iter().collect();
+    problems.extend(check_decoded(decoded, seal));
+    Ok(problems)
 }
 
 /// The content checks on a decoded data frame (limited by `content_len` or not).

@@ -25,7 +25,7 @@ mod request;
 
 use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,8 +64,6 @@ pub(super) struct Endpoint {
     max_body_bytes: usize,
     max_events: usize,
     ack_timeout: Duration,
-    /// Requests answered 4xx.
-    rejected: AtomicU64,
 }
 
 enum Bound {
@@ -117,7 +115,6 @@ pub fn build(cfg: &AuditApiConfig, cx: SourceContext) -> Result<Built, BuildErro
         max_body_bytes: cfg.max_body_bytes,
         max_events: cfg.max_events,
         ack_timeout: cfg.ack_timeout,
-        rejected: AtomicU64::new(0),
     });
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
     Ok(Built {

@@ -126,7 +126,6 @@ pub(super) async fn handle(
     let reply = respond(&ep, &peer, req).await;
     if reply.status().is_client_error() {
         ep.stats.errors.fetch_add(1, Ordering::Relaxed);
-        ep.rejected.fetch_add(1, Ordering::Relaxed);
     }
     reply
 }

@@ -13,6 +13,9 @@ cd "$ROOT"
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+# A fresh clone builds once, so incremental state (~0.7 GB) buys nothing; a CI machine
+# once ran out of disk linking the test binaries. Set CARGO_INCREMENTAL=1 to keep it.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 export DEBIAN_FRONTEND=noninteractive
 # rsyslogd lives in /usr/sbin, pip's scripts in ~/.local/bin or /usr/local/bin.
 export PATH="$HOME/.cargo/bin:$HOME/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
@@ -34,6 +37,7 @@ summary() {
     echo "RESULT: all passed in $((SECONDS - T0)) s"
   fi
   echo "======================================================"
+  disk_report
   # One closing line over every cargo test binary: "tests: N passed, N failed".
   if [ -n "${TEST_LOG:-}" ] && [ -s "$TEST_LOG" ]; then
     awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
@@ -43,6 +47,18 @@ summary() {
   fi
 }
 trap summary EXIT
+
+# Free space where the build and the tests write: printed first and in the summary,
+# so a run that dies of a full disk says so in its own output.
+disk_report() {
+  local d dirs=("${CARGO_TARGET_DIR:-$ROOT/target}" "${TMPDIR:-/tmp}" /var/tmp) seen=()
+  for d in "${dirs[@]}"; do
+    while [ ! -d "$d" ] && [ "$d" != / ]; do d="$(dirname "$d")"; done
+    seen+=("$d")
+  done
+  echo "disk:"
+  df -h "${seen[@]}" 2>/dev/null | awk 'NR == 1 || !s[$0]++ { print "  " $0 }'
+}
 
 # step NAME CMD...: runs CMD, records NAME and its duration.
 step() {
@@ -196,6 +212,7 @@ ensure_rust() {
   cargo clippy --version
 }
 
+disk_report
 step "install test dependencies" install_system_packages
 step "install moto (S3 test server)" install_moto
 step "install ministack (S3 test server, own venv)" install_ministack

@@ -157,6 +157,16 @@ impl Daemon {
                 tracing::warn!(key = %key_path.display(), error = %e, "could not rewrite the signing key in the PKCS#8 v1 form; it stays as it is and still works")
             }
         }
+        // The auditors' keyring holds every key of this lineage, oldest first.
+        match keys::rotation::keyring_add(&key_path, &signing.verifying_key()) {
+            Ok(true) => {
+                tracing::info!(keyring = %keys::keyring_path_for(&key_path).display(), %key_id, "added the signing key to the keyring file")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not write the keyring file; the public key file alone verifies this key's segments")
+            }
+        }
         if let Some(c) = &chain {
             if c.key_id.is_none() {
                 tracing::warn!(%key_id, next_seq = c.next_seq, "the checkpoint (written by an older version) does not record its key: assuming this key signs the chain; from the next segment on it is recorded");
@@ -255,6 +265,8 @@ impl Daemon {
                 spool_dir: spool_dir.clone(),
                 early_seal_bytes: early_bytes,
                 spool: Some(spool.clone()),
+                key_path: Some(key_path.clone()),
+                rotate_every: cfg.seal.rotate_key_every,
             },
             sealer_stats.clone(),
             Box::new(move |bytes| {

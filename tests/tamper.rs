@@ -106,7 +106,7 @@ impl Archive {
 
     async fn verify(&self, f: impl FnOnce(&mut VerifyOptions)) -> Report {
         let mut opts = VerifyOptions {
-            key: key().verifying_key(),
+            keyring: key().verifying_key().into(),
             stream: None,
             since_ns: None,
             until_ns: None,
@@ -202,6 +202,7 @@ fn build(
                 period_start_ns: s.start,
                 period_end_ns: s.end,
                 heartbeat_ms: HEARTBEAT_MS,
+                next_key: None,
             },
             key,
         )

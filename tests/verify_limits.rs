@@ -284,6 +284,7 @@ fn crafted(frame: Vec<u8>, content_len: u64) -> Vec<u8> {
         data_sha256: Sha256::digest(&frame).into(),
         merkle_root: [0; 32],
         key_id: [0; 8],
+        next_key: None,
         signature: [0; 64],
     };
     seal.signature = key.sign(&seal.signed_bytes()).to_bytes();

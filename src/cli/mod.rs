@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, ConfigError, EX_CONFIG};
 
+mod rotate;
 mod verify;
 
 /// Version line: the crate version and the segment format it writes.
@@ -51,6 +52,10 @@ pub enum Command {
         #[arg(long)]
         if_missing: bool,
     },
+    /// Rotate the signing key: write the next key pair beside it and add it to the
+    /// keyring file; the daemon seals the hand-over (a rotation seal signed by the old
+    /// key naming the new one) and moves the new key into place.
+    RotateKey(rotate::RotateArgs),
     /// Verify an archive: exit 0 valid, 1 invalid, 2 usage or I/O error.
     Verify(verify::VerifyArgs),
     /// Run log lines through normalisation and the detector offline (no journal, no
@@ -136,6 +141,7 @@ pub fn main() -> i32 {
             if_missing,
         } => report(keygen(out, config.as_deref(), if_missing), 1),
         Command::Verify(args) => verify::run(args),
+        Command::RotateKey(args) => report(rotate::run(args), 1),
         Command::Inspect {
             segment,
             seal_only,

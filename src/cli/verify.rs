@@ -16,9 +16,18 @@ use crate::config::{Addressing, ArchiveSection, CredentialsSection, LockMode};
 pub struct VerifyArgs {
     /// Archive: a directory, file:///absolute/path, or s3://bucket/prefix.
     archive: String,
-    /// Public key (PEM) obtained from outside the archive.
-    #[arg(short, long, value_name = "PUBKEY")]
-    key: PathBuf,
+    /// Public key (PEM) obtained from outside the archive, or a keyring file (the
+    /// daemon's `signing.keyring`: several PEM keys, oldest first). Repeat for several
+    /// keys of one lineage, oldest first: each segment must be signed by the key its
+    /// chain's rotation seals make valid for its seq.
+    #[arg(
+        short,
+        long,
+        visible_alias = "keyring",
+        value_name = "PUBKEY|KEYRING",
+        required = true
+    )]
+    key: Vec<PathBuf>,
     /// Only this stream (default: every stream found).
     #[arg(long)]
     stream: Option<String>,
@@ -95,8 +104,14 @@ impl S3Args {
 
 pub fn run(a: VerifyArgs) -> i32 {
     let prepared = (|| -> anyhow::Result<_> {
-        let key = crate::keys::load_verifying_key(&a.key)
-            .with_context(|| format!("reading public key {}", a.key.display()))?;
+        let mut keys = Vec::new();
+        for path in &a.key {
+            keys.extend(
+                crate::keys::load_public_keys(path)
+                    .with_context(|| format!("reading public key {}", path.display()))?,
+            );
+        }
+        let key = crate::verify::Keyring::new(keys);
         let since_ns = a
             .since
             .as_deref()
@@ -137,7 +152,7 @@ pub fn run(a: VerifyArgs) -> i32 {
     let progress = (!a.json && std::io::stderr().is_terminal())
         .then(|| Arc::new(crate::verify::Progress::default()));
     let opts = crate::verify::VerifyOptions {
-        key,
+        keyring: key,
         stream: a.stream,
         since_ns,
         until_ns,

@@ -276,6 +276,10 @@ pub struct SealSection {
     pub max_bytes: usize,
     #[serde(default = "default_zstd_level", deserialize_with = "de_zstd_level")]
     pub zstd_level: i32,
+    /// Rotate the signing key once its file is this old (`sealtrail rotate-key` does
+    /// it by hand). Unset: never on a schedule.
+    #[serde(default, deserialize_with = "de_some_duration")]
+    pub rotate_key_every: Option<Duration>,
 }
 
 impl Default for SealSection {
@@ -285,6 +289,7 @@ impl Default for SealSection {
             max_age: default_max_age(),
             max_bytes: default_seal_max_bytes(),
             zstd_level: default_zstd_level(),
+            rotate_key_every: None,
         }
     }
 }

@@ -21,6 +21,8 @@ pub(super) struct Committer {
     /// hash.
     pub(super) writer: SegmentWriter,
     pub(super) key: SigningKey,
+    /// Where the key lives, to move a rotated-to key into place (`None`: tests).
+    pub(super) key_path: Option<PathBuf>,
     pub(super) prev_hash: [u8; 32],
     pub(super) stream: String,
     pub(super) heartbeat_ms: u64,
@@ -64,7 +66,7 @@ impl Committer {
                     self.give_back(chunk);
                     continue;
                 }
-                ToCommitter::Seal(p) => p,
+                ToCommitter::Seal(p) => *p,
             };
             let Some(staged) = self.seal(pending) else {
                 return;
@@ -100,6 +102,9 @@ impl Committer {
                 }
                 std::thread::sleep(pause);
             }
+            if let (Some(next), Some(path)) = (&staged.rotated_to, &self.key_path) {
+                super::rotate::finish(path, next, staged.seq);
+            }
             self.writer.recycle(staged.bytes);
             if failed > 0 {
                 self.stats.commit_failing.store(false, Ordering::Relaxed);
@@ -131,6 +136,7 @@ impl Committer {
             period_start_ns: p.period_start_ns,
             period_end_ns: p.period_end_ns,
             heartbeat_ms: self.heartbeat_ms,
+            next_key: p.rotate.as_ref().map(|k| k.verifying_key().to_bytes()),
         };
         let sealed = self.writer.feed(&p.content.lines).and_then(|()| {
             self.writer
@@ -146,9 +152,14 @@ impl Committer {
         };
         let hash = sealed.seal.hash();
         self.prev_hash = hash;
+        // Signed by the retiring key; everything after it by the next one.
+        if let Some(next) = &p.rotate {
+            self.key = next.clone();
+        }
         let events = p.content.count;
         self.give_back(p.content.lines);
         Some(Staged {
+            rotated_to: p.rotate,
             seq: p.seq,
             bytes: sealed.bytes,
             events,
@@ -204,7 +215,7 @@ pub(super) enum ToCommitter {
     /// The next lines of the open segment.
     Lines(Vec<u8>),
     /// Its last lines and how to seal it.
-    Seal(Pending),
+    Seal(Box<Pending>),
 }
 
 pub(super) struct Pending {
@@ -214,6 +225,8 @@ pub(super) struct Pending {
     pub(super) period_end_ns: i64,
     pub(super) content: Content,
     pub(super) end_position: u64,
+    /// The next key: this segment is its rotation seal.
+    pub(super) rotate: Option<SigningKey>,
 }
 
 /// A sealed segment on its way to the spool.
@@ -225,6 +238,8 @@ struct Staged {
     end_position: u64,
     /// The chain state once it is committed.
     state: ChainState,
+    /// A rotation seal's next key, moved into place once committed.
+    rotated_to: Option<SigningKey>,
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), SealError> {

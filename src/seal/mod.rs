@@ -8,6 +8,7 @@
 mod committer;
 pub mod internal;
 pub mod late;
+mod rotate;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -116,6 +117,11 @@ pub struct SealerOptions {
     pub early_seal_bytes: u64,
     /// The spool's bound: while it is full, the sealer takes nothing from the journal.
     pub spool: Option<Arc<crate::ship::Spool>>,
+    /// The signing key's file: a pending next key beside it is rotated to
+    /// (`keys::rotation`). `None`: never rotate.
+    pub key_path: Option<PathBuf>,
+    /// `[seal] rotate_key_every`: rotate once the key file is this old.
+    pub rotate_every: Option<Duration>,
 }
 
 /// Seals made to free journal space are at least this far apart: when the pressure
@@ -185,6 +191,10 @@ pub struct Sealer {
     recycled: Option<std::sync::mpsc::Receiver<Vec<u8>>>,
     /// Time spent waiting for the committer since the last seal.
     waited_ns: u64,
+    /// Watches for a key rotation to seal.
+    rotator: Option<rotate::Rotator>,
+    /// The next key, handed to the committer with the next seal.
+    rotate_to: Option<SigningKey>,
 }
 
 /// Spool paths: `<seq:012>.seg.zst` once published, `.tmp` while staged.
@@ -257,9 +267,14 @@ impl Sealer {
             opts.zstd_level,
             CHUNK_BYTES.min(opts.max_bytes) + SEGMENT_HEADROOM,
         )?;
+        let rotator = opts
+            .key_path
+            .clone()
+            .map(|p| rotate::Rotator::new(p, opts.rotate_every, &key));
         let committer = Committer {
             writer: SegmentWriter::new(opts.zstd_level)?,
             key,
+            key_path: opts.key_path.clone(),
             prev_hash: decode_hash(&state.prev_hash)?,
             stream: state.stream.clone(),
             heartbeat_ms: u64::try_from(opts.max_age.as_millis()).unwrap_or(u64::MAX),
@@ -286,6 +301,8 @@ impl Sealer {
             last_early_seal: None,
             recycled: None,
             waited_ns: 0,
+            rotator,
+            rotate_to: None,
         })
     }
 
@@ -355,6 +372,8 @@ impl Sealer {
                     if now_ns().saturating_sub(self.period_end_ns) >= max_age_ns {
                         // A long backlog must still respect the heartbeat promise.
                         self.seal_segment(reader.position(), tx, Why::Age)?;
+                    } else if self.rotation_due() {
+                        self.seal_segment(reader.position(), tx, Why::Rotate)?;
                     } else if self.early_seal_frees_space(reader.position()) {
                         self.seal_segment(reader.position(), tx, Why::Pressure)?;
                     }
@@ -373,6 +392,10 @@ impl Sealer {
                 self.seal_segment(reader.position(), tx, Why::Age)?;
                 continue;
             }
+            if self.rotation_due() {
+                self.seal_segment(reader.position(), tx, Why::Rotate)?;
+                continue;
+            }
             if self.early_seal_frees_space(reader.position()) {
                 self.seal_segment(reader.position(), tx, Why::Pressure)?;
                 continue;
@@ -381,6 +404,14 @@ impl Sealer {
                 .min(Duration::from_millis(200));
             self.journal.wait_durable_beyond(reader.position(), wait);
         }
+    }
+
+    /// Whether a key rotation is pending: then the next seal is the rotation seal.
+    fn rotation_due(&mut self) -> bool {
+        if self.rotate_to.is_none() {
+            self.rotate_to = self.rotator.as_mut().and_then(|r| r.due());
+        }
+        self.rotate_to.is_some()
     }
 
     /// While the spool is full, take nothing more from the journal: the journal fills
@@ -473,7 +504,15 @@ impl Sealer {
         let seq = self.next_seq;
         let period_start_ns = self.period_end_ns;
         let period_end_ns = now_ns().max(period_start_ns);
-        if self.next_kind == SealKind::Normal {
+        // A pending rotation rides on a normal segment (never a resume or a stop).
+        let rotate = match self.next_kind {
+            SealKind::Normal => self.rotate_to.take(),
+            _ => None,
+        };
+        if rotate.is_some() {
+            self.next_kind = SealKind::Rotate;
+        }
+        if matches!(self.next_kind, SealKind::Normal | SealKind::Rotate) {
             self.note_if_late(seq, period_start_ns, period_end_ns);
         }
         self.causes.failures_at_last_seal = self.stats.commit_failures.load(Ordering::Relaxed);
@@ -486,6 +525,7 @@ impl Sealer {
             period_end_ns,
             content: self.builder.take(),
             end_position,
+            rotate,
         };
         self.next_seq = seq + 1;
         self.period_end_ns = period_end_ns;
@@ -496,7 +536,7 @@ impl Sealer {
             .store(period_end_ns, Ordering::Relaxed);
         // Waiting here delays the *next* seal: remember it as that one's excuse.
         let t = std::time::Instant::now();
-        let sent = tx.send(ToCommitter::Seal(pending));
+        let sent = tx.send(ToCommitter::Seal(Box::new(pending)));
         self.waited_ns += u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.causes.waited_for_committer_ns = std::mem::take(&mut self.waited_ns);
         sent.map_err(|_| SealError::CommitterStopped)
@@ -592,6 +632,8 @@ enum Why {
     Final,
     /// Start after an earlier run: the downtime.
     Resume,
+    /// A key rotation is pending: this is the rotation seal.
+    Rotate,
 }
 
 impl SealerStats {

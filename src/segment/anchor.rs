@@ -82,6 +82,7 @@ mod tests {
             period_start_ns: 1_000,
             period_end_ns: 2_000,
             heartbeat_ms: 1_000,
+            next_key: None,
         };
         let sealed = b.finish(header, &key).unwrap();
         sealed.seal

@@ -7,7 +7,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use sha2::{Digest, Sha256};
 
 use super::{
-    valid_stream_id, Seal, SealHeader, SegmentError, SegmentWriter, FORMAT_VERSION,
+    valid_stream_id, Seal, SealHeader, SealKind, SegmentError, SegmentWriter, FORMAT_VERSION,
     SEAL_FRAME_MAGIC,
 };
 
@@ -253,6 +253,7 @@ pub(crate) fn append_seal(
         data_sha256: Sha256::digest(&out[..]).into(),
         merkle_root: c.merkle_root,
         key_id: crate::keys::key_id(&key.verifying_key()),
+        next_key: header.next_key,
         signature: [0; 64],
     };
     seal.signature = key.sign(&seal.signed_bytes()).to_bytes();
@@ -266,6 +267,11 @@ pub(crate) fn append_seal(
 pub(crate) fn check_header(header: &SealHeader) -> Result<(), SegmentError> {
     if !valid_stream_id(&header.stream) {
         return Err(SegmentError::InvalidStream(header.stream.clone()));
+    }
+    if (header.kind == SealKind::Rotate) != header.next_key.is_some() {
+        return Err(SegmentError::InvalidHeader(
+            "a rotate seal names the next key, and only a rotate seal does".into(),
+        ));
     }
     if header.period_end_ns < header.period_start_ns {
         return Err(SegmentError::InvalidHeader(format!(

@@ -89,6 +89,7 @@ pub fn objects() -> (Sealed, Sealed) {
                 period_start_ns: T,
                 period_end_ns: T + 60_000_000_000,
                 heartbeat_ms: 60_000,
+                next_key: None,
             },
             &key,
         )
@@ -106,6 +107,7 @@ pub fn objects() -> (Sealed, Sealed) {
                 period_start_ns: T + 60_000_000_000,
                 period_end_ns: T + 90_000_000_000,
                 heartbeat_ms: 60_000,
+                next_key: None,
             },
             &key,
         )

@@ -94,6 +94,10 @@ pub enum SealKind {
     /// the end of coverage there is a planned stop, not a truncated tail. The next
     /// segment, if any, is a resume.
     Stop,
+    /// The last segment signed by a retiring key: a normal segment whose seal also
+    /// carries the next key's public key ([`Seal::next_key`]). From the next seq on, the
+    /// chain is signed by that key; the old key signs nothing after this.
+    Rotate,
 }
 
 impl SealKind {
@@ -102,6 +106,7 @@ impl SealKind {
             SealKind::Normal => 0,
             SealKind::Resume => 1,
             SealKind::Stop => 2,
+            SealKind::Rotate => 3,
         }
     }
 
@@ -110,6 +115,7 @@ impl SealKind {
             0 => Ok(SealKind::Normal),
             1 => Ok(SealKind::Resume),
             2 => Ok(SealKind::Stop),
+            3 => Ok(SealKind::Rotate),
             other => Err(SegmentError::UnknownKind(other)),
         }
     }
@@ -119,9 +125,22 @@ impl SealKind {
             SealKind::Normal => "normal",
             SealKind::Resume => "resume",
             SealKind::Stop => "stop",
+            SealKind::Rotate => "rotate",
+        }
+    }
+
+    /// Bytes the payload of this kind carries beyond [`SEAL_FIXED_LEN`] and the stream
+    /// id: a rotation seal's next public key.
+    pub fn extra_len(self) -> usize {
+        match self {
+            SealKind::Rotate => NEXT_KEY_LEN,
+            SealKind::Normal | SealKind::Resume | SealKind::Stop => 0,
         }
     }
 }
+
+/// Length of the next key's raw Ed25519 public key in a rotation seal.
+pub const NEXT_KEY_LEN: usize = 32;
 
 /// What the sealer decides about a segment; the builder adds what it measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +152,8 @@ pub struct SealHeader {
     pub period_start_ns: i64,
     pub period_end_ns: i64,
     pub heartbeat_ms: u64,
+    /// The next key's raw public key: set exactly when `kind` is [`SealKind::Rotate`].
+    pub next_key: Option<[u8; 32]>,
 }
 
 /// A decoded seal. `to_bytes` is the exact payload of the skippable frame.
@@ -160,6 +181,9 @@ pub struct Seal {
     pub data_sha256: [u8; 32],
     pub merkle_root: [u8; 32],
     pub key_id: [u8; 8],
+    /// Rotation seals only: the raw public key that signs the chain from `seq + 1` on.
+    /// Signed with the rest, by the retiring key.
+    pub next_key: Option<[u8; 32]>,
     pub signature: [u8; 64],
 }
 
@@ -174,9 +198,14 @@ fn take<const N: usize>(b: &[u8], at: &mut usize) -> [u8; N] {
 }
 
 impl Seal {
+    /// Length of the whole payload: fixed part, stream id, what the kind adds.
+    pub fn payload_len(&self) -> usize {
+        SEAL_FIXED_LEN + self.stream.len() + self.kind.extra_len()
+    }
+
     /// The canonical bytes the signature covers: the whole payload minus the signature.
     pub fn signed_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(SEAL_FIXED_LEN + self.stream.len());
+        let mut v = Vec::with_capacity(self.payload_len());
         self.write_signed(&mut v);
         v
     }
@@ -203,11 +232,14 @@ impl Seal {
         v.extend_from_slice(&self.data_sha256);
         v.extend_from_slice(&self.merkle_root);
         v.extend_from_slice(&self.key_id);
+        if self.kind == SealKind::Rotate {
+            v.extend_from_slice(&self.next_key.unwrap_or([0; 32]));
+        }
     }
 
     /// The skippable frame payload: signed bytes followed by the 64-byte signature.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(SEAL_FIXED_LEN + self.stream.len());
+        let mut v = Vec::with_capacity(self.payload_len());
         self.write_signed(&mut v);
         v.extend_from_slice(&self.signature);
         v
@@ -240,10 +272,11 @@ impl Seal {
         }
         let kind = SealKind::from_u8(b[8])?;
         let stream_len = b[9] as usize;
-        let expected = SEAL_FIXED_LEN + stream_len;
+        let expected = SEAL_FIXED_LEN + stream_len + kind.extra_len();
         if len != expected {
             return Err(SegmentError::Malformed(format!(
-                "seal payload is {len} bytes, expected {expected} for a stream id of {stream_len} bytes"
+                "seal payload is {len} bytes, expected {expected} for a {} seal with a stream id of {stream_len} bytes",
+                kind.as_str()
             )));
         }
         Ok((kind, stream_len))
@@ -277,6 +310,7 @@ impl Seal {
         let data_sha256 = take(b, &mut at);
         let merkle_root = take(b, &mut at);
         let key_id = take(b, &mut at);
+        let next_key = (kind == SealKind::Rotate).then(|| take(b, &mut at));
         let signature = take(b, &mut at);
         Ok(Seal {
             version,
@@ -295,6 +329,7 @@ impl Seal {
             data_sha256,
             merkle_root,
             key_id,
+            next_key,
             signature,
         })
     }
@@ -309,7 +344,7 @@ impl Seal {
     /// nanoseconds, hashes in hex). Not the signed form: that is [`Seal::signed_bytes`].
     pub fn to_json(&self) -> serde_json::Value {
         let t = rfc3339;
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "version": self.version,
             "kind": self.kind.as_str(),
             "stream": self.stream,
@@ -330,7 +365,14 @@ impl Seal {
             "merkle_root": hex::encode(self.merkle_root),
             "key_id": hex::encode(self.key_id),
             "signature": hex::encode(self.signature),
-        })
+        });
+        if let Some(next) = self.next_key {
+            // The key id is SHA-256 of the raw public key, cut to 8 bytes (§5).
+            let id = hex::encode(&Sha256::digest(next)[..8]);
+            v["next_key"] = serde_json::Value::String(hex::encode(next));
+            v["next_key_id"] = serde_json::Value::String(id);
+        }
+        v
     }
 
     /// Strict Ed25519 verification (RFC 8032, canonical signatures only) of the signed

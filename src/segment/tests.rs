@@ -23,6 +23,7 @@ fn header(seq: u64) -> SealHeader {
         period_start_ns: 1_714_564_800_000_000_000,
         period_end_ns: 1_714_564_860_000_000_000,
         heartbeat_ms: 60_000,
+        next_key: None,
     }
 }
 

@@ -149,6 +149,7 @@ mod tests {
             period_start_ns: 1,
             period_end_ns: 2,
             heartbeat_ms: 1000,
+            next_key: None,
         }
     }
 

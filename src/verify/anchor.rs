@@ -96,22 +96,26 @@ pub async fn check(
             detail,
         })
     };
-    if head.key_id != crate::keys::key_id(&verify.key) {
-        problem(
-            ProblemKind::WrongKey,
-            format!(
-                "the anchor's seal names key {}, not the verifying key",
-                hex::encode(head.key_id)
-            ),
-        );
-        return;
-    }
-    if head.verify_signature(&verify.key).is_err() {
-        problem(
-            ProblemKind::BadSignature,
-            "the anchor's seal signature does not verify: it is not a head this key signed".into(),
-        );
-        return;
+    match verify.keyring.signer(head) {
+        Ok(_) => {}
+        Err(None) => {
+            problem(
+                ProblemKind::WrongKey,
+                format!(
+                    "the anchor's seal names key {}, not a keyring key",
+                    hex::encode(head.key_id)
+                ),
+            );
+            return;
+        }
+        Err(Some(_)) => {
+            problem(
+                ProblemKind::BadSignature,
+                "the anchor's seal signature does not verify: it is not a head this key signed"
+                    .into(),
+            );
+            return;
+        }
     }
     if verify.stream.as_ref().is_some_and(|s| *s != head.stream) {
         problem(

@@ -21,6 +21,8 @@ struct Entry {
     seal: Seal,
     hash: [u8; 32],
     key_ok: bool,
+    /// The ring key that signed it.
+    signer: usize,
 }
 
 struct Problems(Vec<Problem>);
@@ -58,7 +60,6 @@ pub(super) fn analyse(
     mut outcomes: Vec<Outcome>,
     prefix: &str,
     opts: &VerifyOptions,
-    our_id: [u8; 8],
     pre_skipped: usize,
 ) -> Report {
     outcomes.sort_by(|a, b| a.location.cmp(&b.location));
@@ -94,6 +95,7 @@ pub(super) fn analyse(
             seal,
             hash: o.hash,
             key_ok: o.key_ok,
+            signer: o.signer,
         };
         if !foreign {
             all.entry(entry.seal.stream.clone())
@@ -122,6 +124,18 @@ pub(super) fn analyse(
     if let Some(s) = &opts.stream {
         streams.insert(s.clone());
     }
+    // Every trusted copy per stream, for the key schedule (forks included).
+    let mut copies: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+    for e in kept.values().flatten() {
+        copies
+            .entry(e.seal.stream.clone())
+            .or_default()
+            .push(e.clone());
+    }
+    let intro = super::keyring::introductions(
+        &opts.keyring,
+        all.values().flat_map(|m| m.values()).map(|e| &e.seal),
+    );
     let mut summaries = Vec::new();
     for stream in streams {
         let stream_obj = if prefix.is_empty() {
@@ -164,7 +178,12 @@ pub(super) fn analyse(
             }
             continue;
         }
-        if let Some(summary) = check_chain(&stream, entries, all_of, &broken, opts, &mut problems) {
+        let window = copies.remove(&stream).unwrap_or_default();
+        let rotations = check_keys(opts, &intro, all_of, &window, &mut problems);
+        if let Some(mut summary) =
+            check_chain(&stream, entries, all_of, &broken, opts, &mut problems)
+        {
+            summary.rotations = rotations;
             summaries.push(summary);
         }
     }
@@ -191,7 +210,7 @@ pub(super) fn analyse(
         objects: 0,
         skipped,
         bytes: 0,
-        key_id: our_id,
+        key_ids: opts.keyring.ids().to_vec(),
         since_ns: opts.since_ns,
         until_ns: opts.until_ns,
         retention: None,
@@ -199,6 +218,43 @@ pub(super) fn analyse(
         archive: String::new(),
         verified_at_ns: 0,
     }
+}
+
+/// The key schedule of one stream (`keyring::check_schedule`): over its authentic
+/// segments outside the window (read for their rotations, never reported) and every
+/// copy inside it.
+fn check_keys(
+    opts: &VerifyOptions,
+    intro: &BTreeMap<usize, i64>,
+    all: &BTreeMap<u64, Entry>,
+    window: &[Entry],
+    problems: &mut Problems,
+) -> Vec<super::Rotation> {
+    use super::keyring::Signed;
+    let inside: BTreeSet<u64> = window.iter().map(|e| e.seal.seq).collect();
+    let mut segments: Vec<(&Entry, bool)> = all
+        .values()
+        .filter(|e| !inside.contains(&e.seal.seq))
+        .map(|e| (e, false))
+        .chain(window.iter().map(|e| (e, true)))
+        .collect();
+    segments.sort_by(|(a, _), (b, _)| {
+        (a.seal.seq, !a.key_ok, &a.location).cmp(&(b.seal.seq, !b.key_ok, &b.location))
+    });
+    let signed: Vec<Signed<'_>> = segments
+        .iter()
+        .map(|(e, in_window)| Signed {
+            seal: &e.seal,
+            signer: e.signer,
+            location: &e.location,
+            in_window: *in_window,
+        })
+        .collect();
+    let (rotations, found) = super::keyring::check_schedule(&opts.keyring, intro, &signed);
+    for (location, kind, detail) in found {
+        problems.push(&location, kind, detail);
+    }
+    rotations
 }
 
 /// Checks that `b` follows `a` (seq `a.seq + 1`): link first, then tiling.
@@ -368,6 +424,7 @@ fn check_chain(
         period_end_ns: first.seal.period_end_ns,
         downtime: Vec::new(),
         stopped_ns: None,
+        rotations: Vec::new(),
     };
     for (i, g) in groups.iter().enumerate() {
         let e = &g[0];
@@ -401,7 +458,7 @@ fn check_chain(
                 end_ns: s.period_end_ns,
                 planned: after_stop,
             }),
-            SealKind::Normal | SealKind::Stop => {
+            SealKind::Normal | SealKind::Stop | SealKind::Rotate => {
                 let promise = i128::from(s.heartbeat_ms) * 1_000_000;
                 let allowed = promise + promise / 10 + HEARTBEAT_SLACK_NS;
                 if span > allowed {

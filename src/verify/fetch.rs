@@ -306,8 +306,7 @@ mod tests {
         let vk = SigningKey::from_bytes(&[8u8; 32]).verifying_key();
         Arc::new(Ctx {
             prefix: String::new(),
-            key: vk,
-            our_id: crate::keys::key_id(&vk),
+            keyring: vk.into(),
             decode_ahead,
         })
     }
@@ -325,6 +324,7 @@ mod tests {
             period_start_ns: 0,
             period_end_ns: 1,
             heartbeat_ms: 60_000,
+            next_key: None,
         };
         let s = b.finish(h, &SigningKey::from_bytes(&[8u8; 32])).unwrap();
         (crate::segment::object_key("s", 0, 1), s.bytes)

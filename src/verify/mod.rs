@@ -20,6 +20,8 @@
 pub mod anchor;
 mod chain;
 mod fetch;
+mod keyring;
+pub use keyring::{key_id_of, Keyring, Rotation};
 mod listing;
 mod object;
 pub use object::check_content;
@@ -32,7 +34,6 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use ed25519_dalek::VerifyingKey;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as StorePath;
 use object_store::ObjectStore;
@@ -53,10 +54,11 @@ pub const MAX_OBJECT_BYTES: u64 = 1 << 30;
 /// Segments of the default size (`[seal] max_bytes` = 8 MiB) never need it.
 const DECODE_AHEAD: u64 = 64 << 20;
 
-/// What to verify, and against which key.
+/// What to verify, and against which keys.
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
-    pub key: VerifyingKey,
+    /// The public keys given from outside the archive, oldest first.
+    pub keyring: Keyring,
     /// Only this stream (also: it must have segments).
     pub stream: Option<String>,
     /// Coverage must start at or before this time (unix ns); earlier segments are skipped.
@@ -123,8 +125,13 @@ pub enum ProblemKind {
     CountMismatch,
     /// The seal names our key but its signature does not verify.
     BadSignature,
-    /// The seal is signed by (or names) another key.
+    /// The seal is signed by (or names) a key outside the keyring.
     WrongKey,
+    /// Signed by a ring key after a rotation seal handed over to a newer one.
+    RetiredKey,
+    /// Signed by a ring key before any rotation seal handed over to it (re-sealing an
+    /// older range with a newer key).
+    KeyNotYetValid,
     /// Key names the right stream and seq but not the expected path.
     Misplaced,
     /// The object's key names another seq than its seal.
@@ -178,6 +185,8 @@ impl ProblemKind {
             ProblemKind::CountMismatch => "count_mismatch",
             ProblemKind::BadSignature => "bad_signature",
             ProblemKind::WrongKey => "wrong_key",
+            ProblemKind::RetiredKey => "retired_key",
+            ProblemKind::KeyNotYetValid => "key_not_yet_valid",
             ProblemKind::Misplaced => "misplaced",
             ProblemKind::OutOfOrder => "out_of_order",
             ProblemKind::ForeignStream => "foreign_stream",
@@ -230,6 +239,9 @@ pub struct StreamSummary {
     pub downtime: Vec<Downtime>,
     /// The last segment is a stop: the daemon stopped on purpose at this time.
     pub stopped_ns: Option<i64>,
+    /// Key rotations the chain records (over all its authentic segments, the window's
+    /// or not), in seq order.
+    pub rotations: Vec<Rotation>,
 }
 
 /// A time the stream was not sealing: a resume segment's period, from the last seal
@@ -254,7 +266,8 @@ pub struct Report {
     pub skipped: usize,
     /// Bytes read from the store.
     pub bytes: u64,
-    pub key_id: [u8; 8],
+    /// The keyring's key ids, oldest first.
+    pub key_ids: Vec<[u8; 8]>,
     pub since_ns: Option<i64>,
     pub until_ns: Option<i64>,
     /// What `--check-retention` saw (`None` when not asked).
@@ -283,7 +296,7 @@ fn list_prefix(prefix: &StorePath, opts: &VerifyOptions) -> Result<StorePath, Ve
     }
 }
 
-/// Verifies every segment under `prefix` (and `opts.stream`) against `opts.key`,
+/// Verifies every segment under `prefix` (and `opts.stream`) against `opts.keyring`,
 /// listing through the store. Each object is streamed once with bounded memory (see
 /// `fetch`), at most `CONCURRENCY` at a time.
 pub async fn verify_store(
@@ -343,11 +356,9 @@ async fn verify_listed(
 
     let verified_at_ns = crate::record::now_ns();
     let prefix_str = prefix.as_ref().to_owned();
-    let our_id = crate::keys::key_id(&opts.key);
     let ctx = Arc::new(object::Ctx {
         prefix: prefix_str.clone(),
-        key: opts.key,
-        our_id,
+        keyring: opts.keyring.clone(),
         decode_ahead: DECODE_AHEAD,
     });
     let progress = opts.progress.clone();
@@ -367,7 +378,7 @@ async fn verify_listed(
         .await?;
     let bytes_read = checked.iter().map(|(_, n)| n).sum();
     let outcomes = checked.into_iter().map(|(o, _)| o).collect();
-    let mut report = chain::analyse(outcomes, &prefix_str, opts, our_id, skipped);
+    let mut report = chain::analyse(outcomes, &prefix_str, opts, skipped);
     report.objects = objects;
     report.skipped += skipped;
     report.bytes = bytes_read;
@@ -395,6 +406,8 @@ mod tests {
             CountMismatch,
             BadSignature,
             WrongKey,
+            RetiredKey,
+            KeyNotYetValid,
             Misplaced,
             OutOfOrder,
             ForeignStream,

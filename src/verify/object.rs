@@ -3,23 +3,20 @@
 //! signature stops them (nothing an untrusted seal says is used); the content checks
 //! stop at their first failure too, since later ones would be its echo.
 
-use ed25519_dalek::VerifyingKey;
-
 use crate::segment::stream::{
     for_each_chunk, DataFrame, DecodeEnd, Decoded, FrameDigester, LineHasher, Scanned,
 };
 use crate::segment::{self, KeyParts, Seal, SegmentError};
 
 use super::report::fmt_ns;
-use super::ProblemKind;
+use super::{Keyring, ProblemKind};
 
 /// What every object is checked against.
 #[derive(Debug, Clone)]
 pub(super) struct Ctx {
     /// The archive prefix, for the expected object keys.
     pub prefix: String,
-    pub key: VerifyingKey,
-    pub our_id: [u8; 8],
+    pub keyring: Keyring,
     /// Content the first read may decode before the seal is known (`DECODE_AHEAD`).
     pub decode_ahead: u64,
 }
@@ -29,8 +26,10 @@ pub(super) struct Ctx {
 pub(super) struct Outcome {
     pub location: String,
     pub key: Option<KeyParts>,
-    /// The seal, if its signature verified under the trusted key.
+    /// The seal, if its signature verified under a keyring key ...
     pub seal: Option<Seal>,
+    /// ... and that key's place in the ring.
+    pub signer: usize,
     pub hash: [u8; 32],
     /// Key names another stream: excluded from every chain.
     pub foreign: bool,
@@ -49,6 +48,7 @@ impl Outcome {
             key: segment::parse_object_key_parts(&location),
             location,
             seal: None,
+            signer: 0,
             hash: [0; 32],
             foreign: false,
             key_ok: false,
@@ -103,17 +103,21 @@ fn expected_location(prefix: &str, seal: &Seal) -> String {
 /// Steps 2 to 5: signature, key id, object key, period. False if the seal is not
 /// trusted (then nothing it says may be used).
 pub(super) fn check_seal(out: &mut Outcome, seal: &Seal, ctx: &Ctx) -> bool {
-    if seal.verify_signature(&ctx.key).is_err() {
-        if seal.key_id != ctx.our_id {
+    let ring = &ctx.keyring;
+    let signer = match ring.signer(seal) {
+        Ok(i) => i,
+        Err(None) => {
             out.always.push((
                 ProblemKind::WrongKey,
                 format!(
-                    "seal names key id {}, expected {}; its signature does not verify under the trusted key",
+                    "seal names key id {}, not in the keyring ({}); its signature verifies under none of them",
                     hex::encode(seal.key_id),
-                    hex::encode(ctx.our_id)
+                    ring.list()
                 ),
             ));
-        } else {
+            return false;
+        }
+        Err(Some(_)) => {
             out.always.push((
                 ProblemKind::BadSignature,
                 format!(
@@ -121,15 +125,17 @@ pub(super) fn check_seal(out: &mut Outcome, seal: &Seal, ctx: &Ctx) -> bool {
                     seal.stream, seal.seq
                 ),
             ));
+            return false;
         }
-        return false;
-    }
-    if seal.key_id != ctx.our_id {
-        // Authentic (our key signed it) but it names another key: a sealer fault.
+    };
+    out.signer = signer;
+    if seal.key_id != ring.ids()[signer] {
+        // Authentic (a ring key signed it) but it names another key: a sealer fault.
         out.in_window.push((
             ProblemKind::WrongKey,
             format!(
-                "signature verifies under the trusted key but the seal names key id {}",
+                "signature verifies under keyring key {} but the seal names key id {}",
+                ring.name(signer),
                 hex::encode(seal.key_id)
             ),
         ));

@@ -105,8 +105,7 @@ fn ctx() -> Ctx {
     let vk = key().verifying_key();
     Ctx {
         prefix: "archive".into(),
-        key: vk,
-        our_id: crate::keys::key_id(&vk),
+        keyring: vk.into(),
         decode_ahead: u64::MAX,
     }
 }
@@ -171,6 +170,7 @@ fn header(seq: u64) -> SealHeader {
         period_start_ns: T,
         period_end_ns: T + 60_000_000_000,
         heartbeat_ms: 60_000,
+        next_key: None,
     }
 }
 
@@ -274,7 +274,7 @@ fn outcomes_equal_the_whole_buffer_checks() {
         ),
         (
             "claims another key id",
-            sealed(&frame, &other, |s| s.key_id = ctx().our_id),
+            sealed(&frame, &other, |s| s.key_id = ctx().keyring.ids()[0]),
         ),
         (
             "period backwards",

@@ -129,13 +129,22 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "archive {}, key id {}, window {}",
+            "archive {}, {} {}, window {}",
             if self.archive.is_empty() {
                 "-"
             } else {
                 &self.archive
             },
-            hex::encode(self.key_id),
+            if self.key_ids.len() == 1 {
+                "key id"
+            } else {
+                "keyring (oldest first)"
+            },
+            self.key_ids
+                .iter()
+                .map(hex::encode)
+                .collect::<Vec<_>>()
+                .join(", "),
             match (self.since_ns, self.until_ns) {
                 (None, None) => "the whole archive".to_string(),
                 (a, b) => format!(
@@ -172,6 +181,21 @@ impl Report {
                         "after a planned stop"
                     } else {
                         "not after a stop segment: a crash, a kill or a power cut (or the stop segment is outside the window)"
+                    }
+                );
+            }
+            for r in &st.rotations {
+                let _ = writeln!(
+                    s,
+                    "  key rotation at seq {} ({}): {} -> {}{}",
+                    r.seq,
+                    fmt_ns(r.at_ns),
+                    hex::encode(r.from),
+                    hex::encode(r.to),
+                    if r.known {
+                        ""
+                    } else {
+                        " (not in the keyring: give its public key with --key)"
                     }
                 );
             }
@@ -251,7 +275,7 @@ impl Report {
             },
             "verified_at": fmt_ns(self.verified_at_ns),
             "archive": self.archive,
-            "key_ids": [hex::encode(self.key_id)],
+            "key_ids": self.key_ids.iter().map(hex::encode).collect::<Vec<_>>(),
             "window": {
                 "since": self.since_ns.map(fmt_ns),
                 "until": self.until_ns.map(fmt_ns),
@@ -307,6 +331,13 @@ impl Report {
                         "end_ns": ns(d.end_ns),
                         "duration": fmt_dur(i128::from(d.end_ns) - i128::from(d.start_ns)),
                         "planned": d.planned,
+                    })).collect::<Vec<_>>(),
+                    "rotations": s.rotations.iter().map(|r| json!({
+                        "seq": r.seq,
+                        "at": fmt_ns(r.at_ns),
+                        "from_key_id": hex::encode(r.from),
+                        "to_key_id": hex::encode(r.to),
+                        "in_keyring": r.known,
                     })).collect::<Vec<_>>(),
                 })
             }).collect::<Vec<_>>(),

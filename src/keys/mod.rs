@@ -14,6 +14,9 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+pub mod rotation;
+pub use rotation::{keyring_path_for, load_public_keys, next_path_for};
+
 /// Errors of key handling; every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -33,14 +36,14 @@ pub enum KeyError {
         what: &'static str,
         reason: String,
     },
-    #[error("{path} is missing, but the chain of stream `{stream}` in this state directory (next segment #{next_seq}) is signed with key id {key_id}: restore that secret key from your backup (its public key is what your auditors hold). Starting a new key would make every later segment fail verification; explicit key rotation is not supported yet")]
+    #[error("{path} is missing, but the chain of stream `{stream}` in this state directory (next segment #{next_seq}) is signed with key id {key_id}: restore that secret key from your backup (its public key is what your auditors hold). Starting a new key would make every later segment fail verification")]
     MissingForChain {
         path: PathBuf,
         key_id: String,
         stream: String,
         next_seq: u64,
     },
-    #[error("{path} has key id {found}, but the chain of stream `{stream}` in this state directory is signed with key id {expected}: restore the key with id {expected} (segments signed with another key fail verification under the auditors' public key); explicit key rotation is not supported yet")]
+    #[error("{path} has key id {found}, but the chain of stream `{stream}` in this state directory is signed with key id {expected}: restore the key with id {expected} (segments signed with another key fail verification under the auditors' keyring). To change keys, rotate: `sealtrail rotate-key` seals the hand-over")]
     WrongKeyForChain {
         path: PathBuf,
         found: String,
@@ -75,7 +78,7 @@ pub struct ChainKey {
     pub key_id: Option<[u8; 8]>,
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> KeyError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> KeyError + '_ {
     move |source| KeyError::Io {
         path: path.to_owned(),
         source,
@@ -189,7 +192,7 @@ pub fn upgrade_secret_form(path: &Path, key: &SigningKey) -> Result<bool, KeyErr
 
 /// Writes the public key file (temp + rename, mode 0644): it is derived data, so
 /// replacing a stale one is safe.
-fn write_public(secret_path: &Path, public: &VerifyingKey) -> Result<(), KeyError> {
+pub(crate) fn write_public(secret_path: &Path, public: &VerifyingKey) -> Result<(), KeyError> {
     let path = public_path_for(secret_path);
     let pem = public
         .to_public_key_pem(LineEnding::LF)
@@ -274,6 +277,10 @@ pub fn load_for_chain(
     let (key, created) = match chain {
         None => ensure(secret_path)?,
         Some(chain) => {
+            // A rotation committed just before a crash is finished first.
+            if rotation::finish_interrupted(secret_path, chain.key_id)? {
+                tracing::info!(key = %secret_path.display(), "finished a key rotation a stop had interrupted: the next key is in place");
+            }
             match fs::symlink_metadata(secret_path) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {

@@ -184,6 +184,43 @@ fn an_interrupted_rotation_is_finished_at_start_from_the_checkpoint() {
     );
 }
 
+#[test]
+fn rotate_key_every_rotates_on_schedule_and_the_keyring_verifies_it() {
+    let env = TestEnv::new();
+    let (mut cfg, port) = tcp_config("scheduled");
+    cfg.seal_extra = "rotate_key_every = \"2s\"\n".into();
+    let mut d = env.start(&cfg);
+    let first = std::fs::read(env.state_dir.join("signing.key")).unwrap();
+    for i in 0..6 {
+        send_tcp(
+            port,
+            format!("<13>Dec  2 07:00:0{i} h app: tick {i}\n").as_bytes(),
+        );
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    d.wait_idle();
+    d.stop();
+    assert_ne!(
+        std::fs::read(env.state_dir.join("signing.key")).unwrap(),
+        first
+    );
+    let rotations = seal_kinds(&env.archive_dir)
+        .into_iter()
+        .filter(|s| s["kind"] == "rotate")
+        .count();
+    assert!(rotations >= 1, "{}", env.logs());
+    assert!(env.logs().contains("due for rotation"), "{}", env.logs());
+    let ring = env.state_dir.join("signing.keyring");
+    let out = env.verify_with_key(&env.archive_dir, &ring, &["--json"]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let r = verify_json(&out);
+    assert_eq!(
+        r["streams"][0]["rotations"].as_array().unwrap().len(),
+        rotations
+    );
+    assert_eq!(json_event_total(&r), 6);
+}
+
 // ---------------------------------------------------------------------------------------
 // A two-key chain built with the segment library, and each key's misuse.
 

@@ -152,6 +152,14 @@ fn bad_address_names_key_and_line() {
 fn bad_duration_timezone_and_transport_are_errors() {
     let (line, key, _) = err(&format!("{MINIMAL}[seal]\nmax_age = \"soon\"\n"));
     assert_eq!((line, key.as_str()), (5, "seal.max_age"));
+    let (line, key, msg) = err(&format!("{MINIMAL}[seal]\nrotate_key_every = \"0s\"\n"));
+    assert_eq!((line, key.as_str()), (5, "seal.rotate_key_every"), "{msg}");
+    let cfg = parse(&format!("{MINIMAL}[seal]\nrotate_key_every = \"90d\"\n")).unwrap();
+    assert_eq!(
+        cfg.seal.rotate_key_every,
+        Some(Duration::from_secs(90 * 86_400))
+    );
+    assert_eq!(parse(MINIMAL).unwrap().seal.rotate_key_every, None);
     let (line, key, _) = err(
         "[[syslog]]\ntransport = \"tcp\"\naddress = \"127.0.0.1:1\"\ntimezone = \"Mars/Base\"\n",
     );

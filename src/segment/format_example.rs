@@ -9,6 +9,8 @@ pub const BEGIN: &str =
 pub const END: &str = "<!-- END GENERATED EXAMPLE -->";
 /// RFC 8032 §7.1, TEST 1 secret key.
 const SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+/// RFC 8032 §7.1, TEST 2 secret key: the key segment 2 hands over to.
+const NEXT_SEED: &str = "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb";
 const T: i64 = 1_714_564_800_000_000_000; // 2024-05-01T12:00:00Z
 /// The two syslog messages of segment 1: (received text, when, journal position).
 const MESSAGES: [(&str, i64, u64); 2] = [
@@ -70,9 +72,38 @@ pub fn lines() -> Vec<Line> {
 }
 
 pub fn key() -> SigningKey {
+    seeded(SEED)
+}
+
+/// The key segment 2's rotation seal names.
+pub fn next_key() -> SigningKey {
+    seeded(NEXT_SEED)
+}
+
+fn seeded(hex_seed: &str) -> SigningKey {
     let mut seed = [0u8; 32];
-    hex::decode_to_slice(SEED, &mut seed).unwrap();
+    hex::decode_to_slice(hex_seed, &mut seed).unwrap();
     SigningKey::from_bytes(&seed)
+}
+
+/// Segment 2: a rotation seal (no events) after segment 1, signed by [`key`], naming
+/// [`next_key`].
+pub fn rotation(s1: &Sealed) -> Sealed {
+    let mut b = SegmentBuilder::new(1).unwrap();
+    b.finish(
+        SealHeader {
+            kind: SealKind::Rotate,
+            stream: "host-a".into(),
+            seq: 2,
+            prev_hash: s1.seal.hash(),
+            period_start_ns: s1.seal.period_end_ns,
+            period_end_ns: s1.seal.period_end_ns + 10_000_000_000,
+            heartbeat_ms: 60_000,
+            next_key: Some(next_key().verifying_key().to_bytes()),
+        },
+        &key(),
+    )
+    .unwrap()
 }
 
 /// Segment 0 (empty heartbeat) and segment 1 (two events), chained.
@@ -278,7 +309,15 @@ fn dump_seal(d: &mut Dump, s: &Seal, payload: &[u8]) {
     field(d, 32, "data_sha256".into());
     field(d, 32, "merkle_root".into());
     field(d, 8, "key_id".into());
-    let signed_end = SEAL_FIXED_LEN + s.stream.len() - SIGNATURE_LEN - 1;
+    if let Some(next) = s.next_key {
+        let id = hex::encode(&Sha256::digest(next)[..8]);
+        field(
+            d,
+            NEXT_KEY_LEN,
+            format!("next_key: raw Ed25519 public key (kind 3 only), key id {id}"),
+        );
+    }
+    let signed_end = s.payload_len() - SIGNATURE_LEN - 1;
     field(
         d,
         64,
@@ -456,8 +495,31 @@ pub fn render() -> String {
             .collect();
         rows.join("\n")
     };
-    let _ = writeln!(m, "#### Both objects, base64 (for copying into a test)\n");
+    let s2 = rotation(&s1);
+    let next = next_key().verifying_key();
+    let _ = writeln!(
+        m,
+        "#### Segment 2, a rotation seal, annotated ({} bytes)\n",
+        s2.bytes.len()
+    );
+    let _ = writeln!(
+        m,
+        "The key of the inputs hands over to the RFC 8032 §7.1 TEST 2 key (seed `{NEXT_SEED}`, public key `{}`, key id `{}`): segment 2 is signed by the retiring key and names the next one; a segment 3 would be signed by the next key. No events, period {} .. {}. Object key: `{}`\n",
+        hex::encode(next.as_bytes()),
+        hex::encode(crate::keys::key_id(&next)),
+        ts(s2.seal.period_start_ns),
+        ts(s2.seal.period_end_ns),
+        object_key("host-a", 2, s2.seal.period_end_ns)
+    );
+    let _ = writeln!(m, "```text\n{}```\n", dump_object(&s2));
+    let _ = writeln!(
+        m,
+        "Seal hash of segment 2 = `{}`\n",
+        hex::encode(s2.seal.hash())
+    );
+    let _ = writeln!(m, "#### The objects, base64 (for copying into a test)\n");
     let _ = writeln!(m, "Segment 0:\n\n```text\n{}\n```\n", b64(&s0.bytes));
-    let _ = writeln!(m, "Segment 1:\n\n```text\n{}\n```", b64(&s1.bytes));
+    let _ = writeln!(m, "Segment 1:\n\n```text\n{}\n```\n", b64(&s1.bytes));
+    let _ = writeln!(m, "Segment 2:\n\n```text\n{}\n```", b64(&s2.bytes));
     m
 }

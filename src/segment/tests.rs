@@ -339,6 +339,54 @@ fn object_key_round_trip() {
 }
 
 #[test]
+fn a_rotation_seal_carries_the_next_key_and_only_it_does() {
+    let next = SigningKey::from_bytes(&[3u8; 32])
+        .verifying_key()
+        .to_bytes();
+    let mut h = header(4);
+    h.kind = SealKind::Rotate;
+    h.next_key = Some(next);
+    let mut b = SegmentBuilder::new(1).unwrap();
+    b.push_line(b"{\"a\":1}", 5);
+    let s = b.finish(h.clone(), &key()).unwrap();
+    let bytes = s.seal.to_bytes();
+    assert_eq!(bytes.len(), SEAL_FIXED_LEN + h.stream.len() + NEXT_KEY_LEN);
+    // The next key sits between key_id and the signature, and is signed.
+    let at = bytes.len() - SIGNATURE_LEN - NEXT_KEY_LEN;
+    assert_eq!(&bytes[at..at + NEXT_KEY_LEN], &next);
+    let back = Seal::from_bytes(&bytes).unwrap();
+    assert_eq!(back, s.seal);
+    back.verify_signature(&key().verifying_key()).unwrap();
+    let mut other = back.clone();
+    other.next_key = Some([9; 32]);
+    assert!(other.verify_signature(&key().verifying_key()).is_err());
+    // A rotation payload without the key, or a normal one with it, is malformed.
+    let mut short = bytes.clone();
+    short.drain(at..at + NEXT_KEY_LEN);
+    assert!(matches!(
+        Seal::from_bytes(&short),
+        Err(SegmentError::Malformed(_))
+    ));
+    let mut b = SegmentBuilder::new(1).unwrap();
+    let mut bad = header(4);
+    bad.next_key = Some(next);
+    assert!(matches!(
+        b.finish(bad, &key()),
+        Err(SegmentError::InvalidHeader(_))
+    ));
+    let mut bad = header(4);
+    bad.kind = SealKind::Rotate;
+    assert!(matches!(
+        b.finish(bad, &key()),
+        Err(SegmentError::InvalidHeader(_))
+    ));
+    assert_eq!(
+        s.seal.to_json()["next_key_id"],
+        hex::encode(&Sha256::digest(next)[..8])
+    );
+}
+
+#[test]
 fn format_md_example_is_current() {
     use format_example::{BEGIN, END};
     // The example objects are what the format says they are.
@@ -355,6 +403,16 @@ fn format_md_example_is_current() {
         .map(|l| format!("{}\n", l.sealed))
         .collect();
     assert_eq!(plain, expected.as_bytes());
+    // Segment 2, the rotation seal: signed by the retiring key, naming the next.
+    let s2 = format_example::rotation(&s1);
+    let v = parse(&s2.bytes).unwrap();
+    v.seal.verify_signature(&vk).unwrap();
+    assert_eq!(v.seal.kind, SealKind::Rotate);
+    assert_eq!(v.seal.prev_hash, s1.seal.hash());
+    assert_eq!(
+        v.seal.next_key,
+        Some(format_example::next_key().verifying_key().to_bytes())
+    );
 
     let generated = format_example::render();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/FORMAT.md");

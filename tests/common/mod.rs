@@ -193,6 +193,8 @@ pub struct Config {
     pub extra_toml: String,
     /// More `key = value` lines for the `[journal]` table.
     pub journal_extra: String,
+    /// More `key = value` lines for the `[seal]` table.
+    pub seal_extra: String,
     /// The whole `[archive]` table (and its subtables) instead of the local directory.
     pub archive_toml: Option<String>,
 }
@@ -210,6 +212,7 @@ impl Config {
             archive_as_file_url: false,
             extra_toml: String::new(),
             journal_extra: String::new(),
+            seal_extra: String::new(),
             archive_toml: None,
         }
     }
@@ -314,6 +317,7 @@ impl TestEnv {
             s.push_str(&format!("key = {}\n", toml_str(&k.to_string_lossy())));
         }
         s.push_str("zstd_level = 1\n");
+        s.push_str(&cfg.seal_extra);
         let url = if cfg.archive_as_file_url {
             format!("file://{}", self.archive_dir.display())
         } else {

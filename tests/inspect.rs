@@ -52,7 +52,17 @@ fn inspect_checks_the_content_against_the_seal_and_the_signature_with_a_key() {
         path,
     ]);
     assert_eq!(out.code, Some(1), "{}", out.describe());
-    assert!(out.stderr_str().contains("signature"), "{}", out.describe());
+    assert!(out.stderr_str().contains("wrong_key"), "{}", out.describe());
+    // The daemon's keyring file is accepted as the key.
+    let ring = env.state_dir.join("signing.keyring");
+    let out = sealtrail(&[
+        "inspect",
+        "--seal-only",
+        "--key",
+        ring.to_str().unwrap(),
+        path,
+    ]);
+    assert_eq!(out.code, Some(0), "the keyring: {}", out.describe());
 
     // The same seal over other content: one event's text changed, recompressed by zstd.
     let seal: serde_json::Value = serde_json::from_str(

@@ -85,9 +85,10 @@ pub enum Command {
         /// instead of their ECS rendering.
         #[arg(long, conflicts_with = "seal_only")]
         sealed: bool,
-        /// Also check the seal's signature with this public key. Without it the
-        /// content is still checked against the seal (hashes, Merkle root, counts).
-        #[arg(long, value_name = "PUB")]
+        /// Also check the seal's signature with this public key (or keyring file).
+        /// Without it the content is still checked against the seal (hashes, Merkle
+        /// root, counts).
+        #[arg(long, value_name = "PUB|KEYRING")]
         key: Option<PathBuf>,
     },
     /// Show a running daemon's sources, journal lag, spool, sealed and shipped
@@ -488,9 +489,17 @@ fn inspect(
             .collect();
     }
     if let Some(k) = key {
-        let public = crate::keys::load_verifying_key(k)?;
-        if let Err(e) = found.seal.verify_signature(&public) {
-            problems.push(format!("bad_signature: {e}"));
+        // A `.pub` or a keyring: the key the seal names must be there and verify it.
+        let ring = crate::verify::Keyring::new(crate::keys::load_public_keys(k)?);
+        match ring.signer(&found.seal) {
+            Ok(_) => {}
+            Err(Some(_)) => problems.push("bad_signature: signature does not verify".into()),
+            Err(None) => problems.push(format!(
+                "wrong_key: the seal names key id {}, not in {} ({})",
+                hex::encode(found.seal.key_id),
+                k.display(),
+                ring.list()
+            )),
         }
     }
     if problems.is_empty() {

@@ -409,6 +409,17 @@ check "the logged error names the line and key" journal_has "bogus_key"
 check "still the same process" [ "$(mainpid)" = "$PID1" ]
 C cp /root/good.toml /etc/sealtrail/sealtrail.toml
 
+# Key rotation as root against the hardened unit: the new key belongs to the service's
+# user, the daemon seals the hand-over, and the keyring verifies the archive below.
+rout="$(C sealtrail rotate-key --wait 30 2>&1)" && rc=0 || rc=$?
+echo "$rout" | sed 's/^/  | /'
+check "sealtrail rotate-key --wait (as root) succeeds" [ "$rc" -eq 0 ]
+check "the rotated key belongs to the service user, mode 600" \
+  is_eq "$(C stat -c '%a %U' /var/lib/sealtrail/state/signing.key || true)" "600 sealtrail"
+check "the keyring holds both keys" \
+  is_eq "$(grep -c 'BEGIN PUBLIC KEY' "$T2/var/lib/sealtrail/state/signing.keyring" || true)" 2
+check "the daemon logged the rotation" journal_has "key rotated"
+
 # Upgrade: the user's config (max_age 1h) wins, the service restarts on it.
 out="$(C dpkg --force-confold -i "/root/$UP_NAME" 2>&1)" && rc=0 || rc=$?
 echo "$out" | sed 's/^/  | /'
@@ -428,7 +439,7 @@ UNTIL="$(C date -u +%Y-%m-%dT%H:%M:%S.%NZ)"
 check "systemctl stop succeeds" C systemctl stop sealtrail
 check "the service is inactive" is_eq "$(C systemctl is-active sealtrail || true)" inactive
 check "systemctl stop sealed the last segment (message archived)" in_archive "$MARK tcp two"
-vout="$(C sealtrail verify /var/lib/sealtrail/archive --key /var/lib/sealtrail/state/signing.pub --until "$UNTIL" 2>&1)" && rc=0 || rc=$?
+vout="$(C sealtrail verify /var/lib/sealtrail/archive --key /var/lib/sealtrail/state/signing.keyring --until "$UNTIL" 2>&1)" && rc=0 || rc=$?
 echo "$vout" | sed 's/^/  | /'
 check "sealtrail verify passes on the archive (--until $UNTIL)" [ "$rc" -eq 0 ]
 echo "  daemon log (journalctl -u sealtrail, last lines):"
@@ -441,8 +452,8 @@ check "remove kept config and state" \
   test -f "$T2/etc/sealtrail/sealtrail.toml" -a -f "$T2/var/lib/sealtrail/state/signing.key"
 check "dpkg -P succeeds (booted)" C dpkg -P sealtrail
 check "purge deleted config and state" test ! -e "$T2/etc/sealtrail" -a ! -e "$T2/var/lib/sealtrail/state"
-check "purge kept the non-empty archive and its public key" \
-  test -n "$(find "$T2/var/lib/sealtrail/archive" -name '*.seg.zst' | head -1)" -a -f "$T2/var/lib/sealtrail/signing.pub"
+check "purge kept the non-empty archive and its public keys" \
+  test -n "$(find "$T2/var/lib/sealtrail/archive" -name '*.seg.zst' | head -1)" -a -f "$T2/var/lib/sealtrail/signing.pub" -a -f "$T2/var/lib/sealtrail/signing.keyring"
 check "the kept archive still verifies" "$TARGET_DIR/release/sealtrail" verify "$T2/var/lib/sealtrail/archive" \
-  --key "$T2/var/lib/sealtrail/signing.pub" --until "$UNTIL"
+  --key "$T2/var/lib/sealtrail/signing.keyring" --until "$UNTIL"
 stop_container

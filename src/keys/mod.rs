@@ -170,24 +170,42 @@ pub fn upgrade_secret_form(path: &Path, key: &SigningKey) -> Result<bool, KeyErr
     if old.trim() == new.trim() {
         return Ok(false);
     }
-    let tmp = path.with_extension("key.tmp");
+    replace_file(path, "key.tmp", 0o600, new.as_bytes())?;
+    Ok(true)
+}
+
+/// Replaces `path` atomically with `bytes`: a temp file beside it (extension
+/// `tmp_ext`, created anew with `mode`, so a leftover never lends its mode), fsync,
+/// rename, directory fsync. A failure leaves the old file.
+pub(crate) fn replace_file(
+    path: &Path,
+    tmp_ext: &str,
+    mode: u32,
+    bytes: &[u8],
+) -> Result<(), KeyError> {
+    let tmp = path.with_extension(tmp_ext);
     let _ = fs::remove_file(&tmp);
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(&tmp)
         .map_err(io_err(&tmp))?;
-    f.write_all(new.as_bytes()).map_err(io_err(&tmp))?;
+    f.write_all(bytes).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
     drop(f);
     fs::rename(&tmp, path).map_err(io_err(path))?;
+    sync_parent(path)
+}
+
+/// fsync of the directory holding `path`, so a rename in it is durable.
+pub(crate) fn sync_parent(path: &Path) -> Result<(), KeyError> {
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(io_err(dir))?;
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Writes the public key file (temp + rename, mode 0644): it is derived data, so
@@ -201,18 +219,7 @@ pub(crate) fn write_public(secret_path: &Path, public: &VerifyingKey) -> Result<
             what: "SPKI encoding",
             reason: e.to_string(),
         })?;
-    let tmp = path.with_extension("pub.tmp");
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
-    f.write_all(pem.as_bytes()).map_err(io_err(&tmp))?;
-    f.sync_all().map_err(io_err(&tmp))?;
-    fs::rename(&tmp, &path).map_err(io_err(&path))?;
-    Ok(())
+    replace_file(&path, "pub.tmp", 0o644, pem.as_bytes())
 }
 
 /// Loads a PKCS#8 PEM secret key, refusing one that group or others may read or write.

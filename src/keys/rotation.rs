@@ -10,16 +10,18 @@
 //! can sign for the old range any more. A crash in between is finished at the next
 //! start ([`finish_interrupted`]), guided by the key id the committed checkpoint names.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePublicKey, EncodePublicKey};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
-use super::{generate, io_err, key_id, load_signing_key, public_path_for, write_public, KeyError};
+use super::{
+    generate, io_err, key_id, load_signing_key, public_path_for, replace_file, sync_parent,
+    write_public, KeyError,
+};
 
 /// The pending next secret key for `secret_path`: `signing.key` → `signing.next.key`.
 pub fn next_path_for(secret_path: &Path) -> PathBuf {
@@ -129,18 +131,7 @@ pub fn keyring_add(secret_path: &Path, key: &VerifyingKey) -> Result<bool, KeyEr
             hex::encode(key_id(k))
         ));
     }
-    let tmp = path.with_extension("keyring.tmp");
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
-    f.write_all(text.as_bytes()).map_err(io_err(&tmp))?;
-    f.sync_all().map_err(io_err(&tmp))?;
-    fs::rename(&tmp, &path).map_err(io_err(&path))?;
-    sync_parent(&path)?;
+    replace_file(&path, "keyring.tmp", 0o644, text.as_bytes())?;
     Ok(true)
 }
 
@@ -183,15 +174,6 @@ fn parse_public_keys(path: &Path, text: &str) -> Result<Vec<VerifyingKey>, KeyEr
         rest = &block[end + END.len()..];
     }
     Ok(keys)
-}
-
-fn sync_parent(path: &Path) -> Result<(), KeyError> {
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(dir))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -92,7 +92,13 @@ pub fn public_path_for(secret_path: &Path) -> PathBuf {
 
 /// First 8 bytes of SHA-256 of the raw 32-byte public key: names the key in every seal.
 pub fn key_id(key: &VerifyingKey) -> [u8; 8] {
-    let d = Sha256::digest(key.as_bytes());
+    key_id_of(key.as_bytes())
+}
+
+/// [`key_id`] of a raw 32-byte public key (a rotation seal's `next_key`), which need
+/// not be a valid point to be named.
+pub fn key_id_of(raw: &[u8; 32]) -> [u8; 8] {
+    let d = Sha256::digest(raw);
     let mut id = [0u8; 8];
     id.copy_from_slice(&d[..8]);
     id

@@ -310,7 +310,7 @@ fn dump_seal(d: &mut Dump, s: &Seal, payload: &[u8]) {
     field(d, 32, "merkle_root".into());
     field(d, 8, "key_id".into());
     if let Some(next) = s.next_key {
-        let id = hex::encode(&Sha256::digest(next)[..8]);
+        let id = hex::encode(crate::keys::key_id_of(&next));
         field(
             d,
             NEXT_KEY_LEN,

@@ -367,8 +367,7 @@ impl Seal {
             "signature": hex::encode(self.signature),
         });
         if let Some(next) = self.next_key {
-            // The key id is SHA-256 of the raw public key, cut to 8 bytes (§5).
-            let id = hex::encode(&Sha256::digest(next)[..8]);
+            let id = hex::encode(crate::keys::key_id_of(&next));
             v["next_key"] = serde_json::Value::String(hex::encode(next));
             v["next_key_id"] = serde_json::Value::String(id);
         }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use ed25519_dalek::VerifyingKey;
 
+use crate::keys::key_id_of;
 use crate::segment::{Seal, SealKind};
 
 use super::report::fmt_ns;
@@ -308,11 +309,3 @@ enum Valid {
     Outside { after: usize, seq: u64, id: [u8; 8] },
 }
 
-/// The key id of a raw public key (FORMAT.md §5).
-pub fn key_id_of(raw: &[u8; 32]) -> [u8; 8] {
-    use sha2::{Digest, Sha256};
-    let d = Sha256::digest(raw);
-    let mut id = [0u8; 8];
-    id.copy_from_slice(&d[..8]);
-    id
-}

@@ -21,7 +21,7 @@ pub mod anchor;
 mod chain;
 mod fetch;
 mod keyring;
-pub use keyring::{key_id_of, Keyring, Rotation};
+pub use keyring::{Keyring, Rotation};
 mod listing;
 mod object;
 pub use object::check_content;

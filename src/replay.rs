@@ -34,7 +34,7 @@ pub struct Summary {
     /// (action, outcome) → events.
     pub actions: BTreeMap<(&'static str, &'static str), u64>,
     /// rule id → alerts.
-    pub alerts: BTreeMap<&'static str, u64>,
+    pub alerts: BTreeMap<String, u64>,
 }
 
 impl Summary {
@@ -141,7 +141,7 @@ pub fn replay(
             id.truncate(stream.len() + 1);
             id.push_str(itoa::Buffer::new().format(position));
             for (i, alert) in d.observe(time, &id, a).iter().enumerate() {
-                *summary.alerts.entry(alert.rule_id).or_default() += 1;
+                *summary.alerts.entry(alert.rule_id.to_string()).or_default() += 1;
                 if show != Show::None {
                     json.clear();
                     alert.render_json(stream, &format!("{id}:alert:{i}"), &mut json);

@@ -346,3 +346,95 @@ fn kill_9_neither_loses_nor_repeats_a_journalled_alert() {
     let out = env.verify(&cfg, &["--until", &stopped.until]);
     assert_verify_ok(&out, "archive across two kill -9");
 }
+
+const USER_RULE: &str = r#"
+[detect.brute_force]
+enabled = false
+
+[[detect.rule]]
+id = "root_failures"
+name = "Failed root logins"
+where = { "event.action" = "ssh_login", "event.outcome" = "failure", "user.name" = "root" }
+group_by = ["source.ip"]
+threshold = 3
+window = "5m"
+severity = 73
+message = "{count} failed root logins from {source.ip} within {window}"
+"#;
+
+#[test]
+fn a_rule_users_write_alerts_in_the_daemon_and_in_replay() {
+    let env = TestEnv::new();
+    let port = free_port();
+    let mut cfg = Config::new(
+        "rules-host",
+        vec![Listener::new("tcp", Transport::Tcp, port)],
+    );
+    cfg.extra_toml = USER_RULE.to_string();
+    let check = sealtrail(&["check-config", "--config", &{
+        env.write_config(&cfg);
+        env.config_path.to_string_lossy().into_owned()
+    }]);
+    assert_eq!(check.code, Some(0), "{}", check.describe());
+    let mut d = env.start(&cfg);
+    failed(port, 4000, "alice", "198.51.100.77");
+    for i in 0..3 {
+        failed(port, 4001 + i, "root", "198.51.100.77");
+    }
+    d.wait_idle();
+    let stopped = d.stop();
+    let events = all_events(&read_archive(&env.archive_dir));
+    let sealed = alerts(&events);
+    assert_eq!(sealed.len(), 1, "{sealed:#?}");
+    let a = sealed[0];
+    assert_eq!(field_str(a, "rule.id"), Some("root_failures"));
+    assert_eq!(field_str(a, "rule.name"), Some("Failed root logins"));
+    assert_eq!(
+        field_str(a, "message"),
+        Some("3 failed root logins from 198.51.100.77 within 5m")
+    );
+    let evidence = field(a, "sealtrail.alert.evidence")
+        .and_then(Value::as_array)
+        .expect("evidence ids");
+    assert_eq!(evidence.len(), 3);
+    assert_verify_ok(
+        &env.verify(&cfg, &["--until", &stopped.until]),
+        "user rule alert",
+    );
+
+    // The same rule offline.
+    let log = env.path().join("auth.log");
+    let mut f = std::fs::File::create(&log).unwrap();
+    for i in 0..3 {
+        writeln!(
+            f,
+            "Nov 20 03:10:0{i} bastion sshd[{}]: Failed password for root from 203.0.113.9 port 4{i}000 ssh2",
+            600 + i
+        )
+        .unwrap();
+    }
+    drop(f);
+    let out = sealtrail(&[
+        "replay",
+        &log.to_string_lossy(),
+        "--show",
+        "alerts",
+        "--config",
+        &env.config_path.to_string_lossy(),
+        "--timezone",
+        "UTC",
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let stdout = out.stdout_str();
+    let alert: Value = serde_json::from_str(stdout.lines().next().unwrap_or("{}")).unwrap();
+    assert_eq!(
+        field_str(&alert, "rule.id"),
+        Some("root_failures"),
+        "{stdout}"
+    );
+    assert!(
+        out.stderr_str().contains("root_failures"),
+        "{}",
+        out.stderr_str()
+    );
+}

@@ -611,3 +611,25 @@ fn unix_socket_mistakes_name_key_and_line() {
         assert!(msg.contains(needle), "{text}: {msg}");
     }
 }
+
+#[test]
+fn a_rule_users_write_is_checked_with_its_index_key_and_line() {
+    let text = format!(
+        "{MINIMAL}\n[[detect.rule]]\nid = \"a\"\nthreshold = 2\nwindow = \"1m\"\n\n[[detect.rule]]\nid = \"b\"\nthreshold = 2\nwindow = \"1m\"\ngroup_by = [\"host\"]\n"
+    );
+    let (line, key, msg) = err(&text);
+    assert_eq!(key, "detect.rule[1].group_by", "{msg}");
+    assert_eq!(
+        line,
+        text.lines()
+            .position(|l| l.starts_with("group_by"))
+            .unwrap()
+            + 1
+    );
+    assert!(
+        msg.contains("source.ip"),
+        "the message lists the fields: {msg}"
+    );
+    let ok = parse(&text.replace("[\"host\"]", "[\"user.name\"]")).unwrap();
+    assert_eq!(ok.detect.rule.len(), 2);
+}

@@ -350,15 +350,25 @@ impl Config {
         }
         if let Err(crate::detect::DetectError::Config { key, msg }) = self.detect.validate() {
             let key = key.strip_prefix("detect.").unwrap_or(&key).to_string();
-            let (table, field) = match key.rsplit_once('.') {
-                Some((t, f)) => (format!("detect.{t}"), f.to_string()),
-                None => ("detect".to_string(), key.clone()),
+            // `rule[i].<key>[.<field name>]`: the i-th `[[detect.rule]]`, its key.
+            let in_rule = key
+                .strip_prefix("rule[")
+                .and_then(|r| r.split_once("]."))
+                .and_then(|(i, rest)| Some((i.parse::<usize>().ok()?, rest)));
+            let line = match in_rule {
+                Some((i, rest)) => {
+                    let field = rest.split('.').next().unwrap_or(rest);
+                    table_key_line(text, "detect.rule", i, field)
+                }
+                None => {
+                    let (table, field) = match key.rsplit_once('.') {
+                        Some((t, f)) => (format!("detect.{t}"), f.to_string()),
+                        None => ("detect".to_string(), key.clone()),
+                    };
+                    table_key_line(text, &table, 0, &field)
+                }
             };
-            return Err(invalid(
-                format!("detect.{key}"),
-                table_key_line(text, &table, 0, &field),
-                msg,
-            ));
+            return Err(invalid(format!("detect.{key}"), line, msg));
         }
         if let Some(url) = &self.alerts.webhook {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

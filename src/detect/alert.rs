@@ -1,6 +1,7 @@
 //! Alerts: what a rule raised, and its ECS rendering (an alert is an event that is
 //! sealed and forwarded like any other).
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::net::IpAddr;
 
@@ -10,9 +11,9 @@ use crate::event::time::TimestampFormatter;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
     /// Stable rule id (`brute_force`, `invalid_user`, ...; see `detect` docs).
-    pub rule_id: &'static str,
+    pub rule_id: Cow<'static, str>,
     /// Human rule name.
-    pub rule_name: &'static str,
+    pub rule_name: Cow<'static, str>,
     /// ECS `event.severity` (1..=100; 21 low, 47 medium, 73 high).
     pub severity: u8,
     /// Time of the event that raised it.
@@ -58,16 +59,16 @@ impl Alert {
         out.extend_from_slice(
             b",\"category\":[\"intrusion_detection\"],\"type\":[\"info\"],\"module\":\"sealtrail\",\"dataset\":\"sealtrail.alert\",\"action\":",
         );
-        json_str(out, self.rule_id);
+        json_str(out, &self.rule_id);
         let _ = write!(
             out,
             ",\"severity\":{},\"risk_score\":{}}}",
             self.severity, self.severity
         );
         out.extend_from_slice(b",\"rule\":{\"id\":");
-        json_str(out, self.rule_id);
+        json_str(out, &self.rule_id);
         out.extend_from_slice(b",\"name\":");
-        json_str(out, self.rule_name);
+        json_str(out, &self.rule_name);
         out.extend_from_slice(b",\"ruleset\":\"sealtrail\"},\"message\":");
         json_str(out, &self.message);
         if let Some(u) = &self.user {
@@ -199,8 +200,8 @@ mod tests {
     #[test]
     fn renders_valid_ecs_json() {
         let a = Alert {
-            rule_id: "brute_force",
-            rule_name: "Brute force from one source",
+            rule_id: Cow::Borrowed("brute_force"),
+            rule_name: Cow::Borrowed("Brute force from one source"),
             severity: 47,
             time_ns: 1_700_000_000_123_456_789,
             key: "ip:192.0.2.1".into(),
@@ -240,8 +241,8 @@ mod tests {
     #[test]
     fn a_sealed_line_reads_back_as_a_view() {
         let a = Alert {
-            rule_id: "brute_force",
-            rule_name: "Brute force from one source",
+            rule_id: Cow::Borrowed("brute_force"),
+            rule_name: Cow::Borrowed("Brute force from one source"),
             severity: 73,
             time_ns: 1_700_000_000_123_456_789,
             key: "ip:192.0.2.1".into(),

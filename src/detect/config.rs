@@ -75,7 +75,7 @@ impl<'de> Deserialize<'de> for Cidr {
 }
 
 /// humantime strings (`"10m"`, `"2m 30s"`).
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(super) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("`{s}`: {e}")))
 }
@@ -293,6 +293,8 @@ pub struct DetectConfig {
     pub root_login: RootLogin,
     pub sudo_failure: SudoFailure,
     pub not_in_sudoers: NotInSudoers,
+    /// Rules users write: `[[detect.rule]]` (`custom`).
+    pub rule: Vec<super::custom::CustomRule>,
 }
 
 impl Default for DetectConfig {
@@ -315,6 +317,7 @@ impl Default for DetectConfig {
             root_login: RootLogin::default(),
             sudo_failure: SudoFailure::default(),
             not_in_sudoers: NotInSudoers::default(),
+            rule: Vec::new(),
         }
     }
 }
@@ -350,6 +353,7 @@ impl DetectConfig {
     /// (`detect.brute_force.threshold`). [`super::Detector::new`] clamps instead of
     /// failing, so call this when loading a config.
     pub fn validate(&self) -> Result<(), DetectError> {
+        super::custom::compile(&self.rule, super::BUILTIN)?;
         let rules = [
             ("brute_force", self.brute_force.common()),
             ("invalid_user", self.invalid_user.common()),

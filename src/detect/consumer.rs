@@ -68,18 +68,22 @@ pub struct DetectorStats {
     pub position: AtomicU64,
     /// Alerts raised but not yet durable in the journal.
     pub pending: AtomicU64,
-    alerts_by_rule: Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    alerts_by_rule: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl DetectorStats {
-    pub fn note_alert(&self, rule: &'static str) {
+    pub fn note_alert(&self, rule: &str) {
         self.alerts.fetch_add(1, Ordering::Relaxed);
-        *self
+        let mut by_rule = self
             .alerts_by_rule
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(rule)
-            .or_default() += 1;
+            .unwrap_or_else(|p| p.into_inner());
+        match by_rule.get_mut(rule) {
+            Some(n) => *n += 1,
+            None => {
+                by_rule.insert(rule.to_owned(), 1);
+            }
+        }
     }
 
     /// Alerts since start, by rule id.
@@ -88,7 +92,7 @@ impl DetectorStats {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .map(|(k, v)| (k.to_string(), *v))
+            .map(|(k, v)| (k.clone(), *v))
             .collect()
     }
 }
@@ -321,7 +325,7 @@ impl DetectorConsumer {
             alert_id.push_str(itoa::Buffer::new().format(i));
             run.line.clear();
             alert.render_json_with(&mut run.time, &self.stream, alert_id, &mut run.line);
-            self.stats.note_alert(alert.rule_id);
+            self.stats.note_alert(&alert.rule_id);
             let v = run.log.hit(Instant::now());
             if v.suppressed_before > 0 {
                 tracing::info!(
@@ -330,7 +334,7 @@ impl DetectorConsumer {
                 );
             }
             if v.log {
-                tracing::info!(rule = alert.rule_id, key = %alert.key, id = %alert_id, "{}", alert.message);
+                tracing::info!(rule = %alert.rule_id, key = %alert.key, id = %alert_id, "{}", alert.message);
             }
             if let Some(w) = &self.webhook {
                 w.send(run.line.clone());

@@ -38,12 +38,14 @@
 mod alert;
 mod config;
 pub mod consumer;
+mod custom;
 mod evidence;
 mod persist;
 mod snapshot;
 mod state;
 mod tracked;
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -55,6 +57,7 @@ pub use config::{
     BruteForce, Cidr, DetectConfig, DistributedGuessing, InvalidUser, NewSource, NotInSudoers,
     OffHours, PasswordSpray, RootLogin, SuccessAfterFailures, SudoFailure, MAX_THRESHOLD,
 };
+pub use custom::{Bucket, CustomRule, FIELDS};
 use evidence::kind;
 use snapshot::SNAPSHOT_VERSION;
 use state::{flag, Ledger, Table, Window, NEVER};
@@ -72,6 +75,20 @@ pub enum DetectError {
 }
 
 const NS_PER_S: i64 = 1_000_000_000;
+
+/// The built-in rules' ids: a rule users write may not take one.
+pub const BUILTIN: &[&str] = &[
+    "brute_force",
+    "invalid_user",
+    "success_after_failures",
+    "password_spray",
+    "distributed_guessing",
+    "new_source",
+    "off_hours",
+    "root_login",
+    "sudo_failure",
+    "not_in_sudoers",
+];
 
 fn ns(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
@@ -97,6 +114,8 @@ pub struct Detector {
     baselines: Table<String, Baseline>,
     ledger: Ledger,
     now: i64,
+    /// The rules users wrote (`[[detect.rule]]`), each with its own groups.
+    custom: Vec<custom::Running>,
 }
 
 fn excluded(r: &RuleCommon<'_>, user: Option<&str>, ip: Option<IpAddr>) -> bool {
@@ -179,7 +198,15 @@ impl Detector {
     pub fn new(cfg: DetectConfig) -> Detector {
         let cfg = clamp_cfg(cfg);
         let max_w = longest_window(&cfg);
+        // `DetectConfig::validate` reports a bad rule; here it is left out.
+        let custom = custom::compile(&cfg.rule, BUILTIN)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|_| cfg.enabled)
+            .map(|r| custom::Running::new(r, cfg.max_tracked_sources as usize))
+            .collect();
         Detector {
+            custom,
             sources: Table::new(cfg.max_tracked_sources as usize, max_w),
             users: Table::new(cfg.max_tracked_users as usize, max_w),
             baselines: Table::new(cfg.max_tracked_users as usize, max_w),
@@ -246,6 +273,13 @@ impl Detector {
                 }
             }
             Outcome::Unknown => {}
+        }
+        let ev_max = self.cfg.max_evidence as usize;
+        // A failure counts its attempts, refined per connection like the built-in
+        // rules (an echo line of an attempt already counted is 0); anything else 1.
+        let weight = if ev.outcome == Outcome::Failure { n } else { 1 };
+        for r in &mut self.custom {
+            out.extend(r.observe(time_ns, event_id, ev, weight, ev_max));
         }
         out
     }
@@ -343,8 +377,8 @@ impl Detector {
                 let c = st.brute.count(t, w);
                 if c >= r.threshold && st.brute.fire() {
                     out.push(Alert {
-                        rule_id: "brute_force",
-                        rule_name: "Brute force from one source",
+                        rule_id: Cow::Borrowed("brute_force"),
+                        rule_name: Cow::Borrowed("Brute force from one source"),
                         severity: r.severity,
                         time_ns: t,
                         key: format!("ip:{ip}"),
@@ -367,8 +401,8 @@ impl Detector {
                 let c = st.invalid.count(t, w);
                 if c >= r.threshold && st.invalid.fire() {
                     out.push(Alert {
-                        rule_id: "invalid_user",
-                        rule_name: "Logins for unknown users from one source",
+                        rule_id: Cow::Borrowed("invalid_user"),
+                        rule_name: Cow::Borrowed("Logins for unknown users from one source"),
                         severity: r.severity,
                         time_ns: t,
                         key: format!("ip:{ip}"),
@@ -399,8 +433,8 @@ impl Detector {
                     if c >= r.threshold && st.spray.fire() {
                         let names: Vec<String> = st.spray.values_since(t - w).cloned().collect();
                         out.push(Alert {
-                            rule_id: "password_spray",
-                            rule_name: "Password spraying from one source",
+                            rule_id: Cow::Borrowed("password_spray"),
+                            rule_name: Cow::Borrowed("Password spraying from one source"),
                             severity: r.severity,
                             time_ns: t,
                             key: format!("ip:{ip}"),
@@ -430,8 +464,8 @@ impl Detector {
                     let c = us.sources.count(t, w);
                     if c >= r.threshold && us.sources.fire() {
                         out.push(Alert {
-                            rule_id: "distributed_guessing",
-                            rule_name: "Distributed guessing against one user",
+                            rule_id: Cow::Borrowed("distributed_guessing"),
+                            rule_name: Cow::Borrowed("Distributed guessing against one user"),
                             severity: r.severity,
                             time_ns: t,
                             key: format!("user:{u}"),
@@ -466,8 +500,8 @@ impl Detector {
         let c = us.sudo.count(t, w);
         if c >= r.threshold && us.sudo.fire() {
             out.push(Alert {
-                rule_id: "sudo_failure",
-                rule_name: "sudo/su authentication failures",
+                rule_id: Cow::Borrowed("sudo_failure"),
+                rule_name: Cow::Borrowed("sudo/su authentication failures"),
                 severity: r.severity,
                 time_ns: t,
                 key: format!("user:{u}"),
@@ -512,8 +546,8 @@ impl Detector {
                 let _ = write!(message, ": {cmd}");
             }
             out.push(Alert {
-                rule_id: "not_in_sudoers",
-                rule_name: "sudo denied by policy",
+                rule_id: Cow::Borrowed("not_in_sudoers"),
+                rule_name: Cow::Borrowed("sudo denied by policy"),
                 severity: r.severity,
                 time_ns: t,
                 key: format!("user:{u}"),
@@ -555,8 +589,8 @@ impl Detector {
                                 .collect(kind::FAIL, t - w, ev_max.saturating_sub(1));
                         evidence.push(id.to_string());
                         out.push(Alert {
-                            rule_id: "success_after_failures",
-                            rule_name: "Successful login after repeated failures",
+                            rule_id: Cow::Borrowed("success_after_failures"),
+                            rule_name: Cow::Borrowed("Successful login after repeated failures"),
                             severity: r.severity,
                             time_ns: t,
                             key: format!("user:{u},ip:{ip}"),
@@ -580,8 +614,8 @@ impl Detector {
             win.roll(t, w);
             win.push(t, 1, 1);
             win.fire().then(|| Alert {
-                rule_id: "root_login",
-                rule_name: "Direct root login",
+                rule_id: Cow::Borrowed("root_login"),
+                rule_name: Cow::Borrowed("Direct root login"),
                 severity: rl.severity,
                 time_ns: t,
                 key,
@@ -632,8 +666,8 @@ impl Detector {
                         )
                     {
                         out.push(Alert {
-                            rule_id: "new_source",
-                            rule_name: "Login from a new source",
+                            rule_id: Cow::Borrowed("new_source"),
+                            rule_name: Cow::Borrowed("Login from a new source"),
                             severity: ns_cfg.severity,
                             time_ns: t,
                             key: format!("user:{u},ip:{ip}"),
@@ -670,8 +704,8 @@ impl Detector {
             let share = near as f64 / f64::from(b.hours_total);
             if share < oh.min_share {
                 out.push(Alert {
-                    rule_id: "off_hours",
-                    rule_name: "Login outside usual hours",
+                    rule_id: Cow::Borrowed("off_hours"),
+                    rule_name: Cow::Borrowed("Login outside usual hours"),
                     severity: oh.severity,
                     time_ns: t,
                     key: format!("user:{u}"),

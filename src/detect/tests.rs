@@ -486,7 +486,7 @@ fn sudo_failure_rule() {
     let a = r.feed(T0 + 20 * S, &su);
     assert_eq!(a.len(), 1);
     assert_eq!(
-        (a[0].rule_id, a[0].key.as_str()),
+        (a[0].rule_id.as_ref(), a[0].key.as_str()),
         ("sudo_failure", "user:bob")
     );
     assert_eq!(a[0].evidence, vec!["ev:6", "ev:7"]);

@@ -308,4 +308,3 @@ enum Valid {
     /// A key outside the ring, handed over to at `seq` by ring key `after`.
     Outside { after: usize, seq: u64, id: [u8; 8] },
 }
-

@@ -103,8 +103,8 @@ fn auth_fields_tags_and_escaping_in_structured_data() {
 /// A sealed alert line, read back as the forwarders see it.
 pub(crate) fn sample_alert() -> AlertView {
     let a = crate::detect::Alert {
-        rule_id: "brute_force",
-        rule_name: "Brute force from one source",
+        rule_id: Cow::Borrowed("brute_force"),
+        rule_name: Cow::Borrowed("Brute force from one source"),
         severity: 47,
         time_ns: 1_764_640_799_123_456_789,
         key: "ip:203.0.113.9".into(),

@@ -12,8 +12,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{
-    all_events, field_str, free_port, read_archive, run_cmd, wait_until, CmdOutput, Config,
-    Listener, TestEnv, Transport,
+    alerts, all_events, field, field_str, free_port, read_archive, run_cmd, wait_until, CmdOutput,
+    Config, Listener, TestEnv, Transport,
 };
 use serde_json::Value;
 
@@ -428,4 +428,67 @@ fn https_with_client_certificates_seals_the_callers_identity() {
         .filter(|e| field_str(e, "observer.ingress.name") == Some("remote"))
         .count();
     assert_eq!(remote, 1);
+}
+
+#[test]
+fn the_access_rules_alert_on_posted_events_and_the_alerts_are_sealed() {
+    let env = TestEnv::new();
+    let (cfg, api) = config(
+        &env,
+        "\n[detect.access]\ndenied_threshold = 3\n\n[detect.access.allow]\npatient = [\"dr_grey\"]\n",
+    );
+    let daemon = env.start(&cfg);
+    wait_api(&api);
+    let b = bearer();
+    let auth = ["-H", b.as_str()];
+    let denied = br#"[{"actor":"mallory","action":"record.read","outcome":"failure","resource":{"type":"payroll","id":"1"}},
+                      {"actor":"mallory","action":"record.read","outcome":"failure","resource":{"type":"payroll","id":"2"}},
+                      {"actor":"mallory","action":"record.read","outcome":"failure","resource":{"type":"payroll","id":"3"}}]"#;
+    let (status, reply) = curl(&api, &auth, denied);
+    assert_eq!(status, 200, "{reply}");
+    let denied_ids = ids(&reply);
+    let (status, reply) = curl(
+        &api,
+        &auth,
+        br#"{"actor":"mallory","action":"record.read","outcome":"success","resource":{"type":"patient","id":"77"}}"#,
+    );
+    assert_eq!(status, 200, "{reply}");
+    let (status, _) = curl(
+        &api,
+        &auth,
+        br#"{"actor":"dr_grey","action":"record.read","outcome":"success","resource":{"type":"patient","id":"77"}}"#,
+    );
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    daemon.stop();
+    let events = all_events(&read_archive(&env.archive_dir));
+    let sealed = alerts(&events);
+    let rules: Vec<&str> = sealed
+        .iter()
+        .filter_map(|a| field_str(a, "rule.id"))
+        .collect();
+    assert_eq!(rules.len(), 2, "{sealed:#?}");
+    assert!(rules.contains(&"access_denied_burst"), "{rules:?}");
+    assert!(rules.contains(&"access_not_allowed"), "{rules:?}");
+    let burst = sealed
+        .iter()
+        .find(|a| field_str(a, "rule.id") == Some("access_denied_burst"))
+        .unwrap();
+    assert_eq!(field_str(burst, "user.name"), Some("mallory"));
+    let evidence: Vec<&str> = field(burst, "sealtrail.alert.evidence")
+        .and_then(Value::as_array)
+        .expect("evidence")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    // The evidence ids are the sealed events' ids, which the API replied with.
+    let sealed_ids: Vec<&str> = events
+        .iter()
+        .filter_map(|e| field_str(e, "event.id"))
+        .collect();
+    assert_eq!(evidence.len(), 3, "{evidence:?}");
+    for e in &evidence {
+        assert!(sealed_ids.contains(e), "{e}");
+    }
+    assert_eq!(denied_ids.len(), 3);
 }

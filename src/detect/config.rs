@@ -295,6 +295,8 @@ pub struct DetectConfig {
     pub not_in_sudoers: NotInSudoers,
     /// Rules users write: `[[detect.rule]]` (`custom`).
     pub rule: Vec<super::custom::CustomRule>,
+    /// `[detect.access]`: rules over application audit events (`access`).
+    pub access: super::access::AccessConfig,
 }
 
 impl Default for DetectConfig {
@@ -318,6 +320,7 @@ impl Default for DetectConfig {
             sudo_failure: SudoFailure::default(),
             not_in_sudoers: NotInSudoers::default(),
             rule: Vec::new(),
+            access: super::access::AccessConfig::default(),
         }
     }
 }
@@ -354,6 +357,7 @@ impl DetectConfig {
     /// failing, so call this when loading a config.
     pub fn validate(&self) -> Result<(), DetectError> {
         super::custom::compile(&self.rule, super::BUILTIN)?;
+        self.access.validate()?;
         let rules = [
             ("brute_force", self.brute_force.common()),
             ("invalid_user", self.invalid_user.common()),

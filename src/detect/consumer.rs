@@ -304,15 +304,21 @@ impl DetectorConsumer {
         };
         let input = Input::of(&rec);
         let decoded = self.normaliser.decode(&rec, &input);
-        let Some(auth) = &decoded.auth else {
+        if decoded.auth.is_none() && decoded.event.audit.is_none() {
             return;
-        };
+        }
         let id = &mut run.event_id;
         id.clear();
         id.push_str(&self.stream);
         id.push(':');
         id.push_str(itoa::Buffer::new().format(pos));
-        let alerts = run.detector.observe(decoded.detector_time_ns(), id, auth);
+        let t = decoded.detector_time_ns();
+        let alerts = match (&decoded.auth, decoded.event.audit) {
+            (Some(auth), _) => run.detector.observe(t, id, auth),
+            // An application's audit event: the access rules.
+            (None, Some(audit)) => run.detector.observe_access(t, id, audit),
+            (None, None) => Vec::new(),
+        };
         for (i, alert) in alerts.iter().enumerate() {
             let index = u16::try_from(i).unwrap_or(u16::MAX);
             if pos < run.sealed_before || run.journalled.remove(&(pos, index)) {

@@ -19,6 +19,30 @@ use super::config::Cidr;
 use super::state::{Table, Weight, Window, NEVER};
 use super::{human, ns, Alert, DetectError, MAX_THRESHOLD};
 use crate::auth::AuthEvent;
+use crate::event::audit::AuditEvent;
+
+/// What a rule looks at: an authentication event, or an application audit event.
+#[derive(Clone, Copy)]
+pub(super) enum Subject<'e, 'a> {
+    Auth(&'e AuthEvent<'a>),
+    Access(&'e AuditEvent<'a>),
+}
+
+impl<'e> Subject<'e, '_> {
+    fn user(&self) -> Option<&'e str> {
+        match *self {
+            Subject::Auth(ev) => ev.user_name(),
+            Subject::Access(ev) => Some(&ev.actor),
+        }
+    }
+
+    fn source_ip(&self) -> Option<IpAddr> {
+        match *self {
+            Subject::Auth(ev) => ev.source_ip,
+            Subject::Access(ev) => ev.source_ip,
+        }
+    }
+}
 
 /// How a rule counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -109,6 +133,9 @@ pub enum Field {
     SourceDomain,
     Method,
     Service,
+    Type,
+    ResourceType,
+    ResourceId,
 }
 
 /// Every field name a rule may use.
@@ -124,15 +151,45 @@ pub const FIELDS: &[(&str, Field)] = &[
     ("source.domain", Field::SourceDomain),
     ("sealtrail.auth.method", Field::Method),
     ("sealtrail.auth.service", Field::Service),
+    ("event.type", Field::Type),
+    ("sealtrail.audit.resource.type", Field::ResourceType),
+    ("sealtrail.audit.resource.id", Field::ResourceId),
 ];
 
 fn field_of(name: &str) -> Option<Field> {
     FIELDS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 
-/// The values of `f` in `ev` (a category has several names; most fields one or none).
-fn values<'e>(ev: &'e AuthEvent<'_>, f: Field) -> Vec<Cow<'e, str>> {
+/// The values of `f` in `s` (a category has several names; most fields one or none).
+fn values<'e>(s: Subject<'e, '_>, f: Field) -> Vec<Cow<'e, str>> {
     let one = |v: Option<&'e str>| v.map(Cow::Borrowed).into_iter().collect();
+    let ev = match s {
+        Subject::Auth(ev) => ev,
+        Subject::Access(ev) => {
+            let many = |v: &'e [Cow<'_, str>]| -> Vec<Cow<'e, str>> {
+                v.iter().map(|c| Cow::Borrowed(c.as_ref())).collect()
+            };
+            return match f {
+                Field::Action => one(Some(&ev.action)),
+                Field::Outcome => one(Some(&ev.outcome)),
+                Field::Category => many(&ev.category),
+                Field::Type => many(&ev.kind_type),
+                Field::Reason => one(ev.reason.as_deref()),
+                Field::UserName => one(Some(&ev.actor)),
+                Field::UserId => one(ev.actor_id.as_deref()),
+                Field::SourceIp => ev
+                    .source_ip
+                    .map(|ip| Cow::Owned(ip.to_string()))
+                    .into_iter()
+                    .collect(),
+                Field::ResourceType => one(ev.resource_type.as_deref()),
+                Field::ResourceId => one(ev.resource_id.as_deref()),
+                Field::TargetUser | Field::SourceDomain | Field::Method | Field::Service => {
+                    Vec::new()
+                }
+            };
+        }
+    };
     match f {
         Field::Action => one(Some(ev.action)),
         Field::Outcome => one(Some(ev.outcome.as_str())),
@@ -158,6 +215,8 @@ fn values<'e>(ev: &'e AuthEvent<'_>, f: Field) -> Vec<Cow<'e, str>> {
         Field::SourceDomain => one(ev.source_domain.as_deref()),
         Field::Method => one(ev.method),
         Field::Service => one(ev.service.as_deref()),
+        Field::Type => ev.kind_type.iter().map(|c| Cow::Borrowed(*c)).collect(),
+        Field::ResourceType | Field::ResourceId => Vec::new(),
     }
 }
 
@@ -170,10 +229,10 @@ struct Cond {
 }
 
 impl Cond {
-    fn holds(&self, ev: &AuthEvent<'_>) -> bool {
+    fn holds(&self, ev: Subject<'_, '_>) -> bool {
         if self.field == Field::SourceIp {
             return ev
-                .source_ip
+                .source_ip()
                 .is_some_and(|ip| self.cidrs.iter().any(|c| c.contains(ip)));
         }
         values(ev, self.field)
@@ -370,7 +429,7 @@ impl Running {
         &mut self,
         t: i64,
         id: &str,
-        ev: &AuthEvent<'_>,
+        ev: Subject<'_, '_>,
         n: u32,
         max_evidence: usize,
     ) -> Option<Alert> {
@@ -437,8 +496,8 @@ impl Running {
         }
         let window = human(r.window);
         let message = render(r, &key, count, &window, &parts);
-        let user = ev.user_name().map(str::to_owned);
-        let source_ip: Option<IpAddr> = ev.source_ip;
+        let user = ev.user().map(str::to_owned);
+        let source_ip: Option<IpAddr> = ev.source_ip();
         Some(Alert {
             rule_id: Cow::Owned(r.id.clone()),
             rule_name: Cow::Owned(r.name.clone()),

@@ -35,6 +35,7 @@
 //! Persistence: [`Detector::save`] snapshots windows and baselines as JSON;
 //! [`Detector::restore`] reloads them under a (possibly changed) config.
 
+mod access;
 mod alert;
 mod config;
 pub mod consumer;
@@ -51,6 +52,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::auth::{AuthEvent, Category, Link, Origin, Outcome};
+pub use access::AccessConfig;
 pub use alert::{Alert, AlertView};
 use config::RuleCommon;
 pub use config::{
@@ -116,6 +118,8 @@ pub struct Detector {
     now: i64,
     /// The rules users wrote (`[[detect.rule]]`), each with its own groups.
     custom: Vec<custom::Running>,
+    /// The access-pattern rules over application audit events.
+    access: access::Access,
 }
 
 fn excluded(r: &RuleCommon<'_>, user: Option<&str>, ip: Option<IpAddr>) -> bool {
@@ -207,6 +211,7 @@ impl Detector {
             .collect();
         Detector {
             custom,
+            access: access::Access::new(cfg.access.clone(), cfg.max_tracked_users as usize),
             sources: Table::new(cfg.max_tracked_sources as usize, max_w),
             users: Table::new(cfg.max_tracked_users as usize, max_w),
             baselines: Table::new(cfg.max_tracked_users as usize, max_w),
@@ -279,7 +284,27 @@ impl Detector {
         // rules (an echo line of an attempt already counted is 0); anything else 1.
         let weight = if ev.outcome == Outcome::Failure { n } else { 1 };
         for r in &mut self.custom {
-            out.extend(r.observe(time_ns, event_id, ev, weight, ev_max));
+            out.extend(r.observe(time_ns, event_id, custom::Subject::Auth(ev), weight, ev_max));
+        }
+        out
+    }
+
+    /// Feeds one application audit event (the audit API) to the access rules
+    /// (`access`) and the rules users wrote.
+    pub fn observe_access(
+        &mut self,
+        time_ns: i64,
+        event_id: &str,
+        ev: &crate::event::audit::AuditEvent<'_>,
+    ) -> Vec<Alert> {
+        if !self.cfg.enabled || self.cfg.allow_users.iter().any(|u| *u == ev.actor) {
+            return Vec::new();
+        }
+        self.now = self.now.max(time_ns);
+        let ev_max = self.cfg.max_evidence as usize;
+        let mut out = self.access.observe(time_ns, event_id, ev, ev_max);
+        for r in &mut self.custom {
+            out.extend(r.observe(time_ns, event_id, custom::Subject::Access(ev), 1, ev_max));
         }
         out
     }

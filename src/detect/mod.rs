@@ -280,6 +280,10 @@ impl Detector {
             Outcome::Unknown => {}
         }
         let ev_max = self.cfg.max_evidence as usize;
+        for a in &mut out {
+            let hint = self.tuning(&a.rule_id);
+            a.message.push_str(&hint);
+        }
         // A failure counts its attempts, refined per connection like the built-in
         // rules (an echo line of an attempt already counted is 0); anything else 1.
         let weight = if ev.outcome == Outcome::Failure { n } else { 1 };
@@ -287,6 +291,30 @@ impl Detector {
             out.extend(r.observe(time_ns, event_id, custom::Subject::Auth(ev), weight, ev_max));
         }
         out
+    }
+
+    /// What a built-in rule's alert adds to its message: the rule id, the threshold it
+    /// crossed, and where to tune it.
+    fn tuning(&self, rule: &str) -> String {
+        let c = &self.cfg;
+        let common = match rule {
+            "brute_force" => Some(c.brute_force.common()),
+            "invalid_user" => Some(c.invalid_user.common()),
+            "success_after_failures" => Some(c.success_after_failures.common()),
+            "password_spray" => Some(c.password_spray.common()),
+            "distributed_guessing" => Some(c.distributed_guessing.common()),
+            "sudo_failure" => Some(c.sudo_failure.common()),
+            "not_in_sudoers" => Some(c.not_in_sudoers.common()),
+            _ => None,
+        };
+        match common {
+            Some(r) => format!(
+                " (rule {rule}: threshold {} within {}; tune [detect.{rule}] threshold, window, allow_users, allow_cidrs)",
+                r.threshold,
+                human(r.window)
+            ),
+            None => format!(" (rule {rule}; tune or disable in [detect.{rule}])"),
+        }
     }
 
     /// Feeds one application audit event (the audit API) to the access rules

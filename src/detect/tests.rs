@@ -700,3 +700,28 @@ fn bounded_memory_under_two_million_sources() {
     // The snapshot is bounded as well.
     assert!(d.save().unwrap().len() < 1_000_000);
 }
+
+#[test]
+fn alert_text_gives_the_real_count_the_window_the_rule_and_where_to_tune_it() {
+    let mut r = Run::new(only("brute_force"));
+    // Five attempts on one line (rsyslog's repeat) plus two: the alert says 5, then
+    // nothing more while the window keeps filling.
+    let line =
+        "message repeated 5 times: [ Failed password for root from 203.0.113.30 port 22 ssh2]";
+    let a = r.rule(T0, &ev("sshd", Some(9), line), "brute_force");
+    assert_eq!(a.len(), 1);
+    assert_eq!(
+        a[0].message,
+        "5 failed authentication attempts from 203.0.113.30 within 10m (rule brute_force: threshold 5 within 10m; tune [detect.brute_force] threshold, window, allow_users, allow_cidrs)"
+    );
+    let mut c = only("root_login");
+    c.root_login.enabled = true;
+    let mut r = Run::new(c);
+    let a = r.rule(T0, &ok("192.0.2.9", "root"), "root_login");
+    assert!(
+        a[0].message
+            .ends_with("(rule root_login; tune or disable in [detect.root_login])"),
+        "{}",
+        a[0].message
+    );
+}

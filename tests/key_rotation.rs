@@ -459,3 +459,52 @@ async fn without_the_new_key_its_segments_are_wrong_key_and_the_rotation_says_so
         r.render_text()
     );
 }
+
+#[tokio::test]
+async fn a_fork_signed_by_the_retired_key_is_misplaced_retired_and_a_duplicate() {
+    let (_d, store, seals) = build(&honest()).await;
+    // Seq 4 again, other events, signed by the retired K0, hidden under a .bak key.
+    let mut b = SegmentBuilder::new(1).unwrap();
+    b.push_line(b"{\"n\":\"forged\"}", seals[4].period_start_ns);
+    let fork = b
+        .finish(
+            SealHeader {
+                kind: SealKind::Normal,
+                stream: "s".into(),
+                seq: 4,
+                prev_hash: seals[3].hash(),
+                period_start_ns: seals[4].period_start_ns,
+                period_end_ns: seals[4].period_end_ns,
+                heartbeat_ms: 60_000,
+                next_key: None,
+            },
+            &k0(),
+        )
+        .unwrap();
+    let bak = format!("a/{}.bak", object_key("s", 4, seals[4].period_end_ns));
+    store
+        .put(&StorePath::from(bak.as_str()), PutPayload::from(fork.bytes))
+        .await
+        .unwrap();
+    let r = verify(&store, &[k0(), k1()]).await;
+    let mut on_bak: Vec<ProblemKind> = r
+        .problems
+        .iter()
+        .filter(|p| p.object == bak)
+        .map(|p| p.kind)
+        .collect();
+    on_bak.sort();
+    let mut want = vec![
+        ProblemKind::Misplaced,
+        ProblemKind::RetiredKey,
+        ProblemKind::DuplicateSeq,
+    ];
+    want.sort();
+    assert_eq!(on_bak, want, "{}", r.render_text());
+    assert_eq!(
+        r.problems.len(),
+        3,
+        "nothing on the original: {}",
+        r.render_text()
+    );
+}

@@ -308,6 +308,7 @@ mod tests {
             prefix: String::new(),
             keyring: vk.into(),
             decode_ahead,
+            max_content: crate::verify::MAX_CONTENT_BYTES,
         })
     }
 

@@ -26,6 +26,8 @@ mod listing;
 mod object;
 pub use object::check_content;
 #[cfg(test)]
+mod edge_tests;
+#[cfg(test)]
 mod object_tests;
 mod report;
 pub mod retention;
@@ -53,6 +55,10 @@ pub const MAX_OBJECT_BYTES: u64 = 1 << 30;
 /// decoded again with its `content_len` as the limit (a second read of its data frame).
 /// Segments of the default size (`[seal] max_bytes` = 8 MiB) never need it.
 const DECODE_AHEAD: u64 = 64 << 20;
+/// Content one object may have: a seal declaring more is `content_too_large` and its
+/// data frame is not decoded (a decompression bomb under an authentic seal costs
+/// nothing). 128 times the default segment size (`[seal] max_bytes` = 8 MiB).
+pub const MAX_CONTENT_BYTES: u64 = 1 << 30;
 
 /// What to verify, and against which keys.
 #[derive(Debug, Clone)]
@@ -112,6 +118,8 @@ pub enum ProblemKind {
     UnsupportedKind,
     /// Object larger than `MAX_OBJECT_BYTES`; not read.
     TooLarge,
+    /// An authentic seal declares more content than `MAX_CONTENT_BYTES`; not decoded.
+    ContentTooLarge,
     /// An entry that could not be listed or read (symlink loop, dangling symlink,
     /// permission denied, vanished, I/O error) or that is not an object (a fifo).
     Unreadable,
@@ -178,6 +186,7 @@ impl ProblemKind {
             ProblemKind::UnsupportedVersion => "unsupported_version",
             ProblemKind::UnsupportedKind => "unsupported_kind",
             ProblemKind::TooLarge => "too_large",
+            ProblemKind::ContentTooLarge => "content_too_large",
             ProblemKind::Unreadable => "unreadable",
             ProblemKind::ContentHashMismatch => "content_hash_mismatch",
             ProblemKind::CorruptData => "corrupt_data",
@@ -360,6 +369,7 @@ async fn verify_listed(
         prefix: prefix_str.clone(),
         keyring: opts.keyring.clone(),
         decode_ahead: DECODE_AHEAD,
+        max_content: MAX_CONTENT_BYTES,
     });
     let progress = opts.progress.clone();
     if let Some(p) = &progress {
@@ -399,6 +409,7 @@ mod tests {
             UnsupportedVersion,
             UnsupportedKind,
             TooLarge,
+            ContentTooLarge,
             Unreadable,
             ContentHashMismatch,
             CorruptData,

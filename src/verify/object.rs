@@ -19,6 +19,8 @@ pub(super) struct Ctx {
     pub keyring: Keyring,
     /// Content the first read may decode before the seal is known (`DECODE_AHEAD`).
     pub decode_ahead: u64,
+    /// Content a seal may declare (`MAX_CONTENT_BYTES`).
+    pub max_content: u64,
 }
 
 /// Result of checking one object on its own.
@@ -267,6 +269,9 @@ pub(super) fn check_scanned(location: String, scanned: Scanned, ctx: &Ctx) -> Ch
     }
     out.hash = seal.hash();
     let verdict = match scanned.data {
+        _ if seal.content_len > ctx.max_content => {
+            Verdict::Checked(Some(too_much(&seal, ctx.max_content)))
+        }
         Some(data) => check_data(data, &seal),
         None => Verdict::Checked(Some((
             ProblemKind::CorruptData,
@@ -284,6 +289,16 @@ pub(super) fn check_scanned(location: String, scanned: Scanned, ctx: &Ctx) -> Ch
             decode_again: true,
         },
     }
+}
+
+fn too_much(seal: &Seal, cap: u64) -> (ProblemKind, String) {
+    (
+        ProblemKind::ContentTooLarge,
+        format!(
+            "the seal declares {} bytes of content, more than the {cap} bytes one object may hold; not decoded",
+            seal.content_len
+        ),
+    )
 }
 
 fn exceeds(seal: &Seal) -> (ProblemKind, String) {
@@ -347,6 +362,9 @@ pub fn check_content<R: std::io::Read>(
     found: &segment::Located,
 ) -> Result<Vec<(ProblemKind, String)>, SegmentError> {
     let seal = &found.seal;
+    if seal.content_len > super::MAX_CONTENT_BYTES {
+        return Ok(vec![too_much(seal, super::MAX_CONTENT_BYTES)]);
+    }
     let mut digester = FrameDigester::new(seal.content_len)?;
     let len = for_each_chunk(std::io::Read::take(r, found.seal_start), |chunk| {
         digester.feed(chunk);

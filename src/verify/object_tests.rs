@@ -107,6 +107,7 @@ fn ctx() -> Ctx {
         prefix: "archive".into(),
         keyring: vk.into(),
         decode_ahead: u64::MAX,
+        max_content: crate::verify::MAX_CONTENT_BYTES,
     }
 }
 
@@ -325,4 +326,53 @@ fn problem_kinds_of_read_errors() {
     let e = SegmentError::Io(std::io::Error::other("disk on fire"));
     assert_eq!(problem_kind_of(&e), ProblemKind::Unreadable);
     assert_eq!(detail_of(&e), "disk on fire");
+}
+
+#[test]
+fn content_declared_past_the_cap_is_content_too_large_and_not_decoded() {
+    // A bomb under an authentic seal: a small frame of zeros declaring its true size,
+    // which is past the cap. The verifier reports it and decodes nothing.
+    let content = vec![b'\n'; 4096];
+    let frame = frame_of(&content);
+    let bytes = sealed(&frame, &key(), |_| {});
+    let mut s = ObjectScanner::new(64).unwrap();
+    s.feed(&bytes);
+    let mut small = ctx();
+    small.max_content = 1000;
+    let Checked {
+        outcome,
+        decode_again,
+    } = check_scanned(
+        "archive/s/2024/05/01/000000000002.seg.zst".into(),
+        s.finish(),
+        &small,
+    );
+    assert!(!decode_again, "nothing is read again");
+    let kinds: Vec<ProblemKind> = outcome.in_window.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        kinds,
+        vec![ProblemKind::ContentTooLarge],
+        "{:?}",
+        outcome.in_window
+    );
+    assert!(
+        outcome.in_window[0].1.contains("4096 bytes"),
+        "{:?}",
+        outcome.in_window
+    );
+    // Under the real cap the same object is fine.
+    let mut s = ObjectScanner::new(64).unwrap();
+    s.feed(&bytes);
+    let Checked { decode_again, .. } = check_scanned(
+        "archive/s/2024/05/01/000000000002.seg.zst".into(),
+        s.finish(),
+        &ctx(),
+    );
+    assert!(decode_again, "decoded again within its sealed length");
+    // inspect's check refuses a seal declaring more than the real cap.
+    let mut found = crate::segment::read_seal(&mut std::io::Cursor::new(&bytes)).unwrap();
+    found.seal.content_len = crate::verify::MAX_CONTENT_BYTES + 1;
+    let p = crate::verify::check_content(std::io::Cursor::new(&bytes), &found).unwrap();
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].0, ProblemKind::ContentTooLarge);
 }

@@ -113,7 +113,7 @@ impl AccessConfig {
 }
 
 /// What is kept per actor.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
 pub(super) struct Actor {
     denied: Window,
     /// Index of the volume window being counted, and its count.
@@ -161,6 +161,17 @@ pub(super) struct Access {
 }
 
 impl Access {
+    /// Every tracked actor, for the snapshot (baselines are kept however old).
+    pub(super) fn actors(&self) -> Vec<(&String, &Actor)> {
+        self.actors.iter().collect()
+    }
+
+    /// Puts back an actor from a snapshot.
+    pub(super) fn restore(&mut self, actor: String, mut a: Actor, now: i64) {
+        a.denied.resize(self.cfg.denied_threshold as usize);
+        self.actors.insert_restored(actor, a, now);
+    }
+
     pub(super) fn new(cfg: AccessConfig, max_actors: usize) -> Access {
         // An actor idle for a day has nothing in any window but its baselines.
         Access {

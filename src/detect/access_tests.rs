@@ -184,3 +184,18 @@ fn access_settings_are_checked() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn actors_survive_a_snapshot() {
+    let cfg = DetectConfig::default();
+    let mut f = Feed::new(cfg.clone());
+    for i in 0..4 {
+        assert!(f
+            .at(T0 + i * S, &read("zed", "payroll", i as u32, "failure"))
+            .is_empty());
+    }
+    let snap = f.d.save().unwrap();
+    f.d = Detector::restore(cfg, &snap).unwrap();
+    let a = f.at(T0 + 5 * S, &read("zed", "payroll", 9, "failure"));
+    assert_eq!(ids(&a), vec!["access_denied_burst"]);
+}

@@ -381,7 +381,7 @@ fn check_template(m: &str, group_by: &[(String, Field)]) -> Result<(), String> {
 }
 
 /// One group's count.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
 pub(super) struct Group {
     window: Window,
     /// Leaky bucket: its level (events) at `at`.
@@ -416,6 +416,25 @@ pub(super) struct Running {
 }
 
 impl Running {
+    pub(super) fn id(&self) -> &str {
+        &self.rule.id
+    }
+
+    /// The live groups, for the snapshot.
+    pub(super) fn groups(&self, now: i64) -> Vec<(&String, &Group)> {
+        let w = ns(self.rule.window);
+        self.groups
+            .iter()
+            .filter(|(_, g)| now.saturating_sub(g.last) <= w)
+            .collect()
+    }
+
+    /// Puts back a group from a snapshot (its ring cut to this rule's threshold).
+    pub(super) fn restore(&mut self, key: String, mut g: Group, now: i64) {
+        g.window.resize(self.rule.threshold as usize);
+        self.groups.insert_restored(key, g, now);
+    }
+
     pub(super) fn new(rule: Compiled, max_groups: usize) -> Running {
         let stale = ns(rule.window);
         Running {

@@ -226,3 +226,24 @@ fn mistakes_name_the_rule_and_key() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_rules_groups_survive_a_snapshot() {
+    let c = cfg(ROOT_FAILS);
+    let mut d = Detector::new(c.clone());
+    let mut n = 0;
+    feed(&mut d, &mut n, T0, &fail("root", "192.0.2.1"));
+    feed(&mut d, &mut n, T0 + S, &fail("root", "192.0.2.1"));
+    let snap = d.save().unwrap();
+    let mut d = Detector::restore(c, &snap).unwrap();
+    let a = feed(&mut d, &mut n, T0 + 2 * S, &fail("root", "192.0.2.1"));
+    assert_eq!(
+        a.len(),
+        1,
+        "the third failure after the restart completes the count"
+    );
+    assert_eq!(a[0].evidence.len(), 3);
+    // A snapshot of a version without rule groups still loads.
+    let old = br#"{"version":1,"now":0,"sources":[],"users":[],"baselines":[]}"#;
+    assert!(Detector::restore(cfg(ROOT_FAILS), old).is_ok());
+}

@@ -19,6 +19,10 @@ struct SnapshotRef<'a> {
     sources: Vec<(&'a IpAddr, &'a SourceState)>,
     users: Vec<(&'a String, &'a UserState)>,
     baselines: Vec<(&'a String, &'a Baseline)>,
+    /// Groups of the rules users wrote, by rule id (added within version 1).
+    custom: Vec<(&'a str, Vec<(&'a String, &'a super::custom::Group)>)>,
+    /// The access rules' actors (added within version 1).
+    actors: Vec<(&'a String, &'a super::access::Actor)>,
 }
 
 #[derive(Deserialize)]
@@ -28,6 +32,10 @@ struct Snapshot {
     sources: Vec<(IpAddr, SourceState)>,
     users: Vec<(String, UserState)>,
     baselines: Vec<(String, Baseline)>,
+    #[serde(default)]
+    custom: Vec<(String, Vec<(String, super::custom::Group)>)>,
+    #[serde(default)]
+    actors: Vec<(String, super::access::Actor)>,
 }
 
 impl Detector {
@@ -50,6 +58,12 @@ impl Detector {
             sources: self.sources.iter().filter(|e| live(e.1.last)).collect(),
             users: self.users.iter().filter(|e| live(e.1.last)).collect(),
             baselines: self.baselines.iter().collect(),
+            custom: self
+                .custom
+                .iter()
+                .map(|r| (r.id(), r.groups(self.now)))
+                .collect(),
+            actors: self.access.actors(),
         };
         Ok(serde_json::to_writer(w, &snap)?)
     }
@@ -91,6 +105,17 @@ impl Detector {
             }
             b.root.resize(1);
             d.baselines.insert_restored(u, b, now);
+        }
+        // A rule that is gone, or renamed, starts empty; a changed one keeps its groups.
+        for (id, groups) in snap.custom {
+            if let Some(r) = d.custom.iter_mut().find(|r| r.id() == id) {
+                for (k, g) in groups {
+                    r.restore(k, g, now);
+                }
+            }
+        }
+        for (actor, a) in snap.actors {
+            d.access.restore(actor, a, now);
         }
         Ok(d)
     }

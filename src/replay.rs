@@ -21,6 +21,9 @@ pub enum Show {
     Auth,
     /// Only the alerts.
     Alerts,
+    /// The lines not recognised as authentication events, as they were read (what
+    /// `fail2ban-regex` lists as missed), so one can see what the rules never see.
+    Unmatched,
     /// Nothing but the summary.
     None,
 }
@@ -31,6 +34,8 @@ pub struct Summary {
     pub lines: u64,
     pub parse_failures: u64,
     pub auth_events: u64,
+    /// Lines not recognised as authentication events.
+    pub unmatched: u64,
     /// (action, outcome) → events.
     pub actions: BTreeMap<(&'static str, &'static str), u64>,
     /// rule id → alerts.
@@ -45,10 +50,11 @@ impl Summary {
     /// The human summary printed after a replay.
     pub fn render(&self) -> String {
         let mut s = format!(
-            "lines: {}  parse failures: {}  authentication events: {}  alerts: {}\n",
+            "lines: {}  parse failures: {}  authentication events: {}  not recognised: {}  alerts: {}\n",
             self.lines,
             self.parse_failures,
             self.auth_events,
+            self.unmatched,
             self.total_alerts()
         );
         if !self.actions.is_empty() {
@@ -124,12 +130,21 @@ pub fn replay(
         if event.parse_failure {
             summary.parse_failures += 1;
         }
-        if let Some(a) = &auth {
-            summary.auth_events += 1;
-            *summary
-                .actions
-                .entry((a.action, a.outcome.as_str()))
-                .or_default() += 1;
+        match &auth {
+            Some(a) => {
+                summary.auth_events += 1;
+                *summary
+                    .actions
+                    .entry((a.action, a.outcome.as_str()))
+                    .or_default() += 1;
+            }
+            None => {
+                summary.unmatched += 1;
+                if show == Show::Unmatched {
+                    out.write_all(raw)?;
+                    out.write_all(b"\n")?;
+                }
+            }
         }
         if show == Show::All || (show == Show::Auth && auth.is_some()) {
             json.clear();
@@ -142,7 +157,7 @@ pub fn replay(
             id.push_str(itoa::Buffer::new().format(position));
             for (i, alert) in d.observe(time, &id, a).iter().enumerate() {
                 *summary.alerts.entry(alert.rule_id.to_string()).or_default() += 1;
-                if show != Show::None {
+                if !matches!(show, Show::None | Show::Unmatched) {
                     json.clear();
                     alert.render_json(stream, &format!("{id}:alert:{i}"), &mut json);
                     json.push(b'\n');
@@ -214,6 +229,22 @@ mod tests {
         assert_eq!(s.auth_events, 6);
         assert_eq!(s.total_alerts(), 0, "{}", s.render());
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn show_unmatched_lists_the_lines_not_recognised_as_they_were_read() {
+        let log =
+            "Nov 22 10:00:00 h sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2\n\
+                   Nov 22 10:00:01 h sshd[1]: Something sshd says that nobody parses\n\
+                   Nov 22 10:00:02 h kernel: [1.2] eth0: link up\r\n";
+        let (s, out) = run(log, Show::Unmatched);
+        assert_eq!((s.lines, s.auth_events, s.unmatched), (3, 1, 2));
+        assert_eq!(
+            out,
+            "Nov 22 10:00:01 h sshd[1]: Something sshd says that nobody parses\n\
+             Nov 22 10:00:02 h kernel: [1.2] eth0: link up\n"
+        );
+        assert!(s.render().contains("not recognised: 2"), "{}", s.render());
     }
 
     #[test]

@@ -338,11 +338,8 @@ async fn a_two_key_chain_verifies_with_its_keyring_in_order() {
     // an older key in this order, is refused).
     let r = verify(&store, &[k1(), k0()]).await;
     assert_eq!(
-        kinds(&r)[..2],
-        [
-            (ProblemKind::KeyNotYetValid, 0),
-            (ProblemKind::RetiredKey, 2)
-        ],
+        kinds(&r),
+        [0, 1, 2].map(|s| (ProblemKind::KeyNotYetValid, s)),
         "{}",
         r.render_text()
     );
@@ -360,8 +357,10 @@ async fn an_older_range_resealed_with_the_newer_key_is_key_not_yet_valid() {
     let r = verify(&store, &[k0(), k1()]).await;
     assert_eq!(
         kinds(&r),
-        vec![(ProblemKind::KeyNotYetValid, 0)],
-        "{}",
+        (0..6)
+            .map(|s| (ProblemKind::KeyNotYetValid, s))
+            .collect::<Vec<_>>(),
+        "every segment is misuse on its own: {}",
         r.render_text()
     );
     assert!(
@@ -506,5 +505,120 @@ async fn a_fork_signed_by_the_retired_key_is_misplaced_retired_and_a_duplicate()
         3,
         "nothing on the original: {}",
         r.render_text()
+    );
+}
+
+/// Re-signs the segment file at `path` with `key` (its seal otherwise unchanged, so
+/// the data still matches and only the key differs).
+fn resign(path: &Path, key: &SigningKey) {
+    use ed25519_dalek::Signer;
+    let bytes = std::fs::read(path).unwrap();
+    let found = sealtrail::segment::read_seal(&mut std::io::Cursor::new(&bytes)).unwrap();
+    let mut s = found.seal;
+    s.key_id = sealtrail::keys::key_id(&key.verifying_key());
+    s.signature = key.sign(&s.signed_bytes()).to_bytes();
+    let payload = s.to_bytes();
+    let mut obj = bytes[..found.seal_start as usize].to_vec();
+    obj.extend_from_slice(&0x184D_2A53u32.to_le_bytes());
+    obj.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    obj.extend_from_slice(&payload);
+    std::fs::write(path, obj).unwrap();
+}
+
+#[test]
+fn on_a_daemon_made_two_key_chain_each_keys_misuse_is_its_own_failure() {
+    let env = TestEnv::new();
+    let (cfg, port) = tcp_config("misuse");
+    let cfg_path = env.config_path.to_str().unwrap().to_owned();
+    let mut d = env.start(&cfg);
+    for i in 0..3 {
+        send_tcp(
+            port,
+            format!("<13>Dec  2 07:00:0{i} h app: before {i}\n").as_bytes(),
+        );
+        d.wait_idle();
+    }
+    // A heartbeat (2 s) passes: the events are sealed before the rotation.
+    std::thread::sleep(Duration::from_millis(2600));
+    // The auditors would never have the retired secret; the test keeps it to misuse it.
+    let old = sealtrail::keys::load_signing_key(&env.state_dir.join("signing.key")).unwrap();
+    let out = sealtrail(&["rotate-key", "--config", &cfg_path, "--wait", "20"]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    for i in 0..3 {
+        send_tcp(
+            port,
+            format!("<13>Dec  2 07:00:1{i} h app: after {i}\n").as_bytes(),
+        );
+        d.wait_idle();
+    }
+    std::thread::sleep(Duration::from_millis(2600));
+    d.stop();
+    let new = sealtrail::keys::load_signing_key(&env.state_dir.join("signing.key")).unwrap();
+    let ring = env.state_dir.join("signing.keyring");
+    let out = env.verify_with_key(&env.archive_dir, &ring, &[]);
+    assert_eq!(out.code, Some(0), "the honest archive: {}", out.describe());
+
+    let objects = read_archive(&env.archive_dir);
+    let seals = seal_kinds(&env.archive_dir);
+    let r = seals
+        .iter()
+        .find(|s| s["kind"] == "rotate")
+        .and_then(|s| s["seq"].as_u64())
+        .expect("a rotation seal");
+    assert!(r >= 1, "segments before the rotation: {seals:?}");
+    let path_of = |seq: u64| {
+        objects
+            .iter()
+            .find(|o| o.key.ends_with(&format!("{seq:012}.seg.zst")))
+            .map(|o| o.path.clone())
+            .unwrap()
+    };
+    let problems = |archive: &Path| -> Vec<(String, u64)> {
+        let out = env.verify_with_key(archive, &ring, &["--json"]);
+        assert_eq!(out.code, Some(1), "{}", out.describe());
+        verify_json(&out)["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let obj = p["object"].as_str().unwrap();
+                let seq = obj
+                    .rsplit('/')
+                    .next()
+                    .and_then(|f| f.strip_suffix(".seg.zst"))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(u64::MAX);
+                (p["kind"].as_str().unwrap().to_owned(), seq)
+            })
+            .collect()
+    };
+
+    // The segment after the rotation seal signed by the retired key.
+    let after = path_of(r + 1);
+    let saved = std::fs::read(&after).unwrap();
+    resign(&after, &old);
+    let p = problems(&env.archive_dir);
+    assert!(p.contains(&("retired_key".into(), r + 1)), "{p:?}");
+    assert!(
+        !p.iter()
+            .any(|(k, _)| k == "key_not_yet_valid" || k == "wrong_key"),
+        "{p:?}"
+    );
+    std::fs::write(&after, saved).unwrap();
+
+    // A segment before the rotation re-signed with the new key (CVE-2023-31439).
+    let before = path_of(r - 1);
+    resign(&before, &new);
+    let p = problems(&env.archive_dir);
+    assert!(p.contains(&("key_not_yet_valid".into(), r - 1)), "{p:?}");
+    assert_eq!(
+        p.iter().filter(|(k, _)| k == "key_not_yet_valid").count(),
+        1,
+        "only the re-signed segment: {p:?}"
+    );
+    assert!(
+        !p.iter()
+            .any(|(k, _)| k == "retired_key" || k == "wrong_key"),
+        "{p:?}"
     );
 }

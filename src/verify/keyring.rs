@@ -245,8 +245,15 @@ pub(super) fn check_schedule(
                             ),
                         },
                     );
-                    // Reported once; the chain is followed from here, so one cause
-                    // is one problem and not one per later segment.
+                    // The key before it in the ring is taken as the valid one: every
+                    // later segment the early key signs is judged on its own.
+                    if first_copy {
+                        valid = Valid::Key {
+                            index: seg.signer - 1,
+                            since: None,
+                        };
+                    }
+                    continue;
                 }
                 if first_copy {
                     valid = Valid::Key {

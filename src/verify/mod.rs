@@ -29,6 +29,8 @@ pub use object::check_content;
 mod object_tests;
 mod report;
 pub mod retention;
+#[cfg(test)]
+mod verdict_tests;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;

@@ -326,3 +326,79 @@ fn problem_kinds_of_read_errors() {
     assert_eq!(problem_kind_of(&e), ProblemKind::Unreadable);
     assert_eq!(detail_of(&e), "disk on fire");
 }
+
+/// FORMAT.md §8 steps 3 to 6, in the order the document gives (and its example).
+#[test]
+fn steps_are_checked_in_format_md_order() {
+    let loc = |s: &str| format!("archive/{}", segment::object_key(s, 2, T + 60_000_000_000));
+    let kinds = |o: &Outcome| -> Vec<ProblemKind> {
+        o.always.iter().chain(&o.in_window).map(|p| p.0).collect()
+    };
+    let abc = frame_of(b"a\nb\nc");
+    // 6f before 6g: the count is wrong, so the missing final newline is not reported.
+    let three = |len| {
+        move |s: &mut Seal| {
+            s.event_count = 3;
+            s.content_len = len;
+        }
+    };
+    let o = new_check(&loc("s"), &sealed(&abc, &key(), three(6)), 7, u64::MAX);
+    assert_eq!(kinds(&o), [ProblemKind::CountMismatch], "{o:?}");
+    assert!(o.in_window[0].1.contains("3 lines in 5 bytes"), "{o:?}");
+    let o = new_check(&loc("s"), &sealed(&abc, &key(), three(5)), 7, u64::MAX);
+    assert_eq!(kinds(&o), [ProblemKind::CorruptData], "{o:?}");
+    // Steps 3, 4 and 5 stop nothing: each is reported, and step 6 still runs.
+    let good = segment(5);
+    let frame = segment::parse(&good.bytes).unwrap().data_frame.to_vec();
+    let bytes = sealed(&frame, &key(), |s| {
+        s.key_id = [9; 8];
+        s.seq = 3;
+        s.period_end_ns = T - 1;
+        s.data_sha256[0] ^= 1;
+    });
+    let o = new_check(&loc("s"), &bytes, 7, u64::MAX);
+    assert_eq!(
+        kinds(&o),
+        [
+            ProblemKind::WrongKey,
+            ProblemKind::OutOfOrder,
+            ProblemKind::InvalidPeriod,
+            ProblemKind::ContentHashMismatch
+        ],
+        "{o:?}"
+    );
+    assert!(
+        o.seal.is_some(),
+        "steps 3 to 5 do not make a seal untrusted"
+    );
+    // Step 4 takes the first rule that applies: another stream outranks another seq.
+    let bytes = sealed(&frame, &key(), |s| {
+        s.stream = "t".into();
+        s.seq = 3;
+    });
+    let o = new_check(&loc("s"), &bytes, 7, u64::MAX);
+    assert_eq!(kinds(&o), [ProblemKind::ForeignStream], "{o:?}");
+    // 6d before 6e: a frame that yields more than content_len (in its first 64 KiB
+    // step) and fails its checksum only at its end is a count mismatch.
+    let content: Vec<u8> = (0..20_000)
+        .flat_map(|i| format!("{i:09}\n").into_bytes())
+        .collect();
+    let mut bad_checksum = frame_of(&content);
+    let last = bad_checksum.len() - 1;
+    bad_checksum[last] ^= 0xff;
+    for ahead in [u64::MAX, 0] {
+        let bytes = sealed(&bad_checksum, &key(), |s| s.content_len = 10);
+        let o = new_check(&loc("s"), &bytes, 7, ahead);
+        assert_eq!(kinds(&o), [ProblemKind::CountMismatch], "{o:?}");
+        assert!(
+            o.in_window[0].1.contains("exceeds the sealed length"),
+            "{o:?}"
+        );
+        let bytes = sealed(&bad_checksum, &key(), |s| {
+            s.content_len = content.len() as u64;
+            s.event_count = 20_000;
+        });
+        let o = new_check(&loc("s"), &bytes, 7, ahead);
+        assert_eq!(kinds(&o), [ProblemKind::CorruptData], "{o:?}");
+    }
+}

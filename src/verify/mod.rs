@@ -49,12 +49,20 @@ const CONCURRENCY: usize = 8;
 /// (objects are streamed): a sanity bound on the time and transfer one planted object
 /// may cost. Listed sizes are checked before reading, and reading stops past it.
 pub const MAX_OBJECT_BYTES: u64 = 1 << 30;
+/// The most content one object may have, decompressed: an authentic seal whose
+/// `content_len` says more, or a data frame whose header declares more, is
+/// `content_too_large` and is not decoded (beyond what the first read decodes before
+/// the seal is known, `DECODE_AHEAD`). Decoding never goes past the seal's
+/// `content_len`, so no object costs more than this much decoding. The daemon's segments
+/// hold at most `[seal] max_bytes` (8 MiB by default) plus one line.
+pub const MAX_CONTENT_BYTES: u64 = 1 << 30;
 /// Content the decoder may produce before the object's seal has been read and checked
 /// (the seal comes last). A crafted frame can claim and produce any amount, so this
 /// bounds the work an untrusted object costs; an authentic segment with more content is
 /// decoded again with its `content_len` as the limit (a second read of its data frame).
 /// Segments of the default size (`[seal] max_bytes` = 8 MiB) never need it.
 const DECODE_AHEAD: u64 = 64 << 20;
+const _: () = assert!(DECODE_AHEAD <= MAX_CONTENT_BYTES);
 
 /// What to verify, and against which keys.
 #[derive(Debug, Clone)]
@@ -125,6 +133,9 @@ pub enum ProblemKind {
     MerkleMismatch,
     /// Line count or content length differ from the seal's.
     CountMismatch,
+    /// The seal's `content_len`, or the size the data frame's header declares, exceeds
+    /// `MAX_CONTENT_BYTES`: the content is not decoded.
+    ContentTooLarge,
     /// The seal names our key but its signature does not verify.
     BadSignature,
     /// The seal is signed by (or names) a key outside the keyring.
@@ -185,6 +196,7 @@ impl ProblemKind {
             ProblemKind::CorruptData => "corrupt_data",
             ProblemKind::MerkleMismatch => "merkle_mismatch",
             ProblemKind::CountMismatch => "count_mismatch",
+            ProblemKind::ContentTooLarge => "content_too_large",
             ProblemKind::BadSignature => "bad_signature",
             ProblemKind::WrongKey => "wrong_key",
             ProblemKind::RetiredKey => "retired_key",
@@ -362,6 +374,7 @@ async fn verify_listed(
         prefix: prefix_str.clone(),
         keyring: opts.keyring.clone(),
         decode_ahead: DECODE_AHEAD,
+        max_content: MAX_CONTENT_BYTES,
     });
     let progress = opts.progress.clone();
     if let Some(p) = &progress {
@@ -392,10 +405,10 @@ async fn verify_listed(
 mod tests {
     use super::*;
 
-    #[test]
-    fn kind_names_are_unique_snake_case() {
+    /// Every kind. A kind added to the enum but not here does not compile (the match).
+    fn all_kinds() -> Vec<ProblemKind> {
         use ProblemKind::*;
-        let all = [
+        let all = vec![
             Truncated,
             Malformed,
             UnsupportedVersion,
@@ -406,6 +419,7 @@ mod tests {
             CorruptData,
             MerkleMismatch,
             CountMismatch,
+            ContentTooLarge,
             BadSignature,
             WrongKey,
             RetiredKey,
@@ -429,12 +443,44 @@ mod tests {
             AnchorMismatch,
             AfterStop,
         ];
+        for k in &all {
+            match k {
+                Truncated | Malformed | UnsupportedVersion | UnsupportedKind | TooLarge
+                | Unreadable | ContentHashMismatch | CorruptData | MerkleMismatch
+                | CountMismatch | ContentTooLarge | BadSignature | WrongKey | RetiredKey
+                | KeyNotYetValid | Misplaced | OutOfOrder | ForeignStream | DuplicateSeq
+                | SequenceGap | ChainBreak | PeriodMismatch | InvalidPeriod | InvalidEventTimes
+                | HeartbeatGap | HeadMissing | TailTruncated | NoSegments | Unlocked
+                | GovernanceLock | RetentionTooShort | AnchorMismatch | AfterStop => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn kind_names_are_unique_snake_case() {
+        let all = all_kinds();
         let names: std::collections::BTreeSet<&str> = all.iter().map(|k| k.as_str()).collect();
         assert_eq!(names.len(), all.len());
         for n in names {
             assert!(
                 n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
                 "{n}"
+            );
+        }
+    }
+
+    /// Every kind is named in FORMAT.md §8 and in VERIFY_REPORT.md's list of kinds.
+    #[test]
+    fn every_kind_is_documented() {
+        let format = include_str!("../../docs/FORMAT.md");
+        let report = include_str!("../../docs/VERIFY_REPORT.md");
+        for k in all_kinds() {
+            let name = format!("`{}`", k.as_str());
+            assert!(format.contains(&name), "FORMAT.md does not name {name}");
+            assert!(
+                report.contains(&name),
+                "VERIFY_REPORT.md does not name {name}"
             );
         }
     }

@@ -107,12 +107,25 @@ fn ctx() -> Ctx {
         prefix: "archive".into(),
         keyring: vk.into(),
         decode_ahead: u64::MAX,
+        max_content: super::MAX_CONTENT_BYTES,
     }
 }
 
 /// The new path: one scan in `chunk`-byte pieces, and the second read when asked for.
 fn new_check(location: &str, bytes: &[u8], chunk: usize, decode_ahead: u64) -> Outcome {
-    let mut s = ObjectScanner::new(decode_ahead).unwrap();
+    new_check_with(&ctx(), location, bytes, chunk, decode_ahead)
+}
+
+/// [`new_check`] against `ctx`, reading as `fetch` does: the first read decodes no more
+/// than the cap either.
+fn new_check_with(
+    ctx: &Ctx,
+    location: &str,
+    bytes: &[u8],
+    chunk: usize,
+    decode_ahead: u64,
+) -> Outcome {
+    let mut s = ObjectScanner::new(decode_ahead.min(ctx.max_content)).unwrap();
     for c in bytes.chunks(chunk.max(1)) {
         s.feed(c);
         if s.decided() {
@@ -122,7 +135,7 @@ fn new_check(location: &str, bytes: &[u8], chunk: usize, decode_ahead: u64) -> O
     let Checked {
         mut outcome,
         decode_again,
-    } = check_scanned(location.to_owned(), s.finish(), &ctx());
+    } = check_scanned(location.to_owned(), s.finish(), ctx);
     if decode_again {
         let seal = outcome.pending_seal().unwrap().clone();
         let mut d = FrameDigester::new(seal.content_len).unwrap();
@@ -335,7 +348,7 @@ fn steps_are_checked_in_format_md_order() {
         o.always.iter().chain(&o.in_window).map(|p| p.0).collect()
     };
     let abc = frame_of(b"a\nb\nc");
-    // 6f before 6g: the count is wrong, so the missing final newline is not reported.
+    // 6h before 6i: the count is wrong, so the missing final newline is not reported.
     let three = |len| {
         move |s: &mut Seal| {
             s.event_count = 3;
@@ -378,7 +391,7 @@ fn steps_are_checked_in_format_md_order() {
     });
     let o = new_check(&loc("s"), &bytes, 7, u64::MAX);
     assert_eq!(kinds(&o), [ProblemKind::ForeignStream], "{o:?}");
-    // 6d before 6e: a frame that yields more than content_len (in its first 64 KiB
+    // 6f before 6g: a frame that yields more than content_len (in its first 64 KiB
     // step) and fails its checksum only at its end is a count mismatch.
     let content: Vec<u8> = (0..20_000)
         .flat_map(|i| format!("{i:09}\n").into_bytes())
@@ -400,5 +413,112 @@ fn steps_are_checked_in_format_md_order() {
         });
         let o = new_check(&loc("s"), &bytes, 7, ahead);
         assert_eq!(kinds(&o), [ProblemKind::CorruptData], "{o:?}");
+    }
+}
+
+/// A zstd frame of `blocks` RLE blocks of 128 KiB of `b'x'` (no checksum), declaring its
+/// content size in the header or not: a decompression bomb of a few bytes per block.
+fn bomb(blocks: u32, declare: bool) -> Vec<u8> {
+    let mut f = segment::ZSTD_MAGIC.to_le_bytes().to_vec();
+    // Frame header descriptor: 8-byte content size (or none), window descriptor 2^17.
+    f.push(if declare { 0b1100_0000 } else { 0 });
+    f.push((17 - 10) << 3);
+    if declare {
+        f.extend_from_slice(&(u64::from(blocks) << 17).to_le_bytes());
+    }
+    for i in 0..blocks {
+        let h = (128 * 1024u32) << 3 | 1 << 1 | u32::from(i + 1 == blocks);
+        f.extend_from_slice(&h.to_le_bytes()[..3]);
+        f.push(b'x');
+    }
+    f
+}
+
+/// The cap on one object's content (FORMAT.md §8 steps 6c and 6e), made small so that
+/// the objects stay small: exactly at the cap is checked, one byte over is not decoded.
+#[test]
+fn content_above_the_cap_is_content_too_large_and_not_decoded() {
+    const CAP: u64 = 256 * 1024;
+    let c = Ctx {
+        max_content: CAP,
+        ..ctx()
+    };
+    let loc = format!(
+        "archive/{}",
+        segment::object_key("s", 2, T + 60_000_000_000)
+    );
+    let check = |bytes: &[u8]| -> Vec<Outcome> {
+        [u64::MAX, 0, 40]
+            .iter()
+            .map(|&ahead| new_check_with(&c, &loc, bytes, 4096, ahead))
+            .collect()
+    };
+    let kinds = |o: &Outcome| -> Vec<ProblemKind> {
+        o.always.iter().chain(&o.in_window).map(|p| p.0).collect()
+    };
+    // Content of exactly the cap verifies; one line more, honestly sealed, is too large.
+    let line = b"0123456789abcde\n";
+    let at_cap: Vec<u8> = line.repeat(CAP as usize / line.len());
+    assert_eq!(at_cap.len() as u64, CAP);
+    for o in check(&sealed(&frame_of(&at_cap), &key(), |_| {})) {
+        assert_eq!(kinds(&o), [], "{o:?}");
+    }
+    let over = [&at_cap[..], line].concat();
+    for o in check(&sealed(&frame_of(&over), &key(), |_| {})) {
+        assert_eq!(kinds(&o), [ProblemKind::ContentTooLarge], "{o:?}");
+        assert!(o.in_window[0].1.contains("seal says 262160 bytes"), "{o:?}");
+    }
+    // A seal claiming more than the cap over a small frame: the claim decides.
+    for o in check(&sealed(&frame_of(b"a\n"), &key(), |s| {
+        s.content_len = 1 << 40
+    })) {
+        assert_eq!(kinds(&o), [ProblemKind::ContentTooLarge], "{o:?}");
+    }
+    // But the frame's hash comes first: a seal over another frame is a hash mismatch.
+    let o = new_check_with(
+        &c,
+        &loc,
+        &sealed(&frame_of(b"a\n"), &key(), |s| {
+            s.content_len = 1 << 40;
+            s.data_sha256[0] ^= 1;
+        }),
+        4096,
+        u64::MAX,
+    );
+    assert_eq!(kinds(&o), [ProblemKind::ContentHashMismatch], "{o:?}");
+
+    // Bombs: 64 blocks of a few bytes decode to 8 MiB, 32 times the cap.
+    for declare in [true, false] {
+        let frame = bomb(64, declare);
+        assert!(frame.len() < 300);
+        // Sealed honestly (the sealer's own frame): the claim decides.
+        let honest = sealed(&frame, &key(), |_| {});
+        for o in check(&honest) {
+            assert_eq!(kinds(&o), [ProblemKind::ContentTooLarge], "{o:?}");
+            assert!(
+                o.in_window[0].1.starts_with("seal says 8388608 bytes"),
+                "{o:?}"
+            );
+        }
+        // Sealed as 100 bytes: a header that declares 8 MiB decides before decoding;
+        // without one, decoding stops past the sealed length: a count mismatch.
+        let lying = sealed(&frame, &key(), |s| s.content_len = 100);
+        for o in check(&lying) {
+            if declare {
+                assert_eq!(kinds(&o), [ProblemKind::ContentTooLarge], "{o:?}");
+                assert!(
+                    o.in_window[0]
+                        .1
+                        .starts_with("data frame header declares 8388608 bytes"),
+                    "{o:?}"
+                );
+            } else {
+                assert_eq!(kinds(&o), [ProblemKind::CountMismatch], "{o:?}");
+                assert!(
+                    o.in_window[0].1.contains("exceeds the sealed length"),
+                    "{o:?}"
+                );
+            }
+        }
     }
 }

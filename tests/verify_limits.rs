@@ -501,4 +501,10 @@ fn verify_reports_content_too_large_without_decoding_it() {
         "verify peaked at {} resident",
         mib(m.peak_rss)
     );
+    // `verify --help` states the cap.
+    let help = sealtrail(&["verify", "--help"]).stdout_str();
+    assert!(
+        help.contains("larger than 1 GiB decompressed") && help.contains("content_too_large"),
+        "{help}"
+    );
 }

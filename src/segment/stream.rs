@@ -607,3 +607,27 @@ pub fn copy_content<R: Read, W: Write>(
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// FORMAT.md §8 "Memory" gives the decoder's size as its window plus 478 KiB; a
+    /// frame that asks for the largest window accepted gets no more than that.
+    #[test]
+    fn the_decoder_holds_its_window_plus_a_fixed_amount() {
+        for log in [17u8, 20, MAX_WINDOW_LOG as u8] {
+            // A frame header with only a window descriptor, then one raw block.
+            let mut f = super::super::ZSTD_MAGIC.to_le_bytes().to_vec();
+            f.extend_from_slice(&[0, (log - 10) << 3, 0x09, 0, 0, b'x']);
+            let mut d = ContentDecoder::new(u64::MAX, LineHasher::new()).unwrap();
+            d.feed(&f);
+            assert!(matches!(d.state, DecodeState::Done), "{:?}", d.state);
+            let size = d.dctx.sizeof();
+            let window = 1usize << log;
+            assert!(
+                size > window && size <= window + 478 * 1024,
+                "window 2^{log}: decoder of {size} bytes"
+            );
+        }
+    }
+}

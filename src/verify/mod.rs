@@ -44,7 +44,7 @@ use crate::segment::{self, KeyParts};
 
 /// Objects read and checked at once. Memory per object is bounded (a few fixed buffers
 /// and a zstd window of at most 2^`segment::MAX_WINDOW_LOG` bytes), so this bounds it.
-const CONCURRENCY: usize = 8;
+pub const CONCURRENCY: usize = 8;
 /// Objects larger than this are reported as `too_large`, not read. Not a memory bound
 /// (objects are streamed): a sanity bound on the time and transfer one planted object
 /// may cost. Listed sizes are checked before reading, and reading stops past it.

@@ -493,8 +493,9 @@ fn check_chain(
     if last.seal.kind == SealKind::Stop {
         summary.stopped_ns = Some(last.seal.period_end_ns);
     }
-    // Step 15: the tail. A chain that ends with a stop segment ended on purpose: not a truncation
-    // (the report says so, and that only `--anchor` can rule out later segments).
+    // Step 15: the tail. A chain that ends with a stop segment ended on purpose: not a
+    // truncation (the report says so, and that only `--anchor` can rule out later
+    // segments).
     if let Some(until) = opts.until_ns {
         if last.seal.period_end_ns < until
             && last.seal.kind != SealKind::Stop

@@ -335,7 +335,7 @@ fn claims_too_much(seal: &Seal, max_content: u64) -> Option<(ProblemKind, String
         (
             ProblemKind::ContentTooLarge,
             format!(
-                "seal says {} bytes of content, more than the {max_content} decoded of one object; not decoded",
+                "seal says {} bytes of content, more than the cap of {max_content} bytes per object; not decoded",
                 seal.content_len
             ),
         )
@@ -348,7 +348,7 @@ fn declares_too_much(declared: Option<u64>, max_content: u64) -> Option<(Problem
         (
             ProblemKind::ContentTooLarge,
             format!(
-                "data frame header declares {n} bytes of content, more than the {max_content} decoded of one object; not decoded"
+                "data frame header declares {n} bytes of content, more than the cap of {max_content} bytes per object; not decoded"
             ),
         )
     })

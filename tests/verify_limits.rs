@@ -6,7 +6,10 @@
 //! * large sparse objects named like segments beside a daemon-written archive: `verify`
 //!   reports them with bounded peak memory and still checks every real segment;
 //! * symlink loops and a dangling symlink inside the archive: `verify` reports each as
-//!   `unreadable`, checks everything else, and exits 1 (not 2, without a report).
+//!   `unreadable`, checks everything else, and exits 1 (not 2, without a report);
+//! * authentic segments whose content is over `MAX_CONTENT_BYTES` by their seal or by
+//!   their frame header (a real decompression bomb): `verify` reports
+//!   `content_too_large` without decoding them, with bounded memory.
 //!
 //! Peak memory is the child's `VmHWM` (peak resident set) sampled from
 //! `/proc/<pid>/status` while it runs; `inspect` additionally runs under
@@ -369,4 +372,139 @@ fn inspect_refuses_crafted_lengths_with_bounded_memory() {
         let seal: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(seal["content_len"], content_len, "{seal}");
     }
+}
+
+/// An authentic segment of stream `stream` (seq 0) around `frame`, whose seal claims
+/// `content_len`, signed by `key`.
+fn authentic(key: &SigningKey, stream: &str, frame: Vec<u8>, content_len: u64) -> Vec<u8> {
+    let mut seal = Seal {
+        version: FORMAT_VERSION,
+        kind: SealKind::Normal,
+        stream: stream.into(),
+        seq: 0,
+        prev_hash: [0; 32],
+        period_start_ns: 0,
+        period_end_ns: 1_000_000_000,
+        heartbeat_ms: 60_000,
+        first_event_ns: 0,
+        last_event_ns: 0,
+        event_count: 0,
+        content_len,
+        data_len: frame.len() as u64,
+        data_sha256: Sha256::digest(&frame).into(),
+        merkle_root: [0; 32],
+        key_id: sealtrail::keys::key_id(&key.verifying_key()),
+        next_key: None,
+        signature: [0; 64],
+    };
+    seal.signature = key.sign(&seal.signed_bytes()).to_bytes();
+    let payload = seal.to_bytes();
+    let mut obj = frame;
+    obj.extend_from_slice(&SEAL_FRAME_MAGIC.to_le_bytes());
+    obj.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    obj.extend_from_slice(&payload);
+    obj
+}
+
+#[test]
+fn verify_reports_content_too_large_without_decoding_it() {
+    use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, EncodePublicKey};
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let key = SigningKey::from_bytes(&[5u8; 32]);
+    let pub_path = dir.path().join("signing.pub");
+    let pem = key
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    fs::write(&pub_path, pem).unwrap();
+    // 65,536 RLE blocks of 128 KiB: a 256 KiB frame that decodes to 8 GiB.
+    let bomb = |declare: bool| {
+        let mut f = if declare {
+            frame_header(8 * GIB, Some(17))
+        } else {
+            // Checksum flag, window descriptor 2^17, no content size.
+            let mut f = 0xFD2F_B528u32.to_le_bytes().to_vec();
+            f.extend_from_slice(&[0b0000_0100, (17 - 10) << 3]);
+            f
+        };
+        for i in 0..65_536 {
+            rle_block(&mut f, b'x', 128 * 1024, i == 65_535);
+        }
+        f.extend_from_slice(&[0; 4]);
+        f
+    };
+    let small = zstd::bulk::compress(b"a\n", 1).unwrap();
+    let objects = [
+        // The seal claims 2 GiB over a 2-byte content.
+        (
+            "claims",
+            authentic(&key, "claims", small, 2 * GIB),
+            "content_too_large",
+        ),
+        // The frame says 8 GiB, the seal 100 bytes.
+        (
+            "bomb",
+            authentic(&key, "bomb", bomb(true), 100),
+            "content_too_large",
+        ),
+        // Without the size in the header: decoding stops past the sealed 100 bytes.
+        (
+            "streamed",
+            authentic(&key, "streamed", bomb(false), 100),
+            "count_mismatch",
+        ),
+    ];
+    let mut want = Vec::new();
+    for (stream, bytes, kind) in objects {
+        let key = format!("{stream}/1970/01/01/000000000000.seg.zst");
+        let path = archive.join(&key);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, bytes).unwrap();
+        want.push((kind.to_string(), key));
+    }
+    want.sort();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("verify")
+        .arg(&archive)
+        .arg("--key")
+        .arg(&pub_path)
+        .arg("--json");
+    let m = run_measured(&mut cmd, false);
+    eprintln!(
+        "verify over 2 GiB and 8 GiB claims: peak RSS {}",
+        mib(m.peak_rss)
+    );
+    assert_eq!(m.out.code, Some(1), "{}", m.out.describe());
+    let report = verify_json(&m.out);
+    assert_eq!(problems(&report), want, "{report}");
+    let details: Vec<&str> = report["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["detail"].as_str())
+        .collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("seal says 2147483648 bytes of content")),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("data frame header declares 8589934592 bytes")),
+        "{details:?}"
+    );
+    assert!(
+        m.peak_rss > 0 && m.peak_rss < 128 * MIB,
+        "verify peaked at {} resident",
+        mib(m.peak_rss)
+    );
+    // `verify --help` states the cap.
+    let help = sealtrail(&["verify", "--help"]).stdout_str();
+    assert!(
+        help.contains("larger than 1 GiB decompressed") && help.contains("content_too_large"),
+        "{help}"
+    );
 }

@@ -57,6 +57,7 @@ pub enum Command {
     /// key naming the new one) and moves the new key into place.
     RotateKey(rotate::RotateArgs),
     /// Verify an archive: exit 0 valid, 1 invalid, 2 usage or I/O error.
+    #[command(after_help = verify::LIMITS_HELP)]
     Verify(verify::VerifyArgs),
     /// Run log lines through normalisation and the detector offline (no journal, no
     /// archive) and print events, alerts and a summary, like fail2ban-regex.

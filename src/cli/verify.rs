@@ -12,6 +12,18 @@ use anyhow::Context;
 use super::{parse_time, runtime};
 use crate::config::{Addressing, ArchiveSection, CredentialsSection, LockMode};
 
+/// What `verify --help` says about its limits and memory (FORMAT.md §8), kept equal to
+/// the constants by a test.
+pub const LIMITS_HELP: &str = "\
+Limits: an object larger than 1 GiB is too_large and is not read. One whose content \
+is larger than 1 GiB decompressed (as its seal's content_len or its data frame's \
+header says) is content_too_large and is not decoded. A zstd window larger than \
+16 MiB is corrupt_data and is not allocated.
+
+Memory: at most 8 objects are checked at once, each with at most 16.6 MiB (its zstd \
+window and fixed buffers), so 133 MiB in flight. Add about 2.6 KiB for each object \
+listed. See docs/FORMAT.md §8.";
+
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
     /// Archive: a directory, file:///absolute/path, or s3://bucket/prefix.
@@ -241,5 +253,33 @@ impl ProgressBar {
     fn finish(self) {
         self.done.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LIMITS_HELP;
+    use crate::segment::MAX_WINDOW_LOG;
+    use crate::verify::{CONCURRENCY, MAX_CONTENT_BYTES, MAX_OBJECT_BYTES};
+
+    #[test]
+    fn the_help_states_the_limits_the_verifier_has() {
+        let has = |text: String| assert!(LIMITS_HELP.contains(&text), "{text:?}");
+        has(format!(
+            "larger than {} GiB is too_large",
+            MAX_OBJECT_BYTES >> 30
+        ));
+        has(format!(
+            "larger than {} GiB decompressed",
+            MAX_CONTENT_BYTES >> 30
+        ));
+        let window = 1u64 << MAX_WINDOW_LOG;
+        has(format!("larger than {} MiB is corrupt_data", window >> 20));
+        has(format!("at most {CONCURRENCY} objects"));
+        // The window, 478 KiB of decoder, 64 + 64 + 8 KiB of buffers, < 4 KiB of state.
+        let per_object = window + (478 + 64 + 64 + 8 + 4) * 1024;
+        has(format!("{:.1} MiB", per_object as f64 / f64::from(1 << 20)));
+        let in_flight = per_object * CONCURRENCY as u64;
+        has(format!("{} MiB in flight", (in_flight + (1 << 19)) >> 20));
     }
 }

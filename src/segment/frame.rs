@@ -102,6 +102,8 @@ pub(crate) struct FrameWalker {
     last_need: u64,
     post: [u8; POST_LEN],
     post_len: usize,
+    /// The frame header's Frame_Content_Size, once a valid header declared one.
+    content_size: Option<u64>,
 }
 
 impl Default for FrameWalker {
@@ -115,6 +117,7 @@ impl Default for FrameWalker {
             last_need: 5,
             post: [0; POST_LEN],
             post_len: 0,
+            content_size: None,
         }
     }
 }
@@ -203,6 +206,19 @@ impl FrameWalker {
             return;
         }
         self.checksum = fhd & 0x04 != 0;
+        // Frame_Content_Size: the header's last `fcs` bytes (1 for a single-segment
+        // frame with field code 0), little-endian; the 2-byte form is offset by 256.
+        let fcs_len = size - (5 + usize::from(!single) + did);
+        let field = &self.buf[size - fcs_len..size];
+        let value = field
+            .iter()
+            .rev()
+            .fold(0u64, |v, &b| (v << 8) | u64::from(b));
+        self.content_size = match fcs_len {
+            0 => None,
+            2 => Some(value + 256),
+            _ => Some(value),
+        };
         self.start_block(size as u64);
     }
 
@@ -254,6 +270,12 @@ impl FrameWalker {
             end,
             last_need: self.last_need,
         }
+    }
+
+    /// The content size the frame header declares (RFC 8878 Frame_Content_Size), once
+    /// the header has been read and found valid; `None` when it declares none.
+    pub fn content_size(&self) -> Option<u64> {
+        self.content_size
     }
 
     /// Up to [`POST_LEN`] bytes that followed the frame's end.
@@ -346,6 +368,32 @@ mod tests {
                     assert_same(&b, &format!("{what}, byte {i} ^ {x:#x}"));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn reads_the_declared_content_size_as_zstd_does() {
+        let mut frames = frames();
+        for (size, level) in [(0usize, 1), (200, 1), (300, 3), (70_000, 1), (5_000_000, 1)] {
+            let content = vec![b'x'; size];
+            frames.push((
+                format!("bulk, {size} bytes"),
+                zstd::bulk::compress(&content, level).unwrap(),
+            ));
+        }
+        // 8-byte sizes, single-segment and with a window descriptor (headers only).
+        for (fhd, wd) in [(0b1110_0100u8, None), (0b1100_0100, Some(0x50u8))] {
+            let mut f = ZSTD_MAGIC.to_le_bytes().to_vec();
+            f.push(fhd);
+            f.extend(wd);
+            f.extend_from_slice(&(6u64 << 30).to_le_bytes());
+            frames.push((format!("8-byte size, descriptor {fhd:#x}"), f));
+        }
+        for (what, f) in frames {
+            let want = zstd::zstd_safe::get_frame_content_size(&f).unwrap();
+            let mut w = FrameWalker::new();
+            w.feed(&f[..f.len().min(MAX_HEADER)]);
+            assert_eq!(w.content_size(), want, "{what}");
         }
     }
 

@@ -124,9 +124,11 @@ pub(crate) fn check_head(len: u64, head: &[u8]) -> Result<(), SegmentError> {
     Ok(())
 }
 
-/// Places the seal: from the front (the data frame's end, then the skippable frame) and,
-/// if that fails, from the back, so that a damaged data frame still yields its seal and
-/// is reported as a hash mismatch rather than as a broken object.
+/// Places the seal by FORMAT.md §1.1 rules 1 to 4: the head, from the front (the data
+/// frame's end, then the skippable frame) and, only if that places nothing, from the
+/// back (the shortest payload first), so that a damaged data frame still yields its seal
+/// and is reported as a hash mismatch rather than as a broken object. Whichever rule
+/// places a seal frame decides, even when its payload then fails to decode.
 pub(crate) fn locate(s: &Structure) -> Result<Located, SegmentError> {
     check_head(s.len, s.head)?;
     if let Ok(n) = s.walk.end {
@@ -184,5 +186,175 @@ pub(crate) fn locate(s: &Structure) -> Result<Located, SegmentError> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The placement rule of FORMAT.md §1.1, case by case, on an empty segment like
+    //! the worked example's segment 0: a 13-byte data frame, then the seal frame.
+
+    use std::io::Cursor;
+
+    use super::super::tests_support::{assemble, build};
+    use super::super::{read_seal, Seal, SegmentError, MAX_SCAN_PAYLOAD, SEAL_FRAME_MAGIC};
+    use crate::segment::ObjectScanner;
+
+    /// Where `parse` places the seal (data frame length and seal), checked to be where
+    /// the streaming scanner places it too.
+    fn parse(obj: &[u8]) -> Result<(usize, Seal), SegmentError> {
+        let whole = super::super::parse(obj).map(|v| (v.data_frame.len(), v.seal));
+        let mut s = ObjectScanner::structure_only();
+        for c in obj.chunks(100) {
+            s.feed(c);
+        }
+        let streamed = s.finish().located.map(|l| (l.seal_start as usize, l.seal));
+        assert_eq!(format!("{whole:?}"), format!("{streamed:?}"));
+        whole
+    }
+
+    fn skippable(payload: &[u8]) -> Vec<u8> {
+        let mut v = SEAL_FRAME_MAGIC.to_le_bytes().to_vec();
+        v.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        v.extend_from_slice(payload);
+        v
+    }
+
+    /// Sets the frame header's reserved bit: the walk of the data frame fails at once.
+    fn damage(obj: &mut [u8]) {
+        obj[4] |= 0x08;
+    }
+
+    fn malformed(r: Result<impl std::fmt::Debug, SegmentError>) -> String {
+        match r {
+            Err(SegmentError::Malformed(d)) => d,
+            other => panic!("expected malformed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_worked_example_places_as_format_md_says() {
+        let (s0, _) = super::super::format_example::objects();
+        assert_eq!((s0.bytes.len(), s0.seal.data_len), (277, 13));
+        assert_eq!(parse(&s0.bytes).unwrap(), (13, s0.seal.clone()));
+        let mut bad = s0.bytes.clone();
+        damage(&mut bad);
+        assert_eq!(parse(&bad).unwrap(), (13, s0.seal.clone()));
+        let mut bad = s0.bytes.clone();
+        bad[13 + 4..13 + 8].copy_from_slice(&257u32.to_le_bytes());
+        assert!(matches!(
+            parse(&bad),
+            Err(SegmentError::Truncated(d)) if d == "seal frame declares 257 bytes, 256 present"
+        ));
+    }
+
+    #[test]
+    fn the_front_decides_first_then_the_shortest_candidate_from_the_back() {
+        let seg = build(1, &[]);
+        let data_len = seg.seal.data_len as usize;
+        assert_eq!(seg.bytes.len(), data_len + 8 + seg.seal.payload_len());
+        // A seal whose signature ends with an empty skippable frame header (`53 2A 4D
+        // 18 00 00 00 00`): a second candidate, reaching the end with a payload of 0.
+        // (Placement does not check signatures.)
+        let mut seal = seg.seal.clone();
+        seal.signature[56..60].copy_from_slice(&SEAL_FRAME_MAGIC.to_le_bytes());
+        seal.signature[60..].copy_from_slice(&[0; 4]);
+        let frame = &seg.bytes[..data_len];
+        let obj = assemble(frame, &seal);
+
+        // The data frame is intact: the front places the seal at its end.
+        assert_eq!(parse(&obj).unwrap(), (data_len, seal));
+        // Damaged, the back decides: the candidate nearest the end (payload 0) wins and
+        // its failure is the verdict; the longer candidate (the real seal) is not tried.
+        let mut bad = obj.clone();
+        damage(&mut bad);
+        assert!(
+            malformed(parse(&bad)).contains("0 bytes is too short"),
+            "{:?}",
+            parse(&bad).err()
+        );
+        // `inspect` (read_seal) scans from the back first even when the frame is intact.
+        let e = malformed(read_seal(&mut Cursor::new(&obj)));
+        assert!(e.contains("0 bytes is too short"), "{e}");
+
+        // Without the planted candidate, the damaged object yields its seal from the
+        // back, and its data frame is everything before it.
+        let mut bad = seg.bytes.clone();
+        damage(&mut bad);
+        assert_eq!(parse(&bad).unwrap(), (data_len, seg.seal));
+    }
+
+    #[test]
+    fn the_front_candidate_is_decoded_even_when_a_shorter_one_ends_the_object() {
+        // data frame | skippable(junk ‖ seal frame): the front finds the outer frame and
+        // decodes its (junk) payload; the back would have found the inner seal.
+        let seg = build(1, &[]);
+        let data_len = seg.seal.data_len as usize;
+        let mut outer = b"not a seal".to_vec();
+        outer.extend_from_slice(&seg.bytes[data_len..]);
+        let mut obj = seg.bytes[..data_len].to_vec();
+        obj.extend_from_slice(&skippable(&outer));
+        assert!(malformed(parse(&obj)).starts_with("seal magic is"));
+        damage(&mut obj);
+        assert_eq!(parse(&obj).unwrap(), (data_len + 8 + 10, seg.seal));
+    }
+
+    #[test]
+    fn the_back_looks_for_payloads_of_up_to_max_scan_payload_bytes() {
+        let seg = build(1, &[]);
+        let data_len = seg.seal.data_len as usize;
+        for (payload, found) in [(MAX_SCAN_PAYLOAD, true), (MAX_SCAN_PAYLOAD + 1, false)] {
+            let mut obj = seg.bytes[..data_len].to_vec();
+            obj.extend_from_slice(&skippable(&vec![0u8; payload]));
+            damage(&mut obj);
+            let d = malformed(parse(&obj));
+            if found {
+                // Placed, then decoded: a payload of zeros has no seal magic.
+                assert!(
+                    d.starts_with("seal magic is 000000000000"),
+                    "{payload}: {d}"
+                );
+            } else {
+                // Not placed: the verdict is the data frame's.
+                assert!(d.starts_with("data frame: "), "{payload}: {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn without_a_candidate_the_verdict_comes_from_the_walk() {
+        let seg = build(1, &[]);
+        let data_len = seg.seal.data_len as usize;
+        let declared = seg.seal.payload_len() as u32;
+        // The size field one too large: no candidate anywhere, the walk ends at the data
+        // frame's end, where a seal frame begins that runs past the object.
+        let mut obj = seg.bytes.clone();
+        obj[data_len + 4..data_len + 8].copy_from_slice(&(declared + 1).to_le_bytes());
+        match parse(&obj) {
+            Err(SegmentError::Truncated(d)) => assert_eq!(
+                d,
+                format!(
+                    "seal frame declares {} bytes, {declared} present",
+                    declared + 1
+                )
+            ),
+            other => panic!("{other:?}"),
+        }
+        // One too small: the seal frame ends one byte early.
+        obj[data_len + 4..data_len + 8].copy_from_slice(&(declared - 1).to_le_bytes());
+        assert_eq!(
+            malformed(parse(&obj)),
+            "1 trailing bytes after the seal frame"
+        );
+        // The data frame cut short: the walk runs out of bytes.
+        assert!(matches!(
+            parse(&seg.bytes[..data_len - 1]),
+            Err(SegmentError::Truncated(d)) if d == "data frame is cut short"
+        ));
+        // Damaged so that the walk fails, and no candidate: the walk's error.
+        let mut obj = seg.bytes.clone();
+        obj[data_len..data_len + 4].copy_from_slice(b"XXXX");
+        damage(&mut obj);
+        assert!(malformed(parse(&obj)).starts_with("data frame: "));
     }
 }

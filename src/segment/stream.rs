@@ -281,6 +281,7 @@ impl<S: ContentSink> ContentDecoder<S> {
 pub struct FrameDigester {
     sha: Sha256,
     decoder: ContentDecoder<LineHasher>,
+    walker: FrameWalker,
 }
 
 impl FrameDigester {
@@ -288,12 +289,19 @@ impl FrameDigester {
         Ok(FrameDigester {
             sha: Sha256::new(),
             decoder: ContentDecoder::new(limit, LineHasher::new())?,
+            walker: FrameWalker::new(),
         })
     }
 
     pub fn feed(&mut self, bytes: &[u8]) {
         self.sha.update(bytes);
         self.decoder.feed(bytes);
+        self.walker.feed(bytes);
+    }
+
+    /// The content size the frame's header declares, once its header was fed.
+    pub fn declared_content(&self) -> Option<u64> {
+        self.walker.content_size()
     }
 
     /// The SHA-256 of everything fed, and how decoding it went.
@@ -341,6 +349,8 @@ pub struct DataFrame {
     pub sha256: [u8; 32],
     /// Whether it is exactly one zstd frame, as the structural walk of it says.
     pub single_frame: Result<(), SegmentError>,
+    /// The content size its header declares (Frame_Content_Size), if it declares one.
+    pub declared_content: Option<u64>,
     /// Its decoding, up to the scanner's budget.
     pub content: Decoded<LineHasher>,
 }
@@ -478,6 +488,7 @@ impl ObjectScanner {
                     len: loc.seal_start,
                     sha256: c.sha.finalize().into(),
                     single_frame,
+                    declared_content: self.walker.content_size(),
                     content: c.decoder.finish(),
                 })
             }
@@ -593,5 +604,30 @@ pub fn copy_content<R: Read, W: Write>(
         ))),
         DecodeEnd::Stopped => Err(SegmentError::TooLarge { limit }),
         DecodeEnd::Failed(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// FORMAT.md §8 "Memory" gives the decoder's size as its window plus 478 KiB; a
+    /// frame that asks for the largest window accepted gets no more than that.
+    #[test]
+    fn the_decoder_holds_its_window_plus_a_fixed_amount() {
+        for log in [17u8, 20, MAX_WINDOW_LOG as u8] {
+            // A frame header with only a window descriptor, then one raw block.
+            let mut f = super::super::ZSTD_MAGIC.to_le_bytes().to_vec();
+            f.extend_from_slice(&[0, (log - 10) << 3, 0x09, 0, 0, b'x']);
+            let mut d = ContentDecoder::new(u64::MAX, LineHasher::new()).unwrap();
+            d.feed(&f);
+            assert!(matches!(d.state, DecodeState::Done), "{:?}", d.state);
+            let size = d.dctx.sizeof();
+            let window = 1usize << log;
+            assert!(
+                size > window && size <= window + 478 * 1024,
+                "window 2^{log}: decoder of {size} bytes"
+            );
+        }
     }
 }

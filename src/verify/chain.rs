@@ -1,7 +1,8 @@
 //! Chain analysis: per stream, over the trusted segments ordered by the seal's seq,
 //! duplicates, gaps, links, time tiling, heartbeat promises, and head and tail against
 //! `--since`/`--until`. A slot already reported by its object (untrusted, foreign,
-//! unreadable) is not reported again here, so one cause yields one problem.
+//! unreadable) is not reported again here, so one cause yields one problem. The step
+//! numbers below are those of FORMAT.md §8 (steps 7 to 16).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -85,6 +86,7 @@ pub(super) fn analyse(
                 broken.0.insert((k.stream.clone(), k.seq));
             }
         }
+        // Step 7: the window.
         let in_window = opts.since_ns.is_none_or(|s| seal.period_end_ns > s)
             && opts.until_ns.is_none_or(|u| seal.period_start_ns < u);
         // Under the requested stream's prefix with an unparsable key, the seal may name
@@ -146,6 +148,7 @@ pub(super) fn analyse(
         let entries = kept.remove(&stream).unwrap_or_default();
         let empty_map = BTreeMap::new();
         let all_of = all.get(&stream).unwrap_or(&empty_map);
+        // Step 8: a stream with no segment in the window.
         if entries.is_empty() {
             if all_of.is_empty() {
                 let any_broken = broken
@@ -163,7 +166,11 @@ pub(super) fn analyse(
             } else if let Some(since) = opts.since_ns {
                 let first = all_of.values().next();
                 let last = all_of.values().next_back();
-                if let (Some(first), Some(last)) = (first, last) {
+                // A genesis (seq 0) at or after --since began after the window: nothing
+                // existed before it, so nothing is missing (FORMAT.md §7).
+                let genesis_after =
+                    first.is_some_and(|f| f.seal.seq == 0 && f.seal.period_start_ns >= since);
+                if let (Some(first), Some(last), false) = (first, last, genesis_after) {
                     problems.push(
                         &stream_obj,
                         ProblemKind::HeadMissing,
@@ -178,6 +185,7 @@ pub(super) fn analyse(
             }
             continue;
         }
+        // Step 9: the key schedule.
         let window = copies.remove(&stream).unwrap_or_default();
         let rotations = check_keys(opts, &intro, all_of, &window, &mut problems);
         if let Some(mut summary) =
@@ -187,6 +195,7 @@ pub(super) fn analyse(
             summaries.push(summary);
         }
     }
+    // Step 16: nothing at all in the window.
     if summaries.is_empty() && problems.0.is_empty() {
         let object = if prefix.is_empty() {
             String::new()
@@ -300,7 +309,7 @@ fn check_chain(
     entries.sort_by(|a, b| {
         (a.seal.seq, !a.key_ok, &a.location).cmp(&(b.seal.seq, !b.key_ok, &b.location))
     });
-    // Group duplicates.
+    // Step 10: copies of one seq (the first of each group is its primary).
     let mut groups: Vec<Vec<Entry>> = Vec::new();
     for e in entries {
         match groups.last_mut() {
@@ -332,7 +341,7 @@ fn check_chain(
         }
     }
 
-    // Head.
+    // Step 11: the head.
     let first = &groups.first()?[0];
     let first_seq = first.seal.seq;
     match opts.since_ns {
@@ -366,6 +375,7 @@ fn check_chain(
             }
         }
     }
+    // Step 12: the first segment's link.
     if first_seq == 0 {
         if first.seal.prev_hash != [0; 32] {
             problems.push(
@@ -384,7 +394,7 @@ fn check_chain(
         }
     }
 
-    // Consecutive groups.
+    // Step 13: consecutive seqs.
     for pair in groups.windows(2) {
         let (prev, next) = (&pair[0], &pair[1]);
         let (a, b) = (prev[0].seal.seq, next[0].seal.seq);
@@ -412,7 +422,7 @@ fn check_chain(
         }
     }
 
-    // Per segment: heartbeat promise, downtime; totals.
+    // Step 14, per seq: after a stop, heartbeat promise; downtime and totals.
     let mut summary = StreamSummary {
         stream: stream.to_owned(),
         segments: 0,
@@ -483,8 +493,9 @@ fn check_chain(
     if last.seal.kind == SealKind::Stop {
         summary.stopped_ns = Some(last.seal.period_end_ns);
     }
-    // Tail. A chain that ends with a stop segment ended on purpose: not a truncation
-    // (the report says so, and that only `--anchor` can rule out later segments).
+    // Step 15: the tail. A chain that ends with a stop segment ended on purpose: not a
+    // truncation (the report says so, and that only `--anchor` can rule out later
+    // segments).
     if let Some(until) = opts.until_ns {
         if last.seal.period_end_ns < until
             && last.seal.kind != SealKind::Stop

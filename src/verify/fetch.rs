@@ -240,7 +240,7 @@ pub(super) async fn check_listed(
             scanned,
             read,
             file,
-        } = scan(body, ctx.decode_ahead, &handle)?;
+        } = scan(body, ctx.decode_ahead.min(ctx.max_content), &handle)?;
         let reported = |kind, detail| Checked {
             outcome: Outcome::reported(location.clone(), kind, detail),
             decode_again: false,

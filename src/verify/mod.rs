@@ -26,11 +26,11 @@ mod listing;
 mod object;
 pub use object::check_content;
 #[cfg(test)]
-mod edge_tests;
-#[cfg(test)]
 mod object_tests;
 mod report;
 pub mod retention;
+#[cfg(test)]
+mod verdict_tests;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -44,21 +44,25 @@ use crate::segment::{self, KeyParts};
 
 /// Objects read and checked at once. Memory per object is bounded (a few fixed buffers
 /// and a zstd window of at most 2^`segment::MAX_WINDOW_LOG` bytes), so this bounds it.
-const CONCURRENCY: usize = 8;
+pub const CONCURRENCY: usize = 8;
 /// Objects larger than this are reported as `too_large`, not read. Not a memory bound
 /// (objects are streamed): a sanity bound on the time and transfer one planted object
 /// may cost. Listed sizes are checked before reading, and reading stops past it.
 pub const MAX_OBJECT_BYTES: u64 = 1 << 30;
+/// The most content one object may have, decompressed: an authentic seal whose
+/// `content_len` says more, or a data frame whose header declares more, is
+/// `content_too_large` and is not decoded (beyond what the first read decodes before
+/// the seal is known, `DECODE_AHEAD`). Decoding never goes past the seal's
+/// `content_len`, so no object costs more than this much decoding. The daemon's segments
+/// hold at most `[seal] max_bytes` (8 MiB by default) plus one line.
+pub const MAX_CONTENT_BYTES: u64 = 1 << 30;
 /// Content the decoder may produce before the object's seal has been read and checked
 /// (the seal comes last). A crafted frame can claim and produce any amount, so this
 /// bounds the work an untrusted object costs; an authentic segment with more content is
 /// decoded again with its `content_len` as the limit (a second read of its data frame).
 /// Segments of the default size (`[seal] max_bytes` = 8 MiB) never need it.
 const DECODE_AHEAD: u64 = 64 << 20;
-/// Content one object may have: a seal declaring more is `content_too_large` and its
-/// data frame is not decoded (a decompression bomb under an authentic seal costs
-/// nothing). 128 times the default segment size (`[seal] max_bytes` = 8 MiB).
-pub const MAX_CONTENT_BYTES: u64 = 1 << 30;
+const _: () = assert!(DECODE_AHEAD <= MAX_CONTENT_BYTES);
 
 /// What to verify, and against which keys.
 #[derive(Debug, Clone)]
@@ -118,8 +122,6 @@ pub enum ProblemKind {
     UnsupportedKind,
     /// Object larger than `MAX_OBJECT_BYTES`; not read.
     TooLarge,
-    /// An authentic seal declares more content than `MAX_CONTENT_BYTES`; not decoded.
-    ContentTooLarge,
     /// An entry that could not be listed or read (symlink loop, dangling symlink,
     /// permission denied, vanished, I/O error) or that is not an object (a fifo).
     Unreadable,
@@ -131,6 +133,9 @@ pub enum ProblemKind {
     MerkleMismatch,
     /// Line count or content length differ from the seal's.
     CountMismatch,
+    /// The seal's `content_len`, or the size the data frame's header declares, exceeds
+    /// `MAX_CONTENT_BYTES`: the content is not decoded.
+    ContentTooLarge,
     /// The seal names our key but its signature does not verify.
     BadSignature,
     /// The seal is signed by (or names) a key outside the keyring.
@@ -186,12 +191,12 @@ impl ProblemKind {
             ProblemKind::UnsupportedVersion => "unsupported_version",
             ProblemKind::UnsupportedKind => "unsupported_kind",
             ProblemKind::TooLarge => "too_large",
-            ProblemKind::ContentTooLarge => "content_too_large",
             ProblemKind::Unreadable => "unreadable",
             ProblemKind::ContentHashMismatch => "content_hash_mismatch",
             ProblemKind::CorruptData => "corrupt_data",
             ProblemKind::MerkleMismatch => "merkle_mismatch",
             ProblemKind::CountMismatch => "count_mismatch",
+            ProblemKind::ContentTooLarge => "content_too_large",
             ProblemKind::BadSignature => "bad_signature",
             ProblemKind::WrongKey => "wrong_key",
             ProblemKind::RetiredKey => "retired_key",
@@ -400,21 +405,21 @@ async fn verify_listed(
 mod tests {
     use super::*;
 
-    #[test]
-    fn kind_names_are_unique_snake_case() {
+    /// Every kind. A kind added to the enum but not here does not compile (the match).
+    fn all_kinds() -> Vec<ProblemKind> {
         use ProblemKind::*;
-        let all = [
+        let all = vec![
             Truncated,
             Malformed,
             UnsupportedVersion,
             UnsupportedKind,
             TooLarge,
-            ContentTooLarge,
             Unreadable,
             ContentHashMismatch,
             CorruptData,
             MerkleMismatch,
             CountMismatch,
+            ContentTooLarge,
             BadSignature,
             WrongKey,
             RetiredKey,
@@ -438,12 +443,44 @@ mod tests {
             AnchorMismatch,
             AfterStop,
         ];
+        for k in &all {
+            match k {
+                Truncated | Malformed | UnsupportedVersion | UnsupportedKind | TooLarge
+                | Unreadable | ContentHashMismatch | CorruptData | MerkleMismatch
+                | CountMismatch | ContentTooLarge | BadSignature | WrongKey | RetiredKey
+                | KeyNotYetValid | Misplaced | OutOfOrder | ForeignStream | DuplicateSeq
+                | SequenceGap | ChainBreak | PeriodMismatch | InvalidPeriod | InvalidEventTimes
+                | HeartbeatGap | HeadMissing | TailTruncated | NoSegments | Unlocked
+                | GovernanceLock | RetentionTooShort | AnchorMismatch | AfterStop => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn kind_names_are_unique_snake_case() {
+        let all = all_kinds();
         let names: std::collections::BTreeSet<&str> = all.iter().map(|k| k.as_str()).collect();
         assert_eq!(names.len(), all.len());
         for n in names {
             assert!(
                 n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
                 "{n}"
+            );
+        }
+    }
+
+    /// Every kind is named in FORMAT.md §8 and in VERIFY_REPORT.md's list of kinds.
+    #[test]
+    fn every_kind_is_documented() {
+        let format = include_str!("../../docs/FORMAT.md");
+        let report = include_str!("../../docs/VERIFY_REPORT.md");
+        for k in all_kinds() {
+            let name = format!("`{}`", k.as_str());
+            assert!(format.contains(&name), "FORMAT.md does not name {name}");
+            assert!(
+                report.contains(&name),
+                "VERIFY_REPORT.md does not name {name}"
             );
         }
     }

@@ -19,7 +19,7 @@ pub(super) struct Ctx {
     pub keyring: Keyring,
     /// Content the first read may decode before the seal is known (`DECODE_AHEAD`).
     pub decode_ahead: u64,
-    /// Content a seal may declare (`MAX_CONTENT_BYTES`).
+    /// The most content one object may have (`MAX_CONTENT_BYTES`; smaller in tests).
     pub max_content: u64,
 }
 
@@ -269,10 +269,7 @@ pub(super) fn check_scanned(location: String, scanned: Scanned, ctx: &Ctx) -> Ch
     }
     out.hash = seal.hash();
     let verdict = match scanned.data {
-        _ if seal.content_len > ctx.max_content => {
-            Verdict::Checked(Some(too_much(&seal, ctx.max_content)))
-        }
-        Some(data) => check_data(data, &seal),
+        Some(data) => check_data(data, &seal, ctx.max_content),
         None => Verdict::Checked(Some((
             ProblemKind::CorruptData,
             "the object was scanned without its content".into(),
@@ -289,16 +286,6 @@ pub(super) fn check_scanned(location: String, scanned: Scanned, ctx: &Ctx) -> Ch
             decode_again: true,
         },
     }
-}
-
-fn too_much(seal: &Seal, cap: u64) -> (ProblemKind, String) {
-    (
-        ProblemKind::ContentTooLarge,
-        format!(
-            "the seal declares {} bytes of content, more than the {cap} bytes one object may hold; not decoded",
-            seal.content_len
-        ),
-    )
 }
 
 fn exceeds(seal: &Seal) -> (ProblemKind, String) {
@@ -320,18 +307,51 @@ enum Verdict {
     DecodeAgain,
 }
 
-/// Step 6 over the data frame as scanned.
-fn check_data(d: DataFrame, seal: &Seal) -> Verdict {
+/// Step 6 over the data frame as scanned: 6a and 6b (its length and hash), 6c (the
+/// seal's `content_len` against the cap), 6d (one frame), 6e (the size its header
+/// declares against the cap), then decoding, the rest ([`check_decoded`]).
+fn check_data(d: DataFrame, seal: &Seal, max_content: u64) -> Verdict {
     if let Some(p) = check_frame_hash(d.len, d.sha256, seal) {
+        return Verdict::Checked(Some(p));
+    }
+    if let Some(p) = claims_too_much(seal, max_content) {
         return Verdict::Checked(Some(p));
     }
     if let Err(e) = &d.single_frame {
         return Verdict::Checked(Some((ProblemKind::CorruptData, detail_of(e))));
     }
+    if let Some(p) = declares_too_much(d.declared_content, max_content) {
+        return Verdict::Checked(Some(p));
+    }
     if matches!(d.content.end, DecodeEnd::Stopped) && d.content.produced <= seal.content_len {
         return Verdict::DecodeAgain;
     }
     Verdict::Checked(check_decoded(d.content, seal))
+}
+
+/// 6c: an authentic seal whose content is more than the verifier decodes of one object.
+fn claims_too_much(seal: &Seal, max_content: u64) -> Option<(ProblemKind, String)> {
+    (seal.content_len > max_content).then(|| {
+        (
+            ProblemKind::ContentTooLarge,
+            format!(
+                "seal says {} bytes of content, more than the cap of {max_content} bytes per object; not decoded",
+                seal.content_len
+            ),
+        )
+    })
+}
+
+/// 6e: a data frame whose header declares more content than that.
+fn declares_too_much(declared: Option<u64>, max_content: u64) -> Option<(ProblemKind, String)> {
+    declared.filter(|&n| n > max_content).map(|n| {
+        (
+            ProblemKind::ContentTooLarge,
+            format!(
+                "data frame header declares {n} bytes of content, more than the cap of {max_content} bytes per object; not decoded"
+            ),
+        )
+    })
 }
 
 /// The data frame's length and SHA-256 against the seal's.
@@ -362,17 +382,26 @@ pub fn check_content<R: std::io::Read>(
     found: &segment::Located,
 ) -> Result<Vec<(ProblemKind, String)>, SegmentError> {
     let seal = &found.seal;
-    if seal.content_len > super::MAX_CONTENT_BYTES {
-        return Ok(vec![too_much(seal, super::MAX_CONTENT_BYTES)]);
-    }
-    let mut digester = FrameDigester::new(seal.content_len)?;
+    let max = super::MAX_CONTENT_BYTES;
+    let too_much = claims_too_much(seal, max);
+    // Hashed in full, decoded only within the cap.
+    let limit = if too_much.is_some() {
+        0
+    } else {
+        seal.content_len
+    };
+    let mut digester = FrameDigester::new(limit)?;
     let len = for_each_chunk(std::io::Read::take(r, found.seal_start), |chunk| {
         digester.feed(chunk);
         true
     })?;
+    let too_much = too_much.or_else(|| declares_too_much(digester.declared_content(), max));
     let (sha256, decoded) = digester.finish();
     let mut problems: Vec<_> = check_frame_hash(len, sha256, seal).into_iter().collect();
-    problems.extend(check_decoded(decoded, seal));
+    match too_much {
+        Some(p) => problems.push(p),
+        None => problems.extend(check_decoded(decoded, seal)),
+    }
     Ok(problems)
 }
 

@@ -107,13 +107,25 @@ fn ctx() -> Ctx {
         prefix: "archive".into(),
         keyring: vk.into(),
         decode_ahead: u64::MAX,
-        max_content: crate::verify::MAX_CONTENT_BYTES,
+        max_content: super::MAX_CONTENT_BYTES,
     }
 }
 
 /// The new path: one scan in `chunk`-byte pieces, and the second read when asked for.
 fn new_check(location: &str, bytes: &[u8], chunk: usize, decode_ahead: u64) -> Outcome {
-    let mut s = ObjectScanner::new(decode_ahead).unwrap();
+    new_check_with(&ctx(), location, bytes, chunk, decode_ahead)
+}
+
+/// [`new_check`] against `ctx`, reading as `fetch` does: the first read decodes no more
+/// than the cap either.
+fn new_check_with(
+    ctx: &Ctx,
+    location: &str,
+    bytes: &[u8],
+    chunk: usize,
+    decode_ahead: u64,
+) -> Outcome {
+    let mut s = ObjectScanner::new(decode_ahead.min(ctx.max_content)).unwrap();
     for c in bytes.chunks(chunk.max(1)) {
         s.feed(c);
         if s.decided() {
@@ -123,7 +135,7 @@ fn new_check(location: &str, bytes: &[u8], chunk: usize, decode_ahead: u64) -> O
     let Checked {
         mut outcome,
         decode_again,
-    } = check_scanned(location.to_owned(), s.finish(), &ctx());
+    } = check_scanned(location.to_owned(), s.finish(), ctx);
     if decode_again {
         let seal = outcome.pending_seal().unwrap().clone();
         let mut d = FrameDigester::new(seal.content_len).unwrap();
@@ -328,51 +340,185 @@ fn problem_kinds_of_read_errors() {
     assert_eq!(detail_of(&e), "disk on fire");
 }
 
+/// FORMAT.md §8 steps 3 to 6, in the order the document gives (and its example).
 #[test]
-fn content_declared_past_the_cap_is_content_too_large_and_not_decoded() {
-    // A bomb under an authentic seal: a small frame of zeros declaring its true size,
-    // which is past the cap. The verifier reports it and decodes nothing.
-    let content = vec![b'\n'; 4096];
-    let frame = frame_of(&content);
-    let bytes = sealed(&frame, &key(), |_| {});
-    let mut s = ObjectScanner::new(64).unwrap();
-    s.feed(&bytes);
-    let mut small = ctx();
-    small.max_content = 1000;
-    let Checked {
-        outcome,
-        decode_again,
-    } = check_scanned(
-        "archive/s/2024/05/01/000000000002.seg.zst".into(),
-        s.finish(),
-        &small,
-    );
-    assert!(!decode_again, "nothing is read again");
-    let kinds: Vec<ProblemKind> = outcome.in_window.iter().map(|(k, _)| *k).collect();
+fn steps_are_checked_in_format_md_order() {
+    let loc = |s: &str| format!("archive/{}", segment::object_key(s, 2, T + 60_000_000_000));
+    let kinds = |o: &Outcome| -> Vec<ProblemKind> {
+        o.always.iter().chain(&o.in_window).map(|p| p.0).collect()
+    };
+    let abc = frame_of(b"a\nb\nc");
+    // 6h before 6i: the count is wrong, so the missing final newline is not reported.
+    let three = |len| {
+        move |s: &mut Seal| {
+            s.event_count = 3;
+            s.content_len = len;
+        }
+    };
+    let o = new_check(&loc("s"), &sealed(&abc, &key(), three(6)), 7, u64::MAX);
+    assert_eq!(kinds(&o), [ProblemKind::CountMismatch], "{o:?}");
+    assert!(o.in_window[0].1.contains("3 lines in 5 bytes"), "{o:?}");
+    let o = new_check(&loc("s"), &sealed(&abc, &key(), three(5)), 7, u64::MAX);
+    assert_eq!(kinds(&o), [ProblemKind::CorruptData], "{o:?}");
+    // Steps 3, 4 and 5 stop nothing: each is reported, and step 6 still runs.
+    let good = segment(5);
+    let frame = segment::parse(&good.bytes).unwrap().data_frame.to_vec();
+    let bytes = sealed(&frame, &key(), |s| {
+        s.key_id = [9; 8];
+        s.seq = 3;
+        s.period_end_ns = T - 1;
+        s.data_sha256[0] ^= 1;
+    });
+    let o = new_check(&loc("s"), &bytes, 7, u64::MAX);
     assert_eq!(
-        kinds,
-        vec![ProblemKind::ContentTooLarge],
-        "{:?}",
-        outcome.in_window
+        kinds(&o),
+        [
+            ProblemKind::WrongKey,
+            ProblemKind::OutOfOrder,
+            ProblemKind::InvalidPeriod,
+            ProblemKind::ContentHashMismatch
+        ],
+        "{o:?}"
     );
     assert!(
-        outcome.in_window[0].1.contains("4096 bytes"),
-        "{:?}",
-        outcome.in_window
+        o.seal.is_some(),
+        "steps 3 to 5 do not make a seal untrusted"
     );
-    // Under the real cap the same object is fine.
-    let mut s = ObjectScanner::new(64).unwrap();
-    s.feed(&bytes);
-    let Checked { decode_again, .. } = check_scanned(
-        "archive/s/2024/05/01/000000000002.seg.zst".into(),
-        s.finish(),
-        &ctx(),
+    // Step 4 takes the first rule that applies: another stream outranks another seq.
+    let bytes = sealed(&frame, &key(), |s| {
+        s.stream = "t".into();
+        s.seq = 3;
+    });
+    let o = new_check(&loc("s"), &bytes, 7, u64::MAX);
+    assert_eq!(kinds(&o), [ProblemKind::ForeignStream], "{o:?}");
+    // 6f before 6g: a frame that yields more than content_len (in its first 64 KiB
+    // step) and fails its checksum only at its end is a count mismatch.
+    let content: Vec<u8> = (0..20_000)
+        .flat_map(|i| format!("{i:09}\n").into_bytes())
+        .collect();
+    let mut bad_checksum = frame_of(&content);
+    let last = bad_checksum.len() - 1;
+    bad_checksum[last] ^= 0xff;
+    for ahead in [u64::MAX, 0] {
+        let bytes = sealed(&bad_checksum, &key(), |s| s.content_len = 10);
+        let o = new_check(&loc("s"), &bytes, 7, ahead);
+        assert_eq!(kinds(&o), [ProblemKind::CountMismatch], "{o:?}");
+        assert!(
+            o.in_window[0].1.contains("exceeds the sealed length"),
+            "{o:?}"
+        );
+        let bytes = sealed(&bad_checksum, &key(), |s| {
+            s.content_len = content.len() as u64;
+            s.event_count = 20_000;
+        });
+        let o = new_check(&loc("s"), &bytes, 7, ahead);
+        assert_eq!(kinds(&o), [ProblemKind::CorruptData], "{o:?}");
+    }
+}
+
+/// A zstd frame of `blocks` RLE blocks of 128 KiB of `b'x'` (no checksum), declaring its
+/// content size in the header or not: a decompression bomb of a few bytes per block.
+fn bomb(blocks: u32, declare: bool) -> Vec<u8> {
+    let mut f = segment::ZSTD_MAGIC.to_le_bytes().to_vec();
+    // Frame header descriptor: 8-byte content size (or none), window descriptor 2^17.
+    f.push(if declare { 0b1100_0000 } else { 0 });
+    f.push((17 - 10) << 3);
+    if declare {
+        f.extend_from_slice(&(u64::from(blocks) << 17).to_le_bytes());
+    }
+    for i in 0..blocks {
+        let h = (128 * 1024u32) << 3 | 1 << 1 | u32::from(i + 1 == blocks);
+        f.extend_from_slice(&h.to_le_bytes()[..3]);
+        f.push(b'x');
+    }
+    f
+}
+
+/// The cap on one object's content (FORMAT.md §8 steps 6c and 6e), made small so that
+/// the objects stay small: exactly at the cap is checked, one byte over is not decoded.
+#[test]
+fn content_above_the_cap_is_content_too_large_and_not_decoded() {
+    const CAP: u64 = 256 * 1024;
+    let c = Ctx {
+        max_content: CAP,
+        ..ctx()
+    };
+    let loc = format!(
+        "archive/{}",
+        segment::object_key("s", 2, T + 60_000_000_000)
     );
-    assert!(decode_again, "decoded again within its sealed length");
-    // inspect's check refuses a seal declaring more than the real cap.
-    let mut found = crate::segment::read_seal(&mut std::io::Cursor::new(&bytes)).unwrap();
-    found.seal.content_len = crate::verify::MAX_CONTENT_BYTES + 1;
-    let p = crate::verify::check_content(std::io::Cursor::new(&bytes), &found).unwrap();
-    assert_eq!(p.len(), 1);
-    assert_eq!(p[0].0, ProblemKind::ContentTooLarge);
+    let check = |bytes: &[u8]| -> Vec<Outcome> {
+        [u64::MAX, 0, 40]
+            .iter()
+            .map(|&ahead| new_check_with(&c, &loc, bytes, 4096, ahead))
+            .collect()
+    };
+    let kinds = |o: &Outcome| -> Vec<ProblemKind> {
+        o.always.iter().chain(&o.in_window).map(|p| p.0).collect()
+    };
+    // Content of exactly the cap verifies; one line more, honestly sealed, is too large.
+    let line = b"0123456789abcde\n";
+    let at_cap: Vec<u8> = line.repeat(CAP as usize / line.len());
+    assert_eq!(at_cap.len() as u64, CAP);
+    for o in check(&sealed(&frame_of(&at_cap), &key(), |_| {})) {
+        assert_eq!(kinds(&o), [], "{o:?}");
+    }
+    let over = [&at_cap[..], line].concat();
+    for o in check(&sealed(&frame_of(&over), &key(), |_| {})) {
+        assert_eq!(kinds(&o), [ProblemKind::ContentTooLarge], "{o:?}");
+        assert!(o.in_window[0].1.contains("seal says 262160 bytes"), "{o:?}");
+    }
+    // A seal claiming more than the cap over a small frame: the claim decides.
+    for o in check(&sealed(&frame_of(b"a\n"), &key(), |s| {
+        s.content_len = 1 << 40
+    })) {
+        assert_eq!(kinds(&o), [ProblemKind::ContentTooLarge], "{o:?}");
+    }
+    // But the frame's hash comes first: a seal over another frame is a hash mismatch.
+    let o = new_check_with(
+        &c,
+        &loc,
+        &sealed(&frame_of(b"a\n"), &key(), |s| {
+            s.content_len = 1 << 40;
+            s.data_sha256[0] ^= 1;
+        }),
+        4096,
+        u64::MAX,
+    );
+    assert_eq!(kinds(&o), [ProblemKind::ContentHashMismatch], "{o:?}");
+
+    // Bombs: 64 blocks of a few bytes decode to 8 MiB, 32 times the cap.
+    for declare in [true, false] {
+        let frame = bomb(64, declare);
+        assert!(frame.len() < 300);
+        // Sealed honestly (the sealer's own frame): the claim decides.
+        let honest = sealed(&frame, &key(), |_| {});
+        for o in check(&honest) {
+            assert_eq!(kinds(&o), [ProblemKind::ContentTooLarge], "{o:?}");
+            assert!(
+                o.in_window[0].1.starts_with("seal says 8388608 bytes"),
+                "{o:?}"
+            );
+        }
+        // Sealed as 100 bytes: a header that declares 8 MiB decides before decoding;
+        // without one, decoding stops past the sealed length: a count mismatch.
+        let lying = sealed(&frame, &key(), |s| s.content_len = 100);
+        for o in check(&lying) {
+            if declare {
+                assert_eq!(kinds(&o), [ProblemKind::ContentTooLarge], "{o:?}");
+                assert!(
+                    o.in_window[0]
+                        .1
+                        .starts_with("data frame header declares 8388608 bytes"),
+                    "{o:?}"
+                );
+            } else {
+                assert_eq!(kinds(&o), [ProblemKind::CountMismatch], "{o:?}");
+                assert!(
+                    o.in_window[0].1.contains("exceeds the sealed length"),
+                    "{o:?}"
+                );
+            }
+        }
+    }
 }

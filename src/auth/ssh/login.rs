@@ -4,19 +4,26 @@
 
 use std::borrow::Cow;
 
-use super::super::util::{host_port_exact, rsplit2, split2, split_user_from, strip_preauth};
+use super::super::util::{
+    host_port_exact, rsplit2, split2, split_login, split_user_from, strip_preauth, LoginTail,
+};
 use super::super::{types, AuthEvent, Category, Link, Outcome};
 use super::{method_of, strip_invalid};
 
-/// `Accepted|Failed <method> for [invalid user ]<user> from <host> port <n> ssh2[: info]`
+/// `Accepted|Failed <method> for [invalid user ]<user> from <host>[ port <n>][ sshN[: info]]`
+/// (OpenSSH's `auth_log()`; ssh1 and old lines have no `sshN`, ssh1 rhosts lines end in
+/// `ruser <name>`). The user and the auth-info are client text; see
+/// [`split_login`] for how the source is found between them.
 pub(super) fn login(rest: &str, ok: bool) -> Option<AuthEvent<'_>> {
     let (method, rest) = split2(rest, " for ")?;
     if method.contains(' ') {
         return None;
     }
     let (rest, _) = strip_preauth(rest);
-    let (user, host, port) = split_user_from(rest, true)?;
-    let (user, invalid) = strip_invalid(user);
+    let tail = split_login(rest)?;
+    // "invalid user " is the server's, right after " for ": known even when the rest
+    // is ambiguous.
+    let invalid = strip_invalid(rest).1;
     let mut ev = if ok {
         let mut ev = AuthEvent::new("ssh_login", Category::Login, types::START, Outcome::Success);
         ev.link = Link::Succeeded;
@@ -30,23 +37,28 @@ pub(super) fn login(rest: &str, ok: bool) -> Option<AuthEvent<'_>> {
         );
         ev.link = Link::Failed;
         // `none` is the method probe; key offers fail routinely (fail2ban's normal mode
-        // does not count them either).
-        ev.attempts = u32::from(!matches!(method, "none" | "publickey"));
+        // does not count them either), and a hostbased failure is the client's host key
+        // offered for a user, not a guessed secret.
+        ev.attempts = u32::from(!matches!(method, "none" | "publickey" | "hostbased"));
         if invalid {
             ev.reason = Some("invalid user");
         }
         ev
     };
     ev.method = method_of(method);
-    ev.user = Some(Cow::Borrowed(user));
-    ev.set_host(host);
-    ev.source_port = port;
+    if let LoginTail::One(user, host, port) = tail {
+        ev.user = Some(Cow::Borrowed(strip_invalid(user).0));
+        ev.set_host(host);
+        ev.source_port = port;
+    } else {
+        ev.reason = Some("ambiguous source");
+    }
     Some(ev)
 }
 
 pub(super) fn invalid_user(rest: &str) -> Option<AuthEvent<'_>> {
     let (rest, _) = strip_preauth(rest);
-    let (user, host, port) = split_user_from(rest, false)?;
+    let (user, host, port) = split_user_from(rest)?;
     let mut ev = AuthEvent::new(
         "ssh_invalid_user",
         Category::Authentication,
@@ -78,7 +90,7 @@ pub(super) fn not_allowed(rest: &str) -> Option<AuthEvent<'_>> {
     } else {
         "user not allowed"
     });
-    match split_user_from(who, false) {
+    match split_user_from(who) {
         Some((user, host, port)) => {
             ev.user = Some(Cow::Borrowed(user));
             ev.set_host(host);
@@ -112,7 +124,9 @@ pub(super) fn root_refused(rest: &str) -> Option<AuthEvent<'_>> {
 /// `maximum authentication attempts exceeded for [invalid user ]X from H port P ssh2`
 pub(super) fn max_attempts(rest: &str) -> Option<AuthEvent<'_>> {
     let (rest, _) = strip_preauth(rest);
-    let (user, host, port) = split_user_from(rest, true)?;
+    let LoginTail::One(user, host, port) = split_login(rest)? else {
+        return None;
+    };
     let (user, invalid) = strip_invalid(user);
     let mut ev = AuthEvent::new(
         "ssh_max_auth_attempts",
@@ -146,7 +160,7 @@ pub(super) fn pam_error(rest: &str) -> Option<AuthEvent<'_>> {
         return None;
     }
     let (who, _) = strip_preauth(who);
-    let (user, host, port) = split_user_from(who, false)?;
+    let (user, host, port) = split_user_from(who)?;
     let (user, invalid) = strip_invalid(user);
     let mut ev = AuthEvent::new(
         "ssh_pam_failure",

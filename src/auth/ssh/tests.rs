@@ -238,7 +238,6 @@ fn lookalikes_are_not_recognised() {
         "Postponed keyboard-interactive for bob from 1.2.3.4 port 2 ssh2 [preauth]",
         "Failed to load host key",
         "Failed password for root from nowhere!! port 22 ssh2",
-        "Accepted password for bob from 1.2.3.4 port 22",
         "Invalid user bob",
         "Disconnected from totobad user ftp 92.255.85.135 port 26138 [preauth]",
         "error: kex_exchange_identification: banner line too long",
@@ -261,4 +260,125 @@ fn unknown_program_tries_sshd() {
     let ev = recognise("", None, "Invalid user admin from 192.168.2.1").unwrap();
     assert_eq!(ev.action, "ssh_invalid_user");
     assert_eq!(ev.pid, None);
+}
+
+/// OpenSSH's `auth_log()` over the versions: ssh1 and pre-6.x lines carry no `sshN`
+/// (`"%s %s for %s%.100s from %.200s port %d%s"` with an empty or ` ruser %s` info),
+/// 6.x+ lines end in `ssh2[: <auth_method_info>]`; some ports of sshd log no port.
+#[test]
+fn failed_without_trailer() {
+    let ev = ssh("Failed password for root from 192.0.2.7 port 1022");
+    assert_eq!(
+        (ev.user_name(), ev.source_ip, ev.source_port),
+        (Some("root"), ip("192.0.2.7"), Some(1022))
+    );
+    assert_eq!(
+        (ev.outcome, ev.attempts, ev.link),
+        (Outcome::Failure, 1, Link::Failed)
+    );
+    let ev = ssh("Failed password for invalid user oracle from 2001:db8::9");
+    assert_eq!(
+        (ev.user_name(), ev.source_ip, ev.source_port, ev.reason),
+        (
+            Some("oracle"),
+            ip("2001:db8::9"),
+            None,
+            Some("invalid user")
+        )
+    );
+    let ev = ssh("Accepted password for bob from 192.0.2.7 port 1022");
+    assert_eq!(
+        (ev.outcome, ev.user_name()),
+        (Outcome::Success, Some("bob"))
+    );
+    // ssh1 rhosts: the client's user name after the port.
+    let ev = ssh("Failed rhosts-rsa for bob from 192.0.2.8 port 1022 ruser alice");
+    assert_eq!(
+        (ev.user_name(), ev.source_ip, ev.attempts),
+        (Some("bob"), ip("192.0.2.8"), 1)
+    );
+    let ev = ssh("Accepted rhosts-rsa for bob from 192.0.2.8 port 1022 ssh1: ruser alice");
+    assert_eq!(
+        (ev.user_name(), ev.source_ip),
+        (Some("bob"), ip("192.0.2.8"))
+    );
+    let ev = ssh("message repeated 3 times: [ Failed password for root from 192.0.2.7 port 1022]");
+    assert_eq!((ev.attempts, ev.source_ip), (3, ip("192.0.2.7")));
+    let ev = ssh("message repeated 2 times: [ Failed password for root from 192.0.2.7]");
+    assert_eq!(ev.attempts, 2);
+}
+
+/// `auth_method_info` that is not a bare key fingerprint: hostbased's client user and
+/// host (`pubkey_auth_info(..., "client user \"%.100s\", client host \"%.100s\"")`)
+/// and certificates (`TYPE-CERT FP ID <key id> (serial N) CA TYPE FP`).
+#[test]
+fn auth_info_forms() {
+    let ev = ssh("Failed hostbased for bob from 192.0.2.9 port 40000 ssh2: RSA SHA256:Xy0, client user \"bob\", client host \"ws1.example.org\"");
+    assert_eq!(
+        (ev.user_name(), ev.source_ip, ev.source_port, ev.method),
+        (Some("bob"), ip("192.0.2.9"), Some(40000), Some("hostbased"))
+    );
+    // A host key offered for a user is not a guessed secret.
+    assert_eq!((ev.outcome, ev.attempts), (Outcome::Failure, 0));
+    let ev = ssh("Accepted hostbased for bob from 192.0.2.9 port 40000 ssh2: client user \"bob\", client host \"ws1\"");
+    assert_eq!(
+        (ev.outcome, ev.source_ip),
+        (Outcome::Success, ip("192.0.2.9"))
+    );
+    let ev = ssh("Accepted publickey for deploy from 192.0.2.10 port 50000 ssh2: ED25519-CERT SHA256:AbC ID deploy@ci (serial 42) CA ED25519 SHA256:DeF");
+    assert_eq!(
+        (ev.user_name(), ev.source_ip, ev.method),
+        (Some("deploy"), ip("192.0.2.10"), Some("publickey"))
+    );
+    let ev = ssh("message repeated 2 times: [ Failed hostbased for bob from 192.0.2.9 port 40000 ssh2: RSA SHA256:Xy0, client user \"bob\", client host \"ws1\"]");
+    assert_eq!((ev.attempts, ev.source_ip), (0, ip("192.0.2.9")));
+}
+
+/// Client text on both sides of the server's address: the user before it, a key id or
+/// a client host after it. An address inside the auth-info is never the source.
+#[test]
+fn auth_info_injection_never_becomes_the_source() {
+    // A fake tail in the client user that is not a complete line: one reading.
+    let ev = ssh("Failed hostbased for root from 10.0.0.3 port 22 ssh2: RSA SHA256:aa, client user \"x from 6.6.6.6 port 1 ssh2\", client host \"h\"");
+    assert_eq!(
+        (ev.source_ip, ev.user_name()),
+        (ip("10.0.0.3"), Some("root"))
+    );
+    // A complete fake line in the client host: two readings, so no source and no user.
+    let ev = ssh("Failed hostbased for root from 10.0.0.2 port 22 ssh2: RSA SHA256:aa, client user \"u\", client host \"h from 6.6.6.6 port 1 ssh2: RSA SHA256:bb, client user \"a\", client host \"b\"");
+    assert_eq!(
+        (ev.source_ip, ev.source_domain.as_deref(), ev.user_name()),
+        (None, None, None)
+    );
+    assert_eq!(
+        (ev.outcome, ev.reason),
+        (Outcome::Failure, Some("ambiguous source"))
+    );
+    // The same through a certificate's key id.
+    let ev = ssh("Failed publickey for x from 10.0.0.1 port 22 ssh2: RSA-CERT SHA256:aa ID k (serial 1) CA RSA SHA256:q from 6.6.6.6 port 1 ssh2: RSA-CERT SHA256:bb ID j (serial 2) CA RSA SHA256:cc");
+    assert_eq!((ev.source_ip, ev.user_name()), (None, None));
+    // ... and through ssh1's ruser.
+    let ev = ssh(
+        "Failed rhosts-rsa for bob from 10.0.0.4 port 1022 ruser e from 6.6.6.6 port 2 ruser x",
+    );
+    assert_eq!(ev.source_ip, None);
+    // Both readings agree: no harm in either.
+    let ev = ssh("Failed hostbased for r from 10.0.0.7 port 22 ssh2: RSA SHA256:a, client user \"u\", client host \"h from 10.0.0.7 port 22 ssh2: RSA SHA256:b, client user \"a\", client host \"b\"");
+    assert_eq!(ev.source_ip, ip("10.0.0.7"));
+    // A fingerprint is fixed tokens: the rightmost tail is the only reading, whatever
+    // the user holds.
+    let ev = ssh("Failed publickey for a from 6.6.6.6 port 1 ssh2: RSA SHA256:x from 10.0.0.5 port 22 ssh2: RSA SHA256:y");
+    assert_eq!(ev.source_ip, ip("10.0.0.5"));
+    assert_eq!(
+        ev.user_name(),
+        Some("a from 6.6.6.6 port 1 ssh2: RSA SHA256:x")
+    );
+    // Without a trailer the host is the last token.
+    let ev = ssh("Failed password for x from 6.6.6.6 from 10.0.0.6");
+    assert_eq!(
+        (ev.source_ip, ev.user_name()),
+        (ip("10.0.0.6"), Some("x from 6.6.6.6"))
+    );
+    let ev = ssh("Failed password for x from 6.6.6.6 port 1 from 10.0.0.6 port 2");
+    assert_eq!(ev.source_ip, ip("10.0.0.6"));
 }

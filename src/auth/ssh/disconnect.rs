@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::super::util::{
-    host_port_exact, parse_ip, parse_port, split_user_host_port, strip_preauth,
+    host_port_exact, parse_ip, parse_port, parse_u32, split_user_host_port, strip_preauth,
 };
 use super::super::{types, AuthEvent, Category, Link, Outcome};
 use super::strip_invalid;
@@ -131,18 +131,52 @@ pub(super) fn disconnecting(rest: &str) -> Option<AuthEvent<'_>> {
     None
 }
 
-/// `Received disconnect from H port P:11: text [preauth]`, older
-/// `Received disconnect from H: 11: text`. The text is the client's (even "Auth fail"),
-/// so this is a disconnect, never a failure (sshguard agrees); the `Disconnected from
-/// authenticating user` line that follows on current OpenSSH is the failure.
+/// `Received disconnect from H port P:N: text [preauth]` (OpenSSH 7.x on: packet.c's
+/// `"Received disconnect from %s port %d:%u: %.400s"`), older `Received disconnect
+/// from H: N: text`. N is the SSH_MSG_DISCONNECT reason code the *client* sent (RFC
+/// 4253 §11.1) and the text is the client's too: JSch sends 3 ("key exchange failed")
+/// with "Auth fail", PuTTY and OpenSSH send 14 ("no more auth methods available") when
+/// they give up, also when they only offered keys. So this is a disconnect with the
+/// claimed reason in `event.reason`, never an attempt (sshguard agrees): the attempts
+/// themselves were logged as `Failed ...`, and on current OpenSSH the `Disconnected
+/// from authenticating user` line that follows closes the connection's count.
 pub(super) fn received_disconnect(s: &str) -> Option<AuthEvent<'_>> {
     let (s, _) = strip_preauth(s);
-    let (host, port) = match s.split_once(" port ") {
+    let (host, port, rest) = match s.split_once(" port ") {
         Some((h, r)) if !h.contains(' ') => {
-            let (p, _) = r.split_once(':')?;
-            (h, Some(parse_port(p)?))
+            let (p, rest) = r.split_once(':')?;
+            (h, Some(parse_port(p)?), rest)
         }
-        _ => (s.split_once(": ")?.0, None),
+        _ => {
+            let (h, rest) = s.split_once(": ")?;
+            (h, None, rest)
+        }
     };
-    plain_disconnect(host, port)
+    let code = rest.trim_start().split(':').next().and_then(parse_u32);
+    let mut ev = plain_disconnect(host, port)?;
+    ev.reason = code.and_then(disconnect_reason);
+    Some(ev)
+}
+
+/// The names of RFC 4253's disconnect reason codes (OpenSSH's `ssh2.h`), as the client
+/// claimed them.
+fn disconnect_reason(code: u32) -> Option<&'static str> {
+    Some(match code {
+        1 => "host not allowed to connect",
+        2 => "protocol error",
+        3 => "key exchange failed",
+        4 => "host authentication failed",
+        5 => "mac error",
+        6 => "compression error",
+        7 => "service not available",
+        8 => "protocol version not supported",
+        9 => "host key not verifiable",
+        10 => "connection lost",
+        11 => "by application",
+        12 => "too many connections",
+        13 => "auth cancelled by user",
+        14 => "no more auth methods available",
+        15 => "illegal user name",
+        _ => return None,
+    })
 }

@@ -382,3 +382,57 @@ fn auth_info_injection_never_becomes_the_source() {
     let ev = ssh("Failed password for x from 6.6.6.6 port 1 from 10.0.0.6 port 2");
     assert_eq!(ev.source_ip, ip("10.0.0.6"));
 }
+
+/// The reason code is the client's claim: named in `event.reason`, never an attempt.
+#[test]
+fn received_disconnect_codes() {
+    for (line, reason, port) in [
+        (
+            "Received disconnect from 198.51.100.20 port 50022:11: disconnected by user",
+            "by application",
+            Some(50022),
+        ),
+        (
+            "Received disconnect from 198.51.100.20 port 50022:14: No supported authentication methods available [preauth]",
+            "no more auth methods available",
+            Some(50022),
+        ),
+        (
+            "error: Received disconnect from 198.51.100.20: 14: No more authentication methods available [preauth]",
+            "no more auth methods available",
+            None,
+        ),
+        (
+            "Received disconnect from 198.51.100.20: 3: Auth fail [preauth]",
+            "key exchange failed",
+            None,
+        ),
+        (
+            "Received disconnect from 198.51.100.20 port 50022:13: User canceled [preauth]",
+            "auth cancelled by user",
+            Some(50022),
+        ),
+        (
+            "Received disconnect from 198.51.100.20 port 50022:2: Packet corrupt [preauth]",
+            "protocol error",
+            Some(50022),
+        ),
+        (
+            "message repeated 5 times: [ Received disconnect from 198.51.100.20 port 50022:14: No supported authentication methods available [preauth]]",
+            "no more auth methods available",
+            Some(50022),
+        ),
+    ] {
+        let ev = ssh(line);
+        assert_eq!(
+            (ev.action, ev.outcome, ev.attempts, ev.link),
+            ("ssh_disconnect", Outcome::Unknown, 0, Link::None),
+            "{line}"
+        );
+        assert_eq!((ev.reason, ev.source_port), (Some(reason), port), "{line}");
+        assert_eq!(ev.source_ip, ip("198.51.100.20"), "{line}");
+    }
+    // An unknown code names no reason; an address in the client's text is not the source.
+    let ev = ssh("Received disconnect from 2001:db8::20 port 1:99: from 6.6.6.6 port 2");
+    assert_eq!((ev.reason, ev.source_ip), (None, ip("2001:db8::20")));
+}

@@ -133,7 +133,7 @@ pub fn replay(
         }
         if show == Show::All || (show == Show::Auth && auth.is_some()) {
             json.clear();
-            normaliser.write(position, &event, auth.as_ref(), &mut json);
+            normaliser.write_detected(position, &event, auth.as_ref(), &mut json);
             json.push(b'\n');
             out.write_all(&json)?;
         }

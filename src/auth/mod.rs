@@ -48,7 +48,10 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+pub use context::{Connections, FromConnection};
+
 mod audit;
+mod context;
 mod login;
 mod pam;
 mod ssh;
@@ -181,6 +184,9 @@ pub struct AuthEvent<'a> {
     pub session_id: Option<Cow<'a, str>>,
     /// Log line or audit record.
     pub origin: Origin,
+    /// The facts that came from earlier lines of the same connection rather than this
+    /// line ([`Connections`]); never set by [`recognise`] itself.
+    pub from_connection: FromConnection,
 }
 
 impl<'a> AuthEvent<'a> {
@@ -213,6 +219,7 @@ impl<'a> AuthEvent<'a> {
             exe: None,
             session_id: None,
             origin: Origin::Log,
+            from_connection: FromConnection::default(),
         }
     }
 
@@ -244,6 +251,7 @@ impl<'a> AuthEvent<'a> {
             exe: own(self.exe),
             session_id: own(self.session_id),
             origin: self.origin,
+            from_connection: self.from_connection,
         }
     }
 

@@ -2,9 +2,16 @@
 //!
 //! Every consumer of the journal goes through [`Normaliser::decode`]: the sealer (which
 //! renders the event), the detector (also while it catches up after a restart) and
-//! `sealtrail replay`. It is a pure function of the record and the configured sources,
-//! so the same record gives the same event, the same audit fields and the same
-//! detector input wherever it is decoded, and again after a crash.
+//! `sealtrail replay`. The event is a pure function of the record and the configured
+//! sources, so the same record gives the same event and the same sealed line wherever
+//! it is decoded, and again after a crash.
+//!
+//! One thing is not: what an SSH line lacks (an address, a user) is filled from the
+//! earlier lines of its connection ([`crate::auth::Connections`], bounded), and marked
+//! in [`AuthEvent::from_connection`]. Those facts reach the detector, which reads the
+//! journal in order, but are never sealed or forwarded (see `sealed.rs`): a sealed line
+//! says only what its record says. A consumer that starts reading in the middle of a
+//! connection (after a restart) has not seen its earlier lines and fills nothing.
 //!
 //! Decoding borrows: an [`Input`] holds what the event's strings point into (the
 //! record's text, or a journal entry's fields), and the [`Decoded`] event borrows it.
@@ -117,7 +124,13 @@ impl Normaliser {
             Input::Audit { event: None, .. } => event.parse_failure = true,
         }
         let auth = event.auth();
-        Decoded { event, auth }
+        let mut d = Decoded { event, auth };
+        let time = d.detector_time_ns();
+        if let Some(a) = d.auth.as_mut() {
+            let program = d.event.appname.unwrap_or("");
+            self.connections.apply(program, d.event.hostname, time, a);
+        }
+        d
     }
 }
 

@@ -87,26 +87,35 @@ pub(super) fn disconnected(s: &str) -> Option<AuthEvent<'_>> {
     plain_disconnect(host, port)
 }
 
-/// `Disconnecting (authenticating|invalid) user X H port P: <reason> [preauth]` and the
-/// older `Disconnecting: Too many authentication failures [for X] [preauth]`.
-pub(super) fn disconnecting(rest: &str) -> Option<AuthEvent<'_>> {
-    let (rest, _) = strip_preauth(rest);
-    if let Some(r) = rest.strip_prefix(": ") {
-        if r.starts_with("Too many authentication failures") {
-            let mut ev = AuthEvent::new(
-                "ssh_max_auth_attempts",
-                Category::Authentication,
-                types::INFO,
-                Outcome::Failure,
-            );
-            ev.reason = Some("too many authentication failures");
-            if let Some(u) = r.strip_prefix("Too many authentication failures for ") {
-                ev.user = Some(Cow::Borrowed(strip_invalid(u).0));
-            }
-            return Some(ev);
+/// The older `Disconnecting: Too many authentication failures [for X] [preauth]`
+/// (OpenSSH before 7.x: `packet_disconnect()` logged `"Disconnecting: %.100s"`): no
+/// address, which the connection's earlier lines give ([`super::super::Connections`]).
+/// Not an attempt of its own: the failures were each logged.
+pub(super) fn disconnecting_colon(rest: &str) -> Option<AuthEvent<'_>> {
+    let (r, _) = strip_preauth(rest);
+    let r = r.strip_prefix("Too many authentication failures")?;
+    let mut ev = AuthEvent::new(
+        "ssh_max_auth_attempts",
+        Category::Authentication,
+        types::INFO,
+        Outcome::Failure,
+    );
+    ev.reason = Some("too many authentication failures");
+    if let Some(u) = r.strip_prefix(" for ") {
+        let u = strip_invalid(u).0;
+        if !u.is_empty() {
+            ev.user = Some(Cow::Borrowed(u));
         }
+    } else if !r.is_empty() {
         return None;
     }
+    Some(ev)
+}
+
+/// `Disconnecting (authenticating|invalid) user X H port P: <reason> [preauth]`
+/// (OpenSSH 7.x on).
+pub(super) fn disconnecting(rest: &str) -> Option<AuthEvent<'_>> {
+    let (rest, _) = strip_preauth(rest);
     let (r, invalid) = user_form(rest)?;
     // The reason is server text, but may quote client-chosen names; take the rightmost
     // `port N: <known reason>` split.

@@ -11,7 +11,9 @@ mod noise;
 #[cfg(test)]
 mod tests;
 
-use disconnect::{connection, disconnected, disconnecting, received_disconnect};
+use disconnect::{
+    connection, disconnected, disconnecting, disconnecting_colon, received_disconnect,
+};
 use login::{invalid_user, login, max_attempts, not_allowed, pam_error, root_refused};
 use noise::{bad_version, drop_connection, noise_from_start, refused, timeout};
 
@@ -30,6 +32,8 @@ pub(super) fn recognise(msg: &str) -> Option<AuthEvent<'_>> {
         "Connection" => connection(rest),
         "Disconnected" => disconnected(rest.strip_prefix("from ")?),
         "Disconnecting" => disconnecting(rest),
+        // The older `Disconnecting: <reason>` (the word takes the colon).
+        "Disconnecting:" => disconnecting_colon(rest),
         "Received" => received_disconnect(rest.strip_prefix("disconnect from ")?),
         "maximum" => max_attempts(rest.strip_prefix("authentication attempts exceeded for ")?),
         "PAM:" => pam_error(rest),

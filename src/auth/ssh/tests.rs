@@ -436,3 +436,37 @@ fn received_disconnect_codes() {
     let ev = ssh("Received disconnect from 2001:db8::20 port 1:99: from 6.6.6.6 port 2");
     assert_eq!((ev.reason, ev.source_ip), (None, ip("2001:db8::20")));
 }
+
+/// OpenSSH before 7.x: `packet_disconnect()` logged `Disconnecting: <reason>`, with
+/// the user on 6.x's too-many-failures line; the address comes from the connection.
+#[test]
+fn disconnecting_colon_forms() {
+    let ev = ssh("Disconnecting: Too many authentication failures [preauth]");
+    assert_eq!(
+        (
+            ev.action,
+            ev.outcome,
+            ev.attempts,
+            ev.user_name(),
+            ev.source_ip
+        ),
+        ("ssh_max_auth_attempts", Outcome::Failure, 0, None, None)
+    );
+    let ev =
+        ssh("Disconnecting: Too many authentication failures for invalid user admin [preauth]");
+    assert_eq!(ev.user_name(), Some("admin"));
+    let ev = ssh("message repeated 2 times: [ Disconnecting: Too many authentication failures for root [preauth]]");
+    assert_eq!((ev.user_name(), ev.attempts), (Some("root"), 0));
+    assert!(recognise(
+        "sshd",
+        None,
+        "Disconnecting: Too many authentication failuresXYZ"
+    )
+    .is_none());
+    assert!(recognise(
+        "sshd",
+        None,
+        "Disconnecting: Corrupted MAC on input. [preauth]"
+    )
+    .is_none());
+}

@@ -1,0 +1,238 @@
+//! What the other lines of the same SSH connection said: a bounded table from
+//! (host, sshd pid) to the connection's source address and user.
+//!
+//! Some sshd lines name neither: `User root not allowed because account is locked`,
+//! `Disconnecting: Too many authentication failures [for root]`, a
+//! `pam_unix(sshd:auth)` failure whose `user=` is empty because the user is unknown, a
+//! `Failed` line whose source was [ambiguous](super::util::LoginTail::Ambiguous).
+//! OpenSSH logs every line of one connection under the pid of that connection's
+//! monitor process (the unprivileged child's lines are relayed through it, hence
+//! `[preauth]`), and the connection's earlier lines (`Invalid user U from A port P`,
+//! `Failed password for U from A ...`, the PAM line's `rhost=`) did name them. So
+//! [`Connections::apply`] fills what a line lacks from what that pid's earlier lines
+//! said, and marks what it filled in [`AuthEvent::from_connection`].
+//!
+//! Only facts a line *lacks* are filled: a line's own address or user always wins, and
+//! a line with its own address that differs from the remembered one starts a new
+//! connection (the pid was reused). A connection is forgotten when its end is logged
+//! (`Connection closed`, `Disconnected from`, `Received disconnect`) or when it has been
+//! quiet for [`Connections::TTL_NS`] (pre-authentication lasts at most sshd's
+//! `LoginGraceTime`, 2 minutes by default). Later lines cannot change an event already
+//! made; the detector links them per connection itself (see [`super::Link`]).
+//!
+//! Memory is fixed: [`Connections::CAPACITY`] slots of about 80 bytes (a user name of
+//! at most [`USER_MAX`] bytes is kept inline; a longer one is not remembered), in sets
+//! of [`WAYS`]; a full set replaces its least recently used slot. A flood of
+//! connections thus costs nothing more and only evicts old, quiet ones.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use super::{AuthEvent, Category, Link, Origin};
+
+/// Longest user name remembered (Linux allows 32 bytes).
+pub const USER_MAX: usize = 32;
+/// Slots per set.
+pub const WAYS: usize = 4;
+
+/// Which facts of an event came from earlier lines of its connection, not its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FromConnection {
+    /// `source.ip` (and `source.port` when the line had none).
+    pub source: bool,
+    /// `user.name`.
+    pub user: bool,
+}
+
+impl FromConnection {
+    /// Nothing was filled.
+    pub fn is_empty(self) -> bool {
+        !self.source && !self.user
+    }
+
+    /// The ECS names of the filled fields, for `sealtrail.auth.from_connection`.
+    pub fn fields(self) -> impl Iterator<Item = &'static str> {
+        [(self.source, "source.ip"), (self.user, "user.name")]
+            .into_iter()
+            .filter_map(|(set, name)| set.then_some(name))
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    /// Hash of the host name and the pid; 0 is a free slot.
+    key: u64,
+    /// When the connection last logged a line (the event's time).
+    last_ns: i64,
+    /// For replacing the least recently used slot of a set.
+    used: u64,
+    ip: Option<IpAddr>,
+    port: Option<u16>,
+    user_len: u8,
+    user: [u8; USER_MAX],
+}
+
+const FREE: Slot = Slot {
+    key: 0,
+    last_ns: 0,
+    used: 0,
+    ip: None,
+    port: None,
+    user_len: 0,
+    user: [0; USER_MAX],
+};
+
+impl Slot {
+    fn user(&self) -> Option<&str> {
+        let u = self.user.get(..usize::from(self.user_len))?;
+        std::str::from_utf8(u).ok().filter(|u| !u.is_empty())
+    }
+
+    fn set_user(&mut self, user: &str) {
+        match u8::try_from(user.len()) {
+            Ok(n) if user.len() <= USER_MAX => {
+                self.user[..user.len()].copy_from_slice(user.as_bytes());
+                self.user_len = n;
+            }
+            // Too long to keep inline: better unknown than a truncated name.
+            _ => self.user_len = 0,
+        }
+    }
+}
+
+/// The per-connection table. See the module docs.
+pub struct Connections {
+    slots: Box<[Slot]>,
+    tick: u64,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Connections {
+    /// Connections remembered at once (1024 × ~80 bytes: about 80 KiB).
+    pub const CAPACITY: usize = 1024;
+    /// A connection quiet for this long is forgotten (10 minutes: five times sshd's
+    /// default `LoginGraceTime`).
+    pub const TTL_NS: i64 = 600 * 1_000_000_000;
+
+    pub fn new() -> Self {
+        Connections {
+            slots: vec![FREE; Self::CAPACITY].into_boxed_slice(),
+            tick: 0,
+        }
+    }
+
+    /// Fills what `ev` lacks from the earlier lines of its connection and remembers what
+    /// it says. `program` is the syslog app name, `host` the line's host name (pids of
+    /// different hosts are different processes), `time_ns` the event's time.
+    pub fn apply<'a>(
+        &mut self,
+        program: &str,
+        host: Option<&str>,
+        time_ns: i64,
+        ev: &mut AuthEvent<'a>,
+    ) {
+        let program = program.rsplit('/').next().unwrap_or(program);
+        if !matches!(program, "sshd" | "sshd-session" | "sshd-auth") || ev.origin != Origin::Log {
+            return;
+        }
+        let Some(pid) = ev.pid else {
+            return;
+        };
+        let key = key_of(host.unwrap_or(""), pid);
+        self.tick += 1;
+        let tick = self.tick;
+        let slot = self.slot(key);
+        if slot.key == key && time_ns.saturating_sub(slot.last_ns) > Self::TTL_NS {
+            *slot = FREE;
+        }
+        let own_source = ev.source_ip.is_some() || ev.source_domain.is_some();
+        if slot.key == key {
+            if let (Some(mine), Some(known)) = (ev.source_ip, slot.ip) {
+                if mine != known {
+                    // Another connection under a reused pid.
+                    *slot = FREE;
+                }
+            }
+        }
+        if slot.key == key && ev.category == Category::Authentication {
+            if !own_source {
+                if let Some(ip) = slot.ip {
+                    ev.source_ip = Some(ip);
+                    ev.source_port = ev.source_port.or(slot.port);
+                    ev.from_connection.source = true;
+                }
+            }
+            if ev.user_name().is_none() && ev.link != Link::Succeeded {
+                if let Some(u) = slot.user() {
+                    ev.user = Some(Cow::Owned(u.to_string()));
+                    ev.from_connection.user = true;
+                }
+            }
+        }
+        let ended = matches!(ev.action, "ssh_disconnect" | "ssh_auth_abandoned");
+        if ended {
+            if slot.key == key {
+                *slot = FREE;
+            }
+            return;
+        }
+        if slot.key != key {
+            if !own_source && ev.user_name().is_none() {
+                return; // nothing to remember
+            }
+            *slot = FREE;
+            slot.key = key;
+        }
+        slot.last_ns = time_ns;
+        slot.used = tick;
+        if !ev.from_connection.source {
+            if let Some(ip) = ev.source_ip {
+                slot.ip = Some(ip);
+                slot.port = ev.source_port;
+            }
+        }
+        if !ev.from_connection.user {
+            if let Some(u) = ev.user_name() {
+                slot.set_user(u);
+            }
+        }
+    }
+
+    /// The slot for `key`: its own if present, else a free one or the least recently
+    /// used of its set (not yet claimed: its key is still the old one).
+    fn slot(&mut self, key: u64) -> &mut Slot {
+        let sets = self.slots.len() / WAYS;
+        let set = usize::try_from(key % sets as u64).unwrap_or(0) * WAYS;
+        let ways = set..set + WAYS;
+        let mut pick = set;
+        for i in ways {
+            let s = &self.slots[i];
+            if s.key == key {
+                pick = i;
+                break;
+            }
+            if s.key == 0 || s.used < self.slots[pick].used && self.slots[pick].key != 0 {
+                pick = i;
+            }
+        }
+        &mut self.slots[pick]
+    }
+}
+
+/// FNV-1a over the host name, then the pid; never 0 (the free slot's key).
+fn key_of(host: &str, pid: u32) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in host.as_bytes().iter().chain(&pid.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h.max(1)
+}
+
+#[cfg(test)]
+mod tests;

@@ -127,17 +127,12 @@ impl Connections {
     }
 
     /// Fills what `ev` lacks from the earlier lines of its connection and remembers what
-    /// it says. `program` is the syslog app name, `host` the line's host name (pids of
-    /// different hosts are different processes), `time_ns` the event's time.
-    pub fn apply<'a>(
-        &mut self,
-        program: &str,
-        host: Option<&str>,
-        time_ns: i64,
-        ev: &mut AuthEvent<'a>,
-    ) {
-        let program = program.rsplit('/').next().unwrap_or(program);
-        if !matches!(program, "sshd" | "sshd-session" | "sshd-auth") || ev.origin != Origin::Log {
+    /// it says. `host` is the line's host name (pids of different hosts are different
+    /// processes), `time_ns` the event's time. Only sshd's own lines and the PAM lines
+    /// of its `sshd` service take part, whatever program name the header gave.
+    pub fn apply(&mut self, host: Option<&str>, time_ns: i64, ev: &mut AuthEvent<'_>) {
+        let sshd = ev.action.starts_with("ssh_") || ev.service.as_deref() == Some("sshd");
+        if !sshd || ev.origin != Origin::Log {
             return;
         }
         let Some(pid) = ev.pid else {

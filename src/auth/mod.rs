@@ -51,6 +51,7 @@ use std::net::IpAddr;
 pub use context::{Connections, FromConnection};
 
 mod audit;
+mod banner;
 mod context;
 mod login;
 mod pam;
@@ -285,8 +286,36 @@ pub(crate) mod types {
 /// unknown; a leading path is ignored), `pid` the process id if the line had one.
 /// Returns `None` for lines that are not authentication-related.
 pub fn recognise<'a>(program: &str, pid: Option<u32>, message: &'a str) -> Option<AuthEvent<'a>> {
+    recognise_at(program, pid, message, 0)
+}
+
+fn recognise_at<'a>(
+    program: &str,
+    pid: Option<u32>,
+    message: &'a str,
+    depth: u8,
+) -> Option<AuthEvent<'a>> {
     let (msg, times) = util::split_repeated(message);
-    let mut ev = dispatch(program, msg)?;
+    let msg = banner::strip_message_prefix(msg);
+    let program = program.rsplit('/').next().unwrap_or(program);
+    // `sshd[]:` (a tag with an empty pid) reaches us as the program `sshd[]`.
+    let program = program.strip_suffix("[]").unwrap_or(program);
+    let mut ev = if is_known_program(program) {
+        dispatch(program, msg)?
+    } else if let Some((svc, module)) = legacy_pam_ident(program) {
+        pam::legacy(svc, module, msg)?
+    } else {
+        // Another system's header inside the message (see `banner`), once.
+        match banner::unwrap(msg).filter(|_| depth == 0) {
+            Some((inner, inner_pid, rest)) => {
+                return recognise_at(inner, inner_pid.or(pid), rest, 1).map(|mut ev| {
+                    ev.attempts = ev.attempts.saturating_mul(times);
+                    ev
+                });
+            }
+            None => dispatch(program, msg)?,
+        }
+    };
     if ev.pid.is_none() {
         ev.pid = pid;
     }
@@ -296,8 +325,36 @@ pub fn recognise<'a>(program: &str, pid: Option<u32>, message: &'a str) -> Optio
     Some(ev)
 }
 
+/// The programs [`dispatch`] has a recogniser for (a syslog tag's name).
+pub(crate) fn is_known_program(program: &str) -> bool {
+    matches!(
+        program,
+        "sshd"
+            | "sshd-session"
+            | "sshd-auth"
+            | "sudo"
+            | "su"
+            | "su-l"
+            | "login"
+            | "systemd-logind"
+            | "audit"
+            | "auditd"
+            | "kernel"
+            | "audispd"
+            | "audisp-syslog"
+            | "audit-syslog"
+    )
+}
+
+/// Linux-PAM before 0.99 logged under the ident `<service>(<module>)`, e.g.
+/// `su(pam_unix)[pid]: authentication failure; logname=...`.
+fn legacy_pam_ident(program: &str) -> Option<(&str, &str)> {
+    let (svc, module) = program.strip_suffix(')')?.split_once('(')?;
+    (module.starts_with("pam_") && !svc.is_empty() && !svc.contains(['(', ' ']))
+        .then_some((svc, module))
+}
+
 fn dispatch<'a>(program: &str, msg: &'a str) -> Option<AuthEvent<'a>> {
-    let program = program.rsplit('/').next().unwrap_or(program);
     match program {
         "sshd" | "sshd-session" | "sshd-auth" => ssh::recognise(msg),
         "sudo" => sudo::sudo(msg),
@@ -326,3 +383,6 @@ fn dispatch<'a>(program: &str, msg: &'a str) -> Option<AuthEvent<'a>> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

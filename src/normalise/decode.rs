@@ -127,8 +127,7 @@ impl Normaliser {
         let mut d = Decoded { event, auth };
         let time = d.detector_time_ns();
         if let Some(a) = d.auth.as_mut() {
-            let program = d.event.appname.unwrap_or("");
-            self.connections.apply(program, d.event.hostname, time, a);
+            self.connections.apply(d.event.hostname, time, a);
         }
         d
     }

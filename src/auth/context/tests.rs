@@ -19,7 +19,7 @@ fn run(c: &mut Connections, h: &str, lines: &[(u32, &str)]) -> Vec<AuthEvent<'st
         .enumerate()
         .filter_map(|(i, &(pid, m))| {
             let mut ev = recognise("sshd", Some(pid), m)?.into_owned();
-            c.apply("sshd", Some(h), i as i64 * SEC, &mut ev);
+            c.apply(Some(h), i as i64 * SEC, &mut ev);
             Some(ev)
         })
         .collect()
@@ -229,7 +229,7 @@ fn connections_are_kept_apart() {
     );
     // Not sshd: no connection.
     let mut ev = recognise("sudo", Some(4602), "pam_unix(sudo:auth): authentication failure; logname=bob uid=1000 euid=0 tty=/dev/pts/0 ruser=bob rhost=  user=bob").unwrap();
-    c.apply("sudo", Some("web1"), 0, &mut ev);
+    c.apply(Some("web1"), 0, &mut ev);
     assert!(ev.from_connection.is_empty() && ev.source_ip.is_none());
 }
 
@@ -242,10 +242,10 @@ fn quiet_connections_are_forgotten() {
         "Invalid user d from 203.0.113.59 port 7",
     )
     .unwrap();
-    c.apply("sshd", Some("web1"), 0, &mut first);
+    c.apply(Some("web1"), 0, &mut first);
     let late = "Disconnecting: Too many authentication failures [preauth]";
     let mut ev = recognise("sshd", Some(4700), late).unwrap();
-    c.apply("sshd", Some("web1"), Connections::TTL_NS + SEC, &mut ev);
+    c.apply(Some("web1"), Connections::TTL_NS + SEC, &mut ev);
     assert_eq!(ev.source_ip, None);
 }
 
@@ -260,7 +260,7 @@ fn memory_is_bounded_and_recent_connections_survive_a_flood() {
             pid % 256
         );
         let mut ev = recognise("sshd", Some(pid), &msg).unwrap().into_owned();
-        c.apply("sshd", Some("web1"), i64::from(pid), &mut ev);
+        c.apply(Some("web1"), i64::from(pid), &mut ev);
     }
     assert_eq!(c.slots.len(), Connections::CAPACITY);
     let mut ev = recognise(
@@ -269,7 +269,7 @@ fn memory_is_bounded_and_recent_connections_survive_a_flood() {
         "Disconnecting: Too many authentication failures [preauth]",
     )
     .unwrap();
-    c.apply("sshd", Some("web1"), i64::from(flood), &mut ev);
+    c.apply(Some("web1"), i64::from(flood), &mut ev);
     assert_eq!(
         ev.user_name().map(str::to_string),
         Some(format!("u{}", flood - 1))
@@ -278,13 +278,13 @@ fn memory_is_bounded_and_recent_connections_survive_a_flood() {
     let long = "x".repeat(super::USER_MAX + 1);
     let msg = format!("Invalid user {long} from 203.0.113.60 port 8");
     let mut ev = recognise("sshd", Some(1), &msg).unwrap().into_owned();
-    c.apply("sshd", Some("web9"), 0, &mut ev);
+    c.apply(Some("web9"), 0, &mut ev);
     let mut ev = recognise(
         "sshd",
         Some(1),
         "Disconnecting: Too many authentication failures [preauth]",
     )
     .unwrap();
-    c.apply("sshd", Some("web9"), 1, &mut ev);
+    c.apply(Some("web9"), 1, &mut ev);
     assert_eq!((ev.user_name(), ev.source_ip), (None, ip("203.0.113.60")));
 }

@@ -146,7 +146,7 @@ pub(super) fn max_attempts(rest: &str) -> Option<AuthEvent<'_>> {
     Some(ev)
 }
 
-/// sshd's own PAM error: `PAM: Authentication failure for [illegal user ]X from H`,
+/// sshd's own PAM error: `PAM: Authentication failure for [illegal user ]X from H[ via L]`,
 /// `PAM: User not known to the underlying authentication module for illegal user X
 /// from H`, `PAM: Authentication error for ...`.
 pub(super) fn pam_error(rest: &str) -> Option<AuthEvent<'_>> {
@@ -160,6 +160,12 @@ pub(super) fn pam_error(rest: &str) -> Option<AuthEvent<'_>> {
         return None;
     }
     let (who, _) = strip_preauth(who);
+    // macOS's sshd ends the line with the local address the connection came in on:
+    // `PAM: authentication error for U from H via L`. L is the server's, the last token.
+    let who = match rsplit2(who, " via ") {
+        Some((w, local)) if !local.is_empty() && !local.contains(' ') => w,
+        _ => who,
+    };
     let (user, host, port) = split_user_from(who)?;
     let (user, invalid) = strip_invalid(user);
     let mut ev = AuthEvent::new(

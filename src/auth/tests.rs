@@ -1,0 +1,47 @@
+//! Across the families: rsyslog's `message repeated N times: [ <line>]` stands for N
+//! copies of the line, so it counts N times the line's attempts and says the same
+//! otherwise.
+
+use super::recognise;
+
+#[test]
+fn repeated_lines_count_n_times_in_every_family() {
+    for (program, line, attempts) in [
+        ("sshd", "Failed password for root from 192.0.2.1 port 22 ssh2", 1),
+        ("sshd", "Failed password for root from 192.0.2.1 port 22", 1),
+        ("sshd", "Failed publickey for root from 192.0.2.1 port 22 ssh2: ED25519 SHA256:x", 0),
+        ("sshd", "Invalid user admin from 192.0.2.1 port 22", 1),
+        ("sshd", "User bob from 192.0.2.1 not allowed because not listed in AllowUsers", 1),
+        ("sshd", "ROOT LOGIN REFUSED FROM 192.0.2.1 port 22", 1),
+        ("sshd", "error: PAM: Authentication failure for bob from 192.0.2.1", 1),
+        ("sshd", "error: PAM: authentication error for bob from 192.0.2.1 via 192.0.2.254", 1),
+        ("sshd", "error: maximum authentication attempts exceeded for root from 192.0.2.1 port 22 ssh2 [preauth]", 0),
+        ("sshd", "Disconnecting: Too many authentication failures for root [preauth]", 0),
+        ("sshd", "Connection closed by authenticating user root 192.0.2.1 port 22 [preauth]", 0),
+        ("sshd", "Received disconnect from 192.0.2.1 port 22:14: No more authentication methods [preauth]", 0),
+        ("sshd", "Did not receive identification string from 192.0.2.1 port 22", 0),
+        ("sshd", "[ID 800047 auth.info] Failed password for root from 192.0.2.1 port 22 ssh2", 1),
+        ("sshd", "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.1  user=root", 0),
+        ("sshd(pam_unix)", "authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.1  user=root", 0),
+        ("cockpit-session", "pam_unix(cockpit:auth): authentication failure; logname= uid=0 euid=0 tty= ruser= rhost=192.0.2.1  user=bob", 1),
+        ("sudo", "bob : 2 incorrect password attempts ; TTY=pts/0 ; PWD=/home/bob ; USER=root ; COMMAND=/bin/ls", 2),
+        ("su", "FAILED SU (to root) bob on pts/0", 1),
+        ("su", "BAD SU bob to root on /dev/ttyp0", 1),
+        ("su(pam_unix)", "authentication failure; logname=bob uid=1000 euid=0 tty=pts/0 ruser=bob rhost=  user=root", 0),
+        ("login", "FAILED LOGIN 1 FROM tty1 FOR bob, Authentication failure", 1),
+        ("login", "FAILED LOGIN (1) on '/dev/tty1' FOR 'bob', Authentication failure", 1),
+        ("", "2024-11-22T10:00:00.12345 auth.info: Failed password for root from 192.0.2.1 port 22 ssh2", 1),
+        ("", "type=USER_AUTH msg=audit(1.0:1): pid=5 uid=0 auid=1000 ses=2 msg='op=PAM:authentication acct=\"bob\" exe=\"/usr/bin/su\" hostname=? addr=? terminal=pts/0 res=failed'", 1),
+    ] {
+        let one = recognise(program, Some(7), line).unwrap_or_else(|| panic!("{line}"));
+        assert_eq!(one.attempts, attempts, "{line}");
+        let rep = format!("message repeated 4 times: [ {line}]");
+        let four = recognise(program, Some(7), &rep).unwrap_or_else(|| panic!("{rep}"));
+        assert_eq!(four.attempts, 4 * attempts, "{rep}");
+        assert_eq!(
+            (four.action, four.outcome, four.user_name(), four.source_ip),
+            (one.action, one.outcome, one.user_name(), one.source_ip),
+            "{rep}"
+        );
+    }
+}

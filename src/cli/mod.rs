@@ -119,6 +119,8 @@ pub enum ShowArg {
     Auth,
     /// alerts only
     Alerts,
+    /// the lines not recognised as authentication events, verbatim (like fail2ban-regex's missed lines)
+    Unmatched,
     /// the summary only
     None,
 }
@@ -413,6 +415,7 @@ fn replay(input: &Path, config: Option<&Path>, show: ShowArg, timezone: &str) ->
         ShowArg::All => crate::replay::Show::All,
         ShowArg::Auth => crate::replay::Show::Auth,
         ShowArg::Alerts => crate::replay::Show::Alerts,
+        ShowArg::Unmatched => crate::replay::Show::Unmatched,
         ShowArg::None => crate::replay::Show::None,
     };
     let stdout = std::io::stdout();

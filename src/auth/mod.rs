@@ -7,7 +7,25 @@
 //! fixed text the daemons print, and addresses are taken from the *right* end of
 //! lines whose left part carries client-chosen text (usernames): a username such as
 //! `x from 5.6.7.8 port 1` can never become the source address (the way sshguard's
-//! grammar anchors the tail).
+//! grammar anchors the tail). Where client text stands on *both* sides of the server's
+//! address (sshd's auth-info after `sshN: `: a certificate's key id, hostbased's client
+//! user and host, ssh1's `ruser`), every reading is checked, and a line that reads two
+//! ways with two addresses gives neither source nor user (`event.reason = "ambiguous
+//! source"`): an address inside auth-info never becomes the source.
+//!
+//! Other systems' headers that the syslog parser leaves in the message (`journalctl -o
+//! short-precise`, macOS `log show`, BusyBox and FreeBSD `syslogd -v`, socklog,
+//! Solaris message ids, kernel uptime stamps) are unwrapped first (`banner`), and only
+//! when they name a program recognised here.
+//!
+//! # Where the address comes from
+//!
+//! From the line itself, always. Some sshd lines have none (`Disconnecting: Too many
+//! authentication failures`, `User U not allowed because account is locked`, an
+//! ambiguous line) or no user (the PAM line of an unknown user): [`Connections`], a
+//! bounded table of what each sshd process's (one connection's) earlier lines said,
+//! fills those in the decode step and marks them in [`AuthEvent::from_connection`]. The
+//! detector sees them; the sealed line does not carry them.
 //!
 //! # Counting attempts ("count it once")
 //!
@@ -18,18 +36,27 @@
 //!
 //! | line | attempts | link |
 //! |---|---|---|
-//! | `Failed password/keyboard-interactive/... for [invalid user] U from A` | 1 | `Failed` |
-//! | `Failed none` / `Failed publickey` (method probe, key offers; fail2ban normal mode) | 0 | `Failed` |
-//! | `Invalid user U from A`, `User U from A not allowed because ...` | 1 | `Opens` |
-//! | sshd `error: PAM: Authentication failure for U from A` (keyboard-interactive) | 1 | `PamError` |
-//! | `pam_unix(sshd:auth)`, `(sudo:auth)`, `(su:auth)`, `(login:auth)` failure | 0 (the service logs its own line) | none |
+//! | `Failed password/keyboard-interactive/... for [invalid user] U from A[ port P][ sshN]` | 1 | `Failed` |
+//! | `Failed none` / `Failed publickey` / `Failed hostbased` (method probe, key offers; fail2ban normal mode) | 0 | `Failed` |
+//! | `Invalid user U from A`, `User U [from A] not allowed because ...` | 1 | `Opens` |
+//! | sshd `error: PAM: Authentication failure for U from A[ via L]` (keyboard-interactive) | 1 | `PamError` |
+//! | `pam_unix(sshd:auth)`, `(sudo:auth)`, `(su:auth)`, `(login:auth)` failure, also the pre-0.99 `su(pam_unix)` form | 0 (the service logs its own line) | none |
 //! | `pam_unix(<other service>:auth)` failure (cockpit, dovecot, ...) | 1 | none |
 //! | `Connection closed/reset by`, `Disconnected from`/`Disconnecting` authenticating/invalid user, `maximum authentication attempts exceeded` | 0 | `Closes` (counts 1 if nothing else of that connection did) |
+//! | `Disconnecting: Too many authentication failures [for U]` (OpenSSH < 7) | 0 (each failure was logged) | none |
+//! | `Received disconnect from A[ port P]:N: text` (N and text are the client's: 3 "key exchange failed" from JSch's "Auth fail", 14 "no more auth methods available" when a client gives up, also after key offers only) | 0, the code's name in `event.reason` | none |
 //! | sudo `N incorrect password attempts` | N | none |
-//! | `FAILED SU`, `FAILED LOGIN` | 1 | none |
+//! | `FAILED SU`, BSD `BAD SU`, `FAILED su for`, `FAILED LOGIN` | 1 | none |
 //! | auditd records | count if auditd were the only source (see [`Origin::Audit`]) | none |
 //!
 //! rsyslog's `message repeated N times: [ ... ]` multiplies the inner line's attempts by N.
+//!
+//! # Who is who
+//!
+//! `user.name` is who acted, `user.target.name` whom they became: for su (util-linux,
+//! shadow, BSD) the caller and the target account; for `pam_unix(su:auth)` `ruser=`
+//! (else `logname=`) and `user=`. `user.id` is the caller's `uid=` only where the
+//! caller is `user.name` (su, sudo); sshd's and login's `uid=` is their own process's.
 //!
 //! # Action vocabulary (`event.action`, stable)
 //!

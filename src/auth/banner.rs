@@ -13,33 +13,48 @@
 //!   before a second header, a bare ISO time before a message, a tag whose pid is not
 //!   followed by a colon (`sshd[1] error: ...`);
 //! * in the message itself: Solaris's message id (`[ID 800047 auth.info] `) and a
-//!   kernel-style uptime stamp (`[12345.678901] `).
+//!   kernel-style uptime stamp before an audit record (`[12345.678901] audit: ...`).
 //!
 //! Only a tag naming a program the recogniser knows is taken, and only within the first
 //! few tokens, after tokens that are times, levels, ids or a host name: nothing else
 //! of the message is skipped, so a line is never read as another program's.
 
-/// Strips a leading Solaris message id or kernel uptime stamp from a message. Cheap
-/// for every other message: it returns at once unless the message starts with `[`.
+/// Strips a leading Solaris message id (`[ID 800047 auth.info] `) from a message: a
+/// four-byte test for every other message.
 pub(super) fn strip_message_prefix(msg: &str) -> &str {
-    let Some(r) = msg.strip_prefix('[') else {
-        return msg;
-    };
-    let Some((inside, rest)) = r.split_once("] ") else {
+    let Some(r) = msg.strip_prefix("[ID ") else {
         return msg;
     };
     // `[ID <n> <facility>.<level>]` (syslog(3C) with the msgid feature on Solaris).
-    if let Some(id) = inside.strip_prefix("ID ") {
-        let (n, level) = id.split_once(' ').unwrap_or((id, ""));
-        if all_digits(n) && facility_level(level) {
-            return rest.trim_start();
-        }
+    let Some((id, rest)) = super::util::split2(r, "] ") else {
+        return msg;
+    };
+    let (n, level) = id.split_once(' ').unwrap_or((id, ""));
+    if all_digits(n) && facility_level(level) {
+        rest.trim_start()
+    } else {
+        msg
+    }
+}
+
+/// Strips a kernel-style uptime stamp (`[ 1234.567890] `, as dmesg and some kernels'
+/// syslog lines show it) before an audit record (`audit: ...`, `type=...`). Most kernel
+/// lines carry such a stamp and are no audit record: for them this looks no further
+/// than the stamp's end and the word after it.
+pub(super) fn strip_uptime_before_audit(msg: &str) -> &str {
+    let b = msg.as_bytes();
+    if b.first() != Some(&b'[') {
         return msg;
     }
-    // `[ 1234.567890]` (printk time, as dmesg and some kernels' syslog lines show it).
-    let t = inside.trim_start();
-    match t.split_once('.') {
-        Some((s, f)) if all_digits(s) && all_digits(f) => rest.trim_start(),
+    let Some(close) = b.iter().take(24).position(|&c| c == b']') else {
+        return msg;
+    };
+    let rest = msg[close + 1..].trim_start();
+    if !(rest.starts_with("audit") || rest.starts_with("type=")) {
+        return msg;
+    }
+    match msg[1..close].trim_start().split_once('.') {
+        Some((s, f)) if all_digits(s) && all_digits(f) => rest,
         _ => msg,
     }
 }
@@ -47,7 +62,26 @@ pub(super) fn strip_message_prefix(msg: &str) -> &str {
 /// The program, pid and message of a header found inside `msg`; the program is empty
 /// when only times and levels were found before the message. `None` when `msg` does
 /// not start with such a header.
-pub(super) fn unwrap(msg: &str) -> Option<(&str, Option<u32>, &str)> {
+///
+/// `program` is what the syslog parser took for the program. When it found one (a host
+/// name, a facility, or simply another program: most lines of a busy host), only a tag
+/// right at the start of the message is looked for, which costs one byte test for
+/// ordinary messages; the whole banner is scanned only for lines it found no program
+/// in.
+pub(super) fn unwrap<'a>(program: &str, msg: &'a str) -> Option<(&'a str, Option<u32>, &'a str)> {
+    if !program.is_empty() {
+        // Known programs' names start with a lower-case letter and are short.
+        let b = msg.as_bytes();
+        if !b.first().is_some_and(u8::is_ascii_lowercase) {
+            return None;
+        }
+        let end = b.iter().take(40).position(|&c| c == b' ')?;
+        if !matches!(b[end - 1], b':' | b']') {
+            return None;
+        }
+        let (tok, after) = split_token(msg);
+        return tag(tok).map(|(p, pid)| (p, pid, after));
+    }
     let mut rest = msg.trim_start();
     let mut pid_column = None;
     let mut after_hex = false;

@@ -20,7 +20,7 @@
 //! `LoginGraceTime`, 2 minutes by default). Later lines cannot change an event already
 //! made; the detector links them per connection itself (see [`super::Link`]).
 //!
-//! Memory is fixed: [`Connections::CAPACITY`] slots of about 80 bytes (a user name of
+//! Memory is fixed: [`Connections::CAPACITY`] slots of about 90 bytes with their keys (a user name of
 //! at most [`USER_MAX`] bytes is kept inline; a longer one is not remembered), in sets
 //! of [`WAYS`]; a full set replaces its least recently used slot. A flood of
 //! connections thus costs nothing more and only evicts old, quiet ones.
@@ -58,24 +58,21 @@ impl FromConnection {
     }
 }
 
+/// What is remembered of one connection. Its key and age live apart, in
+/// [`Connections::keys`] and [`Connections::used`], so a lookup reads one cache line of
+/// keys for a set and then only the slot it finds.
 #[derive(Clone, Copy)]
 struct Slot {
-    /// Hash of the host name and the pid; 0 is a free slot.
-    key: u64,
     /// When the connection last logged a line (the event's time).
     last_ns: i64,
-    /// For replacing the least recently used slot of a set.
-    used: u64,
     ip: Option<IpAddr>,
     port: Option<u16>,
     user_len: u8,
     user: [u8; USER_MAX],
 }
 
-const FREE: Slot = Slot {
-    key: 0,
+const EMPTY: Slot = Slot {
     last_ns: 0,
-    used: 0,
     ip: None,
     port: None,
     user_len: 0,
@@ -83,6 +80,13 @@ const FREE: Slot = Slot {
 };
 
 impl Slot {
+    /// Forgets the connection's facts (the user bytes are dead once `user_len` is 0).
+    fn forget(&mut self) {
+        self.ip = None;
+        self.port = None;
+        self.user_len = 0;
+    }
+
     fn user(&self) -> Option<&str> {
         let u = self.user.get(..usize::from(self.user_len))?;
         std::str::from_utf8(u).ok().filter(|u| !u.is_empty())
@@ -102,8 +106,12 @@ impl Slot {
 
 /// The per-connection table. See the module docs.
 pub struct Connections {
+    /// Hash of (host, pid) per slot; 0 is a free slot. Sets of [`WAYS`] in a row.
+    keys: Box<[u64]>,
+    /// When each slot was last used (a counter), for replacing the least recent.
+    used: Box<[u32]>,
     slots: Box<[Slot]>,
-    tick: u64,
+    tick: u32,
 }
 
 impl Default for Connections {
@@ -113,7 +121,7 @@ impl Default for Connections {
 }
 
 impl Connections {
-    /// Connections remembered at once (1024 × ~80 bytes: about 80 KiB).
+    /// Connections remembered at once (1024 × ~76 bytes: about 76 KiB).
     pub const CAPACITY: usize = 1024;
     /// A connection quiet for this long is forgotten (10 minutes: five times sshd's
     /// default `LoginGraceTime`).
@@ -121,7 +129,9 @@ impl Connections {
 
     pub fn new() -> Self {
         Connections {
-            slots: vec![FREE; Self::CAPACITY].into_boxed_slice(),
+            keys: vec![0; Self::CAPACITY].into_boxed_slice(),
+            used: vec![0; Self::CAPACITY].into_boxed_slice(),
+            slots: vec![EMPTY; Self::CAPACITY].into_boxed_slice(),
             tick: 0,
         }
     }
@@ -139,22 +149,23 @@ impl Connections {
             return;
         };
         let key = key_of(host.unwrap_or(""), pid);
-        self.tick += 1;
-        let tick = self.tick;
-        let slot = self.slot(key);
-        if slot.key == key && time_ns.saturating_sub(slot.last_ns) > Self::TTL_NS {
-            *slot = FREE;
+        let (i, found) = self.find(key);
+        let mut known = found;
+        let slot = &mut self.slots[i];
+        if known && time_ns.saturating_sub(slot.last_ns) > Self::TTL_NS {
+            known = false;
         }
-        let own_source = ev.source_ip.is_some() || ev.source_domain.is_some();
-        if slot.key == key {
-            if let (Some(mine), Some(known)) = (ev.source_ip, slot.ip) {
-                if mine != known {
-                    // Another connection under a reused pid.
-                    *slot = FREE;
-                }
+        if known {
+            if let (Some(mine), Some(was)) = (ev.source_ip, slot.ip) {
+                // Another connection under a reused pid.
+                known = mine == was;
             }
         }
-        if slot.key == key && ev.category == Category::Authentication {
+        if !known {
+            slot.forget();
+        }
+        let own_source = ev.source_ip.is_some() || ev.source_domain.is_some();
+        if known && ev.category == Category::Authentication {
             if !own_source {
                 if let Some(ip) = slot.ip {
                     ev.source_ip = Some(ip);
@@ -169,22 +180,23 @@ impl Connections {
                 }
             }
         }
-        let ended = matches!(ev.action, "ssh_disconnect" | "ssh_auth_abandoned");
-        if ended {
-            if slot.key == key {
-                *slot = FREE;
+        if matches!(ev.action, "ssh_disconnect" | "ssh_auth_abandoned") {
+            // The connection's end: forget it.
+            if found {
+                self.keys[i] = 0;
             }
             return;
         }
-        if slot.key != key {
-            if !own_source && ev.user_name().is_none() {
-                return; // nothing to remember
+        if !known && !own_source && ev.user_name().is_none() {
+            if found {
+                self.keys[i] = 0;
             }
-            *slot = FREE;
-            slot.key = key;
+            return; // nothing to remember
         }
+        self.tick = self.tick.wrapping_add(1);
+        self.keys[i] = key;
+        self.used[i] = self.tick;
         slot.last_ns = time_ns;
-        slot.used = tick;
         if !ev.from_connection.source {
             if let Some(ip) = ev.source_ip {
                 slot.ip = Some(ip);
@@ -198,34 +210,49 @@ impl Connections {
         }
     }
 
-    /// The slot for `key`: its own if present, else a free one or the least recently
-    /// used of its set (not yet claimed: its key is still the old one).
-    fn slot(&mut self, key: u64) -> &mut Slot {
-        let sets = self.slots.len() / WAYS;
+    /// The slot for `key` and whether it holds `key`: its own if present, else a free
+    /// one or the least recently used of its set.
+    fn find(&self, key: u64) -> (usize, bool) {
+        let sets = self.keys.len() / WAYS;
         let set = usize::try_from(key % sets as u64).unwrap_or(0) * WAYS;
-        let ways = set..set + WAYS;
-        let mut pick = set;
-        for i in ways {
-            let s = &self.slots[i];
-            if s.key == key {
-                pick = i;
-                break;
+        let (mut pick, mut best) = (set, None);
+        for i in set..set + WAYS {
+            let k = self.keys[i];
+            if k == key {
+                return (i, true);
             }
-            if s.key == 0 || s.used < self.slots[pick].used && self.slots[pick].key != 0 {
-                pick = i;
+            // A free slot first, else the one unused for longest (ages wrap with the tick).
+            let age = if k == 0 {
+                u32::MAX
+            } else {
+                self.tick.wrapping_sub(self.used[i])
+            };
+            if best.is_none_or(|b| age > b) {
+                (pick, best) = (i, Some(age));
             }
         }
-        &mut self.slots[pick]
+        (pick, false)
     }
 }
 
-/// FNV-1a over the host name, then the pid; never 0 (the free slot's key).
+/// A hash of the host name and the pid, eight bytes at a time (this runs for every sshd
+/// line); never 0 (the free slot's key). Not for adversaries: a collision only mixes
+/// up two connections' context for a moment, and the pid and address checks catch most.
 fn key_of(host: &str, pid: u32) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in host.as_bytes().iter().chain(&pid.to_le_bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = u64::from(pid) ^ (host.len() as u64).rotate_left(32);
+    let mut chunks = host.as_bytes().chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        h ^= h >> 29;
     }
+    let mut w = [0u8; 8];
+    let rest = chunks.remainder();
+    w[..rest.len()].copy_from_slice(rest);
+    h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    h ^= h >> 32;
     h.max(1)
 }
 

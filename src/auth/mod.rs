@@ -324,23 +324,40 @@ fn recognise_at<'a>(
 ) -> Option<AuthEvent<'a>> {
     let (msg, times) = util::split_repeated(message);
     let msg = banner::strip_message_prefix(msg);
-    let program = program.rsplit('/').next().unwrap_or(program);
+    let program = match memchr::memrchr(b'/', program.as_bytes()) {
+        Some(i) => &program[i + 1..],
+        None => program,
+    };
     // `sshd[]:` (a tag with an empty pid) reaches us as the program `sshd[]`.
     let program = program.strip_suffix("[]").unwrap_or(program);
-    let mut ev = if is_known_program(program) {
-        dispatch(program, msg)?
-    } else if let Some((svc, module)) = legacy_pam_ident(program) {
-        pam::legacy(svc, module, msg)?
-    } else {
-        // Another system's header inside the message (see `banner`), once.
-        match banner::unwrap(msg).filter(|_| depth == 0) {
-            Some((inner, inner_pid, rest)) => {
+    // One `match` for every line; `is_known_program` lists the same programs.
+    let mut ev = match program {
+        "sshd" | "sshd-session" | "sshd-auth" => ssh::recognise(msg)?,
+        "sudo" => sudo::sudo(msg)?,
+        "su" | "su-l" => sudo::su(msg)?,
+        "login" => login::login(msg)?,
+        "systemd-logind" => login::logind(msg)?,
+        "audit" | "auditd" | "kernel" | "audispd" | "audisp-syslog" | "audit-syslog" => {
+            audit::recognise(msg)?
+        }
+        _ => {
+            if let Some((svc, module)) = legacy_pam_ident(program) {
+                pam::legacy(svc, module, msg)?
+            } else if let Some((inner, inner_pid, rest)) =
+                // Another system's header inside the message (see `banner`), once.
+                banner::unwrap(program, msg).filter(|_| depth == 0)
+            {
                 return recognise_at(inner, inner_pid.or(pid), rest, 1).map(|mut ev| {
                     ev.attempts = ev.attempts.saturating_mul(times);
                     ev
                 });
+            } else if msg.starts_with("pam_") {
+                pam::recognise(msg)?
+            } else if program.is_empty() {
+                unknown_program(msg)?
+            } else {
+                return None;
             }
-            None => dispatch(program, msg)?,
         }
     };
     if ev.pid.is_none() {
@@ -352,7 +369,8 @@ fn recognise_at<'a>(
     Some(ev)
 }
 
-/// The programs [`dispatch`] has a recogniser for (a syslog tag's name).
+/// The programs `recognise` has a recogniser for (a syslog tag's name); keep the two
+/// lists the same (a test checks them).
 pub(crate) fn is_known_program(program: &str) -> bool {
     matches!(
         program,
@@ -381,33 +399,15 @@ fn legacy_pam_ident(program: &str) -> Option<(&str, &str)> {
         .then_some((svc, module))
 }
 
-fn dispatch<'a>(program: &str, msg: &'a str) -> Option<AuthEvent<'a>> {
-    match program {
-        "sshd" | "sshd-session" | "sshd-auth" => ssh::recognise(msg),
-        "sudo" => sudo::sudo(msg),
-        "su" | "su-l" => sudo::su(msg),
-        "login" => login::login(msg),
-        "systemd-logind" => login::logind(msg),
-        "audit" | "auditd" | "kernel" | "audispd" | "audisp-syslog" | "audit-syslog" => {
-            audit::recognise(msg)
-        }
-        "" => {
-            let m = msg.trim_start();
-            if m.starts_with("type=") || m.starts_with("node=") || m.starts_with("audit") {
-                audit::recognise(m)
-            } else if m.starts_with("pam_") {
-                pam::recognise(m)
-            } else {
-                ssh::recognise(m)
-            }
-        }
-        _ => {
-            if msg.starts_with("pam_") {
-                pam::recognise(msg)
-            } else {
-                None
-            }
-        }
+/// A message whose program is unknown (a raw line): auditd, PAM or sshd text.
+fn unknown_program(msg: &str) -> Option<AuthEvent<'_>> {
+    let m = msg.trim_start();
+    if m.starts_with("type=") || m.starts_with("node=") || m.starts_with("audit") {
+        audit::recognise(m)
+    } else if m.starts_with("pam_") {
+        pam::recognise(m)
+    } else {
+        ssh::recognise(m)
     }
 }
 

@@ -45,3 +45,44 @@ fn repeated_lines_count_n_times_in_every_family() {
         );
     }
 }
+
+/// `is_known_program` lists the programs `recognise` has a recogniser for: each of
+/// them recognises its own kind of line, and none takes another system's header.
+#[test]
+fn known_programs_are_recognised() {
+    let sshd = "Invalid user a from 192.0.2.1";
+    let audit = "type=USER_AUTH msg=audit(1.0:1): pid=5 uid=0 auid=1000 ses=2 msg='op=PAM:authentication acct=\"bob\" exe=\"/usr/bin/su\" res=failed'";
+    for (p, line) in [
+        ("sshd", sshd),
+        ("sshd-session", sshd),
+        ("sshd-auth", sshd),
+        (
+            "sudo",
+            "bob : TTY=pts/0 ; PWD=/ ; USER=root ; COMMAND=/bin/ls",
+        ),
+        ("su", "FAILED SU (to root) bob on pts/0"),
+        ("su-l", "FAILED SU (to root) bob on pts/0"),
+        (
+            "login",
+            "FAILED LOGIN 1 FROM tty1 FOR bob, Authentication failure",
+        ),
+        ("systemd-logind", "New session 1 of user bob."),
+        ("audit", audit),
+        ("auditd", audit),
+        ("kernel", audit),
+        ("audispd", audit),
+        ("audisp-syslog", audit),
+        ("audit-syslog", audit),
+    ] {
+        assert!(super::is_known_program(p), "{p}");
+        assert!(recognise(p, None, line).is_some(), "{p}");
+        // A known program's message is its own, not a header to unwrap.
+        assert!(
+            recognise(p, None, &format!("sshd[1]: {sshd}")).is_none(),
+            "{p}"
+        );
+    }
+    for p in ["", "cron", "sshd2", "auth.info"] {
+        assert!(!super::is_known_program(p), "{p}");
+    }
+}

@@ -88,10 +88,15 @@ impl Decoded<'_> {
     /// `auth.log`), when the time of reading would put a month of failures into one
     /// detector window. An application's clock is not ours either.
     pub fn detector_time_ns(&self) -> i64 {
-        match self.event.kind {
-            RecordKind::Syslog | RecordKind::App => self.event.received_ns,
-            RecordKind::FileLine | RecordKind::Journald => self.event.time_ns(),
-        }
+        detector_time_ns(&self.event)
+    }
+}
+
+/// See [`Decoded::detector_time_ns`].
+fn detector_time_ns(event: &Event<'_>) -> i64 {
+    match event.kind {
+        RecordKind::Syslog | RecordKind::App => event.received_ns,
+        RecordKind::FileLine | RecordKind::Journald => event.time_ns(),
     }
 }
 
@@ -123,13 +128,12 @@ impl Normaliser {
             }
             Input::Audit { event: None, .. } => event.parse_failure = true,
         }
-        let auth = event.auth();
-        let mut d = Decoded { event, auth };
-        let time = d.detector_time_ns();
-        if let Some(a) = d.auth.as_mut() {
-            self.connections.apply(d.event.hostname, time, a);
+        let mut auth = event.auth();
+        if let Some(a) = auth.as_mut() {
+            self.connections
+                .apply(event.hostname, detector_time_ns(&event), a);
         }
-        d
+        Decoded { event, auth }
     }
 }
 

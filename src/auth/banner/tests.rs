@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use super::super::recognise;
-use super::{strip_message_prefix, unwrap};
+use super::{strip_message_prefix, strip_uptime_before_audit, unwrap};
 
 fn ip(s: &str) -> Option<IpAddr> {
     s.parse().ok()
@@ -18,17 +18,31 @@ fn message_prefixes() {
         "Failed password"
     );
     assert_eq!(strip_message_prefix("[ID 702911 authpriv.notice] x"), "x");
-    assert_eq!(strip_message_prefix("[12345.678901] audit: x"), "audit: x");
-    assert_eq!(strip_message_prefix("[    1.000001] x"), "x");
+    assert_eq!(
+        strip_uptime_before_audit("[12345.678901] audit: x"),
+        "audit: x"
+    );
+    assert_eq!(
+        strip_uptime_before_audit("[    1.000001] type=1100 x"),
+        "type=1100 x"
+    );
     // Anything else in brackets is message text.
     for m in [
         "[ID x auth.info] y",
         "[ID 1 nope] y",
         "[preauth] y",
-        "[1.2.3] y",
-        "[12345.678901]no blank",
+        "[12345.678901] y",
     ] {
         assert_eq!(strip_message_prefix(m), m);
+    }
+    for m in [
+        "[preauth] audit: y",
+        "[1.2.3] audit: y",
+        "[12345.678901] EXT4-fs (sda2): re-mounted",
+        "[12345.678901] [UFW BLOCK] IN=eth0",
+        "[UFW BLOCK] IN=eth0",
+    ] {
+        assert_eq!(strip_uptime_before_audit(m), m);
     }
 }
 
@@ -36,49 +50,62 @@ fn message_prefixes() {
 fn headers_inside_the_message() {
     // journalctl -o short-precise, cut at the fraction by the syslog parser.
     assert_eq!(
-        unwrap(".123456 web1 sshd[2206]: Failed password"),
+        unwrap("", ".123456 web1 sshd[2206]: Failed password"),
         Some(("sshd", Some(2206), "Failed password"))
     );
     // macOS log show --style syslog, and the default style's columns.
     assert_eq!(
-        unwrap("2024-11-22 10:00:00.123456+0100 mac01 sshd[2203]: Invalid user x"),
+        unwrap(
+            "",
+            "2024-11-22 10:00:00.123456+0100 mac01 sshd[2203]: Invalid user x"
+        ),
         Some(("sshd", Some(2203), "Invalid user x"))
     );
     assert_eq!(
-        unwrap("2024-11-22 10:00:00.123456+0100 0x1a2b3c   Default     0x0   2204   0    sshd: Invalid user x"),
+        unwrap("", "2024-11-22 10:00:00.123456+0100 0x1a2b3c   Default     0x0   2204   0    sshd: Invalid user x"),
         Some(("sshd", Some(2204), "Invalid user x"))
     );
     // BusyBox's facility.level before the tag, FreeBSD -v's <facility.level>.
     assert_eq!(
-        unwrap("sshd[2209]: Invalid user x"),
+        unwrap("auth.info", "sshd[2209]: Invalid user x"),
         Some(("sshd", Some(2209), "Invalid user x"))
     );
     assert_eq!(
-        unwrap("<4.6> web1 sshd[2210]: Invalid user x"),
+        unwrap("", "<4.6> web1 sshd[2210]: Invalid user x"),
         Some(("sshd", Some(2210), "Invalid user x"))
     );
     // socklog: an ISO time and facility.level, then a second header or the message.
     assert_eq!(
-        unwrap("2024-11-22T10:00:00.12345 auth.info: Nov 22 10:00:00 sshd[2211]: Invalid user x"),
+        unwrap(
+            "",
+            "2024-11-22T10:00:00.12345 auth.info: Nov 22 10:00:00 sshd[2211]: Invalid user x"
+        ),
         Some(("sshd", Some(2211), "Invalid user x"))
     );
     assert_eq!(
-        unwrap("2024-11-22T10:00:00.12345 auth.info: Invalid user x"),
+        unwrap("", "2024-11-22T10:00:00.12345 auth.info: Invalid user x"),
         Some(("", None, "Invalid user x"))
     );
     // rsyslog templates that drop the colon after the pid.
     assert_eq!(
-        unwrap("2024-11-22T10:00:00.1+01:00 web1 sshd[2212] error: PAM: x"),
+        unwrap(
+            "",
+            "2024-11-22T10:00:00.1+01:00 web1 sshd[2212] error: PAM: x"
+        ),
         Some(("sshd", Some(2212), "error: PAM: x"))
     );
     // Only known programs, and no skipping of words.
-    assert_eq!(unwrap("web1 cron[1]: Failed password for root"), None);
-    assert_eq!(unwrap("Failed password for root from 1.2.3.4"), None);
+    assert_eq!(unwrap("", "web1 cron[1]: Failed password for root"), None);
+    assert_eq!(unwrap("", "Failed password for root from 1.2.3.4"), None);
     assert_eq!(
-        unwrap("the sshd[1]: Failed"),
+        unwrap("", "the sshd[1]: Failed"),
         Some(("sshd", Some(1), "Failed"))
     );
-    assert_eq!(unwrap("one two sshd[1]: Failed"), None);
+    assert_eq!(unwrap("", "one two sshd[1]: Failed"), None);
+    // With a program already found, only a tag at the very start counts.
+    assert_eq!(unwrap("web1", "sshd[3]: x"), Some(("sshd", Some(3), "x")));
+    assert_eq!(unwrap("CRON", "(root) CMD (sshd[3]: x)"), None);
+    assert_eq!(unwrap("web1", "2024-11-22 sshd[3]: x"), None);
 }
 
 /// The recogniser as the normaliser calls it for such lines: with the program it found

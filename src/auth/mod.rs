@@ -25,7 +25,9 @@
 //! ambiguous line) or no user (the PAM line of an unknown user): [`Connections`], a
 //! bounded table of what each sshd process's (one connection's) earlier lines said,
 //! fills those in the decode step and marks them in [`AuthEvent::from_connection`]. The
-//! detector sees them; the sealed line does not carry them.
+//! detector sees them; the sealed line does not carry them. The table holds 1024
+//! connections (about 90 KiB, least recently used replaced), and forgets one at its end
+//! or after 10 quiet minutes; a later line cannot change an event already made.
 //!
 //! # Counting attempts ("count it once")
 //!

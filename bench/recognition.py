@@ -180,7 +180,11 @@ def sshguard(root, sealtrail):
 
 
 ASSERT = re.compile(
-    r'results\["s01-parse"\]\["[^"]+"\]\[(\d+)\]\.(Success == (\w+)|Evt\.Meta\["(\w+)"\] == "(.*)")$')
+    r'results\["s01-parse"\]\["([^"]+)"\]\[(\d+)\]\.'
+    r'(Success == (\w+)|Evt\.Meta\["(\w+)"\] == "(.*)")$')
+# The hub's parsers of sshd and PAM lines (not its honeypot or auditd parsers).
+CS_PARSERS = {"crowdsecurity/sshd-logs", "crowdsecurity/sshd-success-logs",
+              "crowdsecurity/pam-logs"}
 
 
 def crowdsec(root, sealtrail):
@@ -194,32 +198,34 @@ def crowdsec(root, sealtrail):
         logs = [x for x in os.listdir(d) if x.endswith(".log")] if os.path.isdir(d) else []
         if not os.path.exists(pa) or len(logs) != 1:
             continue
+        # line index -> parser -> its assertions
         labels = {}
         with open(pa) as f:
             for raw in f:
                 m = ASSERT.match(raw.strip())
-                if not m:
+                if not m or m.group(1) not in CS_PARSERS:
                     continue
-                lab = labels.setdefault(int(m.group(1)), {})
-                if m.group(3) is not None:
-                    lab["success"] = m.group(3) == "true"
+                lab = labels.setdefault(int(m.group(2)), {}).setdefault(m.group(1), {})
+                if m.group(4) is not None:
+                    lab["success"] = m.group(4) == "true"
                 else:
-                    lab[m.group(4)] = m.group(5)
+                    lab[m.group(5)] = m.group(6)
+        if not labels:
+            continue  # not an sshd/PAM corpus (auditd, honeypots)
         with open(os.path.join(d, logs[0]), errors="replace") as f:
             lines = [x.rstrip("\n") for x in f]
         # Indexes count the log's lines; replay skips blank ones.
         kept = [(i, x) for i, x in enumerate(lines) if x.strip()]
-        if not any(lab.get("log_type", "").startswith(("ssh", "pam", "auth"))
-                   for lab in labels.values()):
-            continue  # not an sshd/PAM corpus (auditd, honeypots)
         res = replay(sealtrail, [x for _, x in kept])
         for n, (i, line) in enumerate(kept):
-            lab = labels.get(i, {})
+            parsed = [lab for lab in labels.get(i, {}).values() if lab.get("success")]
             r = res.get(n)
-            kind = lab.get("log_type")
-            if lab.get("success") and kind in CS_FAILED:
+            failed = [lab for lab in parsed if lab.get("log_type") in CS_FAILED]
+            if failed:
+                lab = failed[0]
                 t.failure(line, r, lab.get("source_ip"), lab.get("target_user"))
-            elif not lab.get("success") or kind in CS_BENIGN:
+            elif not parsed or any(lab.get("log_type") in CS_BENIGN for lab in parsed):
+                # No parser took it (a lookalike), or a successful login.
                 t.not_attack(line, r)
     return t
 

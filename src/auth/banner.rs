@@ -76,7 +76,7 @@ pub(super) fn unwrap<'a>(program: &str, msg: &'a str) -> Option<(&'a str, Option
             return None;
         }
         let end = b.iter().take(40).position(|&c| c == b' ')?;
-        if !matches!(b[end - 1], b':' | b']') {
+        if !matches!(end.checked_sub(1).and_then(|i| b.get(i)), Some(b':' | b']')) {
             return None;
         }
         let (tok, after) = split_token(msg);

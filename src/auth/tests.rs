@@ -86,3 +86,89 @@ fn known_programs_are_recognised() {
         assert!(!super::is_known_program(p), "{p}");
     }
 }
+
+/// Lines made of the pieces the recognisers split on, with multi-byte characters
+/// between them: none may panic, whatever program they claim to be from (no unwrap on
+/// input, no slicing inside a character).
+#[test]
+fn pieces_in_any_order_never_panic() {
+    const PIECES: &[&str] = &[
+        "[",
+        "]",
+        "] ",
+        "[ID ",
+        "12345.678",
+        " auth.info",
+        "sshd[",
+        "sshd:",
+        "su(pam_unix)",
+        " from ",
+        " port ",
+        "22",
+        " ssh2",
+        ": ",
+        "RSA-CERT ",
+        " ID ",
+        " CA ",
+        "client user \"",
+        "\", client host \"",
+        "\"",
+        " ruser ",
+        " via ",
+        "é",
+        "✓",
+        " ",
+        "  ",
+        "Failed ",
+        "password",
+        " for ",
+        "invalid user ",
+        "Accepted ",
+        "Invalid user ",
+        "User ",
+        " not allowed because ",
+        "Disconnecting: ",
+        "Too many authentication failures",
+        "Received disconnect from ",
+        ":14: ",
+        "BAD SU ",
+        " to ",
+        " on ",
+        "pam_unix(su:auth): ",
+        "authentication failure;",
+        " logname=",
+        " ruser=",
+        " user=",
+        " rhost=",
+        " uid=",
+        "192.0.2.1",
+        "2001:db8::1",
+        "message repeated 3 times: [ ",
+        "0x1a",
+        " Default ",
+        "2024-11-22",
+        "10:00:00.1+0100",
+        ".123",
+        "<4.6>",
+        "type=",
+        "audit: ",
+    ];
+    const PROGRAMS: &[&str] = &[
+        "", "sshd", "su", "sudo", "login", "kernel", "web1", "x(pam_y)",
+    ];
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    for _ in 0..20_000 {
+        let mut line = String::new();
+        for _ in 0..next(14) {
+            line.push_str(PIECES[next(PIECES.len())]);
+        }
+        let program = PROGRAMS[next(PROGRAMS.len())];
+        let _ = recognise(program, Some(1), &line);
+    }
+}

@@ -21,8 +21,9 @@ pub enum Show {
     Auth,
     /// Only the alerts.
     Alerts,
-    /// The lines not recognised as authentication events, as they were read (what
-    /// `fail2ban-regex` lists as missed), so one can see what the rules never see.
+    /// The lines that were not recognised as authentication events, verbatim (what
+    /// `fail2ban-regex` lists as missed), and no alerts: what the recognisers miss on
+    /// one's own logs.
     Unmatched,
     /// Nothing but the summary.
     None,
@@ -36,6 +37,9 @@ pub struct Summary {
     pub auth_events: u64,
     /// Lines not recognised as authentication events.
     pub unmatched: u64,
+    /// Authentication events with facts from their connection's other lines
+    /// (`sealtrail.auth.from_connection`).
+    pub from_connection: u64,
     /// (action, outcome) → events.
     pub actions: BTreeMap<(&'static str, &'static str), u64>,
     /// rule id → alerts.
@@ -50,13 +54,19 @@ impl Summary {
     /// The human summary printed after a replay.
     pub fn render(&self) -> String {
         let mut s = format!(
-            "lines: {}  parse failures: {}  authentication events: {}  not recognised: {}  alerts: {}\n",
+            "lines: {}  parse failures: {}  authentication events: {}  unmatched: {}  alerts: {}\n",
             self.lines,
             self.parse_failures,
             self.auth_events,
             self.unmatched,
             self.total_alerts()
         );
+        if self.from_connection > 0 {
+            s.push_str(&format!(
+                "events completed from their connection's other lines: {}\n",
+                self.from_connection
+            ));
+        }
         if !self.actions.is_empty() {
             s.push_str("\nevent.action                   event.outcome      count\n");
             for ((action, outcome), n) in &self.actions {
@@ -133,6 +143,7 @@ pub fn replay(
         match &auth {
             Some(a) => {
                 summary.auth_events += 1;
+                summary.from_connection += u64::from(!a.from_connection.is_empty());
                 *summary
                     .actions
                     .entry((a.action, a.outcome.as_str()))
@@ -148,7 +159,7 @@ pub fn replay(
         }
         if show == Show::All || (show == Show::Auth && auth.is_some()) {
             json.clear();
-            normaliser.write(position, &event, auth.as_ref(), &mut json);
+            normaliser.write_detected(position, &event, auth.as_ref(), &mut json);
             json.push(b'\n');
             out.write_all(&json)?;
         }
@@ -232,27 +243,82 @@ mod tests {
     }
 
     #[test]
-    fn show_unmatched_lists_the_lines_not_recognised_as_they_were_read() {
-        let log =
-            "Nov 22 10:00:00 h sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2\n\
-                   Nov 22 10:00:01 h sshd[1]: Something sshd says that nobody parses\n\
-                   Nov 22 10:00:02 h kernel: [1.2] eth0: link up\r\n";
-        let (s, out) = run(log, Show::Unmatched);
-        assert_eq!((s.lines, s.auth_events, s.unmatched), (3, 1, 2));
-        assert_eq!(
-            out,
-            "Nov 22 10:00:01 h sshd[1]: Something sshd says that nobody parses\n\
-             Nov 22 10:00:02 h kernel: [1.2] eth0: link up\n"
-        );
-        assert!(s.render().contains("not recognised: 2"), "{}", s.render());
-    }
-
-    #[test]
     fn show_all_prints_every_line_and_counts_parse_failures() {
         let (s, out) = run("just words\n\n<13>Nov 22 10:00:00 h app: hi\n", Show::All);
         assert_eq!(s.lines, 2);
         assert_eq!(s.parse_failures, 1);
         assert_eq!(out.lines().count(), 2);
         assert!(s.render().contains("parse failures: 1"));
+    }
+
+    #[test]
+    fn show_unmatched_lists_the_missed_lines_verbatim() {
+        let log =
+            "Nov 22 10:00:00 web sshd[1]: Failed password for root from 203.0.113.5 port 1 ssh2\n\
+                   Nov 22 10:00:01 web CRON[9]: (root) CMD (true)\n\
+                   Nov 22 10:00:02 web sshd[2]: Server listening on 0.0.0.0 port 22.\n\
+                   just words\n";
+        let (s, out) = run(log, Show::Unmatched);
+        assert_eq!((s.lines, s.auth_events, s.unmatched), (4, 1, 3));
+        let missed: Vec<&str> = out.lines().map(str::trim_start).collect();
+        assert_eq!(
+            missed,
+            [
+                "Nov 22 10:00:01 web CRON[9]: (root) CMD (true)",
+                "Nov 22 10:00:02 web sshd[2]: Server listening on 0.0.0.0 port 22.",
+                "just words"
+            ]
+        );
+        assert!(s.render().contains("unmatched: 3"), "{}", s.render());
+    }
+
+    /// `journalctl -o short|short-iso|short-precise|short-iso-precise` and macOS `log
+    /// show` (both styles) as replay input files, with their banner lines.
+    #[test]
+    fn journalctl_and_log_show_files() {
+        let failed = "Failed password for invalid user oracle from 198.51.100.7 port 40000 ssh2";
+        for (form, header, sep) in [
+            ("short", "Nov 22 10:00:00 web1 sshd[4100]:", " "),
+            ("short-iso", "2026-11-22T10:00:00+0000 web1 sshd[4100]:", " "),
+            ("short-precise", "Nov 22 10:00:00.123456 web1 sshd[4100]:", " "),
+            ("short-iso-precise", "2026-11-22T10:00:00.123456+0000 web1 sshd[4100]:", " "),
+            ("log show --style syslog", "2026-11-22 10:00:00.123456+0000  web1 sshd[4100]:", " "),
+            (
+                "log show",
+                "2026-11-22 10:00:00.123456+0000 0x2f1e5    Default     0x0                  4100   0    sshd:",
+                " ",
+            ),
+        ] {
+            let log = format!(
+                "-- Journal begins at Sun 2026-11-01 00:00:00 UTC. --\n\
+                 Timestamp                       Thread     Type        Activity             PID    TTL\n\
+                 {header}{sep}{failed}\n\
+                 {header}{sep}message repeated 2 times: [ {failed}]\n"
+            );
+            let (s, out) = run(&log, Show::Auth);
+            assert_eq!(s.auth_events, 2, "{form}: {}", s.render());
+            assert_eq!(s.actions.get(&("ssh_login", "failure")), Some(&2), "{form}");
+            for line in out.lines().filter(|l| !l.contains("\"alert\"")) {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert_eq!(v["source"]["ip"], "198.51.100.7", "{form}");
+                assert_eq!(v["user"]["name"], "oracle", "{form}");
+            }
+            assert_eq!(s.unmatched, 2, "{form}: the banner lines");
+        }
+    }
+
+    #[test]
+    fn events_completed_from_the_connection_say_so() {
+        let log = "Nov 22 10:00:00 web sshd[42]: Failed password for root from 203.0.113.9 port 7 ssh2\n\
+                   Nov 22 10:00:01 web sshd[42]: Disconnecting: Too many authentication failures [preauth]\n";
+        let (s, out) = run(log, Show::Auth);
+        assert_eq!(s.from_connection, 1);
+        let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        assert_eq!(last["source"]["ip"], "203.0.113.9");
+        assert_eq!(
+            last["sealtrail"]["auth"]["from_connection"],
+            serde_json::json!(["source.ip", "user.name"])
+        );
+        assert!(s.render().contains("connection's other lines: 1"));
     }
 }

@@ -82,6 +82,8 @@ fn decoded(v: &str, quoted: bool) -> Option<Cow<'_, str>> {
 
 pub(super) fn recognise(msg: &str) -> Option<AuthEvent<'_>> {
     let mut m = msg.trim_start();
+    // The kernel's printk time before `audit: ...`.
+    m = super::banner::strip_uptime_before_audit(m);
     if let Some(r) = m.strip_prefix("node=") {
         m = r.split_once(' ')?.1;
     }

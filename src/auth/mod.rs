@@ -7,7 +7,27 @@
 //! fixed text the daemons print, and addresses are taken from the *right* end of
 //! lines whose left part carries client-chosen text (usernames): a username such as
 //! `x from 5.6.7.8 port 1` can never become the source address (the way sshguard's
-//! grammar anchors the tail).
+//! grammar anchors the tail). Where client text stands on *both* sides of the server's
+//! address (sshd's auth-info after `sshN: `: a certificate's key id, hostbased's client
+//! user and host, ssh1's `ruser`), every reading is checked, and a line that reads two
+//! ways with two addresses gives neither source nor user (`event.reason = "ambiguous
+//! source"`): an address inside auth-info never becomes the source.
+//!
+//! Other systems' headers that the syslog parser leaves in the message (`journalctl -o
+//! short-precise`, macOS `log show`, BusyBox and FreeBSD `syslogd -v`, socklog,
+//! Solaris message ids, kernel uptime stamps) are unwrapped first (`banner`), and only
+//! when they name a program recognised here.
+//!
+//! # Where the address comes from
+//!
+//! From the line itself, always. Some sshd lines have none (`Disconnecting: Too many
+//! authentication failures`, `User U not allowed because account is locked`, an
+//! ambiguous line) or no user (the PAM line of an unknown user): [`Connections`], a
+//! bounded table of what each sshd process's (one connection's) earlier lines said,
+//! fills those in the decode step and marks them in [`AuthEvent::from_connection`]. The
+//! detector sees them; the sealed line does not carry them. The table holds 1024
+//! connections (about 90 KiB, least recently used replaced), and forgets one at its end
+//! or after 10 quiet minutes; a later line cannot change an event already made.
 //!
 //! # Counting attempts ("count it once")
 //!
@@ -18,18 +38,27 @@
 //!
 //! | line | attempts | link |
 //! |---|---|---|
-//! | `Failed password/keyboard-interactive/... for [invalid user] U from A` | 1 | `Failed` |
-//! | `Failed none` / `Failed publickey` (method probe, key offers; fail2ban normal mode) | 0 | `Failed` |
-//! | `Invalid user U from A`, `User U from A not allowed because ...` | 1 | `Opens` |
-//! | sshd `error: PAM: Authentication failure for U from A` (keyboard-interactive) | 1 | `PamError` |
-//! | `pam_unix(sshd:auth)`, `(sudo:auth)`, `(su:auth)`, `(login:auth)` failure | 0 (the service logs its own line) | none |
+//! | `Failed password/keyboard-interactive/... for [invalid user] U from A[ port P][ sshN]` | 1 | `Failed` |
+//! | `Failed none` / `Failed publickey` / `Failed hostbased` (method probe, key offers; fail2ban normal mode) | 0 | `Failed` |
+//! | `Invalid user U from A`, `User U [from A] not allowed because ...` | 1 | `Opens` |
+//! | sshd `error: PAM: Authentication failure for U from A[ via L]` (keyboard-interactive) | 1 | `PamError` |
+//! | `pam_unix(sshd:auth)`, `(sudo:auth)`, `(su:auth)`, `(login:auth)` failure, also the pre-0.99 `su(pam_unix)` form | 0 (the service logs its own line) | none |
 //! | `pam_unix(<other service>:auth)` failure (cockpit, dovecot, ...) | 1 | none |
 //! | `Connection closed/reset by`, `Disconnected from`/`Disconnecting` authenticating/invalid user, `maximum authentication attempts exceeded` | 0 | `Closes` (counts 1 if nothing else of that connection did) |
+//! | `Disconnecting: Too many authentication failures [for U]` (OpenSSH < 7) | 0 (each failure was logged) | none |
+//! | `Received disconnect from A[ port P]:N: text` (N and text are the client's: 3 "key exchange failed" from JSch's "Auth fail", 14 "no more auth methods available" when a client gives up, also after key offers only) | 0, the code's name in `event.reason` | none |
 //! | sudo `N incorrect password attempts` | N | none |
-//! | `FAILED SU`, `FAILED LOGIN` | 1 | none |
+//! | `FAILED SU`, BSD `BAD SU`, `FAILED su for`, `FAILED LOGIN` | 1 | none |
 //! | auditd records | count if auditd were the only source (see [`Origin::Audit`]) | none |
 //!
 //! rsyslog's `message repeated N times: [ ... ]` multiplies the inner line's attempts by N.
+//!
+//! # Who is who
+//!
+//! `user.name` is who acted, `user.target.name` whom they became: for su (util-linux,
+//! shadow, BSD) the caller and the target account; for `pam_unix(su:auth)` `ruser=`
+//! (else `logname=`) and `user=`. `user.id` is the caller's `uid=` only where the
+//! caller is `user.name` (su, sudo); sshd's and login's `uid=` is their own process's.
 //!
 //! # Action vocabulary (`event.action`, stable)
 //!
@@ -48,7 +77,11 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+pub use context::{Connections, FromConnection};
+
 mod audit;
+mod banner;
+mod context;
 mod login;
 mod pam;
 mod ssh;
@@ -181,6 +214,9 @@ pub struct AuthEvent<'a> {
     pub session_id: Option<Cow<'a, str>>,
     /// Log line or audit record.
     pub origin: Origin,
+    /// The facts that came from earlier lines of the same connection rather than this
+    /// line ([`Connections`]); never set by [`recognise`] itself.
+    pub from_connection: FromConnection,
 }
 
 impl<'a> AuthEvent<'a> {
@@ -213,6 +249,7 @@ impl<'a> AuthEvent<'a> {
             exe: None,
             session_id: None,
             origin: Origin::Log,
+            from_connection: FromConnection::default(),
         }
     }
 
@@ -244,6 +281,7 @@ impl<'a> AuthEvent<'a> {
             exe: own(self.exe),
             session_id: own(self.session_id),
             origin: self.origin,
+            from_connection: self.from_connection,
         }
     }
 
@@ -277,8 +315,53 @@ pub(crate) mod types {
 /// unknown; a leading path is ignored), `pid` the process id if the line had one.
 /// Returns `None` for lines that are not authentication-related.
 pub fn recognise<'a>(program: &str, pid: Option<u32>, message: &'a str) -> Option<AuthEvent<'a>> {
+    recognise_at(program, pid, message, 0)
+}
+
+fn recognise_at<'a>(
+    program: &str,
+    pid: Option<u32>,
+    message: &'a str,
+    depth: u8,
+) -> Option<AuthEvent<'a>> {
     let (msg, times) = util::split_repeated(message);
-    let mut ev = dispatch(program, msg)?;
+    let msg = banner::strip_message_prefix(msg);
+    let program = match memchr::memrchr(b'/', program.as_bytes()) {
+        Some(i) => &program[i + 1..],
+        None => program,
+    };
+    // `sshd[]:` (a tag with an empty pid) reaches us as the program `sshd[]`.
+    let program = program.strip_suffix("[]").unwrap_or(program);
+    // One `match` for every line; `is_known_program` lists the same programs.
+    let mut ev = match program {
+        "sshd" | "sshd-session" | "sshd-auth" => ssh::recognise(msg)?,
+        "sudo" => sudo::sudo(msg)?,
+        "su" | "su-l" => sudo::su(msg)?,
+        "login" => login::login(msg)?,
+        "systemd-logind" => login::logind(msg)?,
+        "audit" | "auditd" | "kernel" | "audispd" | "audisp-syslog" | "audit-syslog" => {
+            audit::recognise(msg)?
+        }
+        _ => {
+            if let Some((svc, module)) = legacy_pam_ident(program) {
+                pam::legacy(svc, module, msg)?
+            } else if let Some((inner, inner_pid, rest)) =
+                // Another system's header inside the message (see `banner`), once.
+                banner::unwrap(program, msg).filter(|_| depth == 0)
+            {
+                return recognise_at(inner, inner_pid.or(pid), rest, 1).map(|mut ev| {
+                    ev.attempts = ev.attempts.saturating_mul(times);
+                    ev
+                });
+            } else if msg.starts_with("pam_") {
+                pam::recognise(msg)?
+            } else if program.is_empty() {
+                unknown_program(msg)?
+            } else {
+                return None;
+            }
+        }
+    };
     if ev.pid.is_none() {
         ev.pid = pid;
     }
@@ -288,33 +371,47 @@ pub fn recognise<'a>(program: &str, pid: Option<u32>, message: &'a str) -> Optio
     Some(ev)
 }
 
-fn dispatch<'a>(program: &str, msg: &'a str) -> Option<AuthEvent<'a>> {
-    let program = program.rsplit('/').next().unwrap_or(program);
-    match program {
-        "sshd" | "sshd-session" | "sshd-auth" => ssh::recognise(msg),
-        "sudo" => sudo::sudo(msg),
-        "su" | "su-l" => sudo::su(msg),
-        "login" => login::login(msg),
-        "systemd-logind" => login::logind(msg),
-        "audit" | "auditd" | "kernel" | "audispd" | "audisp-syslog" | "audit-syslog" => {
-            audit::recognise(msg)
-        }
-        "" => {
-            let m = msg.trim_start();
-            if m.starts_with("type=") || m.starts_with("node=") || m.starts_with("audit") {
-                audit::recognise(m)
-            } else if m.starts_with("pam_") {
-                pam::recognise(m)
-            } else {
-                ssh::recognise(m)
-            }
-        }
-        _ => {
-            if msg.starts_with("pam_") {
-                pam::recognise(msg)
-            } else {
-                None
-            }
-        }
+/// The programs `recognise` has a recogniser for (a syslog tag's name); keep the two
+/// lists the same (a test checks them).
+pub(crate) fn is_known_program(program: &str) -> bool {
+    matches!(
+        program,
+        "sshd"
+            | "sshd-session"
+            | "sshd-auth"
+            | "sudo"
+            | "su"
+            | "su-l"
+            | "login"
+            | "systemd-logind"
+            | "audit"
+            | "auditd"
+            | "kernel"
+            | "audispd"
+            | "audisp-syslog"
+            | "audit-syslog"
+    )
+}
+
+/// Linux-PAM before 0.99 logged under the ident `<service>(<module>)`, e.g.
+/// `su(pam_unix)[pid]: authentication failure; logname=...`.
+fn legacy_pam_ident(program: &str) -> Option<(&str, &str)> {
+    let (svc, module) = program.strip_suffix(')')?.split_once('(')?;
+    (module.starts_with("pam_") && !svc.is_empty() && !svc.contains(['(', ' ']))
+        .then_some((svc, module))
+}
+
+/// A message whose program is unknown (a raw line): auditd, PAM or sshd text.
+fn unknown_program(msg: &str) -> Option<AuthEvent<'_>> {
+    let m = msg.trim_start();
+    if m.starts_with("type=") || m.starts_with("node=") || m.starts_with("audit") {
+        audit::recognise(m)
+    } else if m.starts_with("pam_") {
+        pam::recognise(m)
+    } else {
+        ssh::recognise(m)
     }
 }
+
+#[cfg(test)]
+mod tests;

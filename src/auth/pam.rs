@@ -23,30 +23,74 @@ pub(super) fn recognise(msg: &str) -> Option<AuthEvent<'_>> {
         return None;
     }
     let (svc, kind) = svc_kind.split_once(':')?;
+    let mut ev = module_line(svc, module, kind, text)?;
+    ev.service = Some(Cow::Borrowed(svc));
+    Some(ev)
+}
+
+/// Linux-PAM before 0.99: the ident is `<service>(<module>)` and the message lacks the
+/// `module(service:kind): ` prefix (`su(pam_unix)[7]: authentication failure; ...`,
+/// `sshd(pam_unix)[8]: session opened for user bob by (uid=0)`). The kind is told by
+/// the text.
+pub(super) fn legacy<'a>(svc: &str, module: &str, msg: &'a str) -> Option<AuthEvent<'a>> {
+    let text = msg.trim_start();
+    let kind = if text.starts_with("session ") {
+        "session"
+    } else {
+        "auth"
+    };
+    let mut ev = module_line(svc, module, kind, text)?;
+    ev.service = Some(Cow::Owned(svc.to_string()));
+    Some(ev)
+}
+
+/// A module's line; the caller sets the service.
+fn module_line<'a>(svc: &str, module: &str, kind: &str, text: &'a str) -> Option<AuthEvent<'a>> {
     match kind {
         "auth" | "account" => {
             if let Some(kv) = text.strip_prefix("authentication failure;") {
-                let mut ev = auth_failure(kv);
+                let mut ev = auth_failure(svc, kv);
                 ev.attempts = u32::from(!service_logs_own_failures(svc));
-                ev.service = Some(Cow::Borrowed(svc));
                 Some(ev)
             } else if module == "pam_tally2" || module == "pam_tally" {
-                tally(svc, text)
+                tally(text)
             } else if module == "pam_faillock" {
                 let u = text
                     .strip_prefix("Consecutive login failures for user ")?
                     .strip_suffix(" account temporarily locked")?;
-                Some(locked(svc, u))
+                Some(locked(u))
             } else {
                 None
             }
         }
-        "session" => session(svc, text),
+        "session" => session(text),
         _ => None,
     }
 }
 
-fn locked<'a>(svc: &'a str, user: &'a str) -> AuthEvent<'a> {
+/// Whose the fields of a PAM failure line are, by service.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// su, runuser: `user=` is the account switched *to* (`user.target.name`); the
+    /// caller is `ruser=` (else `logname=`), and `uid=` is the caller's id.
+    Switch,
+    /// sudo: `user=` is the caller itself (sudo asks for the invoking user's password),
+    /// and `uid=` is its id.
+    Caller,
+    /// sshd, login and every other service: `user=` is the account logging in; `uid=`
+    /// is the service process's own (0 for sshd), not that account's.
+    Login,
+}
+
+fn role_of(svc: &str) -> Role {
+    match svc {
+        "su" | "su-l" | "runuser" | "runuser-l" | "ksu" => Role::Switch,
+        "sudo" | "sudo-i" => Role::Caller,
+        _ => Role::Login,
+    }
+}
+
+fn locked(user: &str) -> AuthEvent<'_> {
     let mut ev = AuthEvent::new(
         "pam_account_locked",
         Category::Authentication,
@@ -55,12 +99,11 @@ fn locked<'a>(svc: &'a str, user: &'a str) -> AuthEvent<'a> {
     );
     ev.reason = Some("account locked");
     ev.user = Some(Cow::Borrowed(user));
-    ev.service = Some(Cow::Borrowed(svc));
     ev
 }
 
 /// `pam_tally2(sudo:auth): user X (4001) tally 6, deny 5`
-fn tally<'a>(svc: &'a str, text: &'a str) -> Option<AuthEvent<'a>> {
+fn tally(text: &str) -> Option<AuthEvent<'_>> {
     let r = text.strip_prefix("user ")?;
     let (user, r) = r.split_once(" (")?;
     let (uid, r) = r.split_once(") tally ")?;
@@ -69,14 +112,15 @@ fn tally<'a>(svc: &'a str, text: &'a str) -> Option<AuthEvent<'a>> {
     if n < deny {
         return None;
     }
-    let mut ev = locked(svc, user);
+    let mut ev = locked(user);
     ev.user_id = parse_u32(uid);
     Some(ev)
 }
 
 /// `logname=L uid=U euid=E tty=T ruser=R rhost=H[  user=X]`: fields are read left to
 /// right and `user=` (client-chosen for sshd) is last, so it cannot forge `rhost`.
-fn auth_failure(kv: &str) -> AuthEvent<'_> {
+/// Who is who depends on the service ([`Role`]).
+fn auth_failure<'a>(svc: &str, kv: &'a str) -> AuthEvent<'a> {
     let mut ev = AuthEvent::new(
         "pam_auth_failure",
         Category::Authentication,
@@ -84,18 +128,16 @@ fn auth_failure(kv: &str) -> AuthEvent<'_> {
         Outcome::Failure,
     );
     ev.reason = Some("authentication failure");
-    fill_kv(&mut ev, kv);
+    fill_kv(&mut ev, role_of(svc), kv);
     ev
 }
 
-pub(super) fn fill_kv<'a>(ev: &mut AuthEvent<'a>, kv: &'a str) {
+fn fill_kv<'a>(ev: &mut AuthEvent<'a>, role: Role, kv: &'a str) {
     let mut rest = kv.trim_start();
+    let (mut logname, mut ruser, mut user, mut uid) = ("", "", "", None);
     while !rest.is_empty() {
         if let Some(u) = rest.strip_prefix("user=") {
-            let u = u.trim();
-            if !u.is_empty() {
-                ev.user = Some(Cow::Borrowed(u));
-            }
+            user = u.trim();
             break;
         }
         let (tok, r) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -106,9 +148,24 @@ pub(super) fn fill_kv<'a>(ev: &mut AuthEvent<'a>, kv: &'a str) {
         match k {
             "tty" if !v.is_empty() => ev.tty = Some(Cow::Borrowed(v)),
             "rhost" if !v.is_empty() => ev.set_host(v),
-            "uid" => ev.user_id = parse_u32(v),
+            "uid" => uid = parse_u32(v),
+            "logname" => logname = v,
+            "ruser" => ruser = v,
             _ => {}
         }
+    }
+    let some = |s: &'a str| (!s.is_empty()).then_some(Cow::Borrowed(s));
+    match role {
+        Role::Switch => {
+            ev.user = some(ruser).or_else(|| some(logname));
+            ev.target_user = some(user);
+            ev.user_id = uid;
+        }
+        Role::Caller => {
+            ev.user = some(user);
+            ev.user_id = uid;
+        }
+        Role::Login => ev.user = some(user),
     }
 }
 
@@ -118,7 +175,7 @@ pub(super) fn more_failures(rest: &str) -> Option<AuthEvent<'_>> {
     let (n, kv) = rest.split_once(" more authentication failure")?;
     parse_u32(n)?;
     let kv = kv.strip_prefix("s;").or_else(|| kv.strip_prefix(";"))?;
-    let mut ev = auth_failure(kv);
+    let mut ev = auth_failure("sshd", kv);
     ev.reason = Some("more authentication failures");
     ev.service = Some(Cow::Borrowed("sshd"));
     Some(ev)
@@ -133,8 +190,8 @@ fn name_of(s: &str) -> &str {
 }
 
 /// `session opened for user X(uid=N) by Y(uid=M)` / `session closed for user X`
-fn session<'a>(svc: &'a str, text: &'a str) -> Option<AuthEvent<'a>> {
-    let mut ev = if let Some(r) = text.strip_prefix("session opened for user ") {
+fn session(text: &str) -> Option<AuthEvent<'_>> {
+    let ev = if let Some(r) = text.strip_prefix("session opened for user ") {
         let mut ev = AuthEvent::new(
             "session_opened",
             Category::Session,
@@ -170,7 +227,6 @@ fn session<'a>(svc: &'a str, text: &'a str) -> Option<AuthEvent<'a>> {
     } else {
         return None;
     };
-    ev.service = Some(Cow::Borrowed(svc));
     Some(ev)
 }
 
@@ -210,6 +266,59 @@ mod tests {
             ev.source_ip,
             Some("80.94.95.229".parse::<IpAddr>().unwrap())
         );
+    }
+
+    /// `uid=` is the id of the process that called PAM: sshd's (0) is not the user's, so
+    /// only services whose caller is `user.name` (su, sudo) give `user.id`.
+    #[test]
+    fn uid_is_the_callers() {
+        let ev = recognise("sshd", None, "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.5  user=alice").unwrap();
+        assert_eq!(
+            (ev.user_name(), ev.user_id, ev.target_user.as_deref()),
+            (Some("alice"), None, None)
+        );
+        let ev = recognise("login", None, "pam_unix(login:auth): authentication failure; logname=LOGIN uid=0 euid=0 tty=tty1 ruser= rhost=  user=alice").unwrap();
+        assert_eq!((ev.user_name(), ev.user_id), (Some("alice"), None));
+        let ev = recognise("sudo", None, "pam_unix(sudo:auth): authentication failure; logname=alice uid=1001 euid=0 tty=/dev/pts/3 ruser=alice rhost=  user=alice").unwrap();
+        assert_eq!((ev.user_name(), ev.user_id), (Some("alice"), Some(1001)));
+    }
+
+    /// Linux-PAM before 0.99 logged under `<service>(<module>)`, without the
+    /// `module(service:kind): ` prefix.
+    #[test]
+    fn legacy_ident() {
+        let ev = recognise("sshd(pam_unix)", Some(3), "authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=192.0.2.47  user=root").unwrap();
+        assert_eq!(
+            (
+                ev.action,
+                ev.attempts,
+                ev.user_name(),
+                ev.service.as_deref()
+            ),
+            ("pam_auth_failure", 0, Some("root"), Some("sshd"))
+        );
+        assert_eq!(ev.source_ip, Some("192.0.2.47".parse::<IpAddr>().unwrap()));
+        // A service that logs nothing else: the PAM line is the attempt.
+        let ev = recognise(
+            "vsftpd(pam_unix)",
+            None,
+            "authentication failure; logname= uid=0 euid=0 tty= ruser= rhost=192.0.2.48  user=ftp",
+        )
+        .unwrap();
+        assert_eq!((ev.attempts, ev.user_name()), (1, Some("ftp")));
+        let rep = "message repeated 2 times: [ authentication failure; logname= uid=0 euid=0 tty= ruser= rhost=192.0.2.48  user=ftp]";
+        assert_eq!(
+            recognise("vsftpd(pam_unix)", None, rep).unwrap().attempts,
+            2
+        );
+        let ev = recognise("sshd(pam_unix)", None, "session closed for user bob").unwrap();
+        assert_eq!((ev.action, ev.user_name()), ("session_closed", Some("bob")));
+        for program in ["sshd(pam_unix", "(pam_unix)", "sshd(unix)", "a b(pam_unix)"] {
+            assert!(
+                recognise(program, None, "authentication failure; rhost=1.2.3.4").is_none(),
+                "{program}"
+            );
+        }
     }
 
     #[test]

@@ -172,6 +172,18 @@ pub(super) fn su(msg: &str) -> Option<AuthEvent<'_>> {
         ev.target_user = Some(Cow::Borrowed(target));
         return Some(ev);
     }
+    // BSD su (FreeBSD, OpenBSD, NetBSD): `BAD SU bob to root on /dev/ttyp0` on a
+    // failure, `bob to root on /dev/ttyp0` on a success (`"%s to %s%s"`, the last part
+    // ` on <tty>` or empty).
+    if let Some(r) = m.strip_prefix("BAD SU ") {
+        return bsd_su(r, false).map(|mut ev| {
+            ev.attempts = 1;
+            ev
+        });
+    }
+    if let Some(ev) = bsd_su(m, true) {
+        return Some(ev);
+    }
     if let Some(r) = m.strip_prefix("+ ").or_else(|| m.strip_prefix("- ")) {
         let ok = m.starts_with('+');
         let (tty, pair) = r.split_once(' ')?;
@@ -186,9 +198,37 @@ pub(super) fn su(msg: &str) -> Option<AuthEvent<'_>> {
     None
 }
 
+/// `<caller> to <target>[ on <tty>]`: account names have no blanks, so anything else
+/// (a sentence that happens to hold " to ") is not this line.
+fn bsd_su(r: &str, ok: bool) -> Option<AuthEvent<'_>> {
+    let (user, r) = r.split_once(" to ")?;
+    let (target, tty) = match r.split_once(" on ") {
+        Some((t, tty)) => (t, Some(tty)),
+        None => (r, None),
+    };
+    let name = |s: &str| !s.is_empty() && !s.contains(' ');
+    if !name(user) || !name(target) || !tty.is_none_or(name) {
+        return None;
+    }
+    let mut ev = AuthEvent::new(
+        "su",
+        Category::Authentication,
+        types::INFO,
+        if ok {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        },
+    );
+    ev.user = Some(Cow::Borrowed(user));
+    ev.target_user = Some(Cow::Borrowed(target));
+    ev.tty = tty.map(Cow::Borrowed);
+    Some(ev)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::{recognise, Category, Outcome};
+    use super::super::{recognise, AuthEvent, Category, Outcome};
 
     #[test]
     fn sudo_command() {
@@ -310,5 +350,69 @@ mod tests {
         let ev = recognise("su", None, "pam_unix(su:auth): authentication failure; logname=bob uid=1000 euid=0 tty=/dev/pts/0 ruser=bob rhost=  user=root").unwrap();
         assert_eq!(ev.attempts, 0);
         assert!(recognise("su", None, "No passwd entry for user 'x'").is_none());
+    }
+
+    /// Who acted is `user.name`, whom they became `user.target.name`, and a `uid=` is
+    /// the caller's: util-linux su, shadow su, BSD su, Linux-PAM's pam_unix (current and
+    /// before 0.99, when it logged under `su(pam_unix)`).
+    #[test]
+    fn su_caller_and_target() {
+        fn check(program: &str, line: &'static str, ok: bool, attempts: u32) -> AuthEvent<'static> {
+            let ev = recognise(program, Some(7), line).unwrap_or_else(|| panic!("{line}"));
+            assert_eq!(
+                (ev.user_name(), ev.target_user.as_deref()),
+                (Some("bob"), Some("root")),
+                "{line}"
+            );
+            let outcome = if ok {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            };
+            assert_eq!((ev.outcome, ev.attempts), (outcome, attempts), "{line}");
+            // The same line repeated counts its attempts each time.
+            let rep = format!("message repeated 3 times: [ {line}]");
+            assert_eq!(
+                recognise(program, Some(7), &rep).unwrap().attempts,
+                attempts * 3
+            );
+            ev
+        }
+        check("su", "FAILED SU (to root) bob on pts/0", false, 1);
+        check("su", "(to root) bob on pts/0", true, 0);
+        check("su", "FAILED su for root by bob", false, 1);
+        check("su", "- /dev/pts/0 bob:root", false, 0);
+        let ev = check("su", "BAD SU bob to root on /dev/ttyp0", false, 1);
+        assert_eq!(ev.tty.as_deref(), Some("/dev/ttyp0"));
+        let ev = check("su", "BAD SU bob to root", false, 1);
+        assert_eq!(ev.tty, None);
+        check("su", "bob to root on /dev/ttyp0", true, 0);
+        // su's own line counts; its PAM line is the same attempt.
+        let ev = check("su", "pam_unix(su:auth): authentication failure; logname=bob uid=1000 euid=0 tty=/dev/pts/0 ruser=bob rhost=  user=root", false, 0);
+        assert_eq!(
+            (ev.user_id, ev.service.as_deref()),
+            (Some(1000), Some("su"))
+        );
+        let ev = check("su-l", "pam_unix(su-l:auth): authentication failure; logname=bob uid=1000 euid=0 tty=pts/1 ruser= rhost=  user=root", false, 0);
+        assert_eq!(ev.user_id, Some(1000));
+        let ev = check("su(pam_unix)", "authentication failure; logname=bob uid=1000 euid=0 tty=pts/0 ruser=bob rhost=  user=root", false, 0);
+        assert_eq!(
+            (ev.action, ev.user_id, ev.service.as_deref()),
+            ("pam_auth_failure", Some(1000), Some("su"))
+        );
+        let ev = recognise(
+            "su(pam_unix)",
+            Some(7),
+            "session opened for user root by bob(uid=1000)",
+        )
+        .unwrap();
+        assert_eq!(
+            (ev.action, ev.user_name(), ev.target_user.as_deref()),
+            ("session_opened", Some("bob"), Some("root"))
+        );
+        // Sentences with " to " are not BSD su lines.
+        for line in ["switching to root now", "a to b on c d", "BAD SU  to root"] {
+            assert!(recognise("su", None, line).is_none(), "{line}");
+        }
     }
 }

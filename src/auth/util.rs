@@ -125,20 +125,55 @@ pub(crate) fn host_port_exact(s: &str) -> Option<(&str, Option<u16>)> {
     }
 }
 
-/// Key info after `ssh2: ` is server-formatted: `TYPE FINGERPRINT`, or a certificate
-/// description starting with `TYPE-CERT`.
-fn valid_key_info(info: &str) -> bool {
-    let mut it = info.split(' ');
-    let first = it.next().unwrap_or("");
-    if first.ends_with("-CERT") || first.ends_with("-cert") {
-        return true;
-    }
-    matches!((it.next(), it.next()), (Some(fp), None) if !fp.is_empty())
+/// What follows `sshN: ` (OpenSSH's `authctxt->auth_method_info`, or the `ruser` of
+/// old rhosts logins), by whether it can hold client-chosen text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Info {
+    /// Server-formatted tokens without blanks (`TYPE FINGERPRINT`): a ` from ` in it
+    /// cannot be, so the rightmost well-formed tail is the only one.
+    Fixed,
+    /// Holds text the client (or a certificate it presents) chose: a certificate's key
+    /// id (`TYPE-CERT FP ID <key id> (serial N) CA TYPE FP`), hostbased's
+    /// `client user "<cuser>", client host "<chost>"`, `ruser <name>`. Such text may
+    /// itself look like a tail, so every candidate is checked (see [`split_login`]).
+    Free,
 }
 
-/// A well-formed tail after ` from `: `<host>[ port <n>][ ssh2[: info]]` where `ssh2`
-/// is required when `proto` is set.
-fn parse_from_tail(tail: &str, proto: bool) -> Option<(&str, Option<u16>)> {
+fn classify_info(info: &str) -> Option<Info> {
+    if let Some(r) = info.strip_prefix("ruser ") {
+        return (!r.is_empty()).then_some(Info::Free);
+    }
+    let hostbased = |s: &str| {
+        s.strip_prefix("client user \"")
+            .and_then(|s| s.strip_suffix('"'))
+            .is_some_and(|s| s.contains("\", client host \""))
+    };
+    if hostbased(info) {
+        return Some(Info::Free);
+    }
+    let (kind, rest) = first_token(info);
+    if kind.is_empty() {
+        return None;
+    }
+    if kind.ends_with("-CERT") || kind.ends_with("-cert") {
+        return (rest.contains(" ID ") || rest.contains(" CA ")).then_some(Info::Free);
+    }
+    let (fp, extra) = first_token(rest);
+    if fp.is_empty() {
+        return None;
+    }
+    if extra.is_empty() {
+        return Some(Info::Fixed);
+    }
+    // `TYPE FP, client user "...", client host "..."` (hostbased with the key).
+    (fp.ends_with(',') && hostbased(extra)).then_some(Info::Free)
+}
+
+/// A well-formed tail after ` from `: `<host>[ port <n>]` and, when `proto` is set (the
+/// `Accepted`/`Failed` lines), optionally ` ssh1|ssh2[: <info>]` or the ssh1 form
+/// ` ruser <name>`; old and ssh1 lines carry no `sshN`, some no port. Returns the host,
+/// the port and the kind of info after it, if any.
+fn parse_from_tail(tail: &str, proto: bool) -> Option<(&str, Option<u16>, Option<Info>)> {
     let (host, rest) = first_token(tail);
     if host.is_empty() {
         return None;
@@ -150,47 +185,86 @@ fn parse_from_tail(tail: &str, proto: bool) -> Option<(&str, Option<u16>)> {
         }
         None => (None, rest),
     };
-    let rest = if proto {
-        let r = rest
-            .strip_prefix("ssh2")
-            .or_else(|| rest.strip_prefix("ssh1"))?;
+    let info = if !proto || rest.is_empty() {
+        None
+    } else if let Some(r) = rest
+        .strip_prefix("ssh2")
+        .or_else(|| rest.strip_prefix("ssh1"))
+    {
         if r.is_empty() {
-            r
+            None
         } else {
-            let info = r.strip_prefix(": ")?;
-            if !valid_key_info(info) {
-                return None;
-            }
-            ""
+            Some(classify_info(r.strip_prefix(": ")?)?)
         }
+    } else if rest.starts_with("ruser ") && port.is_some() {
+        Some(classify_info(rest)?)
     } else {
-        rest
+        return None;
     };
-    if !rest.is_empty() {
+    if !proto && !rest.is_empty() {
         return None;
     }
     if parse_ip(host).is_none() && !is_hostname(host) {
         return None;
     }
-    Some((host, port))
+    Some((host, port, info))
 }
 
-/// Splits `<user> from <host>[ port <n>][ ssh2[: info]]` at the *rightmost* ` from `
-/// whose tail is well-formed: client-chosen text (the user) comes first, so an address
-/// injected into a username is never taken as the source.
-pub(crate) fn split_user_from(rest: &str, proto: bool) -> Option<(&str, &str, Option<u16>)> {
+/// Splits `<user> from <host>[ port <n>]` at the *rightmost* ` from ` whose tail is
+/// well-formed: client-chosen text (the user) comes first, so an address injected into
+/// a username is never taken as the source.
+pub(crate) fn split_user_from(rest: &str) -> Option<(&str, &str, Option<u16>)> {
     for i in rfind_iter(rest, " from ") {
-        if let Some((host, port)) = parse_from_tail(&rest[i + 6..], proto) {
+        if let Some((host, port, _)) = parse_from_tail(&rest[i + 6..], false) {
             return Some((&rest[..i], host, port));
         }
     }
     // An empty user: "Invalid user  from 1.2.3.4" leaves "from ..." at the start.
-    if let Some(tail) = rest.strip_prefix("from ") {
-        if let Some((host, port)) = parse_from_tail(tail, proto) {
-            return Some(("", host, port));
+    let (host, port, _) = parse_from_tail(rest.strip_prefix("from ")?, false)?;
+    Some(("", host, port))
+}
+
+/// The user and source of an `Accepted`/`Failed` line's `<user> from <tail>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoginTail<'a> {
+    /// One reading: user, host, port.
+    One(&'a str, &'a str, Option<u16>),
+    /// Client-chosen text on both sides of the server's ` from <host> port <n> sshN: `
+    /// (the user before it, a certificate's key id or hostbased's client user and host
+    /// after it) can be made to read as two well-formed lines with two different
+    /// sources. The server's own address cannot be told from the forged one, so the
+    /// line gives neither source nor user; the connection's other lines may.
+    Ambiguous,
+}
+
+/// Like [`split_user_from`] for `Accepted`/`Failed` lines, whose tail may end in
+/// auth-info. When the rightmost well-formed tail's info is fixed tokens (a key
+/// fingerprint) or absent, it is the only reading: no other ` from ` can be followed by
+/// a complete tail that takes in this one. When it holds client text, every other
+/// candidate is checked too, and two readings with different hosts are
+/// [`LoginTail::Ambiguous`].
+pub(crate) fn split_login(rest: &str) -> Option<LoginTail<'_>> {
+    let mut found: Option<(&str, &str, Option<u16>)> = None;
+    for i in rfind_iter(rest, " from ") {
+        let Some((host, port, info)) = parse_from_tail(&rest[i + 6..], true) else {
+            continue;
+        };
+        match found {
+            None => {
+                found = Some((&rest[..i], host, port));
+                if info != Some(Info::Free) {
+                    break;
+                }
+            }
+            Some((_, h, _)) if h != host => return Some(LoginTail::Ambiguous),
+            Some(_) => {}
         }
     }
-    None
+    if let Some((user, host, port)) = found {
+        return Some(LoginTail::One(user, host, port));
+    }
+    let (host, port, _) = parse_from_tail(rest.strip_prefix("from ")?, true)?;
+    Some(LoginTail::One("", host, port))
 }
 
 /// Splits `<user> <host> port <n>` from the right (sshd's "authenticating user" form).
@@ -256,24 +330,35 @@ mod tests {
 
     #[test]
     fn user_from_rightmost() {
-        let (u, h, p) =
-            split_user_from("x from 1.2.3.4 port 22 from 5.6.7.8 port 1 ssh2", true).unwrap();
-        assert_eq!((u, h, p), ("x from 1.2.3.4 port 22", "5.6.7.8", Some(1)));
+        let one = |s| match split_login(s) {
+            Some(LoginTail::One(u, h, p)) => Some((u, h, p)),
+            _ => None,
+        };
+        assert_eq!(
+            one("x from 1.2.3.4 port 22 from 5.6.7.8 port 1 ssh2"),
+            Some(("x from 1.2.3.4 port 22", "5.6.7.8", Some(1)))
+        );
         // Injected text that ends with a well-formed tail but is followed by more text
         // is not a tail.
-        let (u, h, _) = split_user_from(
-            "a from 6.6.6.6 port 2 ssh2 b from 7.7.7.7 port 3 ssh2",
-            true,
-        )
-        .unwrap();
-        assert_eq!((u, h), ("a from 6.6.6.6 port 2 ssh2 b", "7.7.7.7"));
-        let (u, h, p) =
-            split_user_from("bob from 1.2.3.4 port 5 ssh2: RSA SHA256:abc", true).unwrap();
-        assert_eq!((u, h, p), ("bob", "1.2.3.4", Some(5)));
+        assert_eq!(
+            one("a from 6.6.6.6 port 2 ssh2 b from 7.7.7.7 port 3 ssh2"),
+            Some(("a from 6.6.6.6 port 2 ssh2 b", "7.7.7.7", Some(3)))
+        );
+        assert_eq!(
+            one("bob from 1.2.3.4 port 5 ssh2: RSA SHA256:abc"),
+            Some(("bob", "1.2.3.4", Some(5)))
+        );
         // A key info with extra words is not server-formatted.
-        assert!(split_user_from("bob from 1.2.3.4 port 5 ssh2: a b c", true).is_none());
-        assert!(split_user_from("bob from 1.2.3.4 port x ssh2", true).is_none());
-        assert_eq!(split_user_from(" from 1.2.3.4", false).unwrap().0, "");
+        assert_eq!(split_login("bob from 1.2.3.4 port 5 ssh2: a b c"), None);
+        assert_eq!(split_login("bob from 1.2.3.4 port x ssh2"), None);
+        // No trailer, no port (old and ssh1 lines).
+        assert_eq!(
+            one("bob from 1.2.3.4 port 5"),
+            Some(("bob", "1.2.3.4", Some(5)))
+        );
+        assert_eq!(one("bob from 1.2.3.4"), Some(("bob", "1.2.3.4", None)));
+        assert_eq!(split_user_from(" from 1.2.3.4").unwrap().0, "");
+        assert_eq!(split_user_from("x from 1.2.3.4 ssh2"), None);
     }
 
     #[test]

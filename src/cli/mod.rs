@@ -120,8 +120,7 @@ pub enum ShowArg {
     Auth,
     /// alerts only
     Alerts,
-    /// the lines not recognised as authentication events, as read (like
-    /// fail2ban-regex's missed lines)
+    /// the lines not recognised as authentication events, verbatim (like fail2ban-regex's missed lines)
     Unmatched,
     /// the summary only
     None,

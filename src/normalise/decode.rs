@@ -2,9 +2,16 @@
 //!
 //! Every consumer of the journal goes through [`Normaliser::decode`]: the sealer (which
 //! renders the event), the detector (also while it catches up after a restart) and
-//! `sealtrail replay`. It is a pure function of the record and the configured sources,
-//! so the same record gives the same event, the same audit fields and the same
-//! detector input wherever it is decoded, and again after a crash.
+//! `sealtrail replay`. The event is a pure function of the record and the configured
+//! sources, so the same record gives the same event and the same sealed line wherever
+//! it is decoded, and again after a crash.
+//!
+//! One thing is not: what an SSH line lacks (an address, a user) is filled from the
+//! earlier lines of its connection ([`crate::auth::Connections`], bounded), and marked
+//! in [`AuthEvent::from_connection`]. Those facts reach the detector, which reads the
+//! journal in order, but are never sealed or forwarded (see `sealed.rs`): a sealed line
+//! says only what its record says. A consumer that starts reading in the middle of a
+//! connection (after a restart) has not seen its earlier lines and fills nothing.
 //!
 //! Decoding borrows: an [`Input`] holds what the event's strings point into (the
 //! record's text, or a journal entry's fields), and the [`Decoded`] event borrows it.
@@ -81,10 +88,15 @@ impl Decoded<'_> {
     /// `auth.log`), when the time of reading would put a month of failures into one
     /// detector window. An application's clock is not ours either.
     pub fn detector_time_ns(&self) -> i64 {
-        match self.event.kind {
-            RecordKind::Syslog | RecordKind::App => self.event.received_ns,
-            RecordKind::FileLine | RecordKind::Journald => self.event.time_ns(),
-        }
+        detector_time_ns(&self.event)
+    }
+}
+
+/// See [`Decoded::detector_time_ns`].
+fn detector_time_ns(event: &Event<'_>) -> i64 {
+    match event.kind {
+        RecordKind::Syslog | RecordKind::App => event.received_ns,
+        RecordKind::FileLine | RecordKind::Journald => event.time_ns(),
     }
 }
 
@@ -116,7 +128,11 @@ impl Normaliser {
             }
             Input::Audit { event: None, .. } => event.parse_failure = true,
         }
-        let auth = event.auth();
+        let mut auth = event.auth();
+        if let Some(a) = auth.as_mut() {
+            self.connections
+                .apply(event.hostname, detector_time_ns(&event), a);
+        }
         Decoded { event, auth }
     }
 }

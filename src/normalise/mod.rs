@@ -178,6 +178,9 @@ pub struct Normaliser {
     /// config since): UTC and no observer name.
     unknown_zone: ZoneCache,
     ecs: EcsWriter,
+    /// What earlier lines of each SSH connection said (bounded; see
+    /// [`crate::auth::Connections`]).
+    connections: crate::auth::Connections,
 }
 
 impl Normaliser {
@@ -197,6 +200,7 @@ impl Normaliser {
             listeners,
             unknown_zone: ZoneCache::new(TimeZoneSpec::Utc),
             ecs: EcsWriter::default(),
+            connections: crate::auth::Connections::new(),
         }
     }
 

@@ -65,7 +65,7 @@ impl Normaliser {
             },
             message: event::message_ref(ev.original, ev.message),
             tags,
-            auth: auth.map(sealed_auth),
+            auth: auth.map(|a| sealed_auth(a, false)),
             journal: ev.journal.as_ref().map(|j| SealedJournal {
                 cursor: j.cursor.map(Cow::Borrowed),
                 unit: j.unit.map(Cow::Borrowed),
@@ -102,25 +102,71 @@ impl Normaliser {
         ecs.write(&self.sealed(position, ev, auth), &self.stream, out);
         self.ecs = ecs;
     }
+
+    /// Appends the ECS line of this event as the detector sees it (no `\n`): with the
+    /// facts filled from the connection's other lines, named in
+    /// `sealtrail.auth.from_connection` (`["source.ip", "user.name"]`). What `sealtrail
+    /// replay` prints; never sealed.
+    pub fn write_detected(
+        &mut self,
+        position: u64,
+        ev: &Event<'_>,
+        auth: Option<&AuthEvent<'_>>,
+        out: &mut Vec<u8>,
+    ) {
+        let Some(a) = auth.filter(|a| !a.from_connection.is_empty()) else {
+            return self.write(position, ev, auth, out);
+        };
+        let start = out.len();
+        let mut ecs = std::mem::take(&mut self.ecs);
+        let mut view = self.sealed(position, ev, None);
+        view.auth = Some(sealed_auth(a, true));
+        ecs.write(&view, &self.stream, out);
+        self.ecs = ecs;
+        // `"auth":{` opens `sealtrail.auth`; inside JSON strings a quote is escaped, so
+        // the key cannot be matched there.
+        const KEY: &[u8] = b"\"auth\":{";
+        let Some(i) = memchr::memmem::find(&out[start..], KEY) else {
+            return;
+        };
+        let mut member = b"\"from_connection\":[".to_vec();
+        for (n, f) in a.from_connection.fields().enumerate() {
+            if n > 0 {
+                member.push(b',');
+            }
+            member.push(b'"');
+            member.extend_from_slice(f.as_bytes());
+            member.push(b'"');
+        }
+        member.extend_from_slice(b"],");
+        let at = start + i + KEY.len();
+        out.splice(at..at, member);
+    }
 }
 
-fn sealed_auth<'a>(a: &'a AuthEvent<'a>) -> SealedAuth<'a> {
+/// The sealed view of `a`. What came from other lines of the connection
+/// ([`AuthEvent::from_connection`]) is left out unless `with_connection`: a sealed (and
+/// forwarded) line says only what its own record says, and stays a pure function of
+/// it.
+fn sealed_auth<'a>(a: &'a AuthEvent<'a>, with_connection: bool) -> SealedAuth<'a> {
     let text = |v: &'a Option<Cow<'a, str>>| v.as_deref().map(Cow::Borrowed);
+    let own_source = with_connection || !a.from_connection.source;
+    let own_user = with_connection || !a.from_connection.user;
     SealedAuth {
         category: Keywords::Static(a.category.ecs()),
         kind_type: Keywords::Static(a.kind_type),
         action: Cow::Borrowed(a.action),
         outcome: Cow::Borrowed(a.outcome.as_str()),
         reason: a.reason.map(Cow::Borrowed),
-        user: a.user_name().map(Cow::Borrowed),
+        user: a.user_name().filter(|_| own_user).map(Cow::Borrowed),
         user_id: a.user_id,
         target_user: a
             .target_user
             .as_deref()
             .filter(|t| !t.is_empty())
             .map(Cow::Borrowed),
-        source_ip: a.source_ip,
-        source_port: a.source_port,
+        source_ip: a.source_ip.filter(|_| own_source),
+        source_port: a.source_port.filter(|_| own_source),
         source_domain: text(&a.source_domain),
         attempts: a.attempts,
         method: a.method.map(Cow::Borrowed),

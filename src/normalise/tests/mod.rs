@@ -4,6 +4,7 @@ use base64::Engine as _;
 use chrono::{Local, NaiveDate, TimeZone, Utc};
 use serde_json::{json, Value};
 
+mod connection;
 mod records;
 
 /// ns since the epoch for a UTC date-time.

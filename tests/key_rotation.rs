@@ -511,18 +511,9 @@ async fn a_fork_signed_by_the_retired_key_is_misplaced_retired_and_a_duplicate()
 /// Re-signs the segment file at `path` with `key` (its seal otherwise unchanged, so
 /// the data still matches and only the key differs).
 fn resign(path: &Path, key: &SigningKey) {
-    use ed25519_dalek::Signer;
-    let bytes = std::fs::read(path).unwrap();
-    let found = sealtrail::segment::read_seal(&mut std::io::Cursor::new(&bytes)).unwrap();
-    let mut s = found.seal;
-    s.key_id = sealtrail::keys::key_id(&key.verifying_key());
-    s.signature = key.sign(&s.signed_bytes()).to_bytes();
-    let payload = s.to_bytes();
-    let mut obj = bytes[..found.seal_start as usize].to_vec();
-    obj.extend_from_slice(&0x184D_2A53u32.to_le_bytes());
-    obj.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    obj.extend_from_slice(&payload);
-    std::fs::write(path, obj).unwrap();
+    reseal_file(path, key, |s| {
+        s.key_id = sealtrail::keys::key_id(&key.verifying_key())
+    });
 }
 
 #[test]

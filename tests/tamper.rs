@@ -88,14 +88,6 @@ impl Archive {
             .unwrap()
     }
 
-    fn seal_at(&self, loc: &str) -> Seal {
-        self.segs
-            .iter()
-            .find(|(l, _)| l == loc)
-            .map(|(_, s)| s.clone())
-            .unwrap()
-    }
-
     fn seal(&self, stream: &str, seq: u64) -> Seal {
         self.segs
             .iter()
@@ -660,17 +652,7 @@ async fn a_fork_stored_under_a_wrong_key_is_still_a_duplicate_seq() {
 
 /// Replaces the seal of `loc` with `f(seal)`, signed with the chain's key.
 fn reseal(a: &Archive, loc: &str, f: impl FnOnce(&mut Seal)) {
-    let mut s = a.seal_at(loc);
-    f(&mut s);
-    use ed25519_dalek::Signer;
-    s.signature = key().sign(&s.signed_bytes()).to_bytes();
-    let bytes = std::fs::read(a.file(loc)).unwrap();
-    let payload = s.to_bytes();
-    let mut obj = bytes[..s.data_len as usize].to_vec();
-    obj.extend_from_slice(&0x184D_2A53u32.to_le_bytes());
-    obj.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    obj.extend_from_slice(&payload);
-    std::fs::write(a.file(loc), obj).unwrap();
+    common::reseal_file(&a.file(loc), &key(), f);
 }
 
 #[tokio::test]

@@ -134,20 +134,7 @@ pub(super) fn su(msg: &str) -> Option<AuthEvent<'_>> {
     if m.starts_with("pam_") {
         return pam::recognise(m);
     }
-    let new = |ok: bool| {
-        let mut ev = AuthEvent::new(
-            "su",
-            Category::Authentication,
-            types::INFO,
-            if ok {
-                Outcome::Success
-            } else {
-                Outcome::Failure
-            },
-        );
-        ev.attempts = u32::from(!ok);
-        ev
-    };
+    let new = su_event;
     if let Some(r) = m
         .strip_prefix("(to ")
         .or_else(|| m.strip_prefix("FAILED SU (to "))
@@ -176,10 +163,7 @@ pub(super) fn su(msg: &str) -> Option<AuthEvent<'_>> {
     // failure, `bob to root on /dev/ttyp0` on a success (`"%s to %s%s"`, the last part
     // ` on <tty>` or empty).
     if let Some(r) = m.strip_prefix("BAD SU ") {
-        return bsd_su(r, false).map(|mut ev| {
-            ev.attempts = 1;
-            ev
-        });
+        return bsd_su(r, false);
     }
     if let Some(ev) = bsd_su(m, true) {
         return Some(ev);
@@ -210,6 +194,15 @@ fn bsd_su(r: &str, ok: bool) -> Option<AuthEvent<'_>> {
     if !name(user) || !name(target) || !tty.is_none_or(name) {
         return None;
     }
+    let mut ev = su_event(ok);
+    ev.user = Some(Cow::Borrowed(user));
+    ev.target_user = Some(Cow::Borrowed(target));
+    ev.tty = tty.map(Cow::Borrowed);
+    Some(ev)
+}
+
+/// An `su` verdict: a failure is one password attempt, a success none.
+fn su_event<'a>(ok: bool) -> AuthEvent<'a> {
     let mut ev = AuthEvent::new(
         "su",
         Category::Authentication,
@@ -220,10 +213,8 @@ fn bsd_su(r: &str, ok: bool) -> Option<AuthEvent<'_>> {
             Outcome::Failure
         },
     );
-    ev.user = Some(Cow::Borrowed(user));
-    ev.target_user = Some(Cow::Borrowed(target));
-    ev.tty = tty.map(Cow::Borrowed);
-    Some(ev)
+    ev.attempts = u32::from(!ok);
+    ev
 }
 
 #[cfg(test)]

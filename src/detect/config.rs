@@ -358,19 +358,7 @@ impl DetectConfig {
     pub fn validate(&self) -> Result<(), DetectError> {
         super::custom::compile(&self.rule, super::BUILTIN)?;
         self.access.validate()?;
-        let rules = [
-            ("brute_force", self.brute_force.common()),
-            ("invalid_user", self.invalid_user.common()),
-            (
-                "success_after_failures",
-                self.success_after_failures.common(),
-            ),
-            ("password_spray", self.password_spray.common()),
-            ("distributed_guessing", self.distributed_guessing.common()),
-            ("sudo_failure", self.sudo_failure.common()),
-            ("not_in_sudoers", self.not_in_sudoers.common()),
-        ];
-        for (key, r) in rules {
+        for (key, r) in self.rule_commons() {
             if r.threshold == 0 || r.threshold > MAX_THRESHOLD {
                 return Err(bad(
                     &format!("{key}.threshold"),
@@ -411,15 +399,19 @@ impl DetectConfig {
         Ok(())
     }
 
-    pub(super) fn rule_commons(&self) -> impl Iterator<Item = RuleCommon<'_>> {
+    /// The counting rules' common fields, by rule id (the `[detect.<id>]` table).
+    pub(super) fn rule_commons(&self) -> impl Iterator<Item = (&'static str, RuleCommon<'_>)> {
         [
-            self.brute_force.common(),
-            self.invalid_user.common(),
-            self.success_after_failures.common(),
-            self.password_spray.common(),
-            self.distributed_guessing.common(),
-            self.sudo_failure.common(),
-            self.not_in_sudoers.common(),
+            ("brute_force", self.brute_force.common()),
+            ("invalid_user", self.invalid_user.common()),
+            (
+                "success_after_failures",
+                self.success_after_failures.common(),
+            ),
+            ("password_spray", self.password_spray.common()),
+            ("distributed_guessing", self.distributed_guessing.common()),
+            ("sudo_failure", self.sudo_failure.common()),
+            ("not_in_sudoers", self.not_in_sudoers.common()),
         ]
         .into_iter()
     }

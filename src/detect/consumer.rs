@@ -19,6 +19,7 @@
 //! in the snapshot while the queue is full), so the detector can never be what keeps a
 //! full journal from being reclaimed.
 
+use super::custom::Subject;
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -304,20 +305,22 @@ impl DetectorConsumer {
         };
         let input = Input::of(&rec);
         let decoded = self.normaliser.decode(&rec, &input);
-        if decoded.auth.is_none() && decoded.event.audit.is_none() {
-            return;
-        }
+        // An authentication event goes to the login rules, an application's audit
+        // event to the access rules; anything else to none.
+        let subject = match (&decoded.auth, decoded.event.audit) {
+            (Some(auth), _) => Subject::Auth(auth),
+            (None, Some(audit)) => Subject::Access(audit),
+            (None, None) => return,
+        };
         let id = &mut run.event_id;
         id.clear();
         id.push_str(&self.stream);
         id.push(':');
         id.push_str(itoa::Buffer::new().format(pos));
         let t = decoded.detector_time_ns();
-        let alerts = match (&decoded.auth, decoded.event.audit) {
-            (Some(auth), _) => run.detector.observe(t, id, auth),
-            // An application's audit event: the access rules.
-            (None, Some(audit)) => run.detector.observe_access(t, id, audit),
-            (None, None) => Vec::new(),
+        let alerts = match subject {
+            Subject::Auth(auth) => run.detector.observe(t, id, auth),
+            Subject::Access(audit) => run.detector.observe_access(t, id, audit),
         };
         for (i, alert) in alerts.iter().enumerate() {
             let index = u16::try_from(i).unwrap_or(u16::MAX);

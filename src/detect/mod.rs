@@ -189,7 +189,7 @@ fn clamp_cfg(mut cfg: DetectConfig) -> DetectConfig {
 /// The longest window of any rule (ns): state older than this counts for nothing.
 fn longest_window(cfg: &DetectConfig) -> i64 {
     cfg.rule_commons()
-        .map(|r| r.window)
+        .map(|(_, r)| r.window)
         .chain([cfg.root_login.window])
         .max()
         .map(ns)
@@ -296,18 +296,8 @@ impl Detector {
     /// What a built-in rule's alert adds to its message: the rule id, the threshold it
     /// crossed, and where to tune it.
     fn tuning(&self, rule: &str) -> String {
-        let c = &self.cfg;
-        let common = match rule {
-            "brute_force" => Some(c.brute_force.common()),
-            "invalid_user" => Some(c.invalid_user.common()),
-            "success_after_failures" => Some(c.success_after_failures.common()),
-            "password_spray" => Some(c.password_spray.common()),
-            "distributed_guessing" => Some(c.distributed_guessing.common()),
-            "sudo_failure" => Some(c.sudo_failure.common()),
-            "not_in_sudoers" => Some(c.not_in_sudoers.common()),
-            _ => None,
-        };
-        match common {
+        let common = self.cfg.rule_commons().find(|(id, _)| *id == rule);
+        match common.map(|(_, r)| r) {
             Some(r) => format!(
                 " (rule {rule}: threshold {} within {}; tune [detect.{rule}] threshold, window, allow_users, allow_cidrs)",
                 r.threshold,

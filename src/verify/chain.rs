@@ -126,14 +126,6 @@ pub(super) fn analyse(
     if let Some(s) = &opts.stream {
         streams.insert(s.clone());
     }
-    // Every trusted copy per stream, for the key schedule (forks included).
-    let mut copies: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
-    for e in kept.values().flatten() {
-        copies
-            .entry(e.seal.stream.clone())
-            .or_default()
-            .push(e.clone());
-    }
     let intro = super::keyring::introductions(
         &opts.keyring,
         all.values().flat_map(|m| m.values()).map(|e| &e.seal),
@@ -186,8 +178,9 @@ pub(super) fn analyse(
             continue;
         }
         // Step 9: the key schedule.
-        let window = copies.remove(&stream).unwrap_or_default();
-        let rotations = check_keys(opts, &intro, all_of, &window, &mut problems);
+        // Over every trusted copy in the window (forks included), before the chain
+        // checks take them.
+        let rotations = check_keys(opts, &intro, all_of, &entries, &mut problems);
         if let Some(mut summary) =
             check_chain(&stream, entries, all_of, &broken, opts, &mut problems)
         {

@@ -42,14 +42,6 @@ impl Keyring {
         &self.ids
     }
 
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
     /// Where a raw public key (a rotation seal's `next_key`) is in the ring.
     pub fn position_of(&self, raw: &[u8; 32]) -> Option<usize> {
         self.keys.iter().position(|k| k.as_bytes() == raw)

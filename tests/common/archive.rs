@@ -292,3 +292,24 @@ pub fn json_event_total(report: &Value) -> u64 {
         })
         .sum()
 }
+
+/// Rewrites the seal of the segment file at `path` with `edit` applied and signed by
+/// `key`; the data frame is kept as it is.
+pub fn reseal_file(
+    path: &Path,
+    key: &ed25519_dalek::SigningKey,
+    edit: impl FnOnce(&mut sealtrail::segment::Seal),
+) {
+    use ed25519_dalek::Signer;
+    let bytes = fs::read(path).unwrap();
+    let found = sealtrail::segment::read_seal(&mut std::io::Cursor::new(&bytes)).unwrap();
+    let mut s = found.seal;
+    edit(&mut s);
+    s.signature = key.sign(&s.signed_bytes()).to_bytes();
+    let payload = s.to_bytes();
+    let mut obj = bytes[..found.seal_start as usize].to_vec();
+    obj.extend_from_slice(&sealtrail::segment::SEAL_FRAME_MAGIC.to_le_bytes());
+    obj.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    obj.extend_from_slice(&payload);
+    fs::write(path, obj).unwrap();
+}

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{self, Config, ConfigError, EX_CONFIG};
 
 mod rotate;
+mod search;
 mod verify;
 
 /// Version line: the crate version and the segment format it writes.
@@ -59,6 +60,16 @@ pub enum Command {
     /// Verify an archive: exit 0 valid, 1 invalid, 2 usage or I/O error.
     #[command(after_help = verify::LIMITS_HELP)]
     Verify(verify::VerifyArgs),
+    /// Search an archive's verified events: filters by time, host, stream, user,
+    /// source address, kind, category, action, outcome, rule and text; a table on a
+    /// terminal, else JSON lines (or CSV); a summary of what was verified. Exit 0
+    /// verified, 1 not (refused segments, chain problems), 2 usage or I/O error.
+    #[command(after_help = search::AFTER_HELP)]
+    Search(search::SearchArgs),
+    /// Export an archive's verified events, filtered as `search` does: JSON lines (full
+    /// ECS, as `inspect` renders them) by default, or CSV with chosen columns.
+    #[command(after_help = search::AFTER_HELP)]
+    Export(search::SearchArgs),
     /// Run log lines through normalisation and the detector offline (no journal, no
     /// archive) and print events, alerts and a summary, like fail2ban-regex.
     Replay {
@@ -145,6 +156,8 @@ pub fn main() -> i32 {
             if_missing,
         } => report(keygen(out, config.as_deref(), if_missing), 1),
         Command::Verify(args) => verify::run(args),
+        Command::Search(args) => search::run(args, false),
+        Command::Export(args) => search::run(args, true),
         Command::RotateKey(args) => report(rotate::run(args), 1),
         Command::Inspect {
             segment,

@@ -94,7 +94,7 @@ pub struct S3Args {
 }
 
 impl S3Args {
-    fn archive_section(&self, url: &str) -> ArchiveSection {
+    pub(super) fn archive_section(&self, url: &str) -> ArchiveSection {
         ArchiveSection {
             url: url.to_string(),
             endpoint: self.endpoint.clone(),
@@ -170,7 +170,7 @@ pub fn run(a: VerifyArgs) -> i32 {
         until_ns,
         progress: progress.clone(),
     };
-    let bar = progress.map(ProgressBar::start);
+    let bar = progress.map(|p| ProgressBar::start(p, "verifying"));
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -220,13 +220,14 @@ pub fn run(a: VerifyArgs) -> i32 {
 }
 
 /// Draws the verifier's [`crate::verify::Progress`] on stderr until finished.
-struct ProgressBar {
+pub(super) struct ProgressBar {
     done: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl ProgressBar {
-    fn start(p: Arc<crate::verify::Progress>) -> ProgressBar {
+    /// `what` names the work: "verifying", "searching".
+    pub(super) fn start(p: Arc<crate::verify::Progress>, what: &'static str) -> ProgressBar {
         let done = Arc::new(AtomicBool::new(false));
         let stop = done.clone();
         let thread = std::thread::spawn(move || {
@@ -234,9 +235,9 @@ impl ProgressBar {
                 None,
                 indicatif::ProgressDrawTarget::stderr(),
             );
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{spinner} verifying [{bar:30}] {pos}/{len} objects, {msg} ({elapsed})",
-            ) {
+            if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+                "{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} objects, {{msg}} ({{elapsed}})"
+            )) {
                 bar.set_style(style.progress_chars("=> "));
             }
             while !stop.load(Ordering::Relaxed) {
@@ -250,7 +251,7 @@ impl ProgressBar {
         ProgressBar { done, thread }
     }
 
-    fn finish(self) {
+    pub(super) fn finish(self) {
         self.done.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
     }

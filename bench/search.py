@@ -29,7 +29,7 @@ search-results.json; the exit status is 1 if a query failed or the counts disagr
 import argparse
 import json
 import os
-import statistics
+import shlex
 import subprocess
 import sys
 import time
@@ -109,15 +109,10 @@ def time_grep(segs, text, rounds, scratch):
     lst = os.path.join(scratch, "segments.list")
     with open(lst, "wb") as f:
         f.write(b"\0".join(s.encode() for s in segs) + b"\0")
-    cmd = f"xargs -0 -a {lst} zstd -dcq -- | LC_ALL=C grep -cF -- {shlex_quote(text)}"
+    cmd = f"xargs -0 -a {lst} zstd -dcq -- | LC_ALL=C grep -cF -- {shlex.quote(text)}"
     wall, cpu, p, _ = vb.timed(["sh", "-c", cmd], rounds)
     count = int(p.stdout.strip() or 0) if p.returncode in (0, 1) else None
     return {"wall": wall, "cpu": cpu, "count": count, "segments": len(segs)}
-
-
-def shlex_quote(s):
-    import shlex
-    return shlex.quote(s)
 
 
 def table(r):

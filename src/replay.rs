@@ -35,8 +35,10 @@ pub struct Summary {
     pub lines: u64,
     pub parse_failures: u64,
     pub auth_events: u64,
-    /// Lines not recognised as authentication events.
+    /// Lines not recognised as authentication events (nor as auditd file-watch records).
     pub unmatched: u64,
+    /// auditd `SYSCALL`/`CWD`/`PATH` records read by the `file_watch` rule.
+    pub file_watch_records: u64,
     /// Authentication events with facts from their connection's other lines
     /// (`sealtrail.auth.from_connection`).
     pub from_connection: u64,
@@ -61,6 +63,12 @@ impl Summary {
             self.unmatched,
             self.total_alerts()
         );
+        if self.file_watch_records > 0 {
+            s.push_str(&format!(
+                "auditd file-watch records (SYSCALL, CWD, PATH): {}\n",
+                self.file_watch_records
+            ));
+        }
         if self.from_connection > 0 {
             s.push_str(&format!(
                 "events completed from their connection's other lines: {}\n",
@@ -140,6 +148,11 @@ pub fn replay(
         if event.parse_failure {
             summary.parse_failures += 1;
         }
+        // auditd's file-watch records, among the lines that are no authentication event.
+        let watch = match (&auth, detector.as_ref()) {
+            (None, Some(d)) if d.watches_files() => crate::auth::watch::recognise(event.message),
+            _ => None,
+        };
         match &auth {
             Some(a) => {
                 summary.auth_events += 1;
@@ -149,6 +162,7 @@ pub fn replay(
                     .entry((a.action, a.outcome.as_str()))
                     .or_default() += 1;
             }
+            None if watch.is_some() => summary.file_watch_records += 1,
             None => {
                 summary.unmatched += 1;
                 if show == Show::Unmatched {
@@ -163,10 +177,18 @@ pub fn replay(
             json.push(b'\n');
             out.write_all(&json)?;
         }
-        if let (Some(a), Some(d)) = (&auth, detector.as_mut()) {
+        if let Some(d) = detector.as_mut() {
             id.truncate(stream.len() + 1);
             id.push_str(itoa::Buffer::new().format(position));
-            for (i, alert) in d.observe(time, &id, a).iter().enumerate() {
+            let alerts = match (&auth, &watch) {
+                (Some(a), _) => d.observe(time, &id, a),
+                (None, Some(w)) => {
+                    let host = event.hostname.unwrap_or("");
+                    d.observe_watch(time, &id, host, w).into_iter().collect()
+                }
+                (None, None) => Vec::new(),
+            };
+            for (i, alert) in alerts.iter().enumerate() {
                 *summary.alerts.entry(alert.rule_id.to_string()).or_default() += 1;
                 if !matches!(show, Show::None | Show::Unmatched) {
                     json.clear();

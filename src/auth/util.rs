@@ -281,6 +281,18 @@ pub(crate) fn split_user_host_port(s: &str) -> Option<(&str, &str, u16)> {
 
 /// Decodes auditd's hex encoding of a field value (`726F6F74` → `root`).
 pub(crate) fn hex_decode(s: &str) -> Option<String> {
+    let mut out = hex_decode_raw(s)?;
+    // auditd encodes argv-style values with NUL separators; show them as blanks.
+    for c in out.iter_mut() {
+        if *c == 0 {
+            *c = b' ';
+        }
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The bytes of an even-length hex string, else `None`.
+pub(crate) fn hex_decode_raw(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
     if b.is_empty() || !b.len().is_multiple_of(2) || !b.iter().all(|c| c.is_ascii_hexdigit()) {
         return None;
@@ -291,13 +303,7 @@ pub(crate) fn hex_decode(s: &str) -> Option<String> {
         let lo = (pair[1] as char).to_digit(16)?;
         out.push((hi * 16 + lo) as u8);
     }
-    // auditd encodes argv-style values with NUL separators; show them as blanks.
-    for c in out.iter_mut() {
-        if *c == 0 {
-            *c = b' ';
-        }
-    }
-    Some(String::from_utf8_lossy(&out).into_owned())
+    Some(out)
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ mod persist;
 mod snapshot;
 mod state;
 mod tracked;
+mod watch;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -62,6 +63,7 @@ pub use custom::{Bucket, CustomRule, FIELDS};
 use snapshot::SNAPSHOT_VERSION;
 use state::{Ledger, Table, NEVER};
 use tracked::{Baseline, SourceState, UserState};
+pub use watch::FileWatchConfig;
 
 /// Detector errors.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +120,8 @@ pub struct Detector {
     custom: Vec<custom::Running>,
     /// The access-pattern rules over application audit events.
     access: access::Access,
+    /// auditd watches on sensitive files (`file_watch`).
+    watch: watch::Watch,
 }
 
 fn excluded(r: &RuleCommon<'_>, user: Option<&str>, ip: Option<IpAddr>) -> bool {
@@ -210,6 +214,14 @@ impl Detector {
         Detector {
             custom,
             access: access::Access::new(cfg.access.clone(), cfg.max_tracked_users as usize),
+            watch: watch::Watch::new(if cfg.enabled {
+                cfg.file_watch.clone()
+            } else {
+                FileWatchConfig {
+                    enabled: false,
+                    ..cfg.file_watch.clone()
+                }
+            }),
             sources: Table::new(cfg.max_tracked_sources as usize, max_w),
             users: Table::new(cfg.max_tracked_users as usize, max_w),
             baselines: Table::new(cfg.max_tracked_users as usize, max_w),
@@ -323,6 +335,25 @@ impl Detector {
             out.extend(r.observe(time_ns, event_id, custom::Subject::Access(ev), 1, ev_max));
         }
         out
+    }
+
+    /// Whether [`Detector::observe_watch`] wants auditd's `SYSCALL`/`CWD`/`PATH`
+    /// records: callers look for them only in lines no other rule took.
+    pub fn watches_files(&self) -> bool {
+        self.watch.enabled()
+    }
+
+    /// Feeds one record of an auditd file-watch event seen on `host` (`file_watch`).
+    pub fn observe_watch(
+        &mut self,
+        time_ns: i64,
+        event_id: &str,
+        host: &str,
+        rec: &crate::auth::watch::WatchRecord<'_>,
+    ) -> Option<Alert> {
+        self.now = self.now.max(time_ns);
+        let ev_max = self.cfg.max_evidence as usize;
+        self.watch.observe(time_ns, event_id, host, rec, ev_max)
     }
 
     /// Forgets per-source and per-user windows that have expired at `now_ns` (e.g. on

@@ -10,7 +10,9 @@ use std::net::IpAddr;
 use super::evidence::kind;
 use super::state::{flag, Window};
 use super::tracked::{Baseline, SourceState, UserState};
-use super::{excluded, excluded_lists, human, mask, ns, Alert, Detector, NS_PER_S};
+use super::{
+    excluded, excluded_lists, human, ip_key, ip_text, mask, ns, Alert, Detector, NS_PER_S,
+};
 use crate::auth::{AuthEvent, Link};
 
 impl Detector {
@@ -111,13 +113,14 @@ impl Detector {
                         rule_name: Cow::Borrowed("Brute force from one source"),
                         severity: r.severity,
                         time_ns: t,
-                        key: format!("ip:{ip}"),
+                        key: ip_key("ip:", ip),
                         user: user.map(str::to_string),
                         source_ip: Some(ip),
                         related_users: Vec::new(),
                         evidence: st.evidence.collect(kind::FAIL, t - w, ev_max),
                         message: format!(
-                            "{c} failed authentication attempts from {ip} within {}",
+                            "{c} failed authentication attempts from {} within {}",
+                            ip_text(ip),
                             human(r.window)
                         ),
                     });
@@ -135,13 +138,14 @@ impl Detector {
                         rule_name: Cow::Borrowed("Logins for unknown users from one source"),
                         severity: r.severity,
                         time_ns: t,
-                        key: format!("ip:{ip}"),
+                        key: ip_key("ip:", ip),
                         user: None,
                         source_ip: Some(ip),
                         related_users: Vec::new(),
                         evidence: st.evidence.collect(kind::INVALID, t - w, ev_max),
                         message: format!(
-                            "{c} logins for unknown users from {ip} within {}",
+                            "{c} logins for unknown users from {} within {}",
+                            ip_text(ip),
                             human(r.window)
                         ),
                     });
@@ -167,11 +171,12 @@ impl Detector {
                             rule_name: Cow::Borrowed("Password spraying from one source"),
                             severity: r.severity,
                             time_ns: t,
-                            key: format!("ip:{ip}"),
+                            key: ip_key("ip:", ip),
                             user: None,
                             source_ip: Some(ip),
                             message: format!(
-                                "{c} different users failed to log in from {ip} within {}: {}",
+                                "{c} different users failed to log in from {} within {}: {}",
+                                ip_text(ip),
                                 human(r.window),
                                 names.join(", ")
                             ),

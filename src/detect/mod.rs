@@ -92,12 +92,56 @@ pub const BUILTIN: &[&str] = &[
     "not_in_sudoers",
 ];
 
+/// An address as text without `fmt` (an alert under attack writes it twice): IPv4 by
+/// its octets, IPv6 through `Display`.
+fn ip_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut s = String::with_capacity(15);
+            for (i, o) in v4.octets().iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                s.push_str(itoa::Buffer::new().format(*o));
+            }
+            s
+        }
+        IpAddr::V6(_) => ip.to_string(),
+    }
+}
+
+/// `prefix` then the address: an alert's key such as `ip:192.0.2.1`.
+fn ip_key(prefix: &str, ip: IpAddr) -> String {
+    let text = ip_text(ip);
+    let mut s = String::with_capacity(prefix.len() + text.len());
+    s.push_str(prefix);
+    s.push_str(&text);
+    s
+}
+
 fn ns(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
 fn human(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
+    // A detector has a handful of windows and formats them into every alert: the
+    // last few texts are kept (per thread).
+    thread_local! {
+        static LAST: std::cell::RefCell<Vec<(Duration, String)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((_, s)) = last.iter().find(|(w, _)| *w == d) {
+            return s.clone();
+        }
+        let s = humantime::format_duration(d).to_string();
+        if last.len() >= 16 {
+            last.remove(0);
+        }
+        last.push((d, s.clone()));
+        s
+    })
 }
 
 /// Sizes of the tracked state, for metrics and tests.
@@ -122,6 +166,28 @@ pub struct Detector {
     access: access::Access,
     /// auditd watches on sensitive files (`file_watch`).
     watch: watch::Watch,
+    /// Each built-in rule's tuning hint ([`Detector::tuning`]).
+    hints: Vec<(&'static str, String)>,
+}
+
+/// The end of each built-in rule's alert message: the counting rules name their
+/// threshold and window, the others where they are set.
+fn tuning_hints(cfg: &DetectConfig) -> Vec<(&'static str, String)> {
+    BUILTIN
+        .iter()
+        .map(|&rule| {
+            let common = cfg.rule_commons().find(|(id, _)| *id == rule);
+            let hint = match common.map(|(_, r)| r) {
+                Some(r) => format!(
+                    " (rule {rule}: threshold {} within {}; tune [detect.{rule}] threshold, window, allow_users, allow_cidrs)",
+                    r.threshold,
+                    human(r.window)
+                ),
+                None => format!(" (rule {rule}; tune or disable in [detect.{rule}])"),
+            };
+            (rule, hint)
+        })
+        .collect()
 }
 
 fn excluded(r: &RuleCommon<'_>, user: Option<&str>, ip: Option<IpAddr>) -> bool {
@@ -227,6 +293,7 @@ impl Detector {
             baselines: Table::new(cfg.max_tracked_users as usize, max_w),
             ledger: Ledger::new(),
             now: NEVER,
+            hints: tuning_hints(&cfg),
             cfg,
         }
     }
@@ -291,8 +358,7 @@ impl Detector {
         }
         let ev_max = self.cfg.max_evidence as usize;
         for a in &mut out {
-            let hint = self.tuning(&a.rule_id);
-            a.message.push_str(&hint);
+            a.message.push_str(self.tuning(&a.rule_id));
         }
         // A failure counts its attempts, refined per connection like the built-in
         // rules (an echo line of an attempt already counted is 0); anything else 1.
@@ -304,17 +370,12 @@ impl Detector {
     }
 
     /// What a built-in rule's alert adds to its message: the rule id, the threshold it
-    /// crossed, and where to tune it.
-    fn tuning(&self, rule: &str) -> String {
-        let common = self.cfg.rule_commons().find(|(id, _)| *id == rule);
-        match common.map(|(_, r)| r) {
-            Some(r) => format!(
-                " (rule {rule}: threshold {} within {}; tune [detect.{rule}] threshold, window, allow_users, allow_cidrs)",
-                r.threshold,
-                human(r.window)
-            ),
-            None => format!(" (rule {rule}; tune or disable in [detect.{rule}])"),
-        }
+    /// crossed, and where to tune it. Made once per rule ([`tuning_hints`]).
+    fn tuning(&self, rule: &str) -> &str {
+        self.hints
+            .iter()
+            .find(|(id, _)| *id == rule)
+            .map_or("", |(_, h)| h.as_str())
     }
 
     /// Feeds one application audit event (the audit API) to the access rules

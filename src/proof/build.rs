@@ -34,7 +34,9 @@ pub struct SegmentLines {
 /// `pos` of a compact line, read from its fixed start `{"v":2,"pos":<digits>,`
 /// (§10.1: `v` then `pos`, always). Enough to search by; `check` reads the line fully.
 pub(crate) fn compact_position(line: &[u8]) -> Option<u64> {
-    let rest = line.strip_prefix(COMPACT_PREFIX)?.strip_prefix(b"\"pos\":")?;
+    let rest = line
+        .strip_prefix(COMPACT_PREFIX)?
+        .strip_prefix(b"\"pos\":")?;
     let end = rest.iter().position(|b| !b.is_ascii_digit())?;
     std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
 }

@@ -71,7 +71,9 @@ fn check_event_id(id: &str, seal: &Seal, line: &[u8]) -> Result<(), ProofError> 
         Some(found) => Err(err(format!(
             "{id:?} does not name the line, whose event.id is {found:?}"
         ))),
-        None => Err(err("the line is neither a compact line nor an ECS event with an event.id".into())),
+        None => Err(err(
+            "the line is neither a compact line nor an ECS event with an event.id".into(),
+        )),
     }
 }
 
@@ -87,7 +89,10 @@ fn check_chain(ring: &Keyring, first: &Seal, chain: &[Vec<u8>]) -> Result<Seal, 
         let next = Seal::from_bytes(bytes).map_err(|e| fail(prev.seq + 1, e.to_string()))?;
         let seq = next.seq;
         if next.stream != prev.stream {
-            return Err(fail(seq, format!("stream {:?}, not {:?}", next.stream, prev.stream)));
+            return Err(fail(
+                seq,
+                format!("stream {:?}, not {:?}", next.stream, prev.stream),
+            ));
         }
         if Some(seq) != prev.seq.checked_add(1) {
             return Err(fail(seq, format!("follows seq {}", prev.seq)));
@@ -150,7 +155,12 @@ pub fn check(proof: &Proof, ring: &Keyring, anchor: Option<&Seal>) -> Result<Che
     }
     let leaf = merkle::leaf_hash(&proof.line);
     let root = merkle::root_from_path(leaf, proof.leaf_index, proof.tree_size, &proof.path)
-        .ok_or_else(|| shape(&format!("{} hashes is not the path's length", proof.path.len())))?;
+        .ok_or_else(|| {
+            shape(&format!(
+                "{} hashes is not the path's length",
+                proof.path.len()
+            ))
+        })?;
     if root != seal.merkle_root {
         return Err(ProofError::RootMismatch {
             computed: hex::encode(root),

@@ -27,7 +27,7 @@ pub enum ChainTo {
     /// At the newest seal of the stream in the archive.
     Head,
     /// At this seal (an anchor's, FORMAT.md §11), which the archive must reach.
-    Anchor(Seal),
+    Anchor(Box<Seal>),
 }
 
 /// Why no proof was made.
@@ -82,43 +82,56 @@ async fn list(archive: &Archive, stream: &str) -> Result<Listing, FindError> {
     Ok(out)
 }
 
-/// One object, read whole and split into data frame and seal; the seal must verify
-/// with a keyring key it names.
-async fn read(archive: &Archive, at: &StorePath, ring: &Keyring) -> Result<(Vec<u8>, Seal), FindError> {
-    let fail = |detail: String| FindError::Object {
-        object: at.to_string(),
-        detail,
-    };
+/// One object, read whole and split into data frame and seal (not yet authenticated).
+async fn read(archive: &Archive, at: &StorePath) -> Result<(Vec<u8>, Seal), FindError> {
     let got = archive.store.get(at).await?;
     if got.meta.size > MAX_OBJECT_BYTES {
-        return Err(fail(format!("{} bytes is too large to read", got.meta.size)));
+        return Err(object_error(
+            at,
+            format!("{} bytes is too large to read", got.meta.size),
+        ));
     }
     let bytes = got.bytes().await?;
-    let view = segment::parse(&bytes).map_err(|e| fail(e.to_string()))?;
-    let named = ring.ids().iter().position(|id| *id == view.seal.key_id);
-    match (named, ring.signer(&view.seal)) {
-        (Some(i), Ok(j)) if i == j => {}
-        (None, _) => {
-            return Err(fail(format!(
-                "the seal names key {}, not in the keyring ({})",
-                hex::encode(view.seal.key_id),
-                ring.list()
-            )))
-        }
-        _ => return Err(fail("the seal's signature does not verify".into())),
-    }
+    let view = segment::parse(&bytes).map_err(|e| object_error(at, e.to_string()))?;
     Ok((view.data_frame.to_vec(), view.seal))
+}
+
+fn object_error(at: &StorePath, detail: String) -> FindError {
+    FindError::Object {
+        object: at.to_string(),
+        detail,
+    }
+}
+
+/// The seal must verify with the keyring key it names: only such seals go into a
+/// proof. (Segments read only to find the event need not: they only steer the search.)
+fn authentic(at: &StorePath, seal: &Seal, ring: &Keyring) -> Result<(), FindError> {
+    let named = ring.ids().iter().position(|id| *id == seal.key_id);
+    match (named, ring.signer(seal)) {
+        (Some(i), Ok(j)) if i == j => Ok(()),
+        (None, _) => Err(object_error(
+            at,
+            format!(
+                "the seal names key {}, not in the keyring ({})",
+                hex::encode(seal.key_id),
+                ring.list()
+            ),
+        )),
+        _ => Err(object_error(
+            at,
+            "the seal's signature does not verify".into(),
+        )),
+    }
 }
 
 /// Reads and decodes one segment; a heartbeat's seal says there is nothing to decode.
 async fn probe(
     archive: &Archive,
     at: &StorePath,
-    ring: &Keyring,
     target: &Target,
     decoded: &mut usize,
 ) -> Result<SegmentLines, FindError> {
-    let (frame, seal) = read(archive, at, ring).await?;
+    let (frame, seal) = read(archive, at).await?;
     if seal.event_count > 0 {
         *decoded += 1;
     }
@@ -130,7 +143,12 @@ async fn probe(
 
 /// Finds the event `id` in `archive` and makes its proof, chained as `to` says; the
 /// proof is checked with `ring` before it is returned.
-pub async fn find(archive: &Archive, id: &str, ring: &Keyring, to: &ChainTo) -> Result<Found, FindError> {
+pub async fn find(
+    archive: &Archive,
+    id: &str,
+    ring: &Keyring,
+    to: &ChainTo,
+) -> Result<Found, FindError> {
     let (stream, rest) = id
         .split_once(':')
         .filter(|(s, r)| segment::valid_stream_id(s) && !r.is_empty() && super::valid_event_id(id))
@@ -157,7 +175,7 @@ pub async fn find(archive: &Archive, id: &str, ring: &Keyring, to: &ChainTo) -> 
                 let mut probed = None;
                 while j < hi {
                     for at in &listing[&seqs[j]] {
-                        let lines = probe(archive, at, ring, &target, &mut decoded).await?;
+                        let lines = probe(archive, at, &target, &mut decoded).await?;
                         if lines.found.is_some() {
                             hit = Some((lines, at.clone()));
                             break 'search;
@@ -184,7 +202,7 @@ pub async fn find(archive: &Archive, id: &str, ring: &Keyring, to: &ChainTo) -> 
         Target::Id(_) => {
             'all: for seq in &seqs {
                 for at in &listing[seq] {
-                    let lines = probe(archive, at, ring, &target, &mut decoded).await?;
+                    let lines = probe(archive, at, &target, &mut decoded).await?;
                     if lines.found.is_some() {
                         hit = Some((lines, at.clone()));
                         break 'all;
@@ -208,13 +226,14 @@ pub async fn find(archive: &Archive, id: &str, ring: &Keyring, to: &ChainTo) -> 
             detail,
         });
     };
+    authentic(&at, &lines.seal, ring)?;
     let chain = collect_chain(archive, &listing, &lines.seal, ring, to).await?;
     let proof = build::build(&lines, id, &chain).ok_or_else(|| FindError::NotFound {
         id: id.to_owned(),
         detail: "the line was found but its path could not be made".into(),
     })?;
     let anchor = match to {
-        ChainTo::Anchor(a) => Some(a),
+        ChainTo::Anchor(a) => Some(&**a),
         _ => None,
     };
     super::check(&proof, ring, anchor)?;
@@ -254,8 +273,9 @@ async fn collect_chain(
     for seq in from.seq + 1..=last {
         let mut next = None;
         for at in listing.get(&seq).into_iter().flatten() {
-            let (_, seal) = read(archive, at, ring).await?;
+            let (_, seal) = read(archive, at).await?;
             if seal.prev_hash == prev.hash() {
+                authentic(at, &seal, ring)?;
                 next = Some(seal);
                 break;
             }

@@ -68,9 +68,33 @@ pub enum ProofError {
     #[error("event id: {0}")]
     EventId(String),
     #[error("the chain, at seal {index} (seq {seq}): {detail}")]
-    Chain { index: usize, seq: u64, detail: String },
+    Chain {
+        index: usize,
+        seq: u64,
+        detail: String,
+    },
     #[error("the anchor: {0}")]
     Anchor(String),
+}
+
+impl ProofError {
+    /// The failure's name, as `check-proof --json` reports it (FORMAT.md §12.3).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProofError::Malformed(_) => "malformed",
+            ProofError::UnsupportedVersion(_) => "unsupported_version",
+            ProofError::NotCanonical(_) => "not_canonical",
+            ProofError::Seal(_) => "bad_seal",
+            ProofError::UnknownKey { .. } => "wrong_key",
+            ProofError::BadSignature(_) => "bad_signature",
+            ProofError::TreeSize { .. } => "tree_size_mismatch",
+            ProofError::PathShape { .. } => "bad_path",
+            ProofError::RootMismatch { .. } => "merkle_mismatch",
+            ProofError::EventId(_) => "event_id_mismatch",
+            ProofError::Chain { .. } => "chain_broken",
+            ProofError::Anchor(_) => "anchor_mismatch",
+        }
+    }
 }
 
 /// A decoded proof (FORMAT.md §12). [`Proof::encode`] is its one canonical form.

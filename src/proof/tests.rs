@@ -67,7 +67,10 @@ fn every_flipped_byte_of_a_proof_fails() {
     for tail in [&b"\n"[..], b" ", b"x"] {
         let mut b = bytes.clone();
         b.extend_from_slice(tail);
-        assert!(matches!(Proof::parse(&b), Err(ProofError::NotCanonical(_) | ProofError::Malformed(_))));
+        assert!(matches!(
+            Proof::parse(&b),
+            Err(ProofError::NotCanonical(_) | ProofError::Malformed(_))
+        ));
     }
 }
 
@@ -82,7 +85,11 @@ fn a_value_in_another_encoding_is_not_canonical() {
         "\"tree_size\":2,\"leaf_index\":0",
         1,
     );
-    for (what, t) in [("upper-case hex", upper), ("a space", spaced), ("order", reordered)] {
+    for (what, t) in [
+        ("upper-case hex", upper),
+        ("a space", spaced),
+        ("order", reordered),
+    ] {
         assert_ne!(t, text, "{what}");
         assert!(
             matches!(Proof::parse(t.as_bytes()), Err(ProofError::NotCanonical(_))),
@@ -109,7 +116,16 @@ fn each_check_names_what_failed() {
         check(&p, &ring, None).unwrap_err()
     };
     let e = with(&|p| p.tree_size = 3);
-    assert!(matches!(e, ProofError::TreeSize { tree_size: 3, event_count: 2 }), "{e}");
+    assert!(
+        matches!(
+            e,
+            ProofError::TreeSize {
+                tree_size: 3,
+                event_count: 2
+            }
+        ),
+        "{e}"
+    );
     let e = with(&|p| p.leaf_index = 0);
     assert!(matches!(e, ProofError::RootMismatch { .. }), "{e}");
     let e = with(&|p| p.path.clear());
@@ -170,7 +186,10 @@ fn garbage_is_not_a_proof_and_never_panics() {
         }
     }
     assert!(matches!(Proof::parse(b"{}"), Err(ProofError::Malformed(_))));
-    assert!(matches!(Proof::parse(b"[1]"), Err(ProofError::Malformed(_))));
+    assert!(matches!(
+        Proof::parse(b"[1]"),
+        Err(ProofError::Malformed(_))
+    ));
 }
 
 #[test]
@@ -179,7 +198,13 @@ fn proofs_for_every_leaf_of_segments_of_several_sizes() {
     let ring = Keyring::new([tests_support::key().verifying_key()]);
     for n in [1usize, 2, 3, 5, 8, 70] {
         let lines: Vec<Vec<u8>> = (0..n)
-            .map(|i| format!("{{\"v\":2,\"pos\":{},\"rcv\":{i},\"o\":\"line {i}\"}}", 100 + i * 10).into_bytes())
+            .map(|i| {
+                format!(
+                    "{{\"v\":2,\"pos\":{},\"rcv\":{i},\"o\":\"line {i}\"}}",
+                    100 + i * 10
+                )
+                .into_bytes()
+            })
             .collect();
         let s = tests_support::build(1, &lines);
         let view = parse(&s.bytes).unwrap();
@@ -225,10 +250,7 @@ fn render() -> String {
     );
     let _ = writeln!(o, "```text\n{}```\n", String::from_utf8_lossy(&p.encode()));
     let _ = writeln!(o, "Checking it:\n");
-    let _ = writeln!(
-        o,
-        "1. `seal` decodes (§2) to segment 1's seal:\n"
-    );
+    let _ = writeln!(o, "1. `seal` decodes (§2) to segment 1's seal:\n");
     dump_seal_fields(&mut o, &s1.seal);
     let _ = writeln!(
         o,

@@ -289,6 +289,73 @@ fn render() -> String {
     o
 }
 
+/// §9's segments 0 to 2 in a directory archive, as the daemon would store them.
+fn example_archive() -> (tempfile::TempDir, crate::store::Archive) {
+    let (s0, s1) = format_example::objects();
+    let s2 = format_example::rotation(&s1);
+    let dir = tempfile::tempdir().unwrap();
+    for s in [&s0, &s1, &s2] {
+        let key = crate::segment::object_key(&s.seal.stream, s.seal.seq, s.seal.period_end_ns);
+        let path = dir.path().join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, &s.bytes).unwrap();
+    }
+    let section = crate::config::ArchiveSection {
+        url: dir.path().to_str().unwrap().to_owned(),
+        ..Default::default()
+    };
+    let archive = crate::store::open(&section, false).unwrap();
+    (dir, archive)
+}
+
+#[test]
+fn finding_in_an_archive_gives_the_proof_built_from_the_segment() {
+    let (_dir, archive) = example_archive();
+    let (_, s2, ring) = example();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let to_head = rt
+        .block_on(find(&archive, "host-a:4219", &ring, &ChainTo::Head))
+        .unwrap();
+    assert_eq!(to_head.proof, example_proof(1, true));
+    assert_eq!(
+        to_head.decoded, 1,
+        "the bisection starts at seq 1, which holds it"
+    );
+    let anchored = rt
+        .block_on(find(
+            &archive,
+            "host-a:4096",
+            &ring,
+            &ChainTo::Anchor(Box::new(s2.seal)),
+        ))
+        .unwrap();
+    assert_eq!(anchored.proof, example_proof(0, true));
+    let own = rt
+        .block_on(find(&archive, "host-a:4096", &ring, &ChainTo::Own))
+        .unwrap();
+    assert_eq!(own.proof, example_proof(0, false));
+    for (id, e) in [
+        ("host-a:4100", "no event host-a:4100"),
+        ("host-b:1", "no segment of stream"),
+        ("host-a:x:alert:0", "no event"),
+        ("host-a", "not an event id"),
+    ] {
+        let got = rt
+            .block_on(find(&archive, id, &ring, &ChainTo::Own))
+            .unwrap_err();
+        assert!(got.to_string().contains(e), "{id}: {got}");
+    }
+    // Without the key that signed them, nothing is handed out.
+    let other = Keyring::new([crate::segment::tests_support::key().verifying_key()]);
+    let got = rt
+        .block_on(find(&archive, "host-a:4219", &other, &ChainTo::Own))
+        .unwrap_err();
+    assert!(got.to_string().contains("not in the keyring"), "{got}");
+}
+
 #[test]
 fn proof_md_example_is_current() {
     let (_, s2, ring) = example();

@@ -376,3 +376,89 @@ fn proof_md_example_is_current() {
         );
     }
 }
+
+#[test]
+fn the_search_decodes_about_log2_of_the_segments_and_finds_alerts_too() {
+    use crate::segment::{object_key, SealHeader, SealKind, SegmentBuilder};
+    let key = crate::segment::tests_support::key();
+    let ring = Keyring::new([key.verifying_key()]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = SegmentBuilder::new(1).unwrap();
+    let (mut prev, mut pos) = ([0u8; 32], 1000u64);
+    let mut held: Vec<Vec<u64>> = Vec::new();
+    const N: u64 = 256;
+    for seq in 0..N {
+        let mut here = Vec::new();
+        // Every third segment a heartbeat; the others 1 to 4 events, and one alert.
+        if seq % 3 != 1 {
+            for i in 0..(seq % 4 + 1) {
+                let l = format!("{{\"v\":2,\"pos\":{pos},\"rcv\":{i},\"o\":\"e\"}}");
+                b.push_line(l.as_bytes(), i as i64);
+                here.push(pos);
+                pos += 50;
+            }
+        }
+        if seq == 200 {
+            let alert = format!(
+                "{{\"event\":{{\"id\":\"s:{}:alert:0\",\"kind\":\"alert\"}}}}",
+                here[0]
+            );
+            b.push_line(alert.as_bytes(), 0);
+        }
+        let start = 1_700_000_000_000_000_000 + seq as i64 * 60_000_000_000;
+        let s = b
+            .finish(
+                SealHeader {
+                    kind: SealKind::Normal,
+                    stream: "s".into(),
+                    seq,
+                    prev_hash: prev,
+                    period_start_ns: start,
+                    period_end_ns: start + 60_000_000_000,
+                    heartbeat_ms: 60_000,
+                    next_key: None,
+                },
+                &key,
+            )
+            .unwrap();
+        prev = s.seal.hash();
+        let path = dir.path().join(object_key("s", seq, s.seal.period_end_ns));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, &s.bytes).unwrap();
+        held.push(here);
+    }
+    let section = crate::config::ArchiveSection {
+        url: dir.path().to_str().unwrap().to_owned(),
+        ..Default::default()
+    };
+    let archive = crate::store::open(&section, false).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut most = 0;
+    for (seq, here) in held.iter().enumerate() {
+        for &p in here.first().into_iter().chain(here.last()) {
+            let f = rt
+                .block_on(find(&archive, &format!("s:{p}"), &ring, &ChainTo::Own))
+                .unwrap();
+            assert_eq!(Seal::from_bytes(&f.proof.seal).unwrap().seq, seq as u64);
+            most = most.max(f.decoded);
+        }
+    }
+    // log2(256) = 8 halvings, each decoding one segment, and the last one that holds it.
+    assert!(most <= 9, "{most} segments decoded for one event");
+    eprintln!("at most {most} of {N} segments decoded to find one event");
+    let missing = rt
+        .block_on(find(&archive, "s:1025", &ring, &ChainTo::Own))
+        .unwrap_err();
+    assert!(missing.to_string().contains("no event s:1025"), "{missing}");
+    // An alert's id follows no order: found by reading the stream through.
+    let id = format!("s:{}:alert:0", held[200][0]);
+    let f = rt
+        .block_on(find(&archive, &id, &ring, &ChainTo::Head))
+        .unwrap();
+    assert_eq!(f.proof.leaf_index, held[200].len() as u64);
+    assert_eq!(f.proof.chain.len(), 55);
+    check(&f.proof, &ring, None).unwrap();
+}

@@ -57,6 +57,8 @@ pub(crate) fn ecs_event_id(line: &[u8]) -> Option<String> {
 /// Splits decoded content into lines as it streams past.
 struct Scan<'a> {
     target: &'a Target,
+    /// The whole event id, `<stream>:<rest>`.
+    id: &'a str,
     line: Vec<u8>,
     leaves: Vec<[u8; 32]>,
     positions: Option<(u64, u64)>,
@@ -67,13 +69,15 @@ impl Scan<'_> {
     fn end_line(&mut self) {
         let index = self.leaves.len() as u64;
         self.leaves.push(merkle::leaf_hash(&self.line));
+        // A compact line by its `pos`; any other line by its own `event.id` (alerts, and
+        // the ECS lines of segments sealed before compact lines existed).
         let wanted = match (self.target, compact_position(&self.line)) {
             (Target::Position(p), Some(pos)) => *p == pos,
-            (Target::Id(id), None) => {
-                memchr::memmem::find(&self.line, id.as_bytes()).is_some()
-                    && ecs_event_id(&self.line).as_deref() == Some(id.as_str())
+            (Target::Id(_), Some(_)) => false,
+            (Target::Position(_) | Target::Id(_), None) => {
+                memchr::memmem::find(&self.line, self.id.as_bytes()).is_some()
+                    && ecs_event_id(&self.line).as_deref() == Some(self.id)
             }
-            _ => false,
         };
         if let Some(pos) = compact_position(&self.line) {
             self.positions = Some(match self.positions {
@@ -112,6 +116,10 @@ impl Write for Scan<'_> {
 /// frame, content length, line count, Merkle root. A segment that does not match its
 /// seal gives no proof.
 pub fn scan(data_frame: &[u8], seal: &Seal, target: &Target) -> Result<SegmentLines, SegmentError> {
+    let id = match target {
+        Target::Position(p) => format!("{}:{p}", seal.stream),
+        Target::Id(id) => id.clone(),
+    };
     let corrupt = |m: String| SegmentError::Corrupt(m);
     if data_frame.len() as u64 != seal.data_len {
         return Err(corrupt(format!(
@@ -126,6 +134,7 @@ pub fn scan(data_frame: &[u8], seal: &Seal, target: &Target) -> Result<SegmentLi
     }
     let mut s = Scan {
         target,
+        id: &id,
         line: Vec::new(),
         leaves: Vec::new(),
         positions: None,

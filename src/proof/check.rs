@@ -52,7 +52,12 @@ fn check_event_id(id: &str, seal: &Seal, line: &[u8]) -> Result<(), ProofError> 
     if line.starts_with(COMPACT_PREFIX) {
         let ev = crate::event::compact::parse(line)
             .map_err(|e| err(format!("the line is not a valid compact event line: {e}")))?;
-        debug_assert_eq!(compact_position(line), Some(ev.position));
+        // `pos` second, as §10.1 orders the members: the reading `prove` searches by.
+        if compact_position(line) != Some(ev.position) {
+            return Err(err(
+                "the line's members are not in the order of a compact line".into(),
+            ));
+        }
         if rest != ev.position.to_string() {
             return Err(err(format!(
                 "{id:?} does not name the line, whose id is {}:{}",

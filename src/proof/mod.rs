@@ -202,7 +202,9 @@ impl Proof {
             None => return Err(bad("no `sealtrail_proof` version member".into())),
         }
         let d: Doc = serde_json::from_value(v).map_err(|e| bad(e.to_string()))?;
-        debug_assert_eq!(d.sealtrail_proof, PROOF_VERSION);
+        if d.sealtrail_proof != PROOF_VERSION {
+            return Err(ProofError::UnsupportedVersion(d.sealtrail_proof));
+        }
         if !valid_event_id(&d.event_id) {
             return Err(bad(format!(
                 "event_id {:?} is not [A-Za-z0-9._:-]{{3,{MAX_EVENT_ID}}}",

@@ -462,3 +462,68 @@ fn the_search_decodes_about_log2_of_the_segments_and_finds_alerts_too() {
     assert_eq!(f.proof.chain.len(), 55);
     check(&f.proof, &ring, None).unwrap();
 }
+
+#[test]
+fn ecs_lines_are_found_by_their_event_id_and_compact_lines_must_keep_their_order() {
+    use crate::segment::tests_support;
+    let ring = Keyring::new([tests_support::key().verifying_key()]);
+    // A segment of ECS lines, as sealtrail 0.1 sealed them: found by `event.id`, by
+    // bisection too (no compact positions: every segment is then read).
+    let lines = vec![
+        br#"{"@timestamp":"2024-05-01T12:00:00Z","event":{"id":"host-a:77"},"message":"old"}"#
+            .to_vec(),
+        br#"{"@timestamp":"2024-05-01T12:00:01Z","event":{"id":"host-a:78"},"message":"old"}"#
+            .to_vec(),
+    ];
+    let s = tests_support::build(1, &lines);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(crate::segment::object_key(
+        "host-a",
+        3,
+        s.seal.period_end_ns,
+    ));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, &s.bytes).unwrap();
+    let section = crate::config::ArchiveSection {
+        url: dir.path().to_str().unwrap().to_owned(),
+        ..Default::default()
+    };
+    let archive = crate::store::open(&section, false).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let f = rt
+        .block_on(find(&archive, "host-a:78", &ring, &ChainTo::Own))
+        .unwrap();
+    assert_eq!(f.proof.leaf_index, 1);
+    check(&f.proof, &ring, None).unwrap();
+    // The other line's id on this proof: the ECS event.id differs.
+    let mut wrong = f.proof.clone();
+    wrong.event_id = "host-a:77".into();
+    assert!(matches!(
+        check(&wrong, &ring, None),
+        Err(ProofError::EventId(_))
+    ));
+
+    // A compact line whose `pos` is not its second member is not a compact line as
+    // §10.1 writes it.
+    let s = tests_support::build(1, &[br#"{"v":2,"rcv":1,"pos":5,"o":"x"}"#.to_vec()]);
+    let view = parse(&s.bytes).unwrap();
+    let l = scan(view.data_frame, &view.seal, &Target::Position(5)).unwrap();
+    assert!(
+        l.found.is_none(),
+        "not found by the reading the search uses"
+    );
+    let p = Proof {
+        event_id: "host-a:5".into(),
+        leaf_index: 0,
+        tree_size: 1,
+        line: br#"{"v":2,"rcv":1,"pos":5,"o":"x"}"#.to_vec(),
+        path: vec![],
+        seal: view.seal.to_bytes(),
+        chain: vec![],
+    };
+    let e = check(&p, &ring, None).unwrap_err();
+    assert!(matches!(e, ProofError::EventId(_)), "{e}");
+}

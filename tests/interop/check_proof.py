@@ -162,7 +162,8 @@ def check(data, keys):
     except ValueError:
         raise Invalid("event_id_mismatch", "the line is not JSON")
     if line.startswith(b'{"v":2,'):
-        if str(obj.get("pos")) != rest or type(obj.get("pos")) is not int:
+        if not line.startswith(b'{"v":2,"pos":' + rest.encode() + b",") \
+                or type(obj.get("pos")) is not int or str(obj["pos"]) != rest:
             raise Invalid("event_id_mismatch", "pos")
     elif line.startswith(b'{"v":'):
         raise Invalid("event_id_mismatch", "compact line of another version")

@@ -140,7 +140,9 @@ fn proofs_of_first_middle_and_last_events_check_and_any_changed_byte_fails() {
         if n == 0 {
             continue;
         }
-        for index in [0, n / 2, n - 1] {
+        // First, middle and last (one and the same for a segment of one event).
+        let indices: std::collections::BTreeSet<usize> = [0, n / 2, n - 1].into();
+        for index in indices {
             let id = format!("web1:{}", positions[index]);
             let (out, path) = prove(&b, &id, &[]);
             assert_eq!(out.code, Some(0), "{id}: {}", out.describe());

@@ -464,6 +464,33 @@ fn prove_reads_an_s3_archive_as_verify_does() {
         std::fs::read(local).unwrap(),
         std::fs::read(out_path).unwrap()
     );
+    // From seq 1 the chain crosses the 1,000-event segment, of which only the seal is
+    // fetched (range requests for its first and last bytes): the same proof again.
+    let big = b
+        .archive
+        .join(object_key("web1", 6, b.seals[6].period_end_ns));
+    let big = std::fs::metadata(big).unwrap().len();
+    assert!(big > 8 + 4096 + 4, "{big} bytes: more than the tail read");
+    let id = format!("web1:{}", b.positions[1][0]);
+    let out_path = b.dir.join("s3-1.proof");
+    let out = run_cmd(
+        std::process::Command::new(env!("CARGO_BIN_EXE_sealtrail"))
+            .args(["prove", &id, "--archive", "s3://audit/logs", "--key"])
+            .arg(&b.public)
+            .args(["--endpoint", &server.endpoint, "--allow-http", "--to-head"])
+            .arg("-o")
+            .arg(&out_path)
+            .env("AWS_ACCESS_KEY_ID", server.access_key())
+            .env("AWS_SECRET_ACCESS_KEY", server.secret_key())
+            .env_remove("AWS_PROFILE"),
+        std::time::Duration::from_secs(120),
+    );
+    assert_eq!(out.code, Some(0), "{}\n{}", out.describe(), server.log());
+    let (out, local) = prove(&b, &id, &["--to-head"]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let local = std::fs::read(local).unwrap();
+    assert_eq!(local, std::fs::read(out_path).unwrap());
+    assert_eq!(Proof::parse(&local).unwrap().chain.len(), 6);
 }
 
 /// `tests/interop/check_proof.py`, written from FORMAT.md §12 alone (Python and the

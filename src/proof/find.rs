@@ -15,7 +15,7 @@ use object_store::path::Path as StorePath;
 
 use super::build::{scan, SegmentLines, Target};
 use super::{build, Proof, ProofError};
-use crate::segment::{self, Seal, SegmentError};
+use crate::segment::{self, Seal, SegmentError, TAIL_MAX};
 use crate::store::Archive;
 use crate::verify::{Keyring, MAX_OBJECT_BYTES};
 
@@ -94,6 +94,73 @@ async fn read(archive: &Archive, at: &StorePath) -> Result<(Vec<u8>, Seal), Find
     let bytes = got.bytes().await?;
     let view = segment::parse(&bytes).map_err(|e| object_error(at, e.to_string()))?;
     Ok((view.data_frame.to_vec(), view.seal))
+}
+
+/// Only the seal of an object: its first 4 and last [`TAIL_MAX`] bytes, read with range
+/// requests, placed as `inspect` does (FORMAT.md §1.1); when they do not place it, the
+/// whole object under the full rules. A chain to the head crosses many segments, whose
+/// data frames it does not need.
+async fn read_seal_only(archive: &Archive, at: &StorePath) -> Result<Seal, FindError> {
+    let len = archive.store.head(at).await?.size;
+    let tail_len = TAIL_MAX as u64;
+    if len <= tail_len + 4 {
+        return Ok(read(archive, at).await?.1);
+    }
+    let head = archive.store.get_range(at, 0..4).await?;
+    let tail = archive.store.get_range(at, len - tail_len..len).await?;
+    let mut sparse = Sparse {
+        len,
+        head,
+        tail,
+        pos: 0,
+    };
+    match segment::read_seal(&mut sparse) {
+        Ok(found) => Ok(found.seal),
+        Err(_) => Ok(read(archive, at).await?.1),
+    }
+}
+
+/// An object of which only the first and last bytes were fetched, readable there.
+struct Sparse {
+    len: u64,
+    head: bytes::Bytes,
+    tail: bytes::Bytes,
+    pos: u64,
+}
+
+impl std::io::Read for Sparse {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let tail_start = self.len.saturating_sub(self.tail.len() as u64);
+        let (src, off) = if self.pos < self.head.len() as u64 {
+            (&self.head, self.pos)
+        } else if self.pos >= tail_start {
+            (&self.tail, self.pos - tail_start)
+        } else {
+            return Err(std::io::Error::other(
+                "that part of the object was not fetched",
+            ));
+        };
+        let rest = usize::try_from(off)
+            .ok()
+            .and_then(|o| src.get(o..))
+            .unwrap_or_default();
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for Sparse {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let base = match to {
+            std::io::SeekFrom::Start(n) => Some(n),
+            std::io::SeekFrom::End(d) => self.len.checked_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = base.ok_or_else(|| std::io::Error::other("seek out of range"))?;
+        Ok(self.pos)
+    }
 }
 
 fn object_error(at: &StorePath, detail: String) -> FindError {
@@ -246,8 +313,7 @@ pub async fn find(
 }
 
 /// The seals after `from` up to where `to` says, each the copy that links to the one
-/// before (only seals are needed: every object is still read whole, as the store's
-/// range reads differ; a seal is at the end of its object).
+/// before; only their seals are read.
 async fn collect_chain(
     archive: &Archive,
     listing: &Listing,
@@ -273,7 +339,7 @@ async fn collect_chain(
     for seq in from.seq + 1..=last {
         let mut next = None;
         for at in listing.get(&seq).into_iter().flatten() {
-            let (_, seal) = read(archive, at).await?;
+            let seal = read_seal_only(archive, at).await?;
             if seal.prev_hash == prev.hash() {
                 authentic(at, &seal, ring)?;
                 next = Some(seal);
@@ -301,4 +367,31 @@ async fn collect_chain(
         }
     }
     Ok(chain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The seal of a segment larger than the tail is placed from its first and last
+    /// bytes alone: nothing else of it is needed.
+    #[test]
+    fn a_seal_is_read_from_the_ends_of_its_object() {
+        use crate::segment::tests_support;
+        let s = tests_support::build(1, &tests_support::noisy_lines(400));
+        let len = s.bytes.len();
+        assert!(len > 3 * TAIL_MAX, "{len}");
+        let mut sparse = Sparse {
+            len: len as u64,
+            head: bytes::Bytes::copy_from_slice(&s.bytes[..4]),
+            tail: bytes::Bytes::copy_from_slice(&s.bytes[len - TAIL_MAX..]),
+            pos: 0,
+        };
+        let found = segment::read_seal(&mut sparse).unwrap();
+        assert_eq!(found.seal, s.seal);
+        // The middle was never fetched: reading it is an error, not zeros.
+        use std::io::{Read, Seek};
+        sparse.seek(std::io::SeekFrom::Start(100)).unwrap();
+        assert!(sparse.read(&mut [0u8; 8]).is_err());
+    }
 }

@@ -168,6 +168,24 @@ install_moto() {
   }
 }
 
+# tests/interop/check_proof.py, the independent event-proof checker that tests/prove.rs
+# runs, needs `cryptography` (Ed25519) in the python3 on PATH.
+install_cryptography() {
+  if python3 -c 'import cryptography' >/dev/null 2>&1; then
+    echo "python3 cryptography: present"
+    return
+  fi
+  local extra=()
+  if python3 -m pip install --help 2>/dev/null | grep -q -- --break-system-packages; then
+    extra+=(--break-system-packages)
+  fi
+  python3 -m pip install -q "${extra[@]}" cryptography
+  python3 -c 'import cryptography' || {
+    echo "python3 cannot import cryptography after pip install" >&2
+    return 1
+  }
+}
+
 # ministack (an S3 emulator that checks SigV4 signatures) pins a botocore that conflicts
 # with moto's, so it gets a venv of its own, unless SEALTRAIL_MINISTACK already names a
 # Python that has it.
@@ -215,6 +233,7 @@ ensure_rust() {
 disk_report
 step "install test dependencies" install_system_packages
 step "install moto (S3 test server)" install_moto
+step "install python3 cryptography (the independent proof checker)" install_cryptography
 step "install ministack (S3 test server, own venv)" install_ministack
 step "rust toolchain (rustfmt, clippy)" ensure_rust
 step "cargo fmt --check" cargo fmt --all -- --check

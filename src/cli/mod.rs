@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, ConfigError, EX_CONFIG};
 
+mod prove;
 mod rotate;
 mod verify;
 
@@ -59,6 +60,14 @@ pub enum Command {
     /// Verify an archive: exit 0 valid, 1 invalid, 2 usage or I/O error.
     #[command(after_help = verify::LIMITS_HELP)]
     Verify(verify::VerifyArgs),
+    /// Write a proof that one event is in the archive, checkable with the public key
+    /// alone: its line, audit path and signed seal (docs/FORMAT.md §12).
+    #[command(long_about = prove::PROVE_ABOUT)]
+    Prove(prove::ProveArgs),
+    /// Check an event proof with the public key alone: exit 0 valid, 1 invalid, 2 usage
+    /// or read error.
+    #[command(long_about = prove::CHECK_ABOUT)]
+    CheckProof(prove::CheckProofArgs),
     /// Run log lines through normalisation and the detector offline (no journal, no
     /// archive) and print events, alerts and a summary, like fail2ban-regex.
     Replay {
@@ -146,6 +155,8 @@ pub fn main() -> i32 {
         } => report(keygen(out, config.as_deref(), if_missing), 1),
         Command::Verify(args) => verify::run(args),
         Command::RotateKey(args) => report(rotate::run(args), 1),
+        Command::Prove(args) => prove::prove(args),
+        Command::CheckProof(args) => prove::check_proof(args),
         Command::Inspect {
             segment,
             seal_only,

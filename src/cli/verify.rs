@@ -94,7 +94,7 @@ pub struct S3Args {
 }
 
 impl S3Args {
-    fn archive_section(&self, url: &str) -> ArchiveSection {
+    pub(super) fn archive_section(&self, url: &str) -> ArchiveSection {
         ArchiveSection {
             url: url.to_string(),
             endpoint: self.endpoint.clone(),

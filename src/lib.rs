@@ -17,6 +17,7 @@ pub mod notify;
 pub mod pem;
 pub mod record;
 pub mod replay;
+pub mod report;
 pub mod seal;
 pub mod segment;
 pub mod service;

@@ -137,12 +137,11 @@ impl Facts {
                 dun += len;
             }
         }
-        let flagged = |loc: &str| r.problems.iter().any(|p| p.object == loc);
         let gaps = r
             .streams
             .iter()
             .map(|s| {
-                timeline::stretches(s, r.since_ns, r.until_ns, &flagged)
+                timeline::stretches(s, r.since_ns, r.until_ns, &|loc| timeline::flagged(r, loc))
                     .iter()
                     .filter(|x| x.class == timeline::Class::Gap)
                     .count()

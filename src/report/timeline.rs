@@ -267,10 +267,34 @@ pub fn period(r: &Report) -> Option<(i64, i64)> {
     Some((t0, t1.max(t0)))
 }
 
-fn tick_label(ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(ns)
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string()
+/// A tick's label (UTC): months and days only when the period is longer than a day,
+/// milliseconds when it is shorter than two minutes.
+fn tick_label(ns: i64, span_ns: i128) -> String {
+    let t = chrono::DateTime::from_timestamp_nanos(ns);
+    let format = match span_ns {
+        s if s > 86_400 * 1_000_000_000 => "%m-%d %H:%M",
+        s if s > 120 * 1_000_000_000 => "%H:%M:%S",
+        _ => "%H:%M:%S%.3f",
+    };
+    t.format(format).to_string()
+}
+
+/// Whether a problem of this kind says something is wrong with the segment it names
+/// (drawn as `problem`), rather than that something next to it is missing (a gap,
+/// drawn from the chain itself).
+pub fn marks_segment(kind: crate::verify::ProblemKind) -> bool {
+    use crate::verify::ProblemKind as K;
+    !matches!(
+        kind,
+        K::SequenceGap | K::HeadMissing | K::TailTruncated | K::NoSegments
+    )
+}
+
+/// Whether the verifier reported a problem with the segment at `location` itself.
+pub fn flagged(r: &Report, location: &str) -> bool {
+    r.problems
+        .iter()
+        .any(|p| p.object == location && marks_segment(p.kind))
 }
 
 /// The picture, and every stretch that is a gap (for the text beside it).
@@ -292,8 +316,16 @@ pub fn render(r: &Report) -> (Trusted, Vec<(String, Stretch)>) {
     );
     s.push_str("<defs><pattern id=\"gap-hatch\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"#ffcdd2\"/><rect width=\"3\" height=\"6\" fill=\"#c62828\"/></pattern></defs>");
     // Axis: five ticks.
+    let span = i128::from(t1) - i128::from(t0);
+    let _ = write!(
+        s,
+        "<text x=\"4\" y=\"14\" font-size=\"10\" fill=\"#455a64\">UTC {}</text>",
+        esc(&chrono::DateTime::from_timestamp_nanos(t0)
+            .format("%Y-%m-%d")
+            .to_string())
+    );
     for i in 0..=4 {
-        let t = t0.saturating_add(((i128::from(t1) - i128::from(t0)) * i / 4) as i64);
+        let t = t0.saturating_add((span * i / 4) as i64);
         let x = scale.x(t);
         let anchor = match i {
             0 => "start",
@@ -302,9 +334,9 @@ pub fn render(r: &Report) -> (Trusted, Vec<(String, Stretch)>) {
         };
         let _ = write!(
             s,
-            "<line x1=\"{x:.2}\" y1=\"{}\" x2=\"{x:.2}\" y2=\"{height}\" class=\"tick\" stroke=\"#cfd8dc\"/><text x=\"{x:.2}\" y=\"14\" font-size=\"10\" text-anchor=\"{anchor}\" fill=\"#455a64\">{} UTC</text>",
+            "<line x1=\"{x:.2}\" y1=\"{}\" x2=\"{x:.2}\" y2=\"{height}\" class=\"tick\" stroke=\"#cfd8dc\"/><text x=\"{x:.2}\" y=\"14\" font-size=\"10\" text-anchor=\"{anchor}\" fill=\"#455a64\">{}</text>",
             TOP - 10.0,
-            esc(&tick_label(t))
+            esc(&tick_label(t, span))
         );
     }
     for (i, st) in r.streams.iter().enumerate() {
@@ -321,8 +353,7 @@ pub fn render(r: &Report) -> (Trusted, Vec<(String, Stretch)>) {
             "<rect x=\"{:.2}\" y=\"{y:.1}\" width=\"{:.2}\" height=\"{BAR}\" fill=\"#fafafa\" stroke=\"#b0bec5\" stroke-width=\"0.5\"/>",
             scale.x0, scale.width
         );
-        let flagged = |loc: &str| r.problems.iter().any(|p| p.object == loc);
-        let row = stretches(st, r.since_ns, r.until_ns, &flagged);
+        let row = stretches(st, r.since_ns, r.until_ns, &|loc| flagged(r, loc));
         for class in Class::ALL {
             for x in row.iter().filter(|x| x.class == class) {
                 let min = match class {
@@ -549,8 +580,18 @@ mod tests {
             .collect();
         let mut st = stream(spans, Vec::new());
         st.stream = "<script>x</script>".into();
+        // The verifier names the segment after a gap in its sequence_gap problem: that
+        // segment is not itself at fault. A content problem marks its segment.
+        let problem = |seq: u64, kind| crate::verify::Problem {
+            object: format!("h/2026/12/02/{seq:012}.seg.zst"),
+            kind,
+            detail: String::new(),
+        };
         let report = Report {
-            problems: Vec::new(),
+            problems: vec![
+                problem(3, crate::verify::ProblemKind::SequenceGap),
+                problem(0, crate::verify::ProblemKind::MerkleMismatch),
+            ],
             streams: vec![st],
             objects: 3,
             skipped: 0,
@@ -568,6 +609,11 @@ mod tests {
         assert!(!svg.contains("<script>"), "{svg}");
         assert!(svg.contains("&lt;script&gt;"));
         assert_eq!(gaps.len(), 1);
+        assert_eq!(svg.matches("<rect class=\"problem\"").count(), 1, "{svg}");
+        assert!(
+            svg.contains("<rect class=\"problem\" x=\"150.00\""),
+            "seq 0 at the left: {svg}"
+        );
         assert!(
             svg.contains("class=\"gap\"")
                 && svg.contains(

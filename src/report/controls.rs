@@ -53,7 +53,7 @@ const YEAR_NS: i128 = 365 * 86_400 * 1_000_000_000;
 fn integrity(f: &Facts) -> String {
     if f.valid {
         format!(
-            "Integrity: `sealtrail verify` found no problem in {} object(s): every segment's Ed25519 signature (key id(s) {}) and SHA-256 content hash, every Merkle root over its event lines, and the hash chain linking each segment to the one before (source: the verification, section 1).",
+            "Integrity: the verification found no problem in {} object(s): every segment's Ed25519 signature (key id(s) {}) and SHA-256 content hash, every Merkle root over its event lines, and the hash chain linking each segment to the one before (source: the verification, section 1).",
             f.objects, f.key_ids
         )
     } else {

@@ -132,7 +132,18 @@ pub fn render(input: &Input) -> String {
     h.raw("</div>");
     h.raw("<h3>Reproduce this report</h3><pre class=\"cmd\" id=\"command\">")
         .text(&input.command)
-        .raw("</pre></header>");
+        .raw("</pre>");
+    if r.until_ns.is_none() {
+        h.el_class(
+            "p",
+            "muted",
+            &format!(
+                "No --until was given: deleted newest segments cannot be detected, and the same command run later also covers segments sealed after this report. To fix the period, add --until {}.",
+                facts.period_end
+            ),
+        );
+    }
+    h.raw("</header>");
     h.raw("<nav><ol><li><a href=\"#s-verify\">Verification</a></li><li><a href=\"#s-timeline\">Coverage timeline</a></li><li><a href=\"#s-events\">Events read</a></li><li><a href=\"#s-auth\">Authentication activity</a></li><li><a href=\"#s-priv\">Privilege use</a></li><li><a href=\"#s-alerts\">Detector alerts</a></li><li><a href=\"#s-controls\">Controls</a></li></ol></nav>");
 
     verification(&mut h, input, &facts);
@@ -246,7 +257,7 @@ fn verification(h: &mut Html, input: &Input, f: &Facts) {
                 "p",
                 "muted",
                 &format!(
-                    "{} more problem(s) not listed; `sealtrail verify --json` lists them all.",
+                    "{} more problem(s) not listed; sealtrail verify --json lists them all.",
                     r.problems.len() - MAX_PROBLEM_ROWS
                 ),
             );
@@ -561,4 +572,130 @@ fn alerts(h: &mut Html, input: &Input) {
             .raw("</td></tr>");
     }
     h.raw("</tbody></table>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Aggregator, ReadStats};
+    use crate::segment::SealKind;
+    use crate::verify::{Problem, ProblemKind, Report, SegmentSpan, StreamSummary};
+    use serde_json::json;
+
+    const EVIL: &str = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>'";
+
+    fn input() -> Input {
+        let span = |seq: u64, a: i64, b: i64| SegmentSpan {
+            seq,
+            kind: SealKind::Normal,
+            period_start_ns: a,
+            period_end_ns: b,
+            events: 1,
+            location: format!("{EVIL}/{seq}"),
+        };
+        let verify = Report {
+            problems: vec![Problem {
+                object: format!("{EVIL}/2"),
+                kind: ProblemKind::SequenceGap,
+                detail: EVIL.into(),
+            }],
+            streams: vec![StreamSummary {
+                stream: EVIL.into(),
+                segments: 2,
+                events: 2,
+                empty_segments: 0,
+                first_seq: 0,
+                last_seq: 2,
+                period_start_ns: 0,
+                period_end_ns: 30_000_000_000,
+                downtime: Vec::new(),
+                stopped_ns: None,
+                rotations: Vec::new(),
+                spans: vec![
+                    span(0, 0, 10_000_000_000),
+                    span(2, 20_000_000_000, 30_000_000_000),
+                ],
+            }],
+            objects: 2,
+            skipped: 0,
+            bytes: 100,
+            key_ids: vec![[0xab; 8]],
+            since_ns: None,
+            until_ns: None,
+            retention: None,
+            anchor: None,
+            archive: EVIL.into(),
+            verified_at_ns: 0,
+        };
+        let mut agg = Aggregator::new();
+        agg.add(
+            EVIL,
+            &json!({"event":{"category":["authentication"],"action":"ssh_login","outcome":"failure"},
+                "user":{"name":EVIL},"source":{"ip":EVIL},"sealtrail":{"auth":{"attempts":1}}}),
+        );
+        agg.add(
+            EVIL,
+            &json!({"@timestamp":EVIL,"event":{"kind":"alert","id":EVIL},
+                "rule":{"id":EVIL,"name":EVIL},"message":EVIL,
+                "sealtrail":{"stream":EVIL,"alert":{"key":EVIL,"evidence":[EVIL]}}}),
+        );
+        Input {
+            verify,
+            figures: agg.finish(),
+            read: ReadStats {
+                segments_read: 1,
+                segments_refused: 1,
+                events_refused: 1,
+                refused: vec![(EVIL.into(), EVIL.into())],
+            },
+            command: format!("sealtrail report {EVIL}"),
+            generated_at_ns: 0,
+        }
+    }
+
+    #[test]
+    fn nothing_from_the_archive_becomes_markup() {
+        let page = render(&input());
+        for bad in ["<script", "<img", "onerror=alert(2)>"] {
+            assert!(!page.contains(bad), "{bad:?} in the page");
+        }
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img src=x onerror=alert(2)&gt;&#39;"));
+        // Attribute values too: the stream's data-stream and the alert's data-rule.
+        assert!(page.contains("data-stream=\"&lt;script&gt;"));
+        assert!(page.contains("data-rule=\"&lt;script&gt;"));
+        // The only tags are the writer's own.
+        let tags: std::collections::BTreeSet<&str> = page
+            .split('<')
+            .skip(1)
+            .filter_map(|t| {
+                t.split(|c: char| !c.is_ascii_alphanumeric() && c != '!')
+                    .next()
+            })
+            .filter(|t| !t.is_empty())
+            .collect();
+        let allowed = [
+            "!DOCTYPE", "a", "b", "body", "br", "dd", "defs", "div", "dl", "dt", "footer", "g",
+            "h1", "h2", "h3", "head", "header", "html", "li", "line", "meta", "nav", "ol", "p",
+            "pattern", "pre", "rect", "section", "span", "style", "svg", "table", "tbody", "td",
+            "text", "th", "thead", "title", "tr", "ul",
+        ];
+        for t in &tags {
+            assert!(allowed.contains(t), "unexpected element <{t}>");
+        }
+    }
+
+    #[test]
+    fn figures_and_verdict_are_on_the_page() {
+        let page = render(&input());
+        assert!(page.contains("data-verdict=\"invalid\""));
+        assert!(page
+            .contains("<div class=\"figure\" data-figure=\"failures\"><span class=\"n\">1</span>"));
+        assert!(page
+            .contains("<div class=\"figure\" data-figure=\"alerts\"><span class=\"n\">1</span>"));
+        assert!(page
+            .contains("<div class=\"figure\" data-figure=\"refused\"><span class=\"n\">1</span>"));
+        assert!(page.contains("abababababababab"), "the key id");
+        assert!(page.contains("No --until was given"));
+        assert!(page.contains("<rect class=\"gap\""), "seq 1 is missing");
+    }
 }

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod normalise;
 pub mod notify;
 pub mod pem;
+pub mod query;
 pub mod record;
 pub mod replay;
 pub mod report;

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, ConfigError, EX_CONFIG};
 
+mod report;
 mod rotate;
 mod verify;
 
@@ -59,6 +60,13 @@ pub enum Command {
     /// Verify an archive: exit 0 valid, 1 invalid, 2 usage or I/O error.
     #[command(after_help = verify::LIMITS_HELP)]
     Verify(verify::VerifyArgs),
+    /// Write a compliance evidence report of an archive (HTML; PDF with --pdf).
+    ///
+    /// One self-contained HTML file (and a PDF with --pdf): the verdict, a coverage timeline, authentication and
+    /// privilege activity, the detector's alerts, and what the evidence shows for
+    /// PCI DSS 10, HIPAA §164.312(b), SOC 2 CC7.2, ISO 27001 A.8.15/A.8.16 and NIST
+    /// AU-9/AU-10. Exit 0 valid, 1 invalid, 2 usage or I/O error.
+    Report(report::ReportArgs),
     /// Run log lines through normalisation and the detector offline (no journal, no
     /// archive) and print events, alerts and a summary, like fail2ban-regex.
     Replay {
@@ -145,6 +153,7 @@ pub fn main() -> i32 {
             if_missing,
         } => report(keygen(out, config.as_deref(), if_missing), 1),
         Command::Verify(args) => verify::run(args),
+        Command::Report(args) => report::run(args),
         Command::RotateKey(args) => report(rotate::run(args), 1),
         Command::Inspect {
             segment,

@@ -48,7 +48,8 @@ svg.timeline { max-width: 100%; height: auto; }
 .req { color: #455a64; font-style: italic; }
 .muted { color: #607d8b; }
 .problem-list td:nth-child(2) { white-space: nowrap; }
-td.ids { word-break: break-all; font-family: "DejaVu Sans Mono", monospace; font-size: 11px; }
+td.ids { font-family: "DejaVu Sans Mono", monospace; font-size: 11px; }
+td.ids span.id { white-space: nowrap; display: inline-block; }
 nav ol { columns: 2; font-size: 12px; }
 @media print { body { margin: 0; max-width: none; } h2 { break-after: avoid; } a { color: inherit; text-decoration: none; } }
 "#;
@@ -64,6 +65,19 @@ fn figure(h: &mut Html, name: &'static str, n: u64, label: &'static str) {
         .raw("</span><span class=\"l\">")
         .raw(label)
         .raw("</span></div>");
+}
+
+/// Rows of a table of successes: no attempts column.
+fn success_rows(rows: &[Top]) -> Vec<Vec<String>> {
+    rows.iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                format!("#{}", t.events),
+                format!("#{}", t.distinct),
+            ]
+        })
+        .collect()
 }
 
 fn top_rows(rows: &[Top]) -> Vec<Vec<String>> {
@@ -486,14 +500,14 @@ fn authentication(h: &mut Html, input: &Input) {
     h.el("h3", "Top sources of successful logins");
     h.table(
         "top-ok-src",
-        &["source address", "logins", "-", "users"],
-        &top_rows(&g.successes_by_source),
+        &["source address", "logins", "users"],
+        &success_rows(&g.successes_by_source),
     );
     h.el("h3", "Top users with successful logins");
     h.table(
         "top-ok-user",
-        &["user", "logins", "-", "sources"],
-        &top_rows(&g.successes_by_user),
+        &["user", "logins", "sources"],
+        &success_rows(&g.successes_by_user),
     );
     h.el("h3", "By action and outcome");
     let rows: Vec<Vec<String>> = g
@@ -557,7 +571,9 @@ fn alerts(h: &mut Html, input: &Input) {
             .text(&a.rule_id)
             .raw("\"><td>")
             .text(&a.time)
-            .raw("</td><td><b>")
+            .raw("<br><span class=\"muted\">alert id ")
+            .text(&a.id)
+            .raw("</span></td><td><b>")
             .text(&a.rule_id)
             .raw("</b><br>")
             .text(&a.rule_name)
@@ -567,9 +583,11 @@ fn alerts(h: &mut Html, input: &Input) {
             .text(&a.message)
             .raw("</td><td>")
             .text(&format!("{} ({})", a.key, a.stream))
-            .raw("</td><td class=\"ids\">")
-            .text(&a.evidence.join(" "))
-            .raw("</td></tr>");
+            .raw("</td><td class=\"ids\">");
+        for id in &a.evidence {
+            h.raw("<span class=\"id\">").text(id).raw("</span> ");
+        }
+        h.raw("</td></tr>");
     }
     h.raw("</tbody></table>");
 }

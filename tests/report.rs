@@ -315,6 +315,48 @@ fn a_brute_force_archive_renders_with_the_right_figures_escaped_in_chromium() {
         alerts_in(&sealed),
         "as read back from the archive"
     );
+    // The same figures from `sealtrail search` over the same archive and window.
+    let search = |filters: &[&str]| -> u64 {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("search")
+            .arg(&env.archive_dir)
+            .arg("--key")
+            .arg(&key)
+            .args(["--until", &stopped.until, "--format", "jsonl"])
+            .args(filters);
+        let out = run_cmd(&mut cmd, Duration::from_secs(120));
+        assert_eq!(out.code, Some(0), "search {filters:?}:\n{}", out.describe());
+        out.stdout_str()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count() as u64
+    };
+    assert_eq!(figure(&dom, "events"), search(&[]), "events = search's");
+    assert_eq!(
+        figure(&dom, "failures"),
+        search(&["--category", "authentication", "--outcome", "failure"]),
+        "failures = search's"
+    );
+    assert_eq!(
+        figure(&dom, "successes"),
+        search(&["--action", "ssh_login", "--outcome", "success"]),
+        "successes = search's"
+    );
+    assert_eq!(
+        top[0][1],
+        search(&["--source", ATTACKER, "--outcome", "failure"]).to_string(),
+        "the top source's failures = search's"
+    );
+    assert_eq!(
+        figure(&dom, "alerts"),
+        search(&["--kind", "alert"]),
+        "alerts = search's"
+    );
+    assert_eq!(
+        figure(&dom, "sudo-commands"),
+        search(&["--action", "sudo_command"]),
+        "sudo = search's"
+    );
     for id in &evidence {
         assert!(
             failure_ids.contains(id),

@@ -191,7 +191,7 @@ pub fn run(a: VerifyArgs) -> i32 {
         until_ns,
         progress: progress.clone(),
     };
-    let bar = progress.map(ProgressBar::start);
+    let bar = progress.map(|p| ProgressBar::start(p, "verifying"));
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -241,13 +241,14 @@ pub fn run(a: VerifyArgs) -> i32 {
 }
 
 /// Draws the verifier's [`crate::verify::Progress`] on stderr until finished.
-struct ProgressBar {
+pub(super) struct ProgressBar {
     done: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl ProgressBar {
-    fn start(p: Arc<crate::verify::Progress>) -> ProgressBar {
+    /// `what` names the work: "verifying", "searching".
+    pub(super) fn start(p: Arc<crate::verify::Progress>, what: &'static str) -> ProgressBar {
         let done = Arc::new(AtomicBool::new(false));
         let stop = done.clone();
         let thread = std::thread::spawn(move || {
@@ -255,9 +256,9 @@ impl ProgressBar {
                 None,
                 indicatif::ProgressDrawTarget::stderr(),
             );
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{spinner} verifying [{bar:30}] {pos}/{len} objects, {msg} ({elapsed})",
-            ) {
+            if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+                "{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} objects, {{msg}} ({{elapsed}})"
+            )) {
                 bar.set_style(style.progress_chars("=> "));
             }
             while !stop.load(Ordering::Relaxed) {
@@ -271,7 +272,7 @@ impl ProgressBar {
         ProgressBar { done, thread }
     }
 
-    fn finish(self) {
+    pub(super) fn finish(self) {
         self.done.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
     }

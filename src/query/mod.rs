@@ -20,6 +20,8 @@
 
 mod event;
 mod fetch;
+pub mod filter;
+pub mod output;
 mod reader;
 mod summary;
 

@@ -561,3 +561,143 @@ fn a_corrupted_segment_is_refused_its_events_not_counted_and_marked_on_the_timel
     );
     assert!(!dom.contains("<rect class=\"gap\""), "nothing is missing");
 }
+
+/// An archive in S3 (ministack, which checks signatures and keeps Object Lock
+/// retention): the report reads it in place, and with `--check-retention` the retention
+/// it read back is what supports PCI DSS 10.3; the reproducing command names the
+/// endpoint and the check.
+#[test]
+fn an_s3_archive_with_object_lock_is_reported_with_its_retention() {
+    let server = common::s3::S3Server::ministack();
+    server.create_bucket("audit", true);
+    let env = TestEnv::new();
+    let port = free_port();
+    let mut cfg = Config::new(
+        "s3-report",
+        vec![Listener::new("tcp", Transport::Tcp, port)],
+    );
+    let secret = env.path().join("s3-secret");
+    std::fs::write(&secret, server.secret_key()).unwrap();
+    cfg.archive_toml = Some(format!(
+        "[archive]\nurl = \"s3://audit/logs\"\nendpoint = \"{}\"\nallow_http = true\nretry_max = \"1s\"\n\
+         retention = {{ mode = \"compliance\", days = 1 }}\n\
+         [archive.credentials]\naccess_key_id = \"{}\"\nsecret_access_key_file = {}\n",
+        server.endpoint,
+        server.access_key(),
+        toml_str(&secret.to_string_lossy())
+    ));
+    let mut d = env.start(&cfg);
+    for i in 0..3 {
+        sshd(
+            port,
+            500 + i,
+            &format!("Failed password for carol from 203.0.113.{i} port 22 ssh2"),
+        );
+    }
+    d.wait_idle();
+    let stopped = d.stop();
+    let objects = server.list_keys("audit", "logs/").len();
+    assert!(objects > 0, "segments shipped");
+
+    let html = env.path().join("s3.html");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["report", "s3://audit/logs", "--key"])
+        .arg(env.public_key(&cfg))
+        .args([
+            "--endpoint",
+            &server.endpoint,
+            "--allow-http",
+            "--check-retention",
+        ])
+        .args(["--until", &stopped.until, "-o"])
+        .arg(&html)
+        .env("AWS_ACCESS_KEY_ID", server.access_key())
+        .env("AWS_SECRET_ACCESS_KEY", server.secret_key())
+        .env_remove("AWS_PROFILE");
+    let out = run_cmd(&mut cmd, Duration::from_secs(300));
+    assert_eq!(out.code, Some(0), "report:\n{}", out.describe());
+    let dom = dump_dom(env.path(), &html);
+    assert!(dom.contains("data-verdict=\"valid\""));
+    assert_eq!(figure(&dom, "failures"), 3);
+    assert!(
+        dom.contains(&format!(
+            "Object Lock read back from {objects} object(s): lock modes {objects} COMPLIANCE"
+        )),
+        "retention facts on the page"
+    );
+    let at = dom
+        .find("data-control=\"PCI DSS v4.0 10.3\"")
+        .expect("10.3");
+    let section = &dom[..at];
+    let open = section.rfind("<section").expect("its section");
+    assert!(
+        dom[open..at].contains("control supported"),
+        "10.3 is supported with retention read back: {}",
+        &dom[open..at]
+    );
+    assert!(!dom.contains("no retention or Object Lock information was read"));
+    assert!(
+        dom.contains(&format!(
+            "--check-retention --endpoint {} --allow-http",
+            server.endpoint
+        )),
+        "the reproducing command names the endpoint and the check"
+    );
+}
+
+/// `--pdf` with no converter on PATH: the HTML is still written, then a clear error and
+/// exit 2. Without `--pdf` no converter is needed at all.
+#[test]
+fn pdf_without_a_converter_says_so_after_writing_the_html() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(&env.archive_dir).unwrap();
+    let key_out = sealtrail(&[
+        "keygen",
+        "--out",
+        &env.path().join("k.key").to_string_lossy(),
+    ]);
+    assert_eq!(key_out.code, Some(0), "{}", key_out.describe());
+    let key = env.path().join("k.pub");
+    let empty_path = env.path().join("empty-bin");
+    std::fs::create_dir_all(&empty_path).unwrap();
+    let html = env.path().join("r.html");
+    let run = |extra: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("report")
+            .arg(&env.archive_dir)
+            .arg("--key")
+            .arg(&key)
+            .arg("-o")
+            .arg(&html)
+            .args(extra)
+            .env("PATH", &empty_path);
+        run_cmd(&mut cmd, Duration::from_secs(120))
+    };
+    let out = run(&["--pdf", &env.path().join("r.pdf").to_string_lossy()]);
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert!(
+        out.stderr_str().contains("no PDF converter found"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.stderr_str().contains("chromium"),
+        "it names what it looked for"
+    );
+    let page = std::fs::read_to_string(&html).expect("the HTML was written first");
+    assert!(
+        page.contains("data-verdict=\"invalid\""),
+        "an empty archive has no segments"
+    );
+    assert!(page.contains("no_segments"));
+    assert!(!env.path().join("r.pdf").exists());
+    std::fs::remove_file(&html).unwrap();
+    let out = run(&[]);
+    assert_eq!(
+        out.code,
+        Some(1),
+        "invalid, but written: {}",
+        out.describe()
+    );
+    assert!(html.exists());
+}

@@ -258,19 +258,22 @@ async fn read_events(
         include_unverified: false,
         progress: None,
     };
+    // Each segment is counted on a worker into a part of its own (a few tables, not
+    // its events), and the parts are merged in archive order.
     let mut agg = Aggregator::new();
     let summary = crate::query::read(
         archive,
         &read_opts,
         |seg: &crate::query::Segment| {
             let mut w = crate::event::ecs::EcsWriter::default();
-            let events: Vec<serde_json::Value> = seg.events().map(|e| e.ecs(&mut w)).collect();
-            (seg.stream.clone(), events)
-        },
-        |(stream, events): (String, Vec<serde_json::Value>)| {
-            for ev in &events {
-                agg.add(&stream, ev);
+            let mut part = Aggregator::new();
+            for e in seg.events() {
+                part.add(&seg.stream, &e.ecs(&mut w));
             }
+            part
+        },
+        |part: Aggregator| {
+            agg.merge(part);
             Ok(())
         },
     )

@@ -118,7 +118,6 @@ impl Facts {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let (start, end) = timeline::period(r).unwrap_or((0, 0));
         let covered_start = r.streams.iter().map(|s| s.period_start_ns).min();
         let covered_end = r.streams.iter().map(|s| s.period_end_ns).max();
         let period_ns = match (covered_start, covered_end) {
@@ -194,16 +193,8 @@ impl Facts {
             streams: r.streams.len(),
             segments: r.streams.iter().map(|s| s.segments).sum(),
             heartbeats: r.streams.iter().map(|s| s.empty_segments).sum(),
-            period_start: if r.streams.is_empty() {
-                "-".into()
-            } else {
-                fmt_ns(start)
-            },
-            period_end: if r.streams.is_empty() {
-                "-".into()
-            } else {
-                fmt_ns(end)
-            },
+            period_start: covered_start.map_or("-".into(), fmt_ns),
+            period_end: covered_end.map_or("-".into(), fmt_ns),
             period_ns,
             period_len: fmt_dur(period_ns),
             down_planned: dp,

@@ -423,8 +423,19 @@ fn events_read(h: &mut Html, input: &Input) {
     h.heading(2, "s-events", "3. Events read");
     h.raw("<p>")
         .text(&format!(
-            "{} event(s) read from {} segment(s) whose content verified. {} segment(s) refused (their {} event(s) are not counted).",
-            g.events, read.segments_read, read.segments_refused, read.events_refused
+            "{} event(s) read from {} segment(s) whose content verified{}. {} segment(s) refused (their {} event(s) are not counted).",
+            g.events,
+            read.segments_read,
+            match (input.verify.since_ns, input.verify.until_ns) {
+                (None, None) => String::new(),
+                (a, b) => format!(
+                    ", received (event.created) in [{}, {})",
+                    a.map_or("-".into(), fmt_ns),
+                    b.map_or("-".into(), fmt_ns)
+                ),
+            },
+            read.segments_refused,
+            read.events_refused
         ))
         .raw("</p>");
     h.facts(&[

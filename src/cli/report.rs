@@ -299,3 +299,96 @@ async fn read_events(
     };
     Ok((agg.finish(), read))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::super::{Cli, Command};
+    use super::ReportArgs;
+
+    fn parse(args: &[&str]) -> ReportArgs {
+        match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(Command::Report(a)) => a,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    /// The printed command line, split as a shell would, parses to the same report.
+    #[test]
+    fn the_reproducing_command_line_parses_back_to_the_same_arguments() {
+        let a = parse(&[
+            "sealtrail",
+            "report",
+            "--archive",
+            "s3://bucket/my logs",
+            "-k",
+            "keys/it's.pub",
+            "--key",
+            "next.pub",
+            "--since",
+            "2026-10-01T00:00:00Z",
+            "--until",
+            "2027-01-01T00:00:00Z",
+            "--check-retention",
+            "--allow-governance",
+            "--endpoint",
+            "http://127.0.0.1:9000",
+            "--allow-http",
+            "-o",
+            "out dir/r.html",
+            "--pdf",
+            "r.pdf",
+        ]);
+        let line = a.command_line();
+        assert!(
+            line.starts_with(
+                "sealtrail report 's3://bucket/my logs' --key 'keys/it'\\''s.pub' --key next.pub"
+            ),
+            "{line}"
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("for a in {line}; do printf '%s\\0' \"$a\"; done"))
+            .output()
+            .unwrap();
+        let words: Vec<String> = out
+            .stdout
+            .split(|&b| b == 0)
+            .filter(|w| !w.is_empty())
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let b = parse(&words);
+        assert_eq!(b.command_line(), line);
+        assert_eq!(b.archive(), "s3://bucket/my logs");
+        assert_eq!(b.key, a.key);
+        assert_eq!((b.since, b.until), (a.since.clone(), a.until.clone()));
+        assert!(b.check_retention && b.allow_governance);
+        assert_eq!(b.s3.to_args(), a.s3.to_args());
+        assert_eq!((b.output, b.pdf), (a.output, a.pdf));
+    }
+
+    #[test]
+    fn the_archive_is_given_once() {
+        assert!(
+            Cli::try_parse_from(["sealtrail", "report", "-k", "k.pub", "-o", "r.html"]).is_err()
+        );
+        assert!(Cli::try_parse_from([
+            "sealtrail",
+            "report",
+            "a",
+            "--archive",
+            "b",
+            "-k",
+            "k.pub",
+            "-o",
+            "r.html"
+        ])
+        .is_err());
+        assert_eq!(
+            parse(&["sealtrail", "report", "a", "-k", "k", "-o", "r"]).archive(),
+            "a"
+        );
+    }
+}

@@ -43,6 +43,60 @@ impl Source {
     }
 }
 
+/// `--text` values looked for in the raw bytes of the content, before any line is
+/// parsed: a value that JSON writes unescaped appears verbatim in a line whose original
+/// holds it, so a line without any of them cannot match.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    Exact(Vec<memchr::memmem::Finder<'static>>),
+    /// Lower-case ASCII values, compared without regard to ASCII case.
+    AsciiCaseless(Vec<Vec<u8>>),
+}
+
+impl Probe {
+    fn in_line(&self, line: &[u8]) -> bool {
+        match self {
+            Probe::Exact(fs) => fs.iter().any(|f| f.find(line).is_some()),
+            Probe::AsciiCaseless(ts) => ts
+                .iter()
+                .any(|t| line.windows(t.len()).any(|w| w.eq_ignore_ascii_case(t))),
+        }
+    }
+
+    /// The byte ranges of the lines of `content` (each ending before its `\n`) that
+    /// may match, in order, each once.
+    pub fn candidates(&self, content: &[u8]) -> Vec<(usize, usize)> {
+        let mut hits: Vec<usize> = match self {
+            Probe::Exact(fs) => fs.iter().flat_map(|f| f.find_iter(content)).collect(),
+            Probe::AsciiCaseless(_) => {
+                // Line by line: no whole-content search without regard to case here.
+                let mut out = Vec::new();
+                let mut start = 0;
+                for end in memchr::memchr_iter(b'\n', content) {
+                    if self.in_line(&content[start..end]) {
+                        out.push(start);
+                    }
+                    start = end + 1;
+                }
+                out
+            }
+        };
+        hits.sort_unstable();
+        let mut lines: Vec<(usize, usize)> = Vec::new();
+        for at in hits {
+            if lines.last().is_some_and(|&(_, end)| at <= end) {
+                continue;
+            }
+            let start = memchr::memrchr(b'\n', &content[..at]).map_or(0, |i| i + 1);
+            let Some(len) = memchr::memchr(b'\n', &content[at..]) else {
+                continue;
+            };
+            lines.push((start, at + len));
+        }
+        lines
+    }
+}
+
 /// What to keep. Empty lists do not filter.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -124,29 +178,43 @@ impl Filter {
         self.streams.is_empty() || self.streams.iter().any(|s| s == stream)
     }
 
-    /// A quick test on the line's bytes: false only if no `--text` value can be in its
-    /// original. A value that JSON would escape (`"`, `\`, controls) is not tested
-    /// here; the ASCII case is ignored when `ignore_case`.
-    pub fn may_match_line(&self, line: &[u8]) -> bool {
+    /// The quick test on raw bytes for `--text` (see [`Probe`]); `None` when it cannot
+    /// be done on the bytes (no `--text`, a value JSON would escape, or a case-blind
+    /// value that is not ASCII): every line is then a candidate.
+    pub fn probe(&self) -> Option<Probe> {
         if self.texts.is_empty() {
-            return true;
+            return None;
         }
-        self.texts.iter().any(|t| {
-            let t = t.as_bytes();
-            if t.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
-                return true;
+        let escaped = |t: &String| t.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+        if self.texts.iter().any(|t| t.is_empty() || escaped(t)) {
+            return None;
+        }
+        if self.ignore_case {
+            if !self.texts.iter().all(|t| t.is_ascii()) {
+                return None;
             }
-            if self.ignore_case {
-                if !t.is_ascii() {
-                    return true;
-                }
-                let lower = t.to_ascii_lowercase();
-                return line
-                    .windows(lower.len().max(1))
-                    .any(|w| w.eq_ignore_ascii_case(&lower));
-            }
-            memchr::memmem::find(line, t).is_some()
-        })
+            let lowered = self
+                .texts
+                .iter()
+                .map(|t| t.to_ascii_lowercase().into_bytes())
+                .collect();
+            return Some(Probe::AsciiCaseless(lowered));
+        }
+        let finders = self
+            .texts
+            .iter()
+            .map(|t| memchr::memmem::Finder::new(t.as_bytes()).into_owned())
+            .collect();
+        Some(Probe::Exact(finders))
+    }
+
+    /// A quick test on one line's bytes: false only if no `--text` value can be in its
+    /// original (used by tests; [`Probe::candidates`] does it for a whole segment).
+    pub fn may_match_line(&self, line: &[u8]) -> bool {
+        match self.probe() {
+            None => true,
+            Some(p) => p.in_line(line),
+        }
     }
 
     fn text_matches(&self, original: Option<&str>) -> bool {
@@ -331,6 +399,32 @@ mod tests {
         // A value JSON escapes is still found (the quick test lets it through).
         let quoted = r#"{"@timestamp":"2024-05-01T00:00:05.000000000Z","event":{"original":"say \"hi\", then\tgo"}}"#;
         assert!(check(&t(&["\"hi\", then\tgo"], false), quoted));
+    }
+
+    #[test]
+    fn the_probe_finds_each_candidate_line_once() {
+        let f = Filter {
+            texts: vec!["foo".into(), "o b".into()],
+            ..Filter::default()
+        };
+        let content = b"a\nfoo b\nc\nfoo foo\nfo\n";
+        let p = f.probe().unwrap();
+        assert_eq!(p.candidates(content), [(2, 7), (10, 17)]);
+        let caseless = Filter {
+            texts: vec!["FOO".into()],
+            ignore_case: true,
+            ..Filter::default()
+        };
+        assert_eq!(
+            caseless.probe().unwrap().candidates(content),
+            [(2, 7), (10, 17)]
+        );
+        // Values the bytes cannot be searched for: no probe, every line is a candidate.
+        let quoted = Filter {
+            texts: vec!["say \"hi\"".into()],
+            ..Filter::default()
+        };
+        assert!(quoted.probe().is_none());
     }
 
     #[test]

@@ -92,6 +92,27 @@ impl Segment {
             .map(|(bytes, index)| Line { bytes, index })
     }
 
+    /// The lines at these byte ranges of the content (from [`super::filter::Probe`]),
+    /// numbered.
+    pub fn lines_at<'a>(
+        &'a self,
+        ranges: &'a [(usize, usize)],
+    ) -> impl Iterator<Item = Line<'a>> + 'a {
+        let mut counted = (0usize, 0u64);
+        ranges.iter().filter_map(move |&(start, end)| {
+            let bytes = self.content.get(start..end)?;
+            let (at, n) = counted;
+            let index = n + memchr::memchr_iter(b'\n', self.content.get(at..start)?).count() as u64;
+            counted = (start, index);
+            Some(Line { bytes, index })
+        })
+    }
+
+    /// The decoded content (lines, each ending in `\n`).
+    pub fn content(&self) -> &[u8] {
+        &self.content
+    }
+
     fn line_count(&self) -> usize {
         memchr::memchr_iter(b'\n', &self.content).count()
     }

@@ -193,3 +193,38 @@ async fn a_tampered_segment_is_refused_or_marked() {
     assert_eq!(got.len(), 12);
     assert!(s.refused[0].included);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_gives_the_lines_and_leaf_indices_a_full_scan_gives() {
+    let (dir, _) = archive();
+    let mut got = Vec::new();
+    read(
+        &open(dir.path()),
+        &opts(),
+        |seg: &Segment| {
+            let f = filter::Filter {
+                texts: vec!["line 2".into(), "seg 1 line 3".into()],
+                ..Default::default()
+            };
+            let ranges = f.probe().unwrap().candidates(seg.content());
+            let probed: Vec<(u64, Vec<u8>)> = seg
+                .lines_at(&ranges)
+                .map(|l| (l.index, l.bytes.to_vec()))
+                .collect();
+            let scanned: Vec<(u64, Vec<u8>)> = seg
+                .lines()
+                .filter(|l| f.may_match_line(l.bytes))
+                .map(|l| (l.index, l.bytes.to_vec()))
+                .collect();
+            (probed, scanned)
+        },
+        |(p, s)| {
+            assert_eq!(p, s);
+            got.extend(p.into_iter().map(|(i, _)| i));
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(got, [2, 2, 3, 2]);
+}

@@ -100,11 +100,14 @@ pub fn render(seg: &Segment, filter: &Filter, how: &Render) -> Result<(Vec<u8>, 
         Format::Csv => Some(csv::Rows::new()),
         _ => None,
     };
-    for line in seg.lines() {
-        // Cheapest first: the line's bytes, then the time, then the fields.
-        if !filter.may_match_line(line.bytes) {
-            continue;
-        }
+    // Cheapest first: the content's bytes, then the time, then the fields.
+    let probe = filter.probe();
+    let ranges = probe.as_ref().map(|p| p.candidates(seg.content()));
+    let lines: Box<dyn Iterator<Item = crate::query::Line<'_>>> = match &ranges {
+        Some(r) => Box::new(seg.lines_at(r)),
+        None => Box::new(seg.lines()),
+    };
+    for line in lines {
         let ev = seg.event(line);
         if !seg.in_window(ev.view.received_ns()) || !filter.matches(&ev, &mut ecs) {
             continue;

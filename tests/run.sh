@@ -130,6 +130,13 @@ install_system_packages() {
   type -P nginx >/dev/null || missing+=(nginx-light)
   type -P setpriv >/dev/null || missing+=(util-linux)
   type -P python3 >/dev/null || missing+=(python3)
+  # `sealtrail report`'s tests render the report in real headless Chromium (DOM,
+  # screenshot, PDF) and read the PDF's text back with poppler's pdftotext.
+  # (Fonts are only Recommends of chromium, which apt_install does not take: without
+  # one the page has no glyphs and the PDF no text.)
+  type -P chromium >/dev/null || missing+=(chromium)
+  [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+  type -P pdftotext >/dev/null || missing+=(poppler-utils)
   # The journald source's tests: the real journalctl reads journal files that
   # systemd-journal-remote writes (no running journald needed).
   type -P journalctl >/dev/null || missing+=(systemd)
@@ -146,7 +153,7 @@ install_system_packages() {
     echo "installing: ${missing[*]}"
     apt_install "${missing[@]}"
   else
-    echo "rsyslog, zstd, logger, procps, logrotate, nginx, python3, journalctl, systemd-journal-remote: present"
+    echo "rsyslog, zstd, logger, procps, logrotate, nginx, python3, chromium, pdftotext, journalctl, systemd-journal-remote: present"
   fi
 }
 

@@ -10,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{self, Config, ConfigError, EX_CONFIG};
 
 mod prove;
+mod report;
 mod rotate;
+mod search;
 mod verify;
 
 /// Version line: the crate version and the segment format it writes.
@@ -68,6 +70,23 @@ pub enum Command {
     /// or read error.
     #[command(long_about = prove::CHECK_ABOUT)]
     CheckProof(prove::CheckProofArgs),
+    /// Write a compliance evidence report of an archive (HTML; PDF with --pdf).
+    ///
+    /// One self-contained HTML file (and a PDF with --pdf): the verdict, a coverage timeline, authentication and
+    /// privilege activity, the detector's alerts, and what the evidence shows for
+    /// PCI DSS 10, HIPAA §164.312(b), SOC 2 CC7.2, ISO 27001 A.8.15/A.8.16 and NIST
+    /// AU-9/AU-10. Exit 0 valid, 1 invalid, 2 usage or I/O error.
+    Report(report::ReportArgs),
+    /// Search an archive's verified events: filters by time, host, stream, user,
+    /// source address, kind, category, action, outcome, rule and text; a table on a
+    /// terminal, else JSON lines (or CSV); a summary of what was verified. Exit 0
+    /// verified, 1 not (refused segments, chain problems), 2 usage or I/O error.
+    #[command(after_help = search::AFTER_HELP)]
+    Search(search::SearchArgs),
+    /// Export an archive's verified events, filtered as `search` does: JSON lines (full
+    /// ECS, as `inspect` renders them) by default, or CSV with chosen columns.
+    #[command(after_help = search::AFTER_HELP)]
+    Export(search::SearchArgs),
     /// Run log lines through normalisation and the detector offline (no journal, no
     /// archive) and print events, alerts and a summary, like fail2ban-regex.
     Replay {
@@ -154,6 +173,9 @@ pub fn main() -> i32 {
             if_missing,
         } => report(keygen(out, config.as_deref(), if_missing), 1),
         Command::Verify(args) => verify::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Search(args) => search::run(args, false),
+        Command::Export(args) => search::run(args, true),
         Command::RotateKey(args) => report(rotate::run(args), 1),
         Command::Prove(args) => prove::prove(args),
         Command::CheckProof(args) => prove::check_proof(args),

@@ -75,7 +75,7 @@ pub struct VerifyArgs {
 /// How to reach an `s3://` archive. Credentials come from the environment, the AWS
 /// shared files (`--profile`, `AWS_PROFILE`), web identity or instance metadata.
 #[derive(clap::Args, Debug, Default)]
-pub struct S3Args {
+pub(super) struct S3Args {
     /// S3: endpoint of an S3-compatible service (default: AWS for the region).
     #[arg(long, value_name = "URL", help_heading = "S3 archive")]
     endpoint: Option<String>,
@@ -94,6 +94,27 @@ pub struct S3Args {
 }
 
 impl S3Args {
+    /// The flags that give these settings again (for a reproducing command line).
+    pub(super) fn to_args(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        let mut opt = |flag: &str, val: &Option<String>| {
+            if let Some(x) = val {
+                v.push(flag.to_owned());
+                v.push(x.clone());
+            }
+        };
+        opt("--endpoint", &self.endpoint);
+        opt("--region", &self.region);
+        opt("--profile", &self.profile);
+        if self.virtual_hosted {
+            v.push("--virtual-hosted".into());
+        }
+        if self.allow_http {
+            v.push("--allow-http".into());
+        }
+        v
+    }
+
     pub(super) fn archive_section(&self, url: &str) -> ArchiveSection {
         ArchiveSection {
             url: url.to_string(),
@@ -170,7 +191,7 @@ pub fn run(a: VerifyArgs) -> i32 {
         until_ns,
         progress: progress.clone(),
     };
-    let bar = progress.map(ProgressBar::start);
+    let bar = progress.map(|p| ProgressBar::start(p, "verifying"));
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -220,13 +241,14 @@ pub fn run(a: VerifyArgs) -> i32 {
 }
 
 /// Draws the verifier's [`crate::verify::Progress`] on stderr until finished.
-struct ProgressBar {
+pub(super) struct ProgressBar {
     done: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl ProgressBar {
-    fn start(p: Arc<crate::verify::Progress>) -> ProgressBar {
+    /// `what` names the work: "verifying", "searching".
+    pub(super) fn start(p: Arc<crate::verify::Progress>, what: &'static str) -> ProgressBar {
         let done = Arc::new(AtomicBool::new(false));
         let stop = done.clone();
         let thread = std::thread::spawn(move || {
@@ -234,9 +256,9 @@ impl ProgressBar {
                 None,
                 indicatif::ProgressDrawTarget::stderr(),
             );
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{spinner} verifying [{bar:30}] {pos}/{len} objects, {msg} ({elapsed})",
-            ) {
+            if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+                "{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} objects, {{msg}} ({{elapsed}})"
+            )) {
                 bar.set_style(style.progress_chars("=> "));
             }
             while !stop.load(Ordering::Relaxed) {
@@ -250,7 +272,7 @@ impl ProgressBar {
         ProgressBar { done, thread }
     }
 
-    fn finish(self) {
+    pub(super) fn finish(self) {
         self.done.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
     }

@@ -19,7 +19,7 @@ use super::VerifyError;
 
 /// How a listed object is read.
 #[derive(Debug, Clone)]
-pub(super) enum At {
+pub enum At {
     /// A file found by walking a local archive.
     File(PathBuf),
     /// An object of the store.
@@ -28,7 +28,7 @@ pub(super) enum At {
 
 /// One entry of the listing.
 #[derive(Debug)]
-pub(super) enum Listed {
+pub enum Listed {
     Object {
         location: String,
         size: u64,

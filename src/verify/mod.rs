@@ -19,15 +19,19 @@
 
 pub mod anchor;
 mod chain;
+mod checker;
+pub use checker::{Checker, ObjectCheck};
 mod fetch;
 mod keyring;
 pub use keyring::{Keyring, Rotation};
 mod listing;
+pub use listing::{At, Listed};
 mod object;
 pub use object::check_content;
 #[cfg(test)]
 mod object_tests;
 mod report;
+pub(crate) use report::{fmt_dur, fmt_ns, head as head_note, tail as tail_note};
 pub mod retention;
 #[cfg(test)]
 mod verdict_tests;
@@ -61,7 +65,7 @@ pub const MAX_CONTENT_BYTES: u64 = 1 << 30;
 /// bounds the work an untrusted object costs; an authentic segment with more content is
 /// decoded again with its `content_len` as the limit (a second read of its data frame).
 /// Segments of the default size (`[seal] max_bytes` = 8 MiB) never need it.
-const DECODE_AHEAD: u64 = 64 << 20;
+pub(crate) const DECODE_AHEAD: u64 = 64 << 20;
 const _: () = assert!(DECODE_AHEAD <= MAX_CONTENT_BYTES);
 
 /// What to verify, and against which keys.
@@ -256,6 +260,21 @@ pub struct StreamSummary {
     /// Key rotations the chain records (over all its authentic segments, the window's
     /// or not), in seq order.
     pub rotations: Vec<Rotation>,
+    /// The chain's segments inside the window, in seq order (the first copy of each
+    /// seq): what a coverage timeline draws. Gaps between them are missing segments.
+    pub spans: Vec<SegmentSpan>,
+}
+
+/// One trusted segment of a stream's chain, as the chain checks saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentSpan {
+    pub seq: u64,
+    pub kind: segment::SealKind,
+    pub period_start_ns: i64,
+    pub period_end_ns: i64,
+    pub events: u64,
+    /// The object's key: problems name it (`Problem::object`).
+    pub location: String,
 }
 
 /// A time the stream was not sealing: a resume segment's period, from the last seal
@@ -301,6 +320,43 @@ fn key_day_end_ns(k: &KeyParts) -> Option<i64> {
     next.and_utc().timestamp_nanos_opt()
 }
 
+/// Whether a listed object's key names a UTC day that ends at or before `since`: such
+/// objects are not read (a key that lies about its date only hides its object, which
+/// then shows as a gap).
+pub fn before_window(l: &Listed, since_ns: Option<i64>) -> bool {
+    match (
+        since_ns,
+        matches!(l, Listed::Object { .. })
+            .then(|| segment::parse_object_key_parts(l.location()))
+            .flatten(),
+    ) {
+        (Some(since), Some(k)) => key_day_end_ns(&k).is_some_and(|end| end <= since),
+        _ => false,
+    }
+}
+
+/// Lists an archive opened by [`crate::store::open`] (or one stream of it) the way the
+/// verifier does: a local directory is walked, so that an entry that cannot be read is
+/// an `unreadable` entry and the walk goes on; a store is listed through its API.
+pub async fn list_archive(
+    archive: &crate::store::Archive,
+    stream: Option<&str>,
+) -> Result<Vec<Listed>, VerifyError> {
+    let prefix = match stream {
+        Some(s) if !segment::valid_stream_id(s) => {
+            return Err(VerifyError::InvalidStream(s.to_owned()))
+        }
+        Some(s) => archive.prefix.child(s),
+        None => archive.prefix.clone(),
+    };
+    match archive.local_dir.clone() {
+        None => listing::list_store(archive.store.as_ref(), &prefix).await,
+        Some(dir) => tokio::task::spawn_blocking(move || listing::walk_dir(&dir, &prefix))
+            .await
+            .map_err(|e| VerifyError::Task(e.to_string()))?,
+    }
+}
+
 /// What to list: `prefix`, or `prefix/<stream>` with `--stream`.
 fn list_prefix(prefix: &StorePath, opts: &VerifyOptions) -> Result<StorePath, VerifyError> {
     match &opts.stream {
@@ -322,20 +378,12 @@ pub async fn verify_store(
     verify_listed(store, prefix, listed, opts).await
 }
 
-/// Verifies an archive opened by [`crate::store::open`]. A local directory is walked by
-/// the verifier itself, so that an entry it cannot read (a symlink loop, say) is
-/// reported and the walk goes on (see `listing` for why the store's listing cannot).
+/// Verifies an archive opened by [`crate::store::open`], listed by [`list_archive`].
 pub async fn verify_archive(
     archive: &crate::store::Archive,
     opts: &VerifyOptions,
 ) -> Result<Report, VerifyError> {
-    let Some(dir) = archive.local_dir.clone() else {
-        return verify_store(archive.store.as_ref(), &archive.prefix, opts).await;
-    };
-    let prefix = list_prefix(&archive.prefix, opts)?;
-    let listed = tokio::task::spawn_blocking(move || listing::walk_dir(&dir, &prefix))
-        .await
-        .map_err(|e| VerifyError::Task(e.to_string()))??;
+    let listed = list_archive(archive, opts.stream.as_deref()).await?;
     verify_listed(archive.store.as_ref(), &archive.prefix, listed, opts).await
 }
 
@@ -354,15 +402,7 @@ async fn verify_listed(
     let listed: Vec<listing::Listed> = listed
         .into_iter()
         .filter(|l| {
-            let before = match (
-                opts.since_ns,
-                matches!(l, listing::Listed::Object { .. })
-                    .then(|| segment::parse_object_key_parts(l.location()))
-                    .flatten(),
-            ) {
-                (Some(since), Some(k)) => key_day_end_ns(&k).is_some_and(|end| end <= since),
-                _ => false,
-            };
+            let before = before_window(l, opts.since_ns);
             skipped += usize::from(before);
             !before
         })

@@ -82,6 +82,7 @@ mod tests {
             "sealtrail-verify.1",
             "sealtrail-search.1",
             "sealtrail-export.1",
+            "sealtrail-report.1",
             "sealtrail-status.1",
             "sealtrail.bash",
             "_sealtrail",

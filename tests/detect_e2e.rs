@@ -438,3 +438,86 @@ fn a_rule_users_write_alerts_in_the_daemon_and_in_replay() {
         out.stderr_str()
     );
 }
+
+/// The records auditd writes for one access under `-w /etc/shadow -p rwa -k shadow`.
+fn shadow_read(stamp: &str, exe: &str, comm: &str) -> [String; 3] {
+    [
+        format!("type=SYSCALL msg=audit({stamp}): arch=c000003e syscall=257 success=yes exit=3 a0=ffffff9c a1=7ffc a2=0 a3=0 items=1 ppid=700 pid=701 auid=1000 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts1 ses=4 comm=\"{comm}\" exe=\"{exe}\" subj=unconfined key=\"shadow\""),
+        format!("type=CWD msg=audit({stamp}): cwd=\"/root\""),
+        format!("type=PATH msg=audit({stamp}): item=0 name=\"/etc/shadow\" inode=4122 dev=fd:01 mode=0100640 ouid=0 ogid=42 rdev=00:00 nametype=NORMAL cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0"),
+    ]
+}
+
+#[test]
+fn an_auditd_watch_on_shadow_alerts_for_an_unexpected_program_in_the_daemon_and_in_replay() {
+    let env = TestEnv::new();
+    let port = free_port();
+    let cfg = Config::new(
+        "watch-host",
+        vec![Listener::new("tcp", Transport::Tcp, port)],
+    );
+    let mut d = env.start(&cfg);
+    // audisp-syslog forwards each record as one syslog message; the allowed program
+    // first, then an unexpected one.
+    for stamp_exe in [
+        ("1764670000.100:501", "/usr/sbin/unix_chkpwd", "unix_chkpwd"),
+        ("1764670001.200:502", "/usr/bin/python3.11", "python3"),
+    ] {
+        for rec in shadow_read(stamp_exe.0, stamp_exe.1, stamp_exe.2) {
+            logger_tcp(port, &["-t", "audisp-syslog", "-p", "authpriv.info"], &rec);
+        }
+    }
+    d.wait_idle();
+    let stopped = d.stop();
+    let events = all_events(&read_archive(&env.archive_dir));
+    let sealed = alerts(&events);
+    assert_eq!(sealed.len(), 1, "{sealed:#?}");
+    let a = sealed[0];
+    assert_eq!(field_str(a, "rule.id"), Some("file_watch"));
+    let message = field_str(a, "message").unwrap_or("");
+    assert!(
+        message.contains("/usr/bin/python3.11") && message.contains("/etc/shadow"),
+        "{message}"
+    );
+    // The evidence is the SYSCALL and the PATH record of the python3 access.
+    let evidence: Vec<&str> = field(a, "sealtrail.alert.evidence")
+        .and_then(Value::as_array)
+        .expect("evidence ids")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let original = |id: &str| {
+        events
+            .iter()
+            .find(|e| field_str(e, "event.id") == Some(id))
+            .and_then(|e| field_str(e, "event.original"))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(evidence.len(), 2, "{evidence:?}");
+    assert!(original(evidence[0]).contains("type=SYSCALL msg=audit(1764670001.200:502)"));
+    assert!(original(evidence[1]).contains("type=PATH msg=audit(1764670001.200:502)"));
+    assert_verify_ok(
+        &env.verify(&cfg, &["--until", &stopped.until]),
+        "file watch alert",
+    );
+
+    // auditd's own log, replayed.
+    let log = env.path().join("audit.log");
+    let mut text = String::new();
+    for rec in shadow_read("1764670002.300:503", "/usr/bin/vim.basic", "vim") {
+        text.push_str(&rec);
+        text.push('\n');
+    }
+    std::fs::write(&log, text).unwrap();
+    let out = sealtrail(&["replay", &log.to_string_lossy(), "--show", "alerts"]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let stdout = out.stdout_str();
+    let alert: Value = serde_json::from_str(stdout.lines().next().unwrap_or("{}")).unwrap();
+    assert_eq!(field_str(&alert, "rule.id"), Some("file_watch"), "{stdout}");
+    let summary = out.stderr_str();
+    assert!(
+        summary.contains("auditd file-watch records (SYSCALL, CWD, PATH): 3"),
+        "{summary}"
+    );
+}

@@ -130,6 +130,13 @@ install_system_packages() {
   type -P nginx >/dev/null || missing+=(nginx-light)
   type -P setpriv >/dev/null || missing+=(util-linux)
   type -P python3 >/dev/null || missing+=(python3)
+  # `sealtrail report`'s tests render the report in real headless Chromium (DOM,
+  # screenshot, PDF) and read the PDF's text back with poppler's pdftotext.
+  # (Fonts are only Recommends of chromium, which apt_install does not take: without
+  # one the page has no glyphs and the PDF no text.)
+  type -P chromium >/dev/null || missing+=(chromium)
+  [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+  type -P pdftotext >/dev/null || missing+=(poppler-utils)
   # The journald source's tests: the real journalctl reads journal files that
   # systemd-journal-remote writes (no running journald needed).
   type -P journalctl >/dev/null || missing+=(systemd)
@@ -146,7 +153,7 @@ install_system_packages() {
     echo "installing: ${missing[*]}"
     apt_install "${missing[@]}"
   else
-    echo "rsyslog, zstd, logger, procps, logrotate, nginx, python3, journalctl, systemd-journal-remote: present"
+    echo "rsyslog, zstd, logger, procps, logrotate, nginx, python3, chromium, pdftotext, journalctl, systemd-journal-remote: present"
   fi
 }
 
@@ -164,6 +171,24 @@ install_moto() {
   hash -r
   command -v moto_server >/dev/null 2>&1 || {
     echo "moto_server still not on PATH after pip install" >&2
+    return 1
+  }
+}
+
+# tests/interop/check_proof.py, the independent event-proof checker that tests/prove.rs
+# runs, needs `cryptography` (Ed25519) in the python3 on PATH.
+install_cryptography() {
+  if python3 -c 'import cryptography' >/dev/null 2>&1; then
+    echo "python3 cryptography: present"
+    return
+  fi
+  local extra=()
+  if python3 -m pip install --help 2>/dev/null | grep -q -- --break-system-packages; then
+    extra+=(--break-system-packages)
+  fi
+  python3 -m pip install -q "${extra[@]}" cryptography
+  python3 -c 'import cryptography' || {
+    echo "python3 cannot import cryptography after pip install" >&2
     return 1
   }
 }
@@ -215,6 +240,7 @@ ensure_rust() {
 disk_report
 step "install test dependencies" install_system_packages
 step "install moto (S3 test server)" install_moto
+step "install python3 cryptography (the independent proof checker)" install_cryptography
 step "install ministack (S3 test server, own venv)" install_ministack
 step "rust toolchain (rustfmt, clippy)" ensure_rust
 step "cargo fmt --check" cargo fmt --all -- --check

@@ -7,7 +7,7 @@ use super::util::{hex_decode, parse_ip, parse_u32};
 use super::{types, AuthEvent, Category, Origin, Outcome};
 
 /// auditd's "unset" id.
-const UNSET: u32 = u32::MAX;
+pub(super) const UNSET: u32 = u32::MAX;
 
 fn type_name(t: &str) -> &str {
     match t {
@@ -23,14 +23,17 @@ fn type_name(t: &str) -> &str {
         "1113" => "USER_LOGOUT",
         "1123" => "USER_CMD",
         "1006" => "LOGIN",
+        "1300" => "SYSCALL",
+        "1302" => "PATH",
+        "1307" => "CWD",
         other => other,
     }
 }
 
 /// Iterates `key=value` pairs where a value is `"quoted"`, `'quoted'` or a bare token.
 /// Yields `(key, value, quoted)`.
-struct Fields<'a> {
-    rest: &'a str,
+pub(super) struct Fields<'a> {
+    pub rest: &'a str,
 }
 
 impl<'a> Iterator for Fields<'a> {
@@ -67,7 +70,7 @@ impl<'a> Iterator for Fields<'a> {
 }
 
 /// A value of a field auditd may hex-encode (unquoted means encoded).
-fn decoded(v: &str, quoted: bool) -> Option<Cow<'_, str>> {
+pub(super) fn decoded(v: &str, quoted: bool) -> Option<Cow<'_, str>> {
     if v.is_empty() || v == "?" || v == "(null)" || v == "(none)" {
         return None;
     }
@@ -80,12 +83,26 @@ fn decoded(v: &str, quoted: bool) -> Option<Cow<'_, str>> {
     }
 }
 
-pub(super) fn recognise(msg: &str) -> Option<AuthEvent<'_>> {
+/// An audit record's header read off: the node (`node=`), the record type as a name
+/// (numeric types named), the `msg=audit(…)` stamp (`time:serial`) and what follows it.
+pub(super) struct Header<'a> {
+    pub node: Option<&'a str>,
+    pub ty: &'a str,
+    pub stamp: Option<&'a str>,
+    pub rest: &'a str,
+}
+
+/// Reads the header of an auditd log line, audisp-syslog message, the kernel's printk
+/// form (`audit: type=1300 audit(…): …`) or the journal's form (`SYSCALL arch=…`).
+pub(super) fn header(msg: &str) -> Option<Header<'_>> {
     let mut m = msg.trim_start();
     // The kernel's printk time before `audit: ...`.
     m = super::banner::strip_uptime_before_audit(m);
+    let mut node = None;
     if let Some(r) = m.strip_prefix("node=") {
-        m = r.split_once(' ')?.1;
+        let (n, r) = r.split_once(' ')?;
+        node = Some(n);
+        m = r;
     }
     if let Some(r) = m.strip_prefix("audit: ") {
         m = r;
@@ -101,7 +118,24 @@ pub(super) fn recognise(msg: &str) -> Option<AuthEvent<'_>> {
             (t, r)
         }
     };
-    let ty = type_name(ty);
+    // "msg=audit(…): " / "audit(…): ".
+    let (stamp, rest) = match rest.find("): ") {
+        Some(i) if rest[..i].contains("audit(") => {
+            let open = rest[..i].find("audit(").map_or(i, |o| o + 6);
+            (rest.get(open..i), &rest[i + 3..])
+        }
+        _ => (None, rest),
+    };
+    Some(Header {
+        node,
+        ty: type_name(ty),
+        stamp,
+        rest,
+    })
+}
+
+pub(super) fn recognise(msg: &str) -> Option<AuthEvent<'_>> {
+    let Header { ty, rest, .. } = header(msg)?;
     let (action, category, kind): (&'static str, Category, &'static [&'static str]) = match ty {
         "USER_AUTH" => ("authenticated", Category::Authentication, types::INFO),
         "USER_ACCT" => ("was-authorized", Category::Authentication, types::INFO),
@@ -128,11 +162,6 @@ pub(super) fn recognise(msg: &str) -> Option<AuthEvent<'_>> {
         "USER_ERR" => ("error", Category::Authentication, types::INFO),
         "LOGIN" => ("changed-login-id", Category::Authentication, types::START),
         _ => return None,
-    };
-    // Skip "msg=audit(…): " / "audit(…): ".
-    let rest = match rest.find("): ") {
-        Some(i) if rest[..i].contains("audit(") => &rest[i + 3..],
-        _ => rest,
     };
     let (outer, inner, enriched) = match rest.find("msg='") {
         Some(i) => {

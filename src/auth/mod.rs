@@ -87,6 +87,7 @@ mod pam;
 mod ssh;
 mod sudo;
 mod util;
+pub mod watch;
 
 /// ECS `event.category`: an enum so the detector can match on it, with the ECS array
 /// it stands for from [`Category::ecs`].

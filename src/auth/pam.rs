@@ -140,9 +140,9 @@ fn fill_kv<'a>(ev: &mut AuthEvent<'a>, role: Role, kv: &'a str) {
             user = u.trim();
             break;
         }
-        let (tok, r) = rest.split_once(' ').unwrap_or((rest, ""));
+        let (tok, r) = super::util::split_at_byte(rest, b' ').unwrap_or((rest, ""));
         rest = r.trim_start();
-        let Some((k, v)) = tok.split_once('=') else {
+        let Some((k, v)) = super::util::split_at_byte(tok, b'=') else {
             continue;
         };
         match k {

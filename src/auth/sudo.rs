@@ -104,7 +104,7 @@ fn parse_fields<'a>(ev: &mut AuthEvent<'a>, fields: &'a str) -> Option<()> {
     // PWD may contain anything; it ends at the first " ; <KEY>=" of the known keys.
     let end = AFTER_PWD
         .iter()
-        .filter_map(|k| r.find(k))
+        .filter_map(|k| find(r, k))
         .min()
         .unwrap_or(r.len());
     ev.pwd = Some(Cow::Borrowed(&r[..end]));
@@ -114,7 +114,7 @@ fn parse_fields<'a>(ev: &mut AuthEvent<'a>, fields: &'a str) -> Option<()> {
             ev.command = Some(Cow::Borrowed(cmd));
             break;
         }
-        let (field, next) = match rest.find(" ; ") {
+        let (field, next) = match find(rest, " ; ") {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };

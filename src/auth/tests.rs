@@ -152,6 +152,19 @@ fn pieces_in_any_order_never_panic() {
         "<4.6>",
         "type=",
         "audit: ",
+        "SYSCALL ",
+        "PATH ",
+        "CWD ",
+        "msg=audit(",
+        "1.5:9",
+        "): ",
+        "name=",
+        "key=",
+        "6B6579",
+        "\x01",
+        "\x1d",
+        "AUID=",
+        "node=",
     ];
     const PROGRAMS: &[&str] = &[
         "", "sshd", "su", "sudo", "login", "kernel", "web1", "x(pam_y)",
@@ -170,5 +183,6 @@ fn pieces_in_any_order_never_panic() {
         }
         let program = PROGRAMS[next(PROGRAMS.len())];
         let _ = recognise(program, Some(1), &line);
+        let _ = super::watch::recognise(&line);
     }
 }

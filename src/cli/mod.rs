@@ -9,6 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, ConfigError, EX_CONFIG};
 
+mod prove;
+mod report;
 mod rotate;
 mod search;
 mod verify;
@@ -60,6 +62,21 @@ pub enum Command {
     /// Verify an archive: exit 0 valid, 1 invalid, 2 usage or I/O error.
     #[command(after_help = verify::LIMITS_HELP)]
     Verify(verify::VerifyArgs),
+    /// Write a proof that one event is in the archive, checkable with the public key
+    /// alone: its line, audit path and signed seal (docs/FORMAT.md §12).
+    #[command(long_about = prove::PROVE_ABOUT)]
+    Prove(prove::ProveArgs),
+    /// Check an event proof with the public key alone: exit 0 valid, 1 invalid, 2 usage
+    /// or read error.
+    #[command(long_about = prove::CHECK_ABOUT)]
+    CheckProof(prove::CheckProofArgs),
+    /// Write a compliance evidence report of an archive (HTML; PDF with --pdf).
+    ///
+    /// One self-contained HTML file (and a PDF with --pdf): the verdict, a coverage timeline, authentication and
+    /// privilege activity, the detector's alerts, and what the evidence shows for
+    /// PCI DSS 10, HIPAA §164.312(b), SOC 2 CC7.2, ISO 27001 A.8.15/A.8.16 and NIST
+    /// AU-9/AU-10. Exit 0 valid, 1 invalid, 2 usage or I/O error.
+    Report(report::ReportArgs),
     /// Search an archive's verified events: filters by time, host, stream, user,
     /// source address, kind, category, action, outcome, rule and text; a table on a
     /// terminal, else JSON lines (or CSV); a summary of what was verified. Exit 0
@@ -156,9 +173,12 @@ pub fn main() -> i32 {
             if_missing,
         } => report(keygen(out, config.as_deref(), if_missing), 1),
         Command::Verify(args) => verify::run(args),
+        Command::Report(args) => report::run(args),
         Command::Search(args) => search::run(args, false),
         Command::Export(args) => search::run(args, true),
         Command::RotateKey(args) => report(rotate::run(args), 1),
+        Command::Prove(args) => prove::prove(args),
+        Command::CheckProof(args) => prove::check_proof(args),
         Command::Inspect {
             segment,
             seal_only,

@@ -75,7 +75,7 @@ pub struct VerifyArgs {
 /// How to reach an `s3://` archive. Credentials come from the environment, the AWS
 /// shared files (`--profile`, `AWS_PROFILE`), web identity or instance metadata.
 #[derive(clap::Args, Debug, Default)]
-pub struct S3Args {
+pub(super) struct S3Args {
     /// S3: endpoint of an S3-compatible service (default: AWS for the region).
     #[arg(long, value_name = "URL", help_heading = "S3 archive")]
     endpoint: Option<String>,
@@ -94,6 +94,27 @@ pub struct S3Args {
 }
 
 impl S3Args {
+    /// The flags that give these settings again (for a reproducing command line).
+    pub(super) fn to_args(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        let mut opt = |flag: &str, val: &Option<String>| {
+            if let Some(x) = val {
+                v.push(flag.to_owned());
+                v.push(x.clone());
+            }
+        };
+        opt("--endpoint", &self.endpoint);
+        opt("--region", &self.region);
+        opt("--profile", &self.profile);
+        if self.virtual_hosted {
+            v.push("--virtual-hosted".into());
+        }
+        if self.allow_http {
+            v.push("--allow-http".into());
+        }
+        v
+    }
+
     pub(super) fn archive_section(&self, url: &str) -> ArchiveSection {
         ArchiveSection {
             url: url.to_string(),

@@ -633,3 +633,16 @@ fn a_rule_users_write_is_checked_with_its_index_key_and_line() {
     let ok = parse(&text.replace("[\"host\"]", "[\"user.name\"]")).unwrap();
     assert_eq!(ok.detect.rule.len(), 2);
 }
+
+#[test]
+fn a_file_watch_mistake_names_its_key_and_line() {
+    let (line, key, msg) = err(&format!(
+        "{MINIMAL}[detect.file_watch]\nwindow = \"10m\"\npaths = [\"/etc/shadow\", \"shadow\"]\n"
+    ));
+    assert_eq!(
+        (line, key.as_str()),
+        (6, "detect.file_watch.paths[1]"),
+        "{msg}"
+    );
+    assert!(msg.contains("absolute"), "{msg}");
+}

@@ -362,7 +362,11 @@ impl Config {
                 }
                 None => {
                     let (table, field) = match key.rsplit_once('.') {
-                        Some((t, f)) => (format!("detect.{t}"), f.to_string()),
+                        // `paths[1]`: the line of `paths`.
+                        Some((t, f)) => {
+                            let f = f.split('[').next().unwrap_or(f);
+                            (format!("detect.{t}"), f.to_string())
+                        }
                         None => ("detect".to_string(), key.clone()),
                     };
                     table_key_line(text, &table, 0, &field)

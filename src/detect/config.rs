@@ -297,6 +297,8 @@ pub struct DetectConfig {
     pub rule: Vec<super::custom::CustomRule>,
     /// `[detect.access]`: rules over application audit events (`access`).
     pub access: super::access::AccessConfig,
+    /// `[detect.file_watch]`: auditd watches on sensitive files (`watch`).
+    pub file_watch: super::watch::FileWatchConfig,
 }
 
 impl Default for DetectConfig {
@@ -321,6 +323,7 @@ impl Default for DetectConfig {
             not_in_sudoers: NotInSudoers::default(),
             rule: Vec::new(),
             access: super::access::AccessConfig::default(),
+            file_watch: super::watch::FileWatchConfig::default(),
         }
     }
 }
@@ -358,6 +361,7 @@ impl DetectConfig {
     pub fn validate(&self) -> Result<(), DetectError> {
         super::custom::compile(&self.rule, super::BUILTIN)?;
         self.access.validate()?;
+        self.file_watch.validate()?;
         for (key, r) in self.rule_commons() {
             if r.threshold == 0 || r.threshold > MAX_THRESHOLD {
                 return Err(bad(

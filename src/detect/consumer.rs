@@ -307,10 +307,21 @@ impl DetectorConsumer {
         let decoded = self.normaliser.decode(&rec, &input);
         // An authentication event goes to the login rules, an application's audit
         // event to the access rules; anything else to none.
-        let subject = match (&decoded.auth, decoded.event.audit) {
-            (Some(auth), _) => Subject::Auth(auth),
-            (None, Some(audit)) => Subject::Access(audit),
-            (None, None) => return,
+        // auditd's file-watch records, only among the lines no other rule took.
+        let subject = match (&decoded.auth, &decoded.event.audit) {
+            (Some(auth), _) => Some(Subject::Auth(auth)),
+            (None, Some(audit)) => Some(Subject::Access(audit)),
+            (None, None) => None,
+        };
+        let watch = match subject {
+            None if run.detector.watches_files() => {
+                match crate::auth::watch::recognise(decoded.event.message) {
+                    Some(w) => Some(w),
+                    None => return,
+                }
+            }
+            None => return,
+            Some(_) => None,
         };
         let id = &mut run.event_id;
         id.clear();
@@ -318,9 +329,17 @@ impl DetectorConsumer {
         id.push(':');
         id.push_str(itoa::Buffer::new().format(pos));
         let t = decoded.detector_time_ns();
-        let alerts = match subject {
-            Subject::Auth(auth) => run.detector.observe(t, id, auth),
-            Subject::Access(audit) => run.detector.observe_access(t, id, audit),
+        let alerts = match (subject, watch) {
+            (Some(Subject::Auth(auth)), _) => run.detector.observe(t, id, auth),
+            (Some(Subject::Access(audit)), _) => run.detector.observe_access(t, id, audit),
+            (None, Some(w)) => {
+                let host = decoded.event.hostname.unwrap_or("");
+                run.detector
+                    .observe_watch(t, id, host, &w)
+                    .into_iter()
+                    .collect()
+            }
+            (None, None) => return,
         };
         for (i, alert) in alerts.iter().enumerate() {
             let index = u16::try_from(i).unwrap_or(u16::MAX);

@@ -93,7 +93,16 @@ impl Evidence {
 
     fn render(&self, id: &Id) -> String {
         match id {
-            Id::Num(n) => format!("{}{n}", self.prefix.as_deref().unwrap_or("")),
+            Id::Num(n) => {
+                // No `format!`: an alert renders up to `max_evidence` of these.
+                let prefix = self.prefix.as_deref().unwrap_or("");
+                let mut digits = itoa::Buffer::new();
+                let digits = digits.format(*n);
+                let mut s = String::with_capacity(prefix.len() + digits.len());
+                s.push_str(prefix);
+                s.push_str(digits);
+                s
+            }
             Id::Text(t) => t.to_string(),
         }
     }
@@ -129,13 +138,17 @@ impl Evidence {
 
     /// Ids of `kinds` since `from`, oldest first, at most `max`.
     pub fn collect(&self, kinds: u8, from: i64, max: usize) -> Vec<String> {
-        let v: Vec<&Id> = self
-            .ordered()
-            .filter(|e| e.1 & kinds != 0 && e.0 >= from)
-            .map(|e| &e.2)
-            .collect();
-        let skip = v.len().saturating_sub(max);
-        v[skip..].iter().map(|id| self.render(id)).collect()
+        let keep = |e: &&(i64, u8, Id)| e.1 & kinds != 0 && e.0 >= from;
+        // Counted first, so the ids are rendered once, straight into the result.
+        let skip = self.ordered().filter(keep).count().saturating_sub(max);
+        let mut out = Vec::with_capacity(max.min(self.ids.len()));
+        out.extend(
+            self.ordered()
+                .filter(keep)
+                .skip(skip)
+                .map(|e| self.render(&e.2)),
+        );
+        out
     }
 
     /// Empties it, keeping its slots for reuse.

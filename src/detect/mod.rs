@@ -41,17 +41,17 @@ mod config;
 pub mod consumer;
 mod custom;
 mod evidence;
+mod login;
 mod persist;
 mod snapshot;
 mod state;
 mod tracked;
+mod watch;
 
-use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::auth::{AuthEvent, Category, Link, Origin, Outcome};
+use crate::auth::{AuthEvent, Category, Origin, Outcome};
 pub use access::AccessConfig;
 pub use alert::{Alert, AlertView};
 use config::RuleCommon;
@@ -60,10 +60,10 @@ pub use config::{
     OffHours, PasswordSpray, RootLogin, SuccessAfterFailures, SudoFailure, MAX_THRESHOLD,
 };
 pub use custom::{Bucket, CustomRule, FIELDS};
-use evidence::kind;
 use snapshot::SNAPSHOT_VERSION;
-use state::{flag, Ledger, Table, Window, NEVER};
+use state::{Ledger, Table, NEVER};
 use tracked::{Baseline, SourceState, UserState};
+pub use watch::FileWatchConfig;
 
 /// Detector errors.
 #[derive(Debug, thiserror::Error)]
@@ -92,12 +92,56 @@ pub const BUILTIN: &[&str] = &[
     "not_in_sudoers",
 ];
 
+/// An address as text without `fmt` (an alert under attack writes it twice): IPv4 by
+/// its octets, IPv6 through `Display`.
+fn ip_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut s = String::with_capacity(15);
+            for (i, o) in v4.octets().iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                s.push_str(itoa::Buffer::new().format(*o));
+            }
+            s
+        }
+        IpAddr::V6(_) => ip.to_string(),
+    }
+}
+
+/// `prefix` then the address: an alert's key such as `ip:192.0.2.1`.
+fn ip_key(prefix: &str, ip: IpAddr) -> String {
+    let text = ip_text(ip);
+    let mut s = String::with_capacity(prefix.len() + text.len());
+    s.push_str(prefix);
+    s.push_str(&text);
+    s
+}
+
 fn ns(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
 fn human(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
+    // A detector has a handful of windows and formats them into every alert: the
+    // last few texts are kept (per thread).
+    thread_local! {
+        static LAST: std::cell::RefCell<Vec<(Duration, String)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((_, s)) = last.iter().find(|(w, _)| *w == d) {
+            return s.clone();
+        }
+        let s = humantime::format_duration(d).to_string();
+        if last.len() >= 16 {
+            last.remove(0);
+        }
+        last.push((d, s.clone()));
+        s
+    })
 }
 
 /// Sizes of the tracked state, for metrics and tests.
@@ -120,6 +164,30 @@ pub struct Detector {
     custom: Vec<custom::Running>,
     /// The access-pattern rules over application audit events.
     access: access::Access,
+    /// auditd watches on sensitive files (`file_watch`).
+    watch: watch::Watch,
+    /// Each built-in rule's tuning hint ([`Detector::tuning`]).
+    hints: Vec<(&'static str, String)>,
+}
+
+/// The end of each built-in rule's alert message: the counting rules name their
+/// threshold and window, the others where they are set.
+fn tuning_hints(cfg: &DetectConfig) -> Vec<(&'static str, String)> {
+    BUILTIN
+        .iter()
+        .map(|&rule| {
+            let common = cfg.rule_commons().find(|(id, _)| *id == rule);
+            let hint = match common.map(|(_, r)| r) {
+                Some(r) => format!(
+                    " (rule {rule}: threshold {} within {}; tune [detect.{rule}] threshold, window, allow_users, allow_cidrs)",
+                    r.threshold,
+                    human(r.window)
+                ),
+                None => format!(" (rule {rule}; tune or disable in [detect.{rule}])"),
+            };
+            (rule, hint)
+        })
+        .collect()
 }
 
 fn excluded(r: &RuleCommon<'_>, user: Option<&str>, ip: Option<IpAddr>) -> bool {
@@ -212,11 +280,20 @@ impl Detector {
         Detector {
             custom,
             access: access::Access::new(cfg.access.clone(), cfg.max_tracked_users as usize),
+            watch: watch::Watch::new(if cfg.enabled {
+                cfg.file_watch.clone()
+            } else {
+                FileWatchConfig {
+                    enabled: false,
+                    ..cfg.file_watch.clone()
+                }
+            }),
             sources: Table::new(cfg.max_tracked_sources as usize, max_w),
             users: Table::new(cfg.max_tracked_users as usize, max_w),
             baselines: Table::new(cfg.max_tracked_users as usize, max_w),
             ledger: Ledger::new(),
             now: NEVER,
+            hints: tuning_hints(&cfg),
             cfg,
         }
     }
@@ -281,8 +358,7 @@ impl Detector {
         }
         let ev_max = self.cfg.max_evidence as usize;
         for a in &mut out {
-            let hint = self.tuning(&a.rule_id);
-            a.message.push_str(&hint);
+            a.message.push_str(self.tuning(&a.rule_id));
         }
         // A failure counts its attempts, refined per connection like the built-in
         // rules (an echo line of an attempt already counted is 0); anything else 1.
@@ -294,17 +370,12 @@ impl Detector {
     }
 
     /// What a built-in rule's alert adds to its message: the rule id, the threshold it
-    /// crossed, and where to tune it.
-    fn tuning(&self, rule: &str) -> String {
-        let common = self.cfg.rule_commons().find(|(id, _)| *id == rule);
-        match common.map(|(_, r)| r) {
-            Some(r) => format!(
-                " (rule {rule}: threshold {} within {}; tune [detect.{rule}] threshold, window, allow_users, allow_cidrs)",
-                r.threshold,
-                human(r.window)
-            ),
-            None => format!(" (rule {rule}; tune or disable in [detect.{rule}])"),
-        }
+    /// crossed, and where to tune it. Made once per rule ([`tuning_hints`]).
+    fn tuning(&self, rule: &str) -> &str {
+        self.hints
+            .iter()
+            .find(|(id, _)| *id == rule)
+            .map_or("", |(_, h)| h.as_str())
     }
 
     /// Feeds one application audit event (the audit API) to the access rules
@@ -327,452 +398,23 @@ impl Detector {
         out
     }
 
-    /// Attempts this event adds, refined per SSH connection so one attempt counts once.
-    fn count(&mut self, ev: &AuthEvent<'_>) -> u32 {
-        let base = ev.attempts;
-        let (Some(pid), Some(ip)) = (ev.pid, ev.source_ip) else {
-            return base;
-        };
-        if ev.link == Link::None {
-            return base;
-        }
-        let f = self.ledger.flags(pid, ip);
-        match ev.link {
-            Link::None => base,
-            Link::Opens => {
-                *f = flag::ANNOUNCED | flag::COUNTED;
-                base
-            }
-            Link::PamError => {
-                if base > 0 && *f & flag::ANNOUNCED != 0 {
-                    *f = (*f & !flag::ANNOUNCED) | flag::PAMERR;
-                    base - 1
-                } else {
-                    *f |= flag::PAMERR | flag::COUNTED;
-                    base
-                }
-            }
-            Link::Failed => {
-                if base == 0 {
-                    base
-                } else if *f & flag::PAMERR != 0 {
-                    *f &= !flag::PAMERR;
-                    base - 1
-                } else if *f & flag::ANNOUNCED != 0 {
-                    *f &= !flag::ANNOUNCED;
-                    base - 1
-                } else {
-                    *f |= flag::COUNTED;
-                    base
-                }
-            }
-            Link::Closes => {
-                if *f & flag::COUNTED != 0 {
-                    0
-                } else {
-                    *f |= flag::COUNTED;
-                    base.max(1)
-                }
-            }
-            Link::Succeeded => {
-                *f = flag::COUNTED;
-                base
-            }
-        }
+    /// Whether [`Detector::observe_watch`] wants auditd's `SYSCALL`/`CWD`/`PATH`
+    /// records: callers look for them only in lines no other rule took.
+    pub fn watches_files(&self) -> bool {
+        self.watch.enabled()
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn auth_failure(
+    /// Feeds one record of an auditd file-watch event seen on `host` (`file_watch`).
+    pub fn observe_watch(
         &mut self,
-        t: i64,
-        id: &str,
-        action: &str,
-        n: u32,
-        user: Option<&str>,
-        ip: Option<IpAddr>,
-        out: &mut Vec<Alert>,
-    ) {
-        let Detector {
-            cfg,
-            sources,
-            users,
-            ..
-        } = self;
-        let ev_max = cfg.max_evidence as usize;
-        let invalid = action == "ssh_invalid_user";
-        if let Some(ip) = ip {
-            let st = sources.entry(&ip, t, SourceState::default);
-            st.last = st.last.max(t);
-            st.hits = st.hits.saturating_add(n.max(1));
-            if n > 0 || invalid {
-                let k = if invalid {
-                    kind::FAIL | kind::INVALID
-                } else {
-                    kind::FAIL
-                };
-                st.evidence.push(t, k, id, ev_max);
-            }
-            let r = cfg.brute_force.common();
-            if r.enabled && n > 0 && !excluded(&r, user, Some(ip)) {
-                let w = ns(r.window);
-                st.brute.roll(t, w);
-                st.brute.push(t, n, r.threshold as usize);
-                let c = st.brute.count(t, w);
-                if c >= r.threshold && st.brute.fire() {
-                    out.push(Alert {
-                        rule_id: Cow::Borrowed("brute_force"),
-                        rule_name: Cow::Borrowed("Brute force from one source"),
-                        severity: r.severity,
-                        time_ns: t,
-                        key: format!("ip:{ip}"),
-                        user: user.map(str::to_string),
-                        source_ip: Some(ip),
-                        related_users: Vec::new(),
-                        evidence: st.evidence.collect(kind::FAIL, t - w, ev_max),
-                        message: format!(
-                            "{c} failed authentication attempts from {ip} within {}",
-                            human(r.window)
-                        ),
-                    });
-                }
-            }
-            let r = cfg.invalid_user.common();
-            if r.enabled && invalid && !excluded(&r, user, Some(ip)) {
-                let w = ns(r.window);
-                st.invalid.roll(t, w);
-                st.invalid.push(t, 1, r.threshold as usize);
-                let c = st.invalid.count(t, w);
-                if c >= r.threshold && st.invalid.fire() {
-                    out.push(Alert {
-                        rule_id: Cow::Borrowed("invalid_user"),
-                        rule_name: Cow::Borrowed("Logins for unknown users from one source"),
-                        severity: r.severity,
-                        time_ns: t,
-                        key: format!("ip:{ip}"),
-                        user: None,
-                        source_ip: Some(ip),
-                        related_users: Vec::new(),
-                        evidence: st.evidence.collect(kind::INVALID, t - w, ev_max),
-                        message: format!(
-                            "{c} logins for unknown users from {ip} within {}",
-                            human(r.window)
-                        ),
-                    });
-                }
-            }
-            let r = cfg.success_after_failures.common();
-            if r.enabled && n > 0 {
-                let w = ns(r.window);
-                st.before_success.roll(t, w);
-                st.before_success.push(t, n, r.threshold as usize);
-            }
-            let r = cfg.password_spray.common();
-            if let Some(u) = user {
-                if r.enabled && !excluded(&r, user, Some(ip)) {
-                    let w = ns(r.window);
-                    st.spray.roll(t, w);
-                    st.spray.observe(u, t, r.threshold as usize);
-                    let c = st.spray.count(t, w);
-                    if c >= r.threshold && st.spray.fire() {
-                        let names: Vec<String> = st.spray.values_since(t - w).cloned().collect();
-                        out.push(Alert {
-                            rule_id: Cow::Borrowed("password_spray"),
-                            rule_name: Cow::Borrowed("Password spraying from one source"),
-                            severity: r.severity,
-                            time_ns: t,
-                            key: format!("ip:{ip}"),
-                            user: None,
-                            source_ip: Some(ip),
-                            message: format!(
-                                "{c} different users failed to log in from {ip} within {}: {}",
-                                human(r.window),
-                                names.join(", ")
-                            ),
-                            related_users: names,
-                            evidence: st.evidence.collect(kind::FAIL, t - w, ev_max),
-                        });
-                    }
-                }
-            }
-            let r = cfg.distributed_guessing.common();
-            if let Some(u) = user {
-                if r.enabled && !excluded(&r, user, Some(ip)) {
-                    let w = ns(r.window);
-                    let us = users.entry(u, t, UserState::default);
-                    us.last = us.last.max(t);
-                    us.hits = us.hits.saturating_add(1);
-                    us.evidence.push(t, kind::FAIL, id, ev_max);
-                    us.sources.roll(t, w);
-                    us.sources.observe(&ip, t, r.threshold as usize);
-                    let c = us.sources.count(t, w);
-                    if c >= r.threshold && us.sources.fire() {
-                        out.push(Alert {
-                            rule_id: Cow::Borrowed("distributed_guessing"),
-                            rule_name: Cow::Borrowed("Distributed guessing against one user"),
-                            severity: r.severity,
-                            time_ns: t,
-                            key: format!("user:{u}"),
-                            user: Some(u.to_string()),
-                            source_ip: None,
-                            related_users: Vec::new(),
-                            evidence: us.evidence.collect(kind::FAIL, t - w, ev_max),
-                            message: format!(
-                                "{c} different sources failed to log in as {u} within {}",
-                                human(r.window)
-                            ),
-                        });
-                    }
-                }
-            }
-        }
-    }
-
-    fn sudo_failure(&mut self, t: i64, id: &str, n: u32, u: &str, out: &mut Vec<Alert>) {
-        let r = self.cfg.sudo_failure.common();
-        if n == 0 || !r.enabled || excluded(&r, Some(u), None) {
-            return;
-        }
+        time_ns: i64,
+        event_id: &str,
+        host: &str,
+        rec: &crate::auth::watch::WatchRecord<'_>,
+    ) -> Option<Alert> {
+        self.now = self.now.max(time_ns);
         let ev_max = self.cfg.max_evidence as usize;
-        let us = self.users.entry(u, t, UserState::default);
-        us.last = us.last.max(t);
-        us.hits = us.hits.saturating_add(1);
-        us.evidence.push(t, kind::SUDO, id, ev_max);
-        let w = ns(r.window);
-        us.sudo.roll(t, w);
-        us.sudo.push(t, n, r.threshold as usize);
-        let c = us.sudo.count(t, w);
-        if c >= r.threshold && us.sudo.fire() {
-            out.push(Alert {
-                rule_id: Cow::Borrowed("sudo_failure"),
-                rule_name: Cow::Borrowed("sudo/su authentication failures"),
-                severity: r.severity,
-                time_ns: t,
-                key: format!("user:{u}"),
-                user: Some(u.to_string()),
-                source_ip: None,
-                related_users: Vec::new(),
-                evidence: us.evidence.collect(kind::SUDO, t - w, ev_max),
-                message: format!(
-                    "{c} failed sudo/su password attempts by {u} within {}",
-                    human(r.window)
-                ),
-            });
-        }
-    }
-
-    fn not_in_sudoers(
-        &mut self,
-        t: i64,
-        id: &str,
-        ev: &AuthEvent<'_>,
-        u: &str,
-        out: &mut Vec<Alert>,
-    ) {
-        let r = self.cfg.not_in_sudoers.common();
-        if !r.enabled || excluded(&r, Some(u), None) {
-            return;
-        }
-        let ev_max = self.cfg.max_evidence as usize;
-        let us = self.users.entry(u, t, UserState::default);
-        us.last = us.last.max(t);
-        us.hits = us.hits.saturating_add(1);
-        us.evidence.push(t, kind::DENIED, id, ev_max);
-        let w = ns(r.window);
-        us.denied.roll(t, w);
-        us.denied.push(t, 1, r.threshold as usize);
-        if us.denied.count(t, w) >= r.threshold && us.denied.fire() {
-            let mut message = format!(
-                "sudo refused {u} ({})",
-                ev.reason.unwrap_or("denied by policy")
-            );
-            if let Some(cmd) = &ev.command {
-                let _ = write!(message, ": {cmd}");
-            }
-            out.push(Alert {
-                rule_id: Cow::Borrowed("not_in_sudoers"),
-                rule_name: Cow::Borrowed("sudo denied by policy"),
-                severity: r.severity,
-                time_ns: t,
-                key: format!("user:{u}"),
-                user: Some(u.to_string()),
-                source_ip: None,
-                related_users: Vec::new(),
-                evidence: us.evidence.collect(kind::DENIED, t - w, ev_max),
-                message,
-            });
-        }
-    }
-
-    fn login_success(
-        &mut self,
-        t: i64,
-        id: &str,
-        u: &str,
-        ip: Option<IpAddr>,
-        out: &mut Vec<Alert>,
-    ) {
-        let Detector {
-            cfg,
-            sources,
-            baselines,
-            ..
-        } = self;
-        let ev_max = cfg.max_evidence as usize;
-        // Success after failures.
-        let r = cfg.success_after_failures.common();
-        if let Some(ip) = ip {
-            if r.enabled && !excluded(&r, Some(u), Some(ip)) {
-                if let Some(st) = sources.get_mut(&ip) {
-                    let w = ns(r.window);
-                    st.before_success.roll(t, w);
-                    let c = st.before_success.count(t, w);
-                    if c >= r.threshold && st.before_success.fire() {
-                        let mut evidence =
-                            st.evidence
-                                .collect(kind::FAIL, t - w, ev_max.saturating_sub(1));
-                        evidence.push(id.to_string());
-                        out.push(Alert {
-                            rule_id: Cow::Borrowed("success_after_failures"),
-                            rule_name: Cow::Borrowed("Successful login after repeated failures"),
-                            severity: r.severity,
-                            time_ns: t,
-                            key: format!("user:{u},ip:{ip}"),
-                            user: Some(u.to_string()),
-                            source_ip: Some(ip),
-                            related_users: Vec::new(),
-                            evidence,
-                            message: format!(
-                                "{u} logged in from {ip} after {c} failed attempts within {}",
-                                human(r.window)
-                            ),
-                        });
-                    }
-                }
-            }
-        }
-        // Direct root login.
-        let rl = &cfg.root_login;
-        let root_alert = |win: &mut Window, key: String| -> Option<Alert> {
-            let w = ns(rl.window);
-            win.roll(t, w);
-            win.push(t, 1, 1);
-            win.fire().then(|| Alert {
-                rule_id: Cow::Borrowed("root_login"),
-                rule_name: Cow::Borrowed("Direct root login"),
-                severity: rl.severity,
-                time_ns: t,
-                key,
-                user: Some(u.to_string()),
-                source_ip: ip,
-                related_users: Vec::new(),
-                evidence: vec![id.to_string()],
-                message: match ip {
-                    Some(ip) => format!("direct login as {u} from {ip}"),
-                    None => format!("direct login as {u} on a local terminal"),
-                },
-            })
-        };
-        let is_root = rl.enabled
-            && rl.users.iter().any(|r| r == u)
-            && !excluded_lists(&rl.allow_users, &rl.allow_cidrs, Some(u), ip);
-        if is_root {
-            if let Some(ip) = ip {
-                let st = sources.entry(&ip, t, SourceState::default);
-                st.last = st.last.max(t);
-                st.hits = st.hits.saturating_add(1);
-                if let Some(a) = root_alert(&mut st.root, format!("user:{u},ip:{ip}")) {
-                    out.push(a);
-                }
-            }
-        }
-        // Baselines: check, then learn.
-        let b = baselines.entry(u, t, Baseline::default);
-        b.last = b.last.max(t);
-        if is_root && ip.is_none() && !rl.remote_only {
-            if let Some(a) = root_alert(&mut b.root, format!("user:{u}")) {
-                out.push(a);
-            }
-        }
-        let ns_cfg = &cfg.new_source;
-        if let Some(ip) = ip {
-            let block = mask(ip, ns_cfg.ipv4_prefix, ns_cfg.ipv6_prefix);
-            match b.sources.iter_mut().find(|s| s.0 == block) {
-                Some(s) => s.1 = s.1.max(t),
-                None => {
-                    if ns_cfg.enabled
-                        && b.logins >= ns_cfg.min_logins
-                        && !excluded_lists(
-                            &ns_cfg.allow_users,
-                            &ns_cfg.allow_cidrs,
-                            Some(u),
-                            Some(ip),
-                        )
-                    {
-                        out.push(Alert {
-                            rule_id: Cow::Borrowed("new_source"),
-                            rule_name: Cow::Borrowed("Login from a new source"),
-                            severity: ns_cfg.severity,
-                            time_ns: t,
-                            key: format!("user:{u},ip:{ip}"),
-                            user: Some(u.to_string()),
-                            source_ip: Some(ip),
-                            related_users: Vec::new(),
-                            evidence: vec![id.to_string()],
-                            message: format!(
-                                "{u} logged in from {ip}, outside the {} address blocks seen in {} earlier logins",
-                                b.sources.len(),
-                                b.logins
-                            ),
-                        });
-                    }
-                    if b.sources.len() >= ns_cfg.max_sources_per_user as usize {
-                        if let Some(i) = (0..b.sources.len()).min_by_key(|&i| b.sources[i].1) {
-                            b.sources.swap_remove(i);
-                        }
-                    }
-                    b.sources.push((block, t));
-                }
-            }
-        }
-        let oh = &cfg.off_hours;
-        let hour = (t.div_euclid(NS_PER_S).rem_euclid(86_400) / 3600) as usize;
-        if oh.enabled
-            && b.hours_total >= oh.min_observations
-            && !excluded_lists(&oh.allow_users, &oh.allow_cidrs, Some(u), ip)
-        {
-            let spread = i64::from(oh.spread_hours);
-            let near: u64 = (-spread..=spread)
-                .map(|d| u64::from(b.hours[(hour as i64 + d).rem_euclid(24) as usize]))
-                .sum();
-            let share = near as f64 / f64::from(b.hours_total);
-            if share < oh.min_share {
-                out.push(Alert {
-                    rule_id: Cow::Borrowed("off_hours"),
-                    rule_name: Cow::Borrowed("Login outside usual hours"),
-                    severity: oh.severity,
-                    time_ns: t,
-                    key: format!("user:{u}"),
-                    user: Some(u.to_string()),
-                    source_ip: ip,
-                    related_users: Vec::new(),
-                    evidence: vec![id.to_string()],
-                    message: format!(
-                        "{u} logged in at {hour:02}:xx UTC; {near} of {} learned logins were within {} h of that hour",
-                        b.hours_total, oh.spread_hours
-                    ),
-                });
-            }
-        }
-        b.hours[hour] = b.hours[hour].saturating_add(1);
-        b.hours_total = b.hours_total.saturating_add(1);
-        if b.hours_total > 100_000 {
-            // Age the histogram so it follows changing habits.
-            for h in b.hours.iter_mut() {
-                *h /= 2;
-            }
-            b.hours_total = b.hours.iter().sum();
-        }
-        b.logins = b.logins.saturating_add(1);
+        self.watch.observe(time_ns, event_id, host, rec, ev_max)
     }
 
     /// Forgets per-source and per-user windows that have expired at `now_ns` (e.g. on

@@ -23,6 +23,9 @@ struct SnapshotRef<'a> {
     custom: Vec<(&'a str, Vec<(&'a String, &'a super::custom::Group)>)>,
     /// The access rules' actors (added within version 1).
     actors: Vec<(&'a String, &'a super::access::Actor)>,
+    /// The file-watch rule's (host, program, file) keys and last touches (added within
+    /// version 1).
+    watched: Vec<(&'a String, &'a i64)>,
 }
 
 #[derive(Deserialize)]
@@ -36,6 +39,8 @@ struct Snapshot {
     custom: Vec<(String, Vec<(String, super::custom::Group)>)>,
     #[serde(default)]
     actors: Vec<(String, super::access::Actor)>,
+    #[serde(default)]
+    watched: Vec<(String, i64)>,
 }
 
 impl Detector {
@@ -64,6 +69,7 @@ impl Detector {
                 .map(|r| (r.id(), r.groups(self.now)))
                 .collect(),
             actors: self.access.actors(),
+            watched: self.watch.seen(),
         };
         Ok(serde_json::to_writer(w, &snap)?)
     }
@@ -116,6 +122,9 @@ impl Detector {
         }
         for (actor, a) in snap.actors {
             d.access.restore(actor, a, now);
+        }
+        for (key, last) in snap.watched {
+            d.watch.restore(key, last);
         }
         Ok(d)
     }

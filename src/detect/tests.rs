@@ -725,3 +725,19 @@ fn alert_text_gives_the_real_count_the_window_the_rule_and_where_to_tune_it() {
         a[0].message
     );
 }
+
+#[test]
+fn ip_text_writes_what_display_writes() {
+    for ip in [
+        "0.0.0.0",
+        "192.0.2.1",
+        "255.255.255.255",
+        "10.20.30.40",
+        "2001:db8::1",
+        "::1",
+    ] {
+        let ip: IpAddr = ip.parse().unwrap();
+        assert_eq!(super::ip_text(ip), ip.to_string());
+        assert_eq!(super::ip_key("ip:", ip), format!("ip:{ip}"));
+    }
+}

@@ -35,7 +35,24 @@ pub(crate) fn days_in_month(y: i64, m: u32) -> u32 {
 /// year's, not next year's; a line a sender stamped a few hours ahead (clock skew, a
 /// zone mix-up) stays in the current year. `received_wall` is the receive time as
 /// seconds of wall time in the source's zone.
-pub(crate) fn nearest_year(
+pub(crate) fn nearest_year(received_wall: i64, date: (u32, u32, u32, u32, u32)) -> i32 {
+    // Lines come in runs with the same second and the same receive second: the last
+    // answer is kept (per thread; the function stays pure).
+    type Last = std::cell::Cell<Option<(i64, (u32, u32, u32, u32, u32), i32)>>;
+    thread_local! {
+        static LAST: Last = const { std::cell::Cell::new(None) };
+    }
+    LAST.with(|last| match last.get() {
+        Some((w, d, y)) if w == received_wall && d == date => y,
+        _ => {
+            let y = nearest_year_uncached(received_wall, date);
+            last.set(Some((received_wall, date, y)));
+            y
+        }
+    })
+}
+
+fn nearest_year_uncached(
     received_wall: i64,
     (mon, day, h, mi, s): (u32, u32, u32, u32, u32),
 ) -> i32 {

@@ -510,7 +510,7 @@ pub fn valid_stream_id(s: &str) -> bool {
 }
 
 #[cfg(test)]
-mod format_example;
+pub(crate) mod format_example;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -428,6 +428,7 @@ fn check_chain(
         downtime: Vec::new(),
         stopped_ns: None,
         rotations: Vec::new(),
+        spans: Vec::new(),
     };
     for (i, g) in groups.iter().enumerate() {
         let e = &g[0];
@@ -449,6 +450,14 @@ fn check_chain(
                 ),
             );
         }
+        summary.spans.push(super::SegmentSpan {
+            seq: s.seq,
+            kind: s.kind,
+            period_start_ns: s.period_start_ns,
+            period_end_ns: s.period_end_ns,
+            events: s.event_count,
+            location: e.location.clone(),
+        });
         summary.segments += 1;
         summary.events = summary.events.saturating_add(s.event_count);
         summary.empty_segments += u64::from(s.event_count == 0);

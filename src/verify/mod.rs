@@ -31,6 +31,7 @@ pub use object::check_content;
 #[cfg(test)]
 mod object_tests;
 mod report;
+pub(crate) use report::{fmt_dur, fmt_ns, head as head_note, tail as tail_note};
 pub mod retention;
 #[cfg(test)]
 mod verdict_tests;
@@ -259,6 +260,21 @@ pub struct StreamSummary {
     /// Key rotations the chain records (over all its authentic segments, the window's
     /// or not), in seq order.
     pub rotations: Vec<Rotation>,
+    /// The chain's segments inside the window, in seq order (the first copy of each
+    /// seq): what a coverage timeline draws. Gaps between them are missing segments.
+    pub spans: Vec<SegmentSpan>,
+}
+
+/// One trusted segment of a stream's chain, as the chain checks saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentSpan {
+    pub seq: u64,
+    pub kind: segment::SealKind,
+    pub period_start_ns: i64,
+    pub period_end_ns: i64,
+    pub events: u64,
+    /// The object's key: problems name it (`Problem::object`).
+    pub location: String,
 }
 
 /// A time the stream was not sealing: a resume segment's period, from the last seal

@@ -10,12 +10,12 @@ use super::{ProblemKind, Report, StreamSummary};
 /// The JSON report's schema; raised when a member changes meaning or goes away.
 pub const SCHEMA: &str = "sealtrail.verify.report/1";
 
-pub(super) fn fmt_ns(ns: i64) -> String {
+pub(crate) fn fmt_ns(ns: i64) -> String {
     crate::segment::rfc3339(ns)
 }
 
 /// A duration for people: two units at most, rounded (`1h 30m`, `41.8s`, `250ms`).
-pub(super) fn fmt_dur(ns: i128) -> String {
+pub(crate) fn fmt_dur(ns: i128) -> String {
     let sign = if ns < 0 { "-" } else { "" };
     let abs = ns.unsigned_abs();
     const S: u128 = 1_000_000_000;
@@ -50,7 +50,7 @@ pub(super) fn fmt_seqs(a: u64, b: u64) -> String {
 }
 
 /// How far the end of a stream's coverage was checked.
-fn tail(r: &Report, st: &StreamSummary) -> (&'static str, String) {
+pub(crate) fn tail(r: &Report, st: &StreamSummary) -> (&'static str, String) {
     let end = fmt_ns(st.period_end_ns);
     if r.anchor.as_ref().is_some_and(|a| a.stream == st.stream) {
         return (
@@ -83,7 +83,7 @@ fn tail(r: &Report, st: &StreamSummary) -> (&'static str, String) {
 
 /// A stream that begins (seq 0) after `--since`: not a missing head, since nothing
 /// existed before its genesis, but the auditor should know where coverage starts.
-fn head(r: &Report, st: &StreamSummary) -> Option<String> {
+pub(crate) fn head(r: &Report, st: &StreamSummary) -> Option<String> {
     let since = r.since_ns?;
     (st.first_seq == 0 && st.period_start_ns > since).then(|| {
         format!(

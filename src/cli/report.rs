@@ -1,0 +1,394 @@
+//! `sealtrail report`: verifies the archive (as `verify` does, with the same options),
+//! reads the events of the segments that verified through the verified reader
+//! (`crate::query`), and writes the evidence report as one HTML file, and as PDF with
+//! `--pdf` where headless Chromium is installed.
+//!
+//! Exit: 0 written and the archive is valid, 1 written but the archive is invalid,
+//! 2 usage or I/O error (also: `--pdf` asked and no converter found; the HTML is
+//! written first).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use super::verify::S3Args;
+use super::{parse_time, runtime};
+use crate::config::LockMode;
+use crate::report::{shell_quote, Aggregator, Input, ReadStats};
+
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// Archive: a directory, file:///absolute/path, or s3://bucket/prefix (as for
+    /// `verify`; or give it with --archive).
+    #[arg(value_name = "ARCHIVE", required_unless_present = "archive_flag")]
+    archive: Option<String>,
+    /// The archive, as a flag (instead of the positional argument).
+    #[arg(long = "archive", value_name = "ARCHIVE", conflicts_with = "archive")]
+    archive_flag: Option<String>,
+    /// Public key (PEM) or keyring file obtained from outside the archive; repeat for
+    /// several keys of one lineage, oldest first (as for `verify`).
+    #[arg(
+        short,
+        long,
+        visible_alias = "keyring",
+        value_name = "PUBKEY|KEYRING",
+        required = true
+    )]
+    key: Vec<PathBuf>,
+    /// Only this stream (default: every stream found).
+    #[arg(long)]
+    stream: Option<String>,
+    /// The report's period starts here (RFC 3339); coverage must start at or before it.
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// The report's period ends here (RFC 3339); coverage stopping early is tail
+    /// truncation. Give it: without it deleted newest segments cannot be detected.
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// Where to write the HTML report (one self-contained file).
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// Also print the report to this PDF file (needs Chromium or Chrome).
+    #[arg(long, value_name = "FILE")]
+    pdf: Option<PathBuf>,
+    /// The browser that prints the PDF (default: chromium, chromium-browser,
+    /// google-chrome, google-chrome-stable or headless_shell on PATH).
+    #[arg(long, value_name = "PATH", requires = "pdf")]
+    chromium: Option<PathBuf>,
+    /// S3: read each segment object's Object Lock back (as `verify --check-retention`);
+    /// without it the report shows nothing about retention.
+    #[arg(long)]
+    check_retention: bool,
+    /// With --check-retention: every object must stay locked until this time.
+    #[arg(long, value_name = "TIME", requires = "check_retention")]
+    retain_until: Option<String>,
+    /// With --check-retention: accept GOVERNANCE locks (default: COMPLIANCE only).
+    #[arg(long, requires = "check_retention")]
+    allow_governance: bool,
+    /// A chain head published out of band (as `verify --anchor`).
+    #[arg(long, value_name = "FILE|URL")]
+    anchor: Option<String>,
+    #[command(flatten)]
+    s3: S3Args,
+}
+
+impl ReportArgs {
+    fn archive(&self) -> &str {
+        self.archive
+            .as_deref()
+            .or(self.archive_flag.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// The command line that makes this report again, from the arguments as given.
+    fn command_line(&self) -> String {
+        let mut v: Vec<String> = vec!["sealtrail".into(), "report".into(), self.archive().into()];
+        for k in &self.key {
+            v.push("--key".into());
+            v.push(k.display().to_string());
+        }
+        let mut opt = |flag: &str, val: Option<&str>| {
+            if let Some(x) = val {
+                v.push(flag.into());
+                v.push(x.into());
+            }
+        };
+        opt("--stream", self.stream.as_deref());
+        opt("--since", self.since.as_deref());
+        opt("--until", self.until.as_deref());
+        opt("--anchor", self.anchor.as_deref());
+        if self.check_retention {
+            v.push("--check-retention".into());
+        }
+        let mut opt = |flag: &str, val: Option<&str>| {
+            if let Some(x) = val {
+                v.push(flag.into());
+                v.push(x.into());
+            }
+        };
+        opt("--retain-until", self.retain_until.as_deref());
+        if self.allow_governance {
+            v.push("--allow-governance".into());
+        }
+        v.extend(self.s3.to_args());
+        v.push("-o".into());
+        v.push(self.output.display().to_string());
+        if let Some(p) = &self.pdf {
+            v.push("--pdf".into());
+            v.push(p.display().to_string());
+        }
+        v.iter()
+            .map(|a| shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+pub fn run(a: ReportArgs) -> i32 {
+    match make(&a) {
+        Ok(valid) => {
+            if valid {
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    }
+}
+
+/// Writes the report; returns whether the archive verified.
+fn make(a: &ReportArgs) -> anyhow::Result<bool> {
+    let mut keys = Vec::new();
+    for path in &a.key {
+        keys.extend(
+            crate::keys::load_public_keys(path)
+                .with_context(|| format!("reading public key {}", path.display()))?,
+        );
+    }
+    let keyring = crate::verify::Keyring::new(keys);
+    let since_ns = a
+        .since
+        .as_deref()
+        .map(|s| parse_time("--since", s))
+        .transpose()?;
+    let until_ns = a
+        .until
+        .as_deref()
+        .map(|s| parse_time("--until", s))
+        .transpose()?;
+    // The converter is looked up before the work, so a missing one is said at once.
+    let converter = a
+        .pdf
+        .as_ref()
+        .map(|_| crate::report::pdf::find(a.chromium.as_deref()));
+    let section = a.s3.archive_section(a.archive());
+    let archive = crate::store::open(&section, false)?;
+    let retention = match a.check_retention {
+        false => None,
+        true => Some(crate::verify::retention::RetentionOptions {
+            required_mode: if a.allow_governance {
+                LockMode::Governance
+            } else {
+                LockMode::Compliance
+            },
+            retain_until: match &a.retain_until {
+                Some(t) => chrono::DateTime::from_timestamp_nanos(parse_time("--retain-until", t)?),
+                None => chrono::Utc::now(),
+            },
+        }),
+    };
+    let opts = crate::verify::VerifyOptions {
+        keyring: keyring.clone(),
+        stream: a.stream.clone(),
+        since_ns,
+        until_ns,
+        progress: None,
+    };
+    let generated_at_ns = crate::record::now_ns();
+    let rt = runtime().context("starting the runtime")?;
+    let (mut report, figures, mut read) = rt.block_on(async {
+        let head = match &a.anchor {
+            Some(src) => Some((src, crate::verify::anchor::load(src, &section).await?)),
+            None => None,
+        };
+        let mut report = crate::verify::verify_archive(&archive, &opts).await?;
+        if let Some((src, head)) = &head {
+            crate::verify::anchor::check(&archive, &opts, src, head, &mut report).await;
+        }
+        if let Some(r) = &retention {
+            crate::verify::retention::check(&archive, &opts, r, &mut report).await?;
+        }
+        let (figures, read) = read_events(&archive, &opts).await?;
+        anyhow::Ok((report, figures, read))
+    })?;
+    report.archive = a.archive().to_owned();
+    // What the refused segments' (authentic) seals say they held.
+    read.events_refused = report
+        .streams
+        .iter()
+        .flat_map(|s| s.spans.iter())
+        .filter(|sp| read.refused.iter().any(|(loc, _)| *loc == sp.location))
+        .map(|sp| sp.events)
+        .sum();
+    let valid = report.is_valid();
+    let input = Input {
+        verify: report,
+        figures,
+        read,
+        command: a.command_line(),
+        generated_at_ns,
+    };
+    let html = crate::report::render(&input);
+    write_file(&a.output, html.as_bytes())?;
+    eprintln!(
+        "report written to {} (archive {})",
+        a.output.display(),
+        if valid { "valid" } else { "INVALID" }
+    );
+    if let (Some(pdf), Some(converter)) = (&a.pdf, converter) {
+        let program = converter?;
+        crate::report::pdf::print(&program, &a.output, pdf)?;
+        eprintln!("PDF written to {}", pdf.display());
+    }
+    Ok(valid)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), crate::report::ReportError> {
+    std::fs::write(path, bytes).map_err(|source| crate::report::ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The event figures, from the verified reader: only segments whose every check
+/// passed hand on their events; the others are counted as refused.
+async fn read_events(
+    archive: &crate::store::Archive,
+    opts: &crate::verify::VerifyOptions,
+) -> anyhow::Result<(crate::report::Figures, ReadStats)> {
+    let read_opts = crate::query::ReadOptions {
+        keyring: opts.keyring.clone(),
+        stream: opts.stream.clone(),
+        since_ns: opts.since_ns,
+        until_ns: opts.until_ns,
+        include_unverified: false,
+        progress: None,
+    };
+    // Each segment is counted on a worker into a part of its own (a few tables, not
+    // its events), and the parts are merged in archive order.
+    let mut agg = Aggregator::new();
+    let summary = crate::query::read(
+        archive,
+        &read_opts,
+        |seg: &crate::query::Segment| {
+            let mut w = crate::event::ecs::EcsWriter::default();
+            let mut part = Aggregator::new();
+            for e in seg.events() {
+                part.add(&seg.stream, &e.ecs(&mut w));
+            }
+            part
+        },
+        |part: Aggregator| {
+            agg.merge(part);
+            Ok(())
+        },
+    )
+    .await?;
+    let read = ReadStats {
+        segments_read: summary.verified as u64,
+        segments_refused: summary.refused.len() as u64,
+        events_refused: 0,
+        refused: summary
+            .refused
+            .iter()
+            .map(|r| {
+                (
+                    r.location.clone(),
+                    r.problems
+                        .iter()
+                        .map(|(k, d)| format!("{k}: {d}"))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })
+            .collect(),
+    };
+    Ok((agg.finish(), read))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::super::{Cli, Command};
+    use super::ReportArgs;
+
+    fn parse(args: &[&str]) -> ReportArgs {
+        match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(Command::Report(a)) => a,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    /// The printed command line, split as a shell would, parses to the same report.
+    #[test]
+    fn the_reproducing_command_line_parses_back_to_the_same_arguments() {
+        let a = parse(&[
+            "sealtrail",
+            "report",
+            "--archive",
+            "s3://bucket/my logs",
+            "-k",
+            "keys/it's.pub",
+            "--key",
+            "next.pub",
+            "--since",
+            "2026-10-01T00:00:00Z",
+            "--until",
+            "2027-01-01T00:00:00Z",
+            "--check-retention",
+            "--allow-governance",
+            "--endpoint",
+            "http://127.0.0.1:9000",
+            "--allow-http",
+            "-o",
+            "out dir/r.html",
+            "--pdf",
+            "r.pdf",
+        ]);
+        let line = a.command_line();
+        assert!(
+            line.starts_with(
+                "sealtrail report 's3://bucket/my logs' --key 'keys/it'\\''s.pub' --key next.pub"
+            ),
+            "{line}"
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("for a in {line}; do printf '%s\\0' \"$a\"; done"))
+            .output()
+            .unwrap();
+        let words: Vec<String> = out
+            .stdout
+            .split(|&b| b == 0)
+            .filter(|w| !w.is_empty())
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let b = parse(&words);
+        assert_eq!(b.command_line(), line);
+        assert_eq!(b.archive(), "s3://bucket/my logs");
+        assert_eq!(b.key, a.key);
+        assert_eq!((b.since, b.until), (a.since.clone(), a.until.clone()));
+        assert!(b.check_retention && b.allow_governance);
+        assert_eq!(b.s3.to_args(), a.s3.to_args());
+        assert_eq!((b.output, b.pdf), (a.output, a.pdf));
+    }
+
+    #[test]
+    fn the_archive_is_given_once() {
+        assert!(
+            Cli::try_parse_from(["sealtrail", "report", "-k", "k.pub", "-o", "r.html"]).is_err()
+        );
+        assert!(Cli::try_parse_from([
+            "sealtrail",
+            "report",
+            "a",
+            "--archive",
+            "b",
+            "-k",
+            "k.pub",
+            "-o",
+            "r.html"
+        ])
+        .is_err());
+        assert_eq!(
+            parse(&["sealtrail", "report", "a", "-k", "k", "-o", "r"]).archive(),
+            "a"
+        );
+    }
+}

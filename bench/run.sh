@@ -6,13 +6,15 @@
 # memory before and after a load (idle), `sealtrail verify` on a 1 GB archive in a
 # directory and in a bucket (moto) beside zstd -d and SHA-256 on the same bytes (verify),
 # and forwarding to a SIEM (forward: a [[forward]] syslog output vs an rsyslog omfwd
-# relay, end to end into a receiving rsyslog, and ingest with one forwarder vs none).
+# relay, end to end into a receiving rsyslog, and ingest with one forwarder vs none),
+# and `sealtrail search` on a 10-million-event archive beside zstdcat | grep (search).
 #
 #   bench/run.sh                           # everything, both systems, 2,000,000 lines
 #   BENCH_SYSTEMS=rsyslog bench/run.sh     # rsyslog only (no cargo build)
 #   BENCH_COUNT=200000 bench/run.sh        # fewer lines (tcp, file, idle)
 #   BENCH_SUITES=fleet,idle bench/run.sh   # some suites: tcp, tls, file, replay, fleet, idle, verify,
-#                                          # forward, audit
+#                                          # forward, audit, search
+#   BENCH_SEARCH_EVENTS=2000000 bench/run.sh   # search's archive size (default 10,000,000 events)
 #   BENCH_ROUNDS=3 bench/run.sh            # tcp: each system 3 times, alternately; medians
 #                                          # (verify: each timing 3 times; forward: each
 #                                          # scenario 3 times; medians)
@@ -39,7 +41,10 @@ COUNT="${BENCH_COUNT:-2000000}"
 # fleet: 1,000 connections (fleet.py); idle: idle memory (idle.py); verify: verify's
 # throughput on a 1 GB archive, directory and S3 (verify.py, sealtrail only); forward:
 # forwarding to a receiving rsyslog (forward.py, only with both systems).
-SUITES="${BENCH_SUITES:-tcp,tls,file,replay,fleet,idle,verify,forward,audit}"
+# search: search/export on a 10M-event archive beside zstdcat | grep (search.py,
+# sealtrail only).
+SUITES="${BENCH_SUITES:-tcp,tls,file,replay,fleet,idle,verify,forward,audit,search}"
+SEARCH_EVENTS="${BENCH_SEARCH_EVENTS:-10000000}"
 FORWARD_COUNT="${BENCH_FORWARD_COUNT:-1000000}"
 ROUNDS="${BENCH_ROUNDS:-1}"
 CONNECTIONS="${BENCH_CONNECTIONS:-1000}"
@@ -163,6 +168,12 @@ fi
 # The audit API alone: no peer acknowledges an HTTP input only once it is durable.
 if has audit && [[ ",$SYSTEMS," == *",sealtrail,"* ]]; then
   run_suite audit audit-results.txt python3 bench/audit.py --out "$OUT" --sealtrail "$SEALTRAIL"
+fi
+
+# The archive (bench/out/search) is built once and reused, like verify's.
+if has search && [[ ",$SYSTEMS," == *",sealtrail,"* ]]; then
+  run_suite search search-results.txt python3 bench/search.py --out "$OUT" --sealtrail "$SEALTRAIL" \
+    --min-events "$SEARCH_EVENTS" --rounds "$ROUNDS"
 fi
 
 # Every scenario's table again, one after the other: sealtrail and rsyslog side by side.

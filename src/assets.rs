@@ -80,6 +80,8 @@ mod tests {
             "sealtrail.1",
             "sealtrail-run.1",
             "sealtrail-verify.1",
+            "sealtrail-search.1",
+            "sealtrail-export.1",
             "sealtrail-report.1",
             "sealtrail-status.1",
             "sealtrail.bash",

@@ -97,6 +97,19 @@ pub struct Event<'a> {
 }
 
 impl Event<'_> {
+    /// `event.id`: `<stream>:<position>` for a compact line, the line's own for an ECS
+    /// line (an alert's `<stream>:<position>:alert:<n>`); `None` if it has none.
+    pub fn id(&self) -> Option<String> {
+        match &self.view {
+            View::Compact(ev) => Some(format!("{}:{}", self.stream, ev.position)),
+            View::Ecs(v) => v
+                .pointer("/event/id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            View::Unparsed(_) => None,
+        }
+    }
+
     /// Appends the ECS rendering of the line (no `\n`), exactly as `sealtrail inspect`
     /// prints it; an event of an unverified segment also carries
     /// `"sealtrail":{"verified":false}`.

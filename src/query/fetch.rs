@@ -51,8 +51,10 @@ pub(super) async fn read_seal(
                     .await
                     .map_err(|e| e.to_string())?
             };
+            // A store that answers with more than was asked (or an object that grew since
+            // it was listed) must not make the arithmetic below wrap.
             let mut r = Sparse {
-                len: size,
+                len: size.max(tail.len() as u64),
                 head: head.to_vec(),
                 tail: tail.to_vec(),
                 pos: 0,
@@ -112,7 +114,7 @@ struct Sparse {
 
 impl Read for Sparse {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let tail_start = self.len - self.tail.len() as u64;
+        let tail_start = self.len.saturating_sub(self.tail.len() as u64);
         let (src, from) = if self.pos >= tail_start {
             (&self.tail, self.pos - tail_start)
         } else if self.pos < self.head.len() as u64 {

@@ -301,7 +301,7 @@ mod tests {
     use crate::query::Line;
 
     const SSH: &str = r#"{"v":2,"pos":7,"rcv":1714521600000000000,"in":"tcp","peer":"192.0.2.10:51514","ts":1714521600000000000,"pri":38,"host":"Web1","app":"sshd","pid":42,"m":33,"auth":{"cat":["authentication"],"type":["start"],"act":"ssh_login","out":"failure","user":"root","ip":"203.0.113.5","port":52144,"n":1,"method":"password"},"o":"<38>May  1 00:00:00 Web1 sshd[42]: Failed password for root from 203.0.113.5 port 52144 ssh2"}"#;
-    const ALERT: &str = r#"{"@timestamp":"2024-05-01T00:00:05.000000000Z","event":{"kind":"alert","category":["intrusion_detection"],"action":"brute_force","original":"5 failures"},"rule":{"id":"ssh_brute_force"},"source":{"ip":"203.0.113.5"},"host":{"name":"web1"}}"#;
+    const ALERT: &str = r#"{"@timestamp":"2024-05-01T00:00:05.000000000Z","event":{"kind":"alert","id":"alpha:1149:alert:0","category":["intrusion_detection"],"action":"brute_force","original":"5 failures"},"rule":{"id":"ssh_brute_force"},"source":{"ip":"203.0.113.5"},"host":{"name":"web1"}}"#;
 
     fn check(f: &Filter, line: &str) -> bool {
         let ev = Event {
@@ -315,6 +315,12 @@ mod tests {
             verified: true,
         };
         assert!(!matches!(ev.view, View::Unparsed(_)), "{:?}", ev.view);
+        let id = match line {
+            SSH => Some("s:7"),
+            ALERT => Some("alpha:1149:alert:0"),
+            _ => None,
+        };
+        assert_eq!(ev.id().as_deref(), id);
         let quick = f.may_match_line(line.as_bytes());
         let full = f.matches(&ev, &mut EcsWriter::default());
         // The quick test never drops what the full one keeps.

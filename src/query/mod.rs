@@ -14,6 +14,26 @@
 //!
 //! Verify-side only: nothing here starts or needs the daemon.
 //!
+//! Using the reader (what `search` does, and what a report needs):
+//!
+//! ```text
+//! let opts = ReadOptions { keyring, stream: None, since_ns, until_ns,
+//!                          include_unverified: false, progress: None };
+//! let summary = query::read(&archive, &opts,
+//!     // on a worker thread, once per segment that verified (in parallel):
+//!     |seg: &Segment| {
+//!         let mut ecs = EcsWriter::default();
+//!         seg.events()                       // the events received in the window
+//!             .map(|e| (e.id(), e.ecs(&mut ecs)))   // or e.view (parsed), e.line.bytes
+//!             .collect::<Vec<_>>()
+//!     },
+//!     // in archive order (stream, then seq):
+//!     |events| { tally(events); Ok(()) },
+//! ).await?;
+//! // summary: read/verified/refused/skipped counts, events scanned, and
+//! // summary.report: the verifier's Report (streams, key ids, chain problems).
+//! ```
+//!
 //! Parts: `fetch` (reading a seal or an object), `reader` (selection, checks, order),
 //! `event` (a line and its parsed view), `filter` (search predicates), `summary`
 //! (what was verified), `output` (JSON lines, CSV, table).

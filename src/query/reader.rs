@@ -54,13 +54,14 @@ impl ReadOptions {
         self.since_ns.is_some() || self.until_ns.is_some()
     }
 
-    /// A trusted seal whose period or event times overlap the window: the segment may
-    /// hold events of the window (or takes part in the chain over it).
-    fn selects(&self, seal: &Seal) -> bool {
+    /// What a trusted seal says about the segment: whether its period overlaps the
+    /// window (it takes part in the chain over it: verify's step 7), and whether its
+    /// event times do (it may hold events of the window: it must be read).
+    fn selects(&self, seal: &Seal) -> (bool, bool) {
         let period = self.since_ns.is_none_or(|s| seal.period_end_ns > s)
             && self.until_ns.is_none_or(|u| seal.period_start_ns < u);
         let events = seal.event_count > 0 && self.overlaps(seal.first_event_ns, seal.last_event_ns);
-        period || events
+        (period, events)
     }
 }
 
@@ -157,6 +158,9 @@ impl Segment {
 enum Fate<T> {
     /// Left unread: its trusted seal lies outside the window.
     Skipped,
+    /// Left unread: its trusted seal's period is in the window (so it joins the chain
+    /// analysis) but none of its events can be (none, or all received outside it).
+    SealOnly,
     /// Read and checked; `Some` when handed on.
     Read {
         verified: bool,
@@ -218,6 +222,7 @@ where
         }
         match d.fate {
             Fate::Skipped => summary.skipped_by_seal += 1,
+            Fate::SealOnly => summary.seal_only += 1,
             Fate::Read {
                 verified,
                 mapped,
@@ -300,12 +305,13 @@ where
         bytes += size.min(TAIL_MAX as u64) + 4;
         if let Ok(found) = super::fetch::read_seal(store, &at, size).await {
             let check = checker.seal_only(location.clone(), &found);
-            if check.seal().is_some_and(|s| !opts.selects(s)) {
-                return Ok(Done {
-                    check,
-                    fate: Fate::Skipped,
-                    bytes,
-                });
+            let fate = match check.seal().map(|s| opts.selects(s)) {
+                Some((false, false)) => Some(Fate::Skipped),
+                Some((true, false)) => Some(Fate::SealOnly),
+                _ => None,
+            };
+            if let Some(fate) = fate {
+                return Ok(Done { check, fate, bytes });
             }
         }
     }

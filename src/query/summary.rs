@@ -42,6 +42,9 @@ pub struct Summary {
     pub skipped_by_key: usize,
     /// ... or the (authentic) seal's period and event times lie outside it.
     pub skipped_by_seal: usize,
+    /// Not read either: the (authentic) seal's period is in the window, so it takes
+    /// part in the chain analysis, but it holds no event received in the window.
+    pub seal_only: usize,
     /// Objects read whole and checked (refused ones included).
     pub read: usize,
     pub verified: usize,
@@ -64,6 +67,7 @@ impl Summary {
             objects,
             skipped_by_key,
             skipped_by_seal: 0,
+            seal_only: 0,
             read: 0,
             verified: 0,
             refused: Vec::new(),
@@ -134,14 +138,15 @@ impl Summary {
         );
         let _ = writeln!(
             s,
-            "segments: {} listed, {} read, {} verified, {} refused, {} skipped outside the window ({} by key date, {} by seal)",
+            "segments: {} listed, {} read, {} verified, {} refused, {} skipped outside the window ({} by key date, {} by seal), {} with no event in the window (seal checked for the chain, not read)",
             self.objects,
             self.read,
             self.verified,
             self.refused.len(),
             self.skipped_by_key + self.skipped_by_seal,
             self.skipped_by_key,
-            self.skipped_by_seal
+            self.skipped_by_seal,
+            self.seal_only
         );
         let _ = writeln!(
             s,
@@ -206,6 +211,7 @@ impl Summary {
                 "refused": self.refused.len(),
                 "skipped_by_key": self.skipped_by_key,
                 "skipped_by_seal": self.skipped_by_seal,
+                "seal_only": self.seal_only,
             },
             "events": {"scanned": self.events_scanned, "matched": self.events_matched},
             "bytes": self.report.bytes,

@@ -228,3 +228,20 @@ async fn the_probe_gives_the_lines_and_leaf_indices_a_full_scan_gives() {
     .unwrap();
     assert_eq!(got, [2, 2, 3, 2]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_with_no_event_in_the_window_join_the_chain_unread() {
+    let (dir, keys) = archive();
+    // Both are in the window's chain, neither holds an event of it: never read.
+    tamper(&dir.path().join(&keys[0]));
+    tamper(&dir.path().join(&keys[1]));
+    let mut o = opts();
+    o.since_ns = Some(T0 + HOUR / 2 + 10);
+    o.until_ns = Some(T0 + HOUR + HOUR / 2);
+    let (got, s) = originals(&open(dir.path()), &o).await;
+    assert!(got.is_empty(), "{got:?}");
+    assert_eq!((s.read, s.seal_only, s.skipped_by_seal), (0, 2, 1));
+    assert_eq!(s.report.streams.len(), 1, "{}", s.render_text());
+    assert_eq!(s.report.streams[0].segments, 2);
+    assert!(s.is_clean(), "{}", s.render_text());
+}

@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::runtime;
-use super::verify::S3Args;
+use super::verify::{KeyArgs, S3Args};
 use crate::proof::{ChainTo, FindError, Proof, MAX_PROOF_BYTES};
-use crate::verify::Keyring;
 
 pub const PROVE_ABOUT: &str = "\
 Write a self-contained proof that one event is in the archive, unmodified: the event \
@@ -42,17 +41,8 @@ pub struct ProveArgs {
     /// Archive: a directory, file:///absolute/path, or s3://bucket/prefix.
     #[arg(long, value_name = "ARCHIVE")]
     archive: String,
-    /// Public key (PEM) or keyring file, obtained from outside the archive, as for
-    /// `verify` (repeat for several keys, oldest first). The seals used must verify
-    /// with it, and the proof written is checked with it.
-    #[arg(
-        short,
-        long,
-        visible_alias = "keyring",
-        value_name = "PUBKEY|KEYRING",
-        required = true
-    )]
-    key: Vec<PathBuf>,
+    #[command(flatten)]
+    keys: KeyArgs,
     /// Write the proof here (default: standard output).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -72,16 +62,8 @@ pub struct ProveArgs {
 pub struct CheckProofArgs {
     /// The proof file (`-`: standard input).
     proof: PathBuf,
-    /// Public key (PEM) or keyring file, as for `verify` (repeat for several keys,
-    /// oldest first).
-    #[arg(
-        short,
-        long,
-        visible_alias = "keyring",
-        value_name = "PUBKEY|KEYRING",
-        required = true
-    )]
-    key: Vec<PathBuf>,
+    #[command(flatten)]
+    keys: KeyArgs,
     /// An anchor file (docs/FORMAT.md §11): the proof's last seal must be its seal.
     #[arg(long, value_name = "FILE")]
     anchor: Option<PathBuf>,
@@ -90,19 +72,8 @@ pub struct CheckProofArgs {
     json: bool,
 }
 
-fn keyring(paths: &[PathBuf]) -> anyhow::Result<Keyring> {
-    let mut keys = Vec::new();
-    for path in paths {
-        keys.extend(
-            crate::keys::load_public_keys(path)
-                .with_context(|| format!("reading public key {}", path.display()))?,
-        );
-    }
-    Ok(Keyring::new(keys))
-}
-
 pub fn prove(a: ProveArgs) -> i32 {
-    let ring = match keyring(&a.key) {
+    let ring = match super::verify::load_keyring(&a.keys.key) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -194,7 +165,7 @@ fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 pub fn check_proof(a: CheckProofArgs) -> i32 {
     let prepared = (|| -> anyhow::Result<_> {
-        let ring = keyring(&a.key)?;
+        let ring = super::verify::load_keyring(&a.keys.key)?;
         let anchor = match &a.anchor {
             Some(path) => {
                 let text = std::fs::read(path)

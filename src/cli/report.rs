@@ -11,30 +11,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::verify::S3Args;
+use super::verify::{ArchiveArg, KeyArgs, S3Args};
 use super::{parse_time, runtime};
 use crate::config::LockMode;
 use crate::report::{shell_quote, Aggregator, Input, ReadStats};
 
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
-    /// Archive: a directory, file:///absolute/path, or s3://bucket/prefix (as for
-    /// `verify`; or give it with --archive).
-    #[arg(value_name = "ARCHIVE", required_unless_present = "archive_flag")]
-    archive: Option<String>,
-    /// The archive, as a flag (instead of the positional argument).
-    #[arg(long = "archive", value_name = "ARCHIVE", conflicts_with = "archive")]
-    archive_flag: Option<String>,
-    /// Public key (PEM) or keyring file obtained from outside the archive; repeat for
-    /// several keys of one lineage, oldest first (as for `verify`).
-    #[arg(
-        short,
-        long,
-        visible_alias = "keyring",
-        value_name = "PUBKEY|KEYRING",
-        required = true
-    )]
-    key: Vec<PathBuf>,
+    #[command(flatten)]
+    archive: ArchiveArg,
+    #[command(flatten)]
+    keys: KeyArgs,
     /// Only this stream (default: every stream found).
     #[arg(long)]
     stream: Option<String>,
@@ -74,16 +61,13 @@ pub struct ReportArgs {
 
 impl ReportArgs {
     fn archive(&self) -> &str {
-        self.archive
-            .as_deref()
-            .or(self.archive_flag.as_deref())
-            .unwrap_or_default()
+        self.archive.location()
     }
 
     /// The command line that makes this report again, from the arguments as given.
     fn command_line(&self) -> String {
         let mut v: Vec<String> = vec!["sealtrail".into(), "report".into(), self.archive().into()];
-        for k in &self.key {
+        for k in &self.keys.key {
             v.push("--key".into());
             v.push(k.display().to_string());
         }
@@ -142,24 +126,8 @@ pub fn run(a: ReportArgs) -> i32 {
 
 /// Writes the report; returns whether the archive verified.
 fn make(a: &ReportArgs) -> anyhow::Result<bool> {
-    let mut keys = Vec::new();
-    for path in &a.key {
-        keys.extend(
-            crate::keys::load_public_keys(path)
-                .with_context(|| format!("reading public key {}", path.display()))?,
-        );
-    }
-    let keyring = crate::verify::Keyring::new(keys);
-    let since_ns = a
-        .since
-        .as_deref()
-        .map(|s| parse_time("--since", s))
-        .transpose()?;
-    let until_ns = a
-        .until
-        .as_deref()
-        .map(|s| parse_time("--until", s))
-        .transpose()?;
+    let keyring = super::verify::load_keyring(&a.keys.key)?;
+    let (since_ns, until_ns) = super::verify::window(a.since.as_deref(), a.until.as_deref())?;
     // The converter is looked up before the work, so a missing one is said at once.
     let converter = a
         .pdf
@@ -362,7 +330,7 @@ mod tests {
         let b = parse(&words);
         assert_eq!(b.command_line(), line);
         assert_eq!(b.archive(), "s3://bucket/my logs");
-        assert_eq!(b.key, a.key);
+        assert_eq!(b.keys, a.keys);
         assert_eq!((b.since, b.until), (a.since.clone(), a.until.clone()));
         assert!(b.check_retention && b.allow_governance);
         assert_eq!(b.s3.to_args(), a.s3.to_args());

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use super::verify::{ProgressBar, S3Args};
-use super::{parse_time, runtime};
+use super::runtime;
+use super::verify::{ArchiveArg, KeyArgs, ProgressBar, S3Args};
 use crate::query::filter::{Filter, Source};
 use crate::query::output::{self, Format, Render, DEFAULT_COLUMNS, VERIFIED_COLUMN};
 use crate::query::{QueryError, ReadOptions};
@@ -48,22 +48,10 @@ pub enum FormatArg {
 
 #[derive(clap::Args, Debug)]
 pub struct SearchArgs {
-    /// Archive: a directory, file:///absolute/path, or s3://bucket/prefix.
-    #[arg(value_name = "ARCHIVE", required_unless_present = "archive_flag")]
-    archive: Option<String>,
-    /// The archive, as an option (instead of the argument).
-    #[arg(long = "archive", value_name = "ARCHIVE", conflicts_with = "archive")]
-    archive_flag: Option<String>,
-    /// Public key (PEM) obtained from outside the archive, or a keyring file; repeat
-    /// for several keys of one lineage, oldest first (as `verify` takes them).
-    #[arg(
-        short,
-        long,
-        visible_alias = "keyring",
-        value_name = "PUBKEY|KEYRING",
-        required = true
-    )]
-    key: Vec<PathBuf>,
+    #[command(flatten)]
+    archive: ArchiveArg,
+    #[command(flatten)]
+    keys: KeyArgs,
     /// Events received at or after this time (RFC 3339, e.g. 2026-11-22T18:00:00Z).
     #[arg(long, value_name = "TIME")]
     since: Option<String>,
@@ -145,29 +133,9 @@ pub fn run(a: SearchArgs, export: bool) -> i32 {
 }
 
 fn run_inner(a: SearchArgs, export: bool) -> anyhow::Result<i32> {
-    let mut keys = Vec::new();
-    for path in &a.key {
-        keys.extend(
-            crate::keys::load_public_keys(path)
-                .with_context(|| format!("reading public key {}", path.display()))?,
-        );
-    }
-    let since_ns = a
-        .since
-        .as_deref()
-        .map(|s| parse_time("--since", s))
-        .transpose()?;
-    let until_ns = a
-        .until
-        .as_deref()
-        .map(|s| parse_time("--until", s))
-        .transpose()?;
-    let location = a
-        .archive
-        .clone()
-        .or(a.archive_flag.clone())
-        .context("no archive given")?;
-    let archive = crate::store::open(&a.s3.archive_section(&location), false)?;
+    let keyring = super::verify::load_keyring(&a.keys.key)?;
+    let (since_ns, until_ns) = super::verify::window(a.since.as_deref(), a.until.as_deref())?;
+    let archive = crate::store::open(&a.s3.archive_section(a.archive.location()), false)?;
     let stdout_tty = std::io::stdout().is_terminal();
     let format = match a.format {
         Some(FormatArg::Jsonl) => Format::Jsonl,
@@ -204,7 +172,7 @@ fn run_inner(a: SearchArgs, export: bool) -> anyhow::Result<i32> {
     let progress = (std::io::stderr().is_terminal() && !stdout_tty)
         .then(|| Arc::new(crate::verify::Progress::default()));
     let opts = ReadOptions {
-        keyring: crate::verify::Keyring::new(keys),
+        keyring,
         stream: match a.stream.as_slice() {
             [one] => Some(one.clone()),
             _ => None,
@@ -251,7 +219,7 @@ fn run_inner(a: SearchArgs, export: bool) -> anyhow::Result<i32> {
     };
     drop(out);
     summary.events_matched = matched;
-    summary.report.archive = location;
+    summary.report.archive = a.archive.location().to_owned();
     if let Some(path) = &a.summary_json {
         std::fs::write(path, summary.to_json().to_string() + "\n")
             .with_context(|| format!("writing {}", path.display()))?;

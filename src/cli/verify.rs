@@ -26,20 +26,10 @@ listed. See docs/FORMAT.md §8.";
 
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
-    /// Archive: a directory, file:///absolute/path, or s3://bucket/prefix.
-    archive: String,
-    /// Public key (PEM) obtained from outside the archive, or a keyring file (the
-    /// daemon's `signing.keyring`: several PEM keys, oldest first). Repeat for several
-    /// keys of one lineage, oldest first: each segment must be signed by the key its
-    /// chain's rotation seals make valid for its seq.
-    #[arg(
-        short,
-        long,
-        visible_alias = "keyring",
-        value_name = "PUBKEY|KEYRING",
-        required = true
-    )]
-    key: Vec<PathBuf>,
+    #[command(flatten)]
+    archive: ArchiveArg,
+    #[command(flatten)]
+    keys: KeyArgs,
     /// Only this stream (default: every stream found).
     #[arg(long)]
     stream: Option<String>,
@@ -135,27 +125,72 @@ impl S3Args {
     }
 }
 
+/// `--key`: the public keys an archive, a proof or a report is checked against.
+#[derive(clap::Args, Debug, Clone, PartialEq)]
+pub struct KeyArgs {
+    /// Public key (PEM) obtained from outside the archive, or a keyring file (the
+    /// daemon's `signing.keyring`: several PEM keys, oldest first). Repeat for several
+    /// keys of one lineage, oldest first: each segment must be signed by the key its
+    /// chain's rotation seals make valid for its seq.
+    #[arg(
+        short,
+        long,
+        visible_alias = "keyring",
+        value_name = "PUBKEY|KEYRING",
+        required = true
+    )]
+    pub key: Vec<PathBuf>,
+}
+
+/// The archive, as the argument or as `--archive`.
+#[derive(clap::Args, Debug, Clone, PartialEq)]
+pub struct ArchiveArg {
+    /// Archive: a directory, file:///absolute/path, or s3://bucket/prefix.
+    #[arg(value_name = "ARCHIVE", required_unless_present = "archive_flag")]
+    archive: Option<String>,
+    /// The archive, as an option instead of the argument.
+    #[arg(long = "archive", value_name = "ARCHIVE", conflicts_with = "archive")]
+    archive_flag: Option<String>,
+}
+
+impl ArchiveArg {
+    pub fn location(&self) -> &str {
+        self.archive
+            .as_deref()
+            .or(self.archive_flag.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+/// The keyring of every `--key` (a `.pub`, or a keyring file), in order: what verify,
+/// search, export, prove, check-proof and report all trust.
+pub(super) fn load_keyring(paths: &[std::path::PathBuf]) -> anyhow::Result<crate::verify::Keyring> {
+    let mut keys = Vec::new();
+    for path in paths {
+        keys.extend(
+            crate::keys::load_public_keys(path)
+                .with_context(|| format!("reading public key {}", path.display()))?,
+        );
+    }
+    Ok(crate::verify::Keyring::new(keys))
+}
+
+/// `--since` and `--until` as unix ns.
+pub(super) fn window(
+    since: Option<&str>,
+    until: Option<&str>,
+) -> anyhow::Result<(Option<i64>, Option<i64>)> {
+    Ok((
+        since.map(|s| parse_time("--since", s)).transpose()?,
+        until.map(|s| parse_time("--until", s)).transpose()?,
+    ))
+}
+
 pub fn run(a: VerifyArgs) -> i32 {
     let prepared = (|| -> anyhow::Result<_> {
-        let mut keys = Vec::new();
-        for path in &a.key {
-            keys.extend(
-                crate::keys::load_public_keys(path)
-                    .with_context(|| format!("reading public key {}", path.display()))?,
-            );
-        }
-        let key = crate::verify::Keyring::new(keys);
-        let since_ns = a
-            .since
-            .as_deref()
-            .map(|s| parse_time("--since", s))
-            .transpose()?;
-        let until_ns = a
-            .until
-            .as_deref()
-            .map(|s| parse_time("--until", s))
-            .transpose()?;
-        let archive = crate::store::open(&a.s3.archive_section(&a.archive), false)?;
+        let key = super::verify::load_keyring(&a.keys.key)?;
+        let (since_ns, until_ns) = super::verify::window(a.since.as_deref(), a.until.as_deref())?;
+        let archive = crate::store::open(&a.s3.archive_section(a.archive.location()), false)?;
         let retention = match a.check_retention {
             false => None,
             true => Some(crate::verify::retention::RetentionOptions {
@@ -203,7 +238,8 @@ pub fn run(a: VerifyArgs) -> i32 {
         let head = match &a.anchor {
             Some(src) => Some((
                 src,
-                crate::verify::anchor::load(src, &a.s3.archive_section(&a.archive)).await?,
+                crate::verify::anchor::load(src, &a.s3.archive_section(a.archive.location()))
+                    .await?,
             )),
             None => None,
         };
@@ -226,7 +262,7 @@ pub fn run(a: VerifyArgs) -> i32 {
             return 2;
         }
     };
-    report.archive = a.archive.clone();
+    report.archive = a.archive.location().to_owned();
     let text = if a.json {
         report.to_json().to_string() + "\n"
     } else {

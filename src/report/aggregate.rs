@@ -63,52 +63,96 @@ pub struct Top {
     /// Distinct counterparts: users for a source, sources for a user, targets for a
     /// privilege user.
     pub distinct: usize,
+    /// More counterparts came than [`MAX_COUNTERPARTS`]: `distinct` is a floor.
+    pub distinct_capped: bool,
 }
+
+/// Names a top table tracks; events of later new names are counted as untracked.
+/// Bounds the report's memory under a flood from millions of addresses.
+pub const MAX_NAMES: usize = 100_000;
+/// Distinct counterparts kept per name.
+pub const MAX_COUNTERPARTS: usize = 1_000;
 
 #[derive(Debug, Default)]
 struct Tally {
     events: u64,
     attempts: u64,
     other: BTreeSet<String>,
+    other_capped: bool,
 }
 
+impl Tally {
+    fn note_other(&mut self, o: &str) {
+        if self.other.contains(o) {
+            return;
+        }
+        if self.other.len() < MAX_COUNTERPARTS {
+            self.other.insert(o.to_owned());
+        } else {
+            self.other_capped = true;
+        }
+    }
+}
+
+/// Counts per name, for at most [`MAX_NAMES`] names.
 #[derive(Debug, Default)]
-struct Tallies(BTreeMap<String, Tally>);
+struct Tallies {
+    names: BTreeMap<String, Tally>,
+    /// Events of names that came once the table was full (in the totals, not ranked).
+    untracked_events: u64,
+}
 
 impl Tallies {
+    /// The tally of `name`, unless the table is full and `name` new: then `None`.
+    fn slot(&mut self, name: &str) -> Option<&mut Tally> {
+        if self.names.len() >= MAX_NAMES && !self.names.contains_key(name) {
+            return None;
+        }
+        Some(self.names.entry(name.to_owned()).or_default())
+    }
+
     fn add(&mut self, name: Option<&str>, attempts: u64, other: Option<&str>) {
         let Some(name) = name.filter(|n| !n.is_empty()) else {
             return;
         };
-        let t = self.0.entry(name.to_owned()).or_default();
+        let Some(t) = self.slot(name) else {
+            self.untracked_events += 1;
+            return;
+        };
         t.events += 1;
         t.attempts = t.attempts.saturating_add(attempts);
         if let Some(o) = other.filter(|o| !o.is_empty()) {
-            if !t.other.contains(o) {
-                t.other.insert(o.to_owned());
-            }
+            t.note_other(o);
         }
     }
 
     fn merge(&mut self, other: Tallies) {
-        for (name, t) in other.0 {
-            let mine = self.0.entry(name).or_default();
+        self.untracked_events = self.untracked_events.saturating_add(other.untracked_events);
+        for (name, t) in other.names {
+            let Some(mine) = self.slot(&name) else {
+                self.untracked_events = self.untracked_events.saturating_add(t.events);
+                continue;
+            };
             mine.events = mine.events.saturating_add(t.events);
             mine.attempts = mine.attempts.saturating_add(t.attempts);
-            mine.other.extend(t.other);
+            mine.other_capped |= t.other_capped;
+            for o in &t.other {
+                mine.note_other(o);
+            }
         }
     }
 
     /// The `n` largest by events, then attempts (both descending), then by name.
     fn top(&self, n: usize) -> Vec<Top> {
         let mut rows: Vec<Top> = self
-            .0
+            .names
             .iter()
             .map(|(name, t)| Top {
                 name: name.clone(),
                 events: t.events,
                 attempts: t.attempts,
                 distinct: t.other.len(),
+                distinct_capped: t.other_capped,
             })
             .collect();
         rows.sort_by(|a, b| {
@@ -156,9 +200,13 @@ pub struct Figures {
     pub failures_by_user: Vec<Top>,
     pub successes_by_source: Vec<Top>,
     pub successes_by_user: Vec<Top>,
-    /// Distinct sources and users with failures (beyond the top tables).
+    /// Distinct sources and users with failures (beyond the top tables); at most
+    /// [`MAX_NAMES`] each are told apart.
     pub failure_sources: usize,
     pub failure_users: usize,
+    /// Events whose name a full top table could no longer track (all tables together):
+    /// in every total, in no ranking.
+    pub untracked_events: u64,
     pub sudo_commands: u64,
     pub sudo_failure_events: u64,
     pub sudo_failed_attempts: u64,
@@ -344,8 +392,18 @@ impl Aggregator {
         f.successes_by_source = self.ok_src.top(TOP_N);
         f.successes_by_user = self.ok_user.top(TOP_N);
         f.privilege_by_user = self.priv_user.top(TOP_N);
-        f.failure_sources = self.fail_src.0.len();
-        f.failure_users = self.fail_user.0.len();
+        f.failure_sources = self.fail_src.names.len();
+        f.failure_users = self.fail_user.names.len();
+        f.untracked_events = [
+            &self.fail_src,
+            &self.fail_user,
+            &self.ok_src,
+            &self.ok_user,
+            &self.priv_user,
+        ]
+        .iter()
+        .map(|t| t.untracked_events)
+        .sum();
         // Alerts in time order, then by id: the archive's order across streams is not
         // a time order.
         f.alerts
@@ -523,6 +581,42 @@ mod tests {
         assert_eq!(f.failure_users, 25);
         assert_eq!(f.failures_by_user[0].name, "user00");
         assert_eq!(f.failures_by_source[0].distinct, 25);
+    }
+
+    #[test]
+    fn a_flood_of_names_is_bounded_and_said() {
+        let mut a = Aggregator::new();
+        // One source trying more users than are told apart, then more sources than a
+        // table tracks.
+        for u in 0..MAX_COUNTERPARTS + 5 {
+            a.add("s", &failed(&format!("u{u}"), "192.0.2.1", 1));
+        }
+        for i in 0..MAX_NAMES + 3 {
+            let ip = format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255);
+            a.add("s", &failed("root", &ip, 1));
+        }
+        let f = a.finish();
+        assert_eq!(f.failure_sources, MAX_NAMES, "the table stopped at its cap");
+        // The flooding source got in first, with its capped counterparts.
+        let top = &f.failures_by_source[0];
+        assert_eq!(top.name, "192.0.2.1");
+        assert_eq!(
+            (top.distinct, top.distinct_capped),
+            (MAX_COUNTERPARTS, true)
+        );
+        // 4 sources came after the cap (the table held 192.0.2.1 and 99,999 others).
+        assert_eq!(f.untracked_events, 4);
+        // Every event is still in the totals.
+        assert_eq!(
+            f.login_failure_events,
+            (MAX_COUNTERPARTS + 5 + MAX_NAMES + 3) as u64
+        );
+        let root = f
+            .failures_by_user
+            .iter()
+            .find(|t| t.name == "root")
+            .unwrap();
+        assert!(root.distinct_capped && root.distinct == MAX_COUNTERPARTS);
     }
 
     #[test]

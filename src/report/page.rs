@@ -47,6 +47,7 @@ svg.timeline { max-width: 100%; height: auto; }
 .control.not-shown .standing { background: #ffebee; color: #b71c1c; }
 .req { color: #455a64; font-style: italic; }
 .muted { color: #607d8b; }
+.warn { color: #8d6e00; background: #fff8e1; padding: 4px 8px; }
 .problem-list td:nth-child(2) { white-space: nowrap; }
 td.ids { font-family: "DejaVu Sans Mono", monospace; font-size: 11px; }
 td.ids span.id { white-space: nowrap; display: inline-block; }
@@ -67,16 +68,19 @@ fn figure(h: &mut Html, name: &'static str, n: u64, label: &'static str) {
         .raw("</span></div>");
 }
 
+/// The distinct-counterparts cell: a floor, marked `+`, once the count was capped.
+fn distinct(t: &Top) -> String {
+    format!(
+        "#{}{}",
+        t.distinct,
+        if t.distinct_capped { "+" } else { "" }
+    )
+}
+
 /// Rows of a table of successes: no attempts column.
 fn success_rows(rows: &[Top]) -> Vec<Vec<String>> {
     rows.iter()
-        .map(|t| {
-            vec![
-                t.name.clone(),
-                format!("#{}", t.events),
-                format!("#{}", t.distinct),
-            ]
-        })
+        .map(|t| vec![t.name.clone(), format!("#{}", t.events), distinct(t)])
         .collect()
 }
 
@@ -87,7 +91,7 @@ fn top_rows(rows: &[Top]) -> Vec<Vec<String>> {
                 t.name.clone(),
                 format!("#{}", t.events),
                 format!("#{}", t.attempts),
-                format!("#{}", t.distinct),
+                distinct(t),
             ]
         })
         .collect()
@@ -496,6 +500,15 @@ fn authentication(h: &mut Html, input: &Input) {
         "user names failing",
     );
     h.raw("</div><p class=\"muted\">Attempts are what each line stands for on its own (sealtrail.auth.attempts); one failed SSH password shows as several lines but one attempt. Top tables are sorted by events, then attempts, then name.</p>");
+    if g.untracked_events > 0 {
+        h.raw("<p class=\"warn\" data-figure=\"untracked-events\">")
+            .text(&format!(
+                "{} event(s) came from names first seen after a top table held {} names: they are in every total above, but in no ranking, and the distinct counts are floors.",
+                g.untracked_events,
+                super::aggregate::MAX_NAMES
+            ))
+            .raw("</p>");
+    }
     h.el("h3", "Top sources of failures");
     h.table(
         "top-fail-src",
@@ -726,5 +739,22 @@ mod tests {
         assert!(page.contains("abababababababab"), "the key id");
         assert!(page.contains("No --until was given"));
         assert!(page.contains("<rect class=\"gap\""), "seq 1 is missing");
+    }
+
+    #[test]
+    fn untracked_names_and_capped_counts_are_said() {
+        let mut i = input();
+        assert!(!render(&i).contains("untracked-events"));
+        i.figures.untracked_events = 7;
+        i.figures.failures_by_source[0].distinct_capped = true;
+        let page = render(&i);
+        assert!(page.contains(
+            "data-figure=\"untracked-events\">7 event(s) came from names first seen after"
+        ));
+        let capped = format!(
+            "<td class=\"num\">{}+</td>",
+            i.figures.failures_by_source[0].distinct
+        );
+        assert!(page.contains(&capped), "{capped}");
     }
 }

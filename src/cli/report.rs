@@ -11,9 +11,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::verify::{ArchiveArg, KeyArgs, S3Args};
-use super::{parse_time, runtime};
-use crate::config::LockMode;
+use super::runtime;
+use super::verify::{ArchiveArg, ChecksArgs, KeyArgs, S3Args};
 use crate::report::{shell_quote, Aggregator, Input, ReadStats};
 
 #[derive(clap::Args, Debug)]
@@ -42,19 +41,8 @@ pub struct ReportArgs {
     /// google-chrome, google-chrome-stable or headless_shell on PATH).
     #[arg(long, value_name = "PATH", requires = "pdf")]
     chromium: Option<PathBuf>,
-    /// S3: read each segment object's Object Lock back (as `verify --check-retention`);
-    /// without it the report shows nothing about retention.
-    #[arg(long)]
-    check_retention: bool,
-    /// With --check-retention: every object must stay locked until this time.
-    #[arg(long, value_name = "TIME", requires = "check_retention")]
-    retain_until: Option<String>,
-    /// With --check-retention: accept GOVERNANCE locks (default: COMPLIANCE only).
-    #[arg(long, requires = "check_retention")]
-    allow_governance: bool,
-    /// A chain head published out of band (as `verify --anchor`).
-    #[arg(long, value_name = "FILE|URL")]
-    anchor: Option<String>,
+    #[command(flatten)]
+    checks: ChecksArgs,
     #[command(flatten)]
     s3: S3Args,
 }
@@ -80,20 +68,7 @@ impl ReportArgs {
         opt("--stream", self.stream.as_deref());
         opt("--since", self.since.as_deref());
         opt("--until", self.until.as_deref());
-        opt("--anchor", self.anchor.as_deref());
-        if self.check_retention {
-            v.push("--check-retention".into());
-        }
-        let mut opt = |flag: &str, val: Option<&str>| {
-            if let Some(x) = val {
-                v.push(flag.into());
-                v.push(x.into());
-            }
-        };
-        opt("--retain-until", self.retain_until.as_deref());
-        if self.allow_governance {
-            v.push("--allow-governance".into());
-        }
+        v.extend(self.checks.to_args());
         v.extend(self.s3.to_args());
         v.push("-o".into());
         v.push(self.output.display().to_string());
@@ -135,20 +110,6 @@ fn make(a: &ReportArgs) -> anyhow::Result<bool> {
         .map(|_| crate::report::pdf::find(a.chromium.as_deref()));
     let section = a.s3.archive_section(a.archive());
     let archive = crate::store::open(&section, false)?;
-    let retention = match a.check_retention {
-        false => None,
-        true => Some(crate::verify::retention::RetentionOptions {
-            required_mode: if a.allow_governance {
-                LockMode::Governance
-            } else {
-                LockMode::Compliance
-            },
-            retain_until: match &a.retain_until {
-                Some(t) => chrono::DateTime::from_timestamp_nanos(parse_time("--retain-until", t)?),
-                None => chrono::Utc::now(),
-            },
-        }),
-    };
     let opts = crate::verify::VerifyOptions {
         keyring: keyring.clone(),
         stream: a.stream.clone(),
@@ -159,17 +120,7 @@ fn make(a: &ReportArgs) -> anyhow::Result<bool> {
     let generated_at_ns = crate::record::now_ns();
     let rt = runtime().context("starting the runtime")?;
     let (mut report, figures, mut read) = rt.block_on(async {
-        let head = match &a.anchor {
-            Some(src) => Some((src, crate::verify::anchor::load(src, &section).await?)),
-            None => None,
-        };
-        let mut report = crate::verify::verify_archive(&archive, &opts).await?;
-        if let Some((src, head)) = &head {
-            crate::verify::anchor::check(&archive, &opts, src, head, &mut report).await;
-        }
-        if let Some(r) = &retention {
-            crate::verify::retention::check(&archive, &opts, r, &mut report).await?;
-        }
+        let report = super::verify::verify_checked(&archive, &section, &opts, &a.checks).await?;
         let (figures, read) = read_events(&archive, &opts).await?;
         anyhow::Ok((report, figures, read))
     })?;
@@ -332,7 +283,10 @@ mod tests {
         assert_eq!(b.archive(), "s3://bucket/my logs");
         assert_eq!(b.keys, a.keys);
         assert_eq!((b.since, b.until), (a.since.clone(), a.until.clone()));
-        assert!(b.check_retention && b.allow_governance);
+        assert_eq!(b.checks, a.checks);
+        for flag in ["--check-retention", "--allow-governance"] {
+            assert!(b.checks.to_args().contains(&flag.to_owned()), "{flag}");
+        }
         assert_eq!(b.s3.to_args(), a.s3.to_args());
         assert_eq!((b.output, b.pdf), (a.output, a.pdf));
     }

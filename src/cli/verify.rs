@@ -42,6 +42,16 @@ pub struct VerifyArgs {
     /// Machine-readable report.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    checks: ChecksArgs,
+    #[command(flatten)]
+    s3: S3Args,
+}
+
+/// The checks beyond the chain that `verify` and `report` both offer: Object Lock read
+/// back, and a published chain head.
+#[derive(clap::Args, Debug, Clone, PartialEq)]
+pub struct ChecksArgs {
     /// S3: also read each segment object's Object Lock and encryption back, and
     /// report objects that are unlocked, too weakly locked, or locked too briefly.
     #[arg(long)]
@@ -58,8 +68,66 @@ pub struct VerifyArgs {
     /// shorter chain is tail truncation, even without --until.
     #[arg(long, value_name = "FILE|URL")]
     anchor: Option<String>,
-    #[command(flatten)]
-    s3: S3Args,
+}
+
+impl ChecksArgs {
+    fn retention(&self) -> anyhow::Result<Option<crate::verify::retention::RetentionOptions>> {
+        if !self.check_retention {
+            return Ok(None);
+        }
+        Ok(Some(crate::verify::retention::RetentionOptions {
+            required_mode: if self.allow_governance {
+                LockMode::Governance
+            } else {
+                LockMode::Compliance
+            },
+            retain_until: match &self.retain_until {
+                Some(t) => chrono::DateTime::from_timestamp_nanos(parse_time("--retain-until", t)?),
+                None => chrono::Utc::now(),
+            },
+        }))
+    }
+
+    /// The flags that give these checks again (for a reproducing command line).
+    pub(super) fn to_args(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(a) = &self.anchor {
+            v.extend(["--anchor".to_owned(), a.clone()]);
+        }
+        if self.check_retention {
+            v.push("--check-retention".into());
+        }
+        if let Some(t) = &self.retain_until {
+            v.extend(["--retain-until".to_owned(), t.clone()]);
+        }
+        if self.allow_governance {
+            v.push("--allow-governance".into());
+        }
+        v
+    }
+}
+
+/// `verify_archive`, then the anchor and Object Lock checks asked for: the report that
+/// `verify` prints and `report` renders.
+pub(super) async fn verify_checked(
+    archive: &crate::store::Archive,
+    section: &ArchiveSection,
+    opts: &crate::verify::VerifyOptions,
+    checks: &ChecksArgs,
+) -> anyhow::Result<crate::verify::Report> {
+    let retention = checks.retention()?;
+    let head = match &checks.anchor {
+        Some(src) => Some((src, crate::verify::anchor::load(src, section).await?)),
+        None => None,
+    };
+    let mut report = crate::verify::verify_archive(archive, opts).await?;
+    if let Some((src, head)) = &head {
+        crate::verify::anchor::check(archive, opts, src, head, &mut report).await;
+    }
+    if let Some(r) = &retention {
+        crate::verify::retention::check(archive, opts, r, &mut report).await?;
+    }
+    Ok(report)
 }
 
 /// How to reach an `s3://` archive. Credentials come from the environment, the AWS
@@ -191,25 +259,9 @@ pub fn run(a: VerifyArgs) -> i32 {
         let key = super::verify::load_keyring(&a.keys.key)?;
         let (since_ns, until_ns) = super::verify::window(a.since.as_deref(), a.until.as_deref())?;
         let archive = crate::store::open(&a.s3.archive_section(a.archive.location()), false)?;
-        let retention = match a.check_retention {
-            false => None,
-            true => Some(crate::verify::retention::RetentionOptions {
-                required_mode: if a.allow_governance {
-                    LockMode::Governance
-                } else {
-                    LockMode::Compliance
-                },
-                retain_until: match &a.retain_until {
-                    Some(t) => {
-                        chrono::DateTime::from_timestamp_nanos(parse_time("--retain-until", t)?)
-                    }
-                    None => chrono::Utc::now(),
-                },
-            }),
-        };
-        Ok((key, since_ns, until_ns, archive, retention))
+        Ok((key, since_ns, until_ns, archive))
     })();
-    let (key, since_ns, until_ns, archive, retention) = match prepared {
+    let (key, since_ns, until_ns, archive) = match prepared {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -234,31 +286,15 @@ pub fn run(a: VerifyArgs) -> i32 {
             return 2;
         }
     };
-    let verified = rt.block_on(async {
-        let head = match &a.anchor {
-            Some(src) => Some((
-                src,
-                crate::verify::anchor::load(src, &a.s3.archive_section(a.archive.location()))
-                    .await?,
-            )),
-            None => None,
-        };
-        let mut report = crate::verify::verify_archive(&archive, &opts).await?;
-        if let Some((src, head)) = &head {
-            crate::verify::anchor::check(&archive, &opts, src, head, &mut report).await;
-        }
-        if let Some(r) = &retention {
-            crate::verify::retention::check(&archive, &opts, r, &mut report).await?;
-        }
-        Ok::<_, crate::verify::VerifyError>(report)
-    });
+    let section = a.s3.archive_section(a.archive.location());
+    let verified = rt.block_on(verify_checked(&archive, &section, &opts, &a.checks));
     if let Some(b) = bar {
         b.finish();
     }
     let mut report = match verified {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {e:#}");
             return 2;
         }
     };

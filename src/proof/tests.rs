@@ -362,19 +362,12 @@ fn proof_md_example_is_current() {
     let p = example_proof(1, true);
     check(&Proof::parse(&p.encode()).unwrap(), &ring, Some(&s2.seal)).unwrap();
     let generated = render();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/FORMAT.md");
-    let doc = std::fs::read_to_string(path).unwrap();
-    let start = doc.find(BEGIN).expect("begin marker") + BEGIN.len();
-    let stop = doc.find(END).expect("end marker");
-    if std::env::var_os("SEALTRAIL_BLESS").is_some() {
-        let new = format!("{}{}{}", &doc[..start], generated, &doc[stop..]);
-        std::fs::write(path, new).unwrap();
-    } else {
-        assert!(
-            doc[start..stop] == generated,
-            "docs/FORMAT.md proof example is stale; run `SEALTRAIL_BLESS=1 cargo test proof_md_example`"
-        );
-    }
+    crate::segment::tests_support::assert_format_md_block(
+        BEGIN,
+        END,
+        &generated,
+        "proof_md_example",
+    );
 }
 
 #[test]

@@ -415,19 +415,7 @@ fn format_md_example_is_current() {
     );
 
     let generated = format_example::render();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/FORMAT.md");
-    let doc = std::fs::read_to_string(path).unwrap();
-    let start = doc.find(BEGIN).expect("begin marker") + BEGIN.len();
-    let stop = doc.find(END).expect("end marker");
-    if std::env::var_os("SEALTRAIL_BLESS").is_some() {
-        let new = format!("{}{}{}", &doc[..start], generated, &doc[stop..]);
-        std::fs::write(path, new).unwrap();
-    } else {
-        assert!(
-            doc[start..stop] == generated,
-            "docs/FORMAT.md example is stale; run `SEALTRAIL_BLESS=1 cargo test format_md_example`"
-        );
-    }
+    tests_support::assert_format_md_block(BEGIN, END, &generated, "format_md_example");
 }
 
 #[test]

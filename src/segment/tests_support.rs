@@ -87,3 +87,21 @@ pub fn build(level: i32, lines: &[Vec<u8>]) -> Sealed {
     }
     b.finish(header(), &key()).unwrap()
 }
+
+/// Asserts that the block of docs/FORMAT.md between `begin` and `end` is `generated`
+/// (a worked example a test makes), or with `SEALTRAIL_BLESS` set rewrites it.
+pub fn assert_format_md_block(begin: &str, end: &str, generated: &str, test: &str) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/FORMAT.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let start = doc.find(begin).expect("begin marker") + begin.len();
+    let stop = doc.find(end).expect("end marker");
+    if std::env::var_os("SEALTRAIL_BLESS").is_some() {
+        let new = format!("{}{}{}", &doc[..start], generated, &doc[stop..]);
+        std::fs::write(path, new).unwrap();
+    } else {
+        assert!(
+            doc[start..stop] == *generated,
+            "docs/FORMAT.md block after {begin:?} is stale; run `SEALTRAIL_BLESS=1 cargo test {test}`"
+        );
+    }
+}

@@ -48,6 +48,7 @@ mod state;
 mod tracked;
 mod watch;
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -92,30 +93,33 @@ pub const BUILTIN: &[&str] = &[
     "not_in_sudoers",
 ];
 
-/// An address as text without `fmt` (an alert under attack writes it twice): IPv4 by
+/// Appends an address without `fmt` (an alert under attack writes it twice): IPv4 by
 /// its octets, IPv6 through `Display`.
-fn ip_text(ip: IpAddr) -> String {
+fn push_ip(s: &mut String, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
-            let mut s = String::with_capacity(15);
             for (i, o) in v4.octets().iter().enumerate() {
                 if i > 0 {
                     s.push('.');
                 }
                 s.push_str(itoa::Buffer::new().format(*o));
             }
-            s
         }
-        IpAddr::V6(_) => ip.to_string(),
+        IpAddr::V6(_) => {
+            let _ = write!(s, "{ip}");
+        }
     }
+}
+
+fn ip_text(ip: IpAddr) -> String {
+    ip_key("", ip)
 }
 
 /// `prefix` then the address: an alert's key such as `ip:192.0.2.1`.
 fn ip_key(prefix: &str, ip: IpAddr) -> String {
-    let text = ip_text(ip);
-    let mut s = String::with_capacity(prefix.len() + text.len());
+    let mut s = String::with_capacity(prefix.len() + 15);
     s.push_str(prefix);
-    s.push_str(&text);
+    push_ip(&mut s, ip);
     s
 }
 

@@ -237,7 +237,8 @@ impl Watch {
                 .iter()
                 .find(|k| self.cfg.keys.iter().any(|c| c.as_str() == k.as_ref()))?;
             let what = format!("audit key {key}");
-            return self.decide(t, what, max_evidence);
+            let at = self.pending.len() - 1;
+            return self.decide(at, t, what, max_evidence);
         }
         let at = self
             .pending
@@ -263,17 +264,16 @@ impl Watch {
                 if !self.paths.iter().any(|g| g.matches_with(&path, GLOB)) {
                     return None;
                 }
-                self.pending.swap(at, self.pending.len() - 1);
-                self.decide(t, path, max_evidence)
+                self.decide(at, t, path, max_evidence)
             }
             WatchKind::Syscall(_) => None,
         }
     }
 
-    /// The newest pending event touched `what`: an alert unless this (host, program,
-    /// file) alerted within the window.
-    fn decide(&mut self, t: i64, what: String, max_evidence: usize) -> Option<Alert> {
-        let p = self.pending.back_mut()?;
+    /// Pending event `at` touched `what`: an alert unless this (host, program, file)
+    /// alerted within the window.
+    fn decide(&mut self, at: usize, t: i64, what: String, max_evidence: usize) -> Option<Alert> {
+        let p = self.pending.get_mut(at)?;
         p.decided = true;
         let key = format!("host:{},exe:{},file:{what}", p.host, p.exe);
         let w = ns(self.cfg.window);

@@ -253,7 +253,7 @@ impl Daemon {
         ));
         let wake = wake_shipper.clone();
         let published = spool.clone();
-        let sealer = Sealer::open(
+        let mut sealer = Sealer::open(
             journal.clone(),
             normaliser,
             signing,
@@ -282,6 +282,10 @@ impl Daemon {
         }
         let snapshot_path = state_dir.join("detector.snapshot");
         let detector = if cfg.detect.enabled {
+            // The detector takes the sealer's decoding instead of decoding every record
+            // again (it still reads the journal wherever that does not reach).
+            let (feed_tx, feed_rx) = crate::detect::feed::channel(cfg.detect.file_watch.enabled);
+            sealer.feed_detector(feed_tx);
             Some(crate::detect::consumer::DetectorConsumer {
                 journal: journal.clone(),
                 normaliser: detector_normaliser,
@@ -291,6 +295,7 @@ impl Daemon {
                 webhook,
                 stats: Arc::new(crate::detect::consumer::DetectorStats::default()),
                 early_snapshot_bytes: early_bytes,
+                feed: Some(feed_rx),
             })
         } else {
             crate::detect::consumer::retire(&journal, &snapshot_path)?;

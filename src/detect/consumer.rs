@@ -19,19 +19,19 @@
 //! in the snapshot while the queue is full), so the detector can never be what keeps a
 //! full journal from being reclaimed.
 
-use super::custom::Subject;
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::feed::{self, FeedReceiver, Next};
 use super::persist::{self, PendingAlert};
 use super::{DetectConfig, Detector};
 use crate::forward::webhook::Webhook;
 use crate::journal::consumer::{ConsumerError, JournalConsumer, Stage};
-use crate::journal::{Batch, Checkpoint, Journal, JournalError, Pressure};
-use crate::normalise::{Input, Normaliser};
+use crate::journal::{Batch, Checkpoint, Journal, JournalError, Pressure, Reader};
+use crate::normalise::{Decoded, Input, Normaliser};
 use crate::record::{now_ns, AlertRecord, JournalRecord};
 
 /// The detector's journal cursor.
@@ -48,6 +48,20 @@ const PRESSURE_SNAPSHOT_INTERVAL: Duration = Duration::from_millis(100);
 const FINAL_WAIT: Duration = Duration::from_secs(2);
 /// Records read between looks at the clock, the pressure and the outbox.
 const BATCH_RECORDS: usize = 4096;
+/// How long one wait for the sealer's next batch lasts.
+const FEED_WAIT: Duration = Duration::from_millis(200);
+
+/// One record, as the detector sees it.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one at a time, moved once: boxing would allocate per event"
+)]
+enum Seen<'e, 'a> {
+    Auth(crate::auth::AuthEvent<'a>),
+    Audit(&'e crate::event::audit::AuditEvent<'a>),
+    /// Neither: its message, for `file_watch`.
+    Text(&'a str),
+}
 /// Alerts logged one by one per interval; the rest are counted (all are journalled).
 const ALERT_LOG_BURST: u32 = 20;
 const ALERT_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -69,6 +83,8 @@ pub struct DetectorStats {
     pub position: AtomicU64,
     /// Alerts raised but not yet durable in the journal.
     pub pending: AtomicU64,
+    /// Records taken from the sealer's decoding (see [`feed`]) instead of decoded again.
+    pub fed: AtomicU64,
     alerts_by_rule: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
@@ -110,6 +126,9 @@ pub struct DetectorConsumer {
     pub stats: Arc<DetectorStats>,
     /// Under [`Pressure::Soft`], snapshot once this many journal bytes were read since.
     pub early_snapshot_bytes: u64,
+    /// The sealer's decoding of the records (see [`feed`]); without it, the detector
+    /// decodes every record itself.
+    pub feed: Option<FeedReceiver>,
 }
 
 /// Alerts on their way into the journal.
@@ -162,21 +181,50 @@ impl JournalConsumer for DetectorConsumer {
 
 impl DetectorConsumer {
     fn run_until(&mut self, stop: &AtomicBool) -> Result<(), DetectRunError> {
-        let (mut run, position) = self.open()?;
-        let mut reader = self.journal.reader(position)?;
+        let (mut run, mut position) = self.open()?;
+        let mut reader: Option<Reader> = None;
+        let mut feed = self.feed.take();
         let mut stopping = false;
         loop {
             stopping |= stop.load(Ordering::Acquire);
             let mut records = 0;
-            while records < BATCH_RECORDS {
-                let Some((pos, payload)) = reader.next()? else {
-                    break;
-                };
-                records += 1;
-                self.observe(&mut run, pos, payload);
+            // Where the sealer's decoding covers the position, it is used; the journal is
+            // read up to `read_to`. At stop too: the sealer stops only after the
+            // detector (see `Stage`), so its batches keep coming.
+            let mut read_to = u64::MAX;
+            let mut waited = false;
+            if let Some(f) = feed.as_mut() {
+                match f.next(position, FEED_WAIT) {
+                    Next::Batch(batch) => {
+                        records = self.observe_batch(&mut run, position, &batch);
+                        self.stats.fed.fetch_add(records as u64, Ordering::Relaxed);
+                        position = batch.range().end;
+                        read_to = position;
+                        f.done(batch);
+                    }
+                    Next::ReadTo(start) => read_to = start,
+                    Next::Wait => {
+                        read_to = position;
+                        waited = true;
+                    }
+                    Next::Read => {}
+                }
             }
-            reader.take_skipped(); // the sealer records them in the chain
-            let position = reader.position();
+            if read_to > position {
+                let r = match &mut reader {
+                    Some(r) if r.position() == position => r,
+                    _ => reader.insert(self.journal.reader(position)?),
+                };
+                while records < BATCH_RECORDS && r.position() < read_to {
+                    let Some((pos, payload)) = r.next()? else {
+                        break;
+                    };
+                    records += 1;
+                    self.observe(&mut run, pos, payload);
+                }
+                r.take_skipped(); // the sealer records them in the chain
+                position = r.position();
+            }
             self.stats.position.store(position, Ordering::Relaxed);
             self.flush(&mut run.outbox, false)?;
             if stopping && records == 0 && position >= self.journal.durable_position() {
@@ -185,7 +233,12 @@ impl DetectorConsumer {
                 self.flush(&mut run.outbox, true)?;
                 match self.snapshot(&mut run, position) {
                     Ok(()) => {
-                        tracing::info!(position, "detector stopped; it resumes from its snapshot")
+                        let fed = self.stats.fed.load(Ordering::Relaxed);
+                        tracing::info!(
+                            position,
+                            fed,
+                            "detector stopped; it resumes from its snapshot"
+                        )
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "saving the detector state at stop failed; it reads again from its last snapshot (its alerts are not raised twice)")
@@ -203,7 +256,7 @@ impl DetectorConsumer {
                     }
                 }
             }
-            if records == 0 {
+            if records == 0 && !waited {
                 self.journal
                     .wait_durable_beyond(position, Duration::from_millis(200));
             }
@@ -299,47 +352,72 @@ impl DetectorConsumer {
         Ok(seen)
     }
 
+    /// Feeds one journal record, decoding it.
     fn observe(&mut self, run: &mut Run, pos: u64, payload: &[u8]) {
         let Ok(JournalRecord::Ingest(rec)) = JournalRecord::decode(payload) else {
             return; // alerts, and records only the sealer can keep (raw)
         };
         let input = Input::of(&rec);
         let decoded = self.normaliser.decode(&rec, &input);
+        let t = decoded.detector_time_ns();
+        let Decoded { event, auth } = decoded;
         // An authentication event goes to the login rules, an application's audit
         // event to the access rules; anything else to none.
-        // auditd's file-watch records, only among the lines no other rule took.
-        let subject = match (&decoded.auth, &decoded.event.audit) {
-            (Some(auth), _) => Some(Subject::Auth(auth)),
-            (None, Some(audit)) => Some(Subject::Access(audit)),
-            (None, None) => None,
+        let seen = match (auth, event.audit) {
+            (Some(auth), _) => Seen::Auth(auth),
+            (None, Some(audit)) => Seen::Audit(audit),
+            (None, None) => Seen::Text(event.message),
         };
-        let watch = match subject {
-            None if run.detector.watches_files() => {
-                match crate::auth::watch::recognise(decoded.event.message) {
+        self.observe_seen(run, pos, t, event.hostname, seen);
+    }
+
+    /// Feeds the records of a batch of the sealer's decoding from `from` on; returns
+    /// the records it covers.
+    fn observe_batch(&mut self, run: &mut Run, from: u64, batch: &feed::Batch) -> usize {
+        for (pos, t, host, seen) in batch.seen_from(from) {
+            let seen = match seen {
+                feed::Seen::Auth(a) => Seen::Auth(a),
+                feed::Seen::Access(a) => Seen::Audit(a),
+                feed::Seen::Text(m) => Seen::Text(m),
+            };
+            self.observe_seen(run, pos, t, host, seen);
+        }
+        batch.records()
+    }
+
+    fn observe_seen(
+        &mut self,
+        run: &mut Run,
+        pos: u64,
+        t: i64,
+        host: Option<&str>,
+        seen: Seen<'_, '_>,
+    ) {
+        // auditd's file-watch records, only among the lines no other rule took.
+        let watch = match &seen {
+            Seen::Text(message) if run.detector.watches_files() => {
+                match crate::auth::watch::recognise(message) {
                     Some(w) => Some(w),
                     None => return,
                 }
             }
-            None => return,
-            Some(_) => None,
+            Seen::Text(_) => return,
+            _ => None,
         };
         let id = &mut run.event_id;
         id.clear();
         id.push_str(&self.stream);
         id.push(':');
         id.push_str(itoa::Buffer::new().format(pos));
-        let t = decoded.detector_time_ns();
-        let alerts = match (subject, watch) {
-            (Some(Subject::Auth(auth)), _) => run.detector.observe(t, id, auth),
-            (Some(Subject::Access(audit)), _) => run.detector.observe_access(t, id, audit),
-            (None, Some(w)) => {
-                let host = decoded.event.hostname.unwrap_or("");
-                run.detector
-                    .observe_watch(t, id, host, &w)
-                    .into_iter()
-                    .collect()
-            }
-            (None, None) => return,
+        let alerts = match (&seen, watch) {
+            (Seen::Auth(auth), _) => run.detector.observe(t, id, auth),
+            (Seen::Audit(audit), _) => run.detector.observe_access(t, id, audit),
+            (Seen::Text(_), Some(w)) => run
+                .detector
+                .observe_watch(t, id, host.unwrap_or(""), &w)
+                .into_iter()
+                .collect(),
+            (Seen::Text(_), None) => return,
         };
         for (i, alert) in alerts.iter().enumerate() {
             let index = u16::try_from(i).unwrap_or(u16::MAX);

@@ -41,6 +41,7 @@ mod config;
 pub mod consumer;
 mod custom;
 mod evidence;
+pub mod feed;
 mod login;
 mod persist;
 mod snapshot;

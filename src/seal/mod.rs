@@ -195,6 +195,8 @@ pub struct Sealer {
     rotator: Option<rotate::Rotator>,
     /// The next key, handed to the committer with the next seal.
     rotate_to: Option<SigningKey>,
+    /// The detector's share of each decoded record (see `detect::feed`).
+    feed: Option<crate::detect::feed::FeedSender>,
 }
 
 /// Spool paths: `<seq:012>.seg.zst` once published, `.tmp` while staged.
@@ -303,7 +305,14 @@ impl Sealer {
             waited_ns: 0,
             rotator,
             rotate_to: None,
+            feed: None,
         })
+    }
+
+    /// Lends the detector this sealer's decoding of every record, so the detector does
+    /// not decode them again.
+    pub fn feed_detector(&mut self, feed: crate::detect::feed::FeedSender) {
+        self.feed = Some(feed);
     }
 
     /// True when no checkpoint existed: this instance starts a new chain.
@@ -359,6 +368,9 @@ impl Sealer {
             let mut since_clock = 0u32;
             while let Some((pos, payload)) = reader.next()? {
                 self.render(pos, payload);
+                if let Some(f) = self.feed.as_mut() {
+                    f.covered(pos, reader.position());
+                }
                 // A range skipped before this record is written right after it (the
                 // record borrows the reader); its event id names the range.
                 self.note_gaps(&mut reader);
@@ -378,6 +390,10 @@ impl Sealer {
                         self.seal_segment(reader.position(), tx, Why::Pressure)?;
                     }
                 }
+            }
+            // Caught up: the detector gets what is batched now, not a batch later.
+            if let Some(f) = self.feed.as_mut() {
+                f.flush();
             }
             self.note_gaps(&mut reader);
             if stopping {
@@ -417,6 +433,9 @@ impl Sealer {
     /// While the spool is full, take nothing more from the journal: the journal fills
     /// and slows the sources, and no segment is sealed that the disk cannot hold.
     fn wait_for_spool(&mut self, stop: &AtomicBool) {
+        if let Some(f) = self.feed.as_mut() {
+            f.flush(); // this may wait long: the detector must not
+        }
         if let Some(spool) = &self.opts.spool {
             if spool.wait_for_room(&|| stop.load(Ordering::Acquire)) {
                 self.causes.spool_was_full = true;
@@ -466,6 +485,9 @@ impl Sealer {
             Ok(JournalRecord::Ingest(rec)) => {
                 let input = Input::of(&rec);
                 let decoded = normaliser.decode(&rec, &input);
+                if let Some(f) = self.feed.as_mut() {
+                    f.decoded(pos, &decoded);
+                }
                 self.builder.push_with(rec.received_ns, |out| {
                     normaliser.write_compact(pos, &decoded.event, decoded.auth.as_ref(), out)
                 });

@@ -221,6 +221,15 @@ fn encode_snapshot(s: &Snapshot, e: &mut DescriptorEncoder) -> fmt::Result {
     }
     let mut f = family(
         e,
+        "sealtrail_detector_fed_records_total",
+        Counter,
+        "Journal records the detector took from the sealer's decoding instead of decoding them again.",
+    )?;
+    if let Some(d) = &s.detector {
+        f.add(&[], d.fed_records)?;
+    }
+    let mut f = family(
+        e,
         "sealtrail_forward_dropped_events_total",
         Counter,
         "Events a forwarder skipped under policy = drop_oldest (sealed in the archive, never sent).",

@@ -221,6 +221,7 @@ impl Probe {
                 position,
                 lag_bytes: durable.saturating_sub(position),
                 pending_alerts: ld(&d.pending),
+                fed_records: ld(&d.fed),
             }
         });
         let forwarders = forward::snapshot(&self.forwarders, durable);
@@ -414,6 +415,11 @@ pub struct DetectorSnapshot {
     pub lag_bytes: u64,
     /// Alerts raised but not yet durable in the journal (kept in its snapshot).
     pub pending_alerts: u64,
+    /// Records taken from the sealer's decoding instead of decoded a second time (the
+    /// rest the detector read from the journal itself: after a restart, or while the
+    /// sealer waited).
+    #[serde(default)]
+    pub fed_records: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -245,6 +245,7 @@ fn full_snapshot() -> Snapshot {
         position: 120_000,
         lag_bytes: 3_456,
         pending_alerts: 0,
+        fed_records: 900,
     });
     s.sealer.next_seq = 71;
     s.sealer.errors = 1;

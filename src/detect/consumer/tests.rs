@@ -60,6 +60,7 @@ fn consumer(e: &Env) -> DetectorConsumer {
         webhook: None,
         stats: Arc::new(DetectorStats::default()),
         early_snapshot_bytes: 1 << 20,
+        feed: None,
     }
 }
 
@@ -221,4 +222,69 @@ fn a_version_1_snapshot_leaves_the_alerts_the_sealer_sealed() {
     wait_durable(&e.journal);
     assert_eq!(stats.alerts.load(Ordering::Relaxed), 1);
     assert_eq!(journalled_alerts(&e.journal).len(), 1);
+}
+
+/// Plays the sealer's part of the feed: decodes the journal from `from` and sends the
+/// batches.
+fn feed_from(journal: &Journal, from: u64, tx: &mut feed::FeedSender) {
+    let mut n = Normaliser::new("h", vec![("tcp".into(), TimeZoneSpec::Utc)]);
+    let mut r = journal.reader(from).unwrap();
+    while let Some((pos, payload)) = r.next().unwrap() {
+        if let Ok(JournalRecord::Ingest(rec)) = JournalRecord::decode(payload) {
+            let input = Input::of(&rec);
+            let d = n.decode(&rec, &input);
+            tx.decoded(pos, &d);
+        }
+        tx.covered(pos, r.position());
+    }
+    tx.flush();
+}
+
+#[test]
+fn fed_by_the_sealer_the_detector_raises_the_same_alerts_and_reads_the_rest_itself() {
+    // The same input twice: decoded by the detector alone, and fed for its second half.
+    let (alone, fed) = (env(), env());
+    for e in [&alone, &fed] {
+        append_failures(&e.journal, 3);
+        append_failures(&e.journal, 40);
+    }
+    run_to_end(&alone);
+    wait_durable(&alone.journal);
+    let want = journalled_alerts(&alone.journal);
+    assert!(!want.is_empty());
+
+    // The sealer started in the middle (as after a restart): the detector reads the
+    // first part from the journal, then takes the batches.
+    let mid = {
+        let mut r = fed.journal.reader(0).unwrap();
+        for _ in 0..10 {
+            r.next().unwrap().unwrap();
+        }
+        r.position()
+    };
+    let (mut tx, rx) = feed::channel(false);
+    feed_from(&fed.journal, mid, &mut tx);
+    let mut c = consumer(&fed);
+    c.feed = Some(rx);
+    let stats = c.stats.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let end = fed.journal.durable_position();
+    let t = {
+        let stop = stop.clone();
+        std::thread::spawn(move || Box::new(c).run(&stop).unwrap())
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stats.position.load(Ordering::Relaxed) < end && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Release);
+    t.join().unwrap();
+    drop(tx);
+    wait_durable(&fed.journal);
+    assert_eq!(journalled_alerts(&fed.journal), want);
+    assert_eq!(
+        stats.fed.load(Ordering::Relaxed),
+        33,
+        "the records after the tenth"
+    );
 }

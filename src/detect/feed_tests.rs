@@ -1,5 +1,5 @@
 use super::*;
-use crate::normalise::{Input, Normaliser, TimeZoneSpec};
+use crate::normalise::{Decoded, Input, Normaliser, TimeZoneSpec};
 use crate::record::{IngestRecord, RecordFlags};
 
 fn normaliser() -> Normaliser {
@@ -22,10 +22,10 @@ fn record(line: &str, i: usize) -> Vec<u8> {
     out
 }
 
-/// What the detector would see decoding each line itself: `(pos, time, host, what)`.
-fn direct(lines: &[&str]) -> Vec<(u64, i64, Option<String>, String)> {
+/// Decodes `lines` in order with one normaliser, as a journal consumer does, handing
+/// each line's index and decoding to `f`.
+fn each_decoded(lines: &[&str], mut f: impl FnMut(usize, &Decoded<'_>)) {
     let mut n = normaliser();
-    let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let bytes = record(line, i);
         let Ok(crate::record::JournalRecord::Ingest(rec)) =
@@ -34,7 +34,14 @@ fn direct(lines: &[&str]) -> Vec<(u64, i64, Option<String>, String)> {
             panic!("record {i}")
         };
         let input = Input::of(&rec);
-        let d = n.decode(&rec, &input);
+        f(i, &n.decode(&rec, &input));
+    }
+}
+
+/// What the detector would see decoding each line itself: `(pos, time, host, what)`.
+fn direct(lines: &[&str]) -> Vec<(u64, i64, Option<String>, String)> {
+    let mut out = Vec::new();
+    each_decoded(lines, |i, d| {
         let what = match (&d.auth, d.event.audit) {
             (Some(a), _) => format!("{a:?}"),
             (None, Some(a)) => format!("{a:?}"),
@@ -46,30 +53,21 @@ fn direct(lines: &[&str]) -> Vec<(u64, i64, Option<String>, String)> {
             d.event.hostname.map(str::to_owned),
             what,
         ));
-    }
+    });
     out
 }
 
-/// Feeds `lines` through a sender as the sealer does (record `i` at position `10 i`),
+/// Feeds `lines` through a sender as the sealer does (record `i` at `base + 10 i`),
 /// flushing after the records in `flush_after`.
 fn send(tx: &mut FeedSender, base: u64, lines: &[&str], flush_after: &[usize]) {
-    let mut n = normaliser();
-    for (i, line) in lines.iter().enumerate() {
-        let bytes = record(line, i);
-        let Ok(crate::record::JournalRecord::Ingest(rec)) =
-            crate::record::JournalRecord::decode(&bytes)
-        else {
-            panic!("record {i}")
-        };
-        let input = Input::of(&rec);
-        let d = n.decode(&rec, &input);
+    each_decoded(lines, |i, d| {
         let pos = base + 10 * i as u64;
-        tx.decoded(pos, &d);
+        tx.decoded(pos, d);
         tx.covered(pos, pos + 10);
         if flush_after.contains(&i) {
             tx.flush();
         }
-    }
+    });
     tx.flush();
 }
 

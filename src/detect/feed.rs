@@ -15,7 +15,11 @@
 //! sealer is silent for [`TAKEOVER`] (a full spool holds it; detection must not wait
 //! for the archive). So the detector sees the same events either way: the decoding
 //! is the same function of the record (see `normalise::decode`), the connection context
-//! included, since the sealer reads every record in order too.
+//! included, since the sealer reads every record in order too. One difference remains:
+//! in a range the detector reads itself after taking batches, its own connection
+//! context has not seen the batched records, so a line there that names neither user
+//! nor address gets none filled in from an earlier line of its connection (as after a
+//! restart).
 //!
 //! Memory: the queue holds at most [`QUEUE_BATCHES`] batches, and the sealer and the
 //! detector one more each; a batch has at most [`BATCH_RECORDS`] records and about

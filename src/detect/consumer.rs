@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::feed::{self, FeedReceiver, Next};
+use super::feed::{self, FeedReceiver, Next, Seen};
 use super::persist::{self, PendingAlert};
 use super::{DetectConfig, Detector};
 use crate::forward::webhook::Webhook;
@@ -51,17 +51,6 @@ const BATCH_RECORDS: usize = 4096;
 /// How long one wait for the sealer's next batch lasts.
 const FEED_WAIT: Duration = Duration::from_millis(200);
 
-/// One record, as the detector sees it.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one at a time, moved once: boxing would allocate per event"
-)]
-enum Seen<'e, 'a> {
-    Auth(crate::auth::AuthEvent<'a>),
-    Audit(&'e crate::event::audit::AuditEvent<'a>),
-    /// Neither: its message, for `file_watch`.
-    Text(&'a str),
-}
 /// Alerts logged one by one per interval; the rest are counted (all are journalled).
 const ALERT_LOG_BURST: u32 = 20;
 const ALERT_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -365,7 +354,7 @@ impl DetectorConsumer {
         // event to the access rules; anything else to none.
         let seen = match (auth, event.audit) {
             (Some(auth), _) => Seen::Auth(auth),
-            (None, Some(audit)) => Seen::Audit(audit),
+            (None, Some(audit)) => Seen::Access(audit),
             (None, None) => Seen::Text(event.message),
         };
         self.observe_seen(run, pos, t, event.hostname, seen);
@@ -375,11 +364,6 @@ impl DetectorConsumer {
     /// the records it covers.
     fn observe_batch(&mut self, run: &mut Run, from: u64, batch: &feed::Batch) -> usize {
         for (pos, t, host, seen) in batch.seen_from(from) {
-            let seen = match seen {
-                feed::Seen::Auth(a) => Seen::Auth(a),
-                feed::Seen::Access(a) => Seen::Audit(a),
-                feed::Seen::Text(m) => Seen::Text(m),
-            };
             self.observe_seen(run, pos, t, host, seen);
         }
         batch.records()
@@ -411,7 +395,7 @@ impl DetectorConsumer {
         id.push_str(itoa::Buffer::new().format(pos));
         let alerts = match (&seen, watch) {
             (Seen::Auth(auth), _) => run.detector.observe(t, id, auth),
-            (Seen::Audit(audit), _) => run.detector.observe_access(t, id, audit),
+            (Seen::Access(audit), _) => run.detector.observe_access(t, id, audit),
             (Seen::Text(_), Some(w)) => run
                 .detector
                 .observe_watch(t, id, host.unwrap_or(""), &w)

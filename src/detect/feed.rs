@@ -126,16 +126,20 @@ pub struct Batch {
     items: Vec<Item>,
 }
 
-/// One record's share, borrowed from its batch.
+/// One record as the detector sees it: from a batch (borrowed from it) or from the
+/// detector's own decoding.
 #[derive(Debug)]
 #[expect(
     clippy::large_enum_variant,
     reason = "one at a time, moved once: boxing would allocate per event"
 )]
-pub enum Seen<'b> {
-    Auth(AuthEvent<'b>),
-    Access(&'b AuditEvent<'static>),
-    Text(&'b str),
+pub enum Seen<'e, 'a> {
+    /// For the login rules.
+    Auth(AuthEvent<'a>),
+    /// For the access rules.
+    Access(&'e AuditEvent<'a>),
+    /// Neither: its message, for `file_watch`.
+    Text(&'a str),
 }
 
 impl Batch {
@@ -169,7 +173,10 @@ impl Batch {
 
     /// The records from `from` on that hold something: `(position, detector time,
     /// host, what)`.
-    pub fn seen_from(&self, from: u64) -> impl Iterator<Item = (u64, i64, Option<&str>, Seen<'_>)> {
+    pub fn seen_from(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = (u64, i64, Option<&str>, Seen<'_, '_>)> {
         let text = self.text.as_str();
         self.items
             .iter()
@@ -353,107 +360,46 @@ impl FeedReceiver {
 struct PackedAuth {
     /// The event without its strings.
     shell: AuthEvent<'static>,
-    strings: [Option<Span>; 9],
+    /// Where each of [`strings`] is, in that order.
+    strings: [Option<Span>; STRINGS],
+}
+
+const STRINGS: usize = 9;
+
+/// The string fields of an event, in one order for packing and unpacking.
+fn strings<'x, 'a>(ev: &'x mut AuthEvent<'a>) -> [&'x mut Option<Cow<'a, str>>; STRINGS] {
+    [
+        &mut ev.user,
+        &mut ev.target_user,
+        &mut ev.source_domain,
+        &mut ev.service,
+        &mut ev.tty,
+        &mut ev.pwd,
+        &mut ev.command,
+        &mut ev.exe,
+        &mut ev.session_id,
+    ]
 }
 
 impl PackedAuth {
     fn pack(ev: &AuthEvent<'_>, text: &mut String) -> PackedAuth {
-        // Every field by name: a new one must be packed too (the compiler says so).
-        let AuthEvent {
-            category,
-            kind_type,
-            action,
-            outcome,
-            reason,
-            user,
-            target_user,
-            user_id,
-            source_ip,
-            source_port,
-            source_domain,
-            method,
-            attempts,
-            link,
-            pid,
-            service,
-            tty,
-            pwd,
-            command,
-            exe,
-            session_id,
-            origin,
-            from_connection,
-        } = ev;
-        let mut put_opt = |s: &Option<Cow<'_, str>>| s.as_deref().map(|s| put(text, s));
-        let strings = [
-            put_opt(user),
-            put_opt(target_user),
-            put_opt(source_domain),
-            put_opt(service),
-            put_opt(tty),
-            put_opt(pwd),
-            put_opt(command),
-            put_opt(exe),
-            put_opt(session_id),
-        ];
+        // Cloning copies pointers (an owned string, rare, is copied).
+        let mut shell = ev.clone();
+        let strings = strings(&mut shell).map(|f| f.take().map(|s| put(text, &s)));
+        // With its strings out, owning the rest copies nothing (a string field added to
+        // `AuthEvent` but not to `strings` would still arrive, owned).
         PackedAuth {
-            shell: AuthEvent {
-                category: *category,
-                kind_type,
-                action,
-                outcome: *outcome,
-                reason: *reason,
-                user: None,
-                target_user: None,
-                user_id: *user_id,
-                source_ip: *source_ip,
-                source_port: *source_port,
-                source_domain: None,
-                method: *method,
-                attempts: *attempts,
-                link: *link,
-                pid: *pid,
-                service: None,
-                tty: None,
-                pwd: None,
-                command: None,
-                exe: None,
-                session_id: None,
-                origin: *origin,
-                from_connection: *from_connection,
-            },
+            shell: shell.into_owned(),
             strings,
         }
     }
 
     fn unpack<'b>(&self, text: &'b str) -> AuthEvent<'b> {
-        let s = |i: usize| self.strings[i].map(|sp| Cow::Borrowed(get(text, sp)));
-        let e = &self.shell;
-        AuthEvent {
-            category: e.category,
-            kind_type: e.kind_type,
-            action: e.action,
-            outcome: e.outcome,
-            reason: e.reason,
-            user: s(0),
-            target_user: s(1),
-            user_id: e.user_id,
-            source_ip: e.source_ip,
-            source_port: e.source_port,
-            source_domain: s(2),
-            method: e.method,
-            attempts: e.attempts,
-            link: e.link,
-            pid: e.pid,
-            service: s(3),
-            tty: s(4),
-            pwd: s(5),
-            command: s(6),
-            exe: s(7),
-            session_id: s(8),
-            origin: e.origin,
-            from_connection: e.from_connection,
+        let mut ev: AuthEvent<'b> = self.shell.clone();
+        for (field, span) in strings(&mut ev).into_iter().zip(self.strings) {
+            *field = span.map(|sp| Cow::Borrowed(get(text, sp)));
         }
+        ev
     }
 }
 

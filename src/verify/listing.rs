@@ -99,8 +99,9 @@ fn dir_object(prefix: &str) -> String {
     }
 }
 
-/// `LocalFileSystem` hides `<name>#<digits>`: a staged upload not yet renamed into place.
-fn is_staged_upload(name: &str) -> bool {
+/// `LocalFileSystem` hides `<name>#<digits>`: a staged upload not yet renamed into place
+/// (a `kill -9` in the middle of an upload to a directory archive leaves one behind).
+pub fn is_staged_upload(name: &str) -> bool {
     name.split_once('#')
         .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }

@@ -25,7 +25,7 @@ mod fetch;
 mod keyring;
 pub use keyring::{Keyring, Rotation};
 mod listing;
-pub use listing::{At, Listed};
+pub use listing::{is_staged_upload, At, Listed};
 mod object;
 pub use object::check_content;
 #[cfg(test)]

@@ -97,23 +97,15 @@ pub fn parse_lines(what: &str, content: &[u8]) -> Vec<Value> {
         .collect()
 }
 
-/// A directory archive's `<key>#<digits>`: an upload object_store's `LocalFileSystem`
-/// staged and had not renamed into place yet. A `kill -9` in the middle of an upload
-/// leaves one behind (the segment is shipped again from the spool after the restart);
-/// `verify` does not list them either.
-fn is_staged_upload(key: &str) -> bool {
-    key.rsplit_once('#')
-        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
 /// All segment objects in key order (stream, then date, then sequence), checking the
-/// documented key layout on the way (staged uploads are not objects; see
-/// [`is_staged_upload`]).
+/// documented key layout on the way. A directory archive's staged uploads are not
+/// objects: a `kill -9` in the middle of an upload leaves one behind (the segment is
+/// shipped again from the spool), and `verify` does not list them either.
 #[track_caller]
 pub fn read_archive(archive: &Path) -> Vec<ArchiveObject> {
     archive_files(archive)
         .into_iter()
-        .filter(|key| !is_staged_upload(key))
+        .filter(|key| !sealtrail::verify::is_staged_upload(key))
         .map(|key| {
             assert!(
                 is_segment_key(&key),

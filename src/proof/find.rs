@@ -7,8 +7,14 @@
 //! plus the heartbeats (no events, nothing to decode: only their seal is read) met on
 //! the way. An ECS id (an alert's `<stream>:<position>:alert:<n>`) follows no order, so
 //! for one every segment of the stream is read.
+//!
+//! A segment that cannot be read or does not match its seal only steers the search
+//! less: it is stepped over like a heartbeat, and named in the answer when the event is
+//! not found (it may be in it). Damage elsewhere in a stream does not stop the proof of
+//! an intact event; `verify` is what reports the damage.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use futures::StreamExt;
 use object_store::path::Path as StorePath;
@@ -191,21 +197,86 @@ fn authentic(at: &StorePath, seal: &Seal, ring: &Keyring) -> Result<(), FindErro
     }
 }
 
+/// What the search read so far.
+#[derive(Default)]
+struct Searched {
+    /// Segments whose content was decoded.
+    decoded: usize,
+    /// The positions the decoded segments hold, first to last.
+    seen: Option<(u64, u64)>,
+    /// Segments stepped over: the object and why it could not be searched.
+    unreadable: Vec<(String, String)>,
+}
+
+impl Searched {
+    /// Why `id` was not found, with what was read on the way.
+    fn not_found(&self, id: &str, stream: &str, seqs: &[u64]) -> FindError {
+        let (first, last) = (seqs.first().copied(), seqs.last().copied());
+        let mut detail = match (self.seen, first.zip(last)) {
+            (Some((a, b)), Some((f, l))) => format!(
+                "stream {stream} has {} segments (seq {f} to {l}); the {} decoded hold positions {a} to {b}, not this one",
+                seqs.len(),
+                self.decoded
+            ),
+            _ => format!("stream {stream} has {} segments, none holds it", seqs.len()),
+        };
+        if !self.unreadable.is_empty() {
+            let named: Vec<String> = self
+                .unreadable
+                .iter()
+                .take(3)
+                .map(|(o, e)| format!("{o}: {e}"))
+                .collect();
+            let more = self.unreadable.len().saturating_sub(named.len());
+            let _ = write!(
+                detail,
+                "; {} segment(s) could not be searched and may hold it ({}{})",
+                self.unreadable.len(),
+                named.join("; "),
+                if more > 0 {
+                    format!("; and {more} more")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        FindError::NotFound {
+            id: id.to_owned(),
+            detail,
+        }
+    }
+}
+
 /// Reads and decodes one segment; a heartbeat's seal says there is nothing to decode.
+/// `None` when it cannot be read or does not match its seal (noted in `searched`); a
+/// failing object store is an error.
 async fn probe(
     archive: &Archive,
     at: &StorePath,
     target: &Target,
-    decoded: &mut usize,
-) -> Result<SegmentLines, FindError> {
-    let (frame, seal) = read(archive, at).await?;
+    searched: &mut Searched,
+) -> Result<Option<SegmentLines>, FindError> {
+    let (frame, seal) = match read(archive, at).await {
+        Ok(r) => r,
+        Err(FindError::Object { object, detail }) => {
+            searched.unreadable.push((object, detail));
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
     if seal.event_count > 0 {
-        *decoded += 1;
+        searched.decoded += 1;
     }
-    scan(&frame, &seal, target).map_err(|e: SegmentError| FindError::Object {
-        object: at.to_string(),
-        detail: format!("does not match its seal: {e}"),
-    })
+    match scan(&frame, &seal, target) {
+        Ok(lines) => Ok(Some(lines)),
+        Err(e) => {
+            let e: SegmentError = e;
+            searched
+                .unreadable
+                .push((at.to_string(), format!("does not match its seal: {e}")));
+            Ok(None)
+        }
+    }
 }
 
 /// Finds the event `id` in `archive` and makes its proof, chained as `to` says; the
@@ -229,26 +300,29 @@ pub async fn find(
         return Err(FindError::NoStream(stream.to_owned()));
     }
     let seqs: Vec<u64> = listing.keys().copied().collect();
-    let mut decoded = 0;
+    let mut searched = Searched::default();
     let mut hit: Option<(SegmentLines, StorePath)> = None;
-    let mut seen: Option<(u64, u64)> = None;
     match target {
         Target::Position(pos) => {
             let (mut lo, mut hi) = (0usize, seqs.len());
             'search: while lo < hi {
                 let mid = lo + (hi - lo) / 2;
-                // The first segment at or after `mid` with compact lines.
+                // The first segment at or after `mid` with compact lines (an unreadable
+                // one is stepped over like a heartbeat).
                 let mut j = mid;
                 let mut probed = None;
                 while j < hi {
                     for at in &listing[&seqs[j]] {
-                        let lines = probe(archive, at, &target, &mut decoded).await?;
+                        let Some(lines) = probe(archive, at, &target, &mut searched).await? else {
+                            continue;
+                        };
                         if lines.found.is_some() {
                             hit = Some((lines, at.clone()));
                             break 'search;
                         }
                         if let Some(r) = lines.positions {
-                            seen = Some(seen.map_or(r, |(a, b)| (a.min(r.0), b.max(r.1))));
+                            searched.seen =
+                                Some(searched.seen.map_or(r, |(a, b)| (a.min(r.0), b.max(r.1))));
                             probed.get_or_insert(r);
                         }
                     }
@@ -269,7 +343,9 @@ pub async fn find(
         Target::Id(_) => {
             'all: for seq in &seqs {
                 for at in &listing[seq] {
-                    let lines = probe(archive, at, &target, &mut decoded).await?;
+                    let Some(lines) = probe(archive, at, &target, &mut searched).await? else {
+                        continue;
+                    };
                     if lines.found.is_some() {
                         hit = Some((lines, at.clone()));
                         break 'all;
@@ -279,19 +355,7 @@ pub async fn find(
         }
     }
     let Some((lines, at)) = hit else {
-        let detail = match seen {
-            Some((a, b)) => format!(
-                "stream {stream} has {} segments (seq {} to {}); the {decoded} decoded hold positions {a} to {b}, not this one",
-                seqs.len(),
-                seqs[0],
-                seqs[seqs.len() - 1]
-            ),
-            None => format!("stream {stream} has {} segments, none holds it", seqs.len()),
-        };
-        return Err(FindError::NotFound {
-            id: id.to_owned(),
-            detail,
-        });
+        return Err(searched.not_found(id, stream, &seqs));
     };
     authentic(&at, &lines.seal, ring)?;
     let chain = collect_chain(archive, &listing, &lines.seal, ring, to).await?;
@@ -308,7 +372,7 @@ pub async fn find(
         proof,
         object: at.to_string(),
         segments: listing.values().map(Vec::len).sum(),
-        decoded,
+        decoded: searched.decoded,
     })
 }
 
@@ -338,8 +402,17 @@ async fn collect_chain(
     let mut prev = from.clone();
     for seq in from.seq + 1..=last {
         let mut next = None;
+        // A copy whose seal cannot be read is passed over for another copy of the seq.
+        let mut unreadable = Vec::new();
         for at in listing.get(&seq).into_iter().flatten() {
-            let seal = read_seal_only(archive, at).await?;
+            let seal = match read_seal_only(archive, at).await {
+                Ok(seal) => seal,
+                Err(FindError::Object { object, detail }) => {
+                    unreadable.push(format!("{object}: {detail}"));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if seal.prev_hash == prev.hash() {
                 authentic(at, &seal, ring)?;
                 next = Some(seal);
@@ -347,8 +420,13 @@ async fn collect_chain(
             }
         }
         let Some(seal) = next else {
+            let why = if unreadable.is_empty() {
+                String::new()
+            } else {
+                format!("; unreadable: {}", unreadable.join("; "))
+            };
             return Err(FindError::Chain(format!(
-                "the archive has no segment at seq {seq} that links to seq {} (seal hash {})",
+                "the archive has no segment at seq {seq} that links to seq {} (seal hash {}){why}",
                 prev.seq,
                 hex::encode(prev.hash())
             )));

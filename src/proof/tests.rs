@@ -370,8 +370,18 @@ fn proof_md_example_is_current() {
     );
 }
 
-#[test]
-fn the_search_decodes_about_log2_of_the_segments_and_finds_alerts_too() {
+/// A directory archive of stream `s`, segments 0 to `n - 1`: every third one a
+/// heartbeat, the others 1 to 4 compact lines, and segment 200 (if there is one) also an
+/// alert. Returns the positions each segment holds and the objects' paths.
+struct ChainArchive {
+    _dir: tempfile::TempDir,
+    archive: crate::store::Archive,
+    ring: Keyring,
+    held: Vec<Vec<u64>>,
+    paths: Vec<std::path::PathBuf>,
+}
+
+fn chain_archive(n: u64) -> ChainArchive {
     use crate::segment::{object_key, SealHeader, SealKind, SegmentBuilder};
     let key = crate::segment::tests_support::key();
     let ring = Keyring::new([key.verifying_key()]);
@@ -379,10 +389,9 @@ fn the_search_decodes_about_log2_of_the_segments_and_finds_alerts_too() {
     let mut b = SegmentBuilder::new(1).unwrap();
     let (mut prev, mut pos) = ([0u8; 32], 1000u64);
     let mut held: Vec<Vec<u64>> = Vec::new();
-    const N: u64 = 256;
-    for seq in 0..N {
+    let mut paths = Vec::new();
+    for seq in 0..n {
         let mut here = Vec::new();
-        // Every third segment a heartbeat; the others 1 to 4 events, and one alert.
         if seq % 3 != 1 {
             for i in 0..(seq % 4 + 1) {
                 let l = format!("{{\"v\":2,\"pos\":{pos},\"rcv\":{i},\"o\":\"e\"}}");
@@ -417,14 +426,35 @@ fn the_search_decodes_about_log2_of_the_segments_and_finds_alerts_too() {
         prev = s.seal.hash();
         let path = dir.path().join(object_key("s", seq, s.seal.period_end_ns));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, &s.bytes).unwrap();
+        std::fs::write(&path, &s.bytes).unwrap();
         held.push(here);
+        paths.push(path);
     }
     let section = crate::config::ArchiveSection {
         url: dir.path().to_str().unwrap().to_owned(),
         ..Default::default()
     };
     let archive = crate::store::open(&section, false).unwrap();
+    ChainArchive {
+        _dir: dir,
+        archive,
+        ring,
+        held,
+        paths,
+    }
+}
+
+#[test]
+fn the_search_decodes_about_log2_of_the_segments_and_finds_alerts_too() {
+    const N: u64 = 256;
+    // `_dir` must stay bound: dropping it deletes the archive.
+    let ChainArchive {
+        _dir,
+        archive,
+        ring,
+        held,
+        ..
+    } = chain_archive(N);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -519,4 +549,73 @@ fn ecs_lines_are_found_by_their_event_id_and_compact_lines_must_keep_their_order
     };
     let e = check(&p, &ring, None).unwrap_err();
     assert!(matches!(e, ProofError::EventId(_)), "{e}");
+}
+
+#[test]
+fn a_damaged_segment_elsewhere_in_the_stream_does_not_stop_a_proof() {
+    let a = chain_archive(210);
+    // Seq 105 is where the bisection over 210 segments starts: one byte of its data frame
+    // flipped. Seq 150 cut short to its first 20 bytes (its seal is gone). Both hold
+    // events (every third segment, seq % 3 == 1, is a heartbeat).
+    let flipped = 105usize;
+    let cut = 150usize;
+    let mut bytes = std::fs::read(&a.paths[flipped]).unwrap();
+    bytes[12] ^= 0x40;
+    std::fs::write(&a.paths[flipped], bytes).unwrap();
+    let bytes = std::fs::read(&a.paths[cut]).unwrap();
+    std::fs::write(&a.paths[cut], &bytes[..20]).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let find_id = |id: &str, to: &ChainTo| rt.block_on(find(&a.archive, id, &a.ring, to));
+    let mut proved = 0;
+    for (seq, here) in a.held.iter().enumerate() {
+        for &p in here.first().into_iter().chain(here.last()) {
+            let got = find_id(&format!("s:{p}"), &ChainTo::Own);
+            if seq == flipped || seq == cut {
+                let e = got.unwrap_err().to_string();
+                let object = a.paths[seq].file_name().unwrap().to_str().unwrap();
+                assert!(e.contains("could not be searched and may hold it"), "{e}");
+                assert!(e.contains(object), "{seq}: {e}");
+            } else {
+                let f = got.unwrap_or_else(|e| panic!("s:{p} in seq {seq}: {e}"));
+                assert_eq!(Seal::from_bytes(&f.proof.seal).unwrap().seq, seq as u64);
+                check(&f.proof, &a.ring, None).unwrap();
+                proved += 1;
+            }
+        }
+    }
+    assert!(proved > 200, "{proved}");
+    // Reading every segment for an alert's id steps over both.
+    let id = format!("s:{}:alert:0", a.held[200][0]);
+    let f = find_id(&id, &ChainTo::Own).unwrap();
+    assert_eq!(Seal::from_bytes(&f.proof.seal).unwrap().seq, 200);
+    // The seals chain across seq 105 (its seal is intact), not across seq 150, which has
+    // none: a proof to the head from before it names the unreadable object.
+    let before = a.held[99][0];
+    let e = find_id(&format!("s:{before}"), &ChainTo::Head)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no segment at seq 150 that links to seq 149") && e.contains("unreadable"),
+        "{e}"
+    );
+    let after = a.held[161][0];
+    let f = find_id(&format!("s:{after}"), &ChainTo::Head).unwrap();
+    assert_eq!(f.proof.chain.len(), 209 - 161);
+    let f = find_id(
+        &format!("s:{}", a.held[104][0]),
+        &ChainTo::Anchor(Box::new(
+            Seal::from_bytes(
+                &find_id(&format!("s:{}", a.held[107][0]), &ChainTo::Own)
+                    .unwrap()
+                    .proof
+                    .seal,
+            )
+            .unwrap(),
+        )),
+    )
+    .unwrap();
+    assert_eq!(f.proof.chain.len(), 3, "104 to 107 across the flipped 105");
 }

@@ -293,7 +293,7 @@ async fn build(plan: &Plan) -> (tempfile::TempDir, LocalFileSystem, Vec<Seal>) {
 async fn verify(store: &LocalFileSystem, ring: &[SigningKey]) -> Report {
     let opts = VerifyOptions {
         keyring: Keyring::new(ring.iter().map(|k| k.verifying_key())),
-        stream: None,
+        streams: Vec::new(),
         since_ns: None,
         until_ns: None,
         progress: None,

@@ -466,6 +466,48 @@ fn tamper(path: &Path, from: &str, to: &str) {
 }
 
 #[test]
+fn only_the_named_streams_are_read_and_judged() {
+    let f = fixture();
+    let t = tempfile::tempdir().unwrap();
+    let all = truth(&f.alpha.archive_dir);
+    let dir = copy_archive(t.path());
+    // A third stream whose objects are beta's under another name: every seal names
+    // stream beta, so each of them is a problem of stream gamma.
+    let out = run_cmd(
+        Command::new("cp")
+            .arg("-r")
+            .arg(dir.join("beta"))
+            .arg(dir.join("gamma")),
+        CMD_TIMEOUT,
+    );
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    for cmd in ["export", "verify"] {
+        let whole = query(cmd, &dir, &[]);
+        assert_eq!(whole.code, Some(1), "{cmd}: {}", whole.describe());
+        // verify reports on stdout, export on stderr.
+        let said = |o: &CmdOutput| format!("{}{}", o.stdout_str(), o.stderr_str());
+        assert!(said(&whole).contains("gamma"), "{}", whole.describe());
+        for streams in [
+            &["--stream", "alpha,beta"][..],
+            &["--stream", "beta", "--stream", "alpha"],
+        ] {
+            let out = query(cmd, &dir, streams);
+            assert_eq!(out.code, Some(0), "{cmd} {streams:?}: {}", out.describe());
+            if cmd == "verify" {
+                assert!(!said(&out).contains("gamma"), "{}", out.describe());
+            }
+            if cmd == "export" {
+                assert_eq!(ids(&jsonl(&out)), ids(&all), "alpha's and beta's events");
+            }
+        }
+        // A named stream without segments is a problem, as with one --stream.
+        let out = query(cmd, &dir, &["--stream", "alpha,nobody"]);
+        assert_eq!(out.code, Some(1), "{cmd}: {}", out.describe());
+        assert!(said(&out).contains("nobody"), "{}", out.describe());
+    }
+}
+
+#[test]
 fn a_tampered_segment_is_refused_and_with_include_unverified_marked() {
     let f = fixture();
     let t = tempfile::tempdir().unwrap();

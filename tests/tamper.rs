@@ -99,7 +99,7 @@ impl Archive {
     async fn verify(&self, f: impl FnOnce(&mut VerifyOptions)) -> Report {
         let mut opts = VerifyOptions {
             keyring: key().verifying_key().into(),
-            stream: None,
+            streams: Vec::new(),
             since_ns: None,
             until_ns: None,
             progress: None,
@@ -359,7 +359,7 @@ async fn segment_spliced_from_another_stream() {
     assert_problems(&r, &[(ProblemKind::ForeignStream, &target)]);
     assert_eq!(r.streams.len(), 2);
     // Restricting to the victim stream reports the same.
-    let r = a.verify(|o| o.stream = Some("host-a".into())).await;
+    let r = a.verify(|o| o.streams = vec!["host-a".into()]).await;
     assert_problems(&r, &[(ProblemKind::ForeignStream, &target)]);
     assert_eq!(r.streams.len(), 1);
 }
@@ -696,7 +696,7 @@ async fn empty_archive_and_unknown_stream() {
     let r = a.verify(|_| {}).await;
     assert!(!r.is_valid());
     let a = clean(2).await;
-    let r = a.verify(|o| o.stream = Some("nobody".into())).await;
+    let r = a.verify(|o| o.streams = vec!["nobody".into()]).await;
     assert_eq!(r.count(ProblemKind::NoSegments), 1, "{}", r.render_text());
 }
 
@@ -787,7 +787,7 @@ async fn spliced_segment_from_outside_the_window_is_still_reported() {
     std::fs::copy(a.file(&a.loc("host-b", 0)), a.file(&target)).unwrap();
     let r = a
         .verify(|o| {
-            o.stream = Some("host-a".into());
+            o.streams = vec!["host-a".into()];
             o.since_ns = Some(T0 + 2 * PERIOD);
         })
         .await;

@@ -21,9 +21,10 @@ pub struct ReportArgs {
     archive: ArchiveArg,
     #[command(flatten)]
     keys: KeyArgs,
-    /// Only this stream (default: every stream found).
-    #[arg(long)]
-    stream: Option<String>,
+    /// Only these streams, comma-separated or repeated (default: every stream found);
+    /// each must have segments.
+    #[arg(long, value_delimiter = ',')]
+    stream: Vec<String>,
     /// The report's period starts here (RFC 3339); coverage must start at or before it.
     #[arg(long, value_name = "TIME")]
     since: Option<String>,
@@ -65,7 +66,8 @@ impl ReportArgs {
                 v.push(x.into());
             }
         };
-        opt("--stream", self.stream.as_deref());
+        let streams = self.stream.join(",");
+        opt("--stream", Some(streams.as_str()).filter(|s| !s.is_empty()));
         opt("--since", self.since.as_deref());
         opt("--until", self.until.as_deref());
         v.extend(self.checks.to_args());
@@ -112,7 +114,7 @@ fn make(a: &ReportArgs) -> anyhow::Result<bool> {
     let archive = crate::store::open(&section, false)?;
     let opts = crate::verify::VerifyOptions {
         keyring: keyring.clone(),
-        stream: a.stream.clone(),
+        streams: a.stream.clone(),
         since_ns,
         until_ns,
         progress: None,
@@ -171,7 +173,7 @@ async fn read_events(
 ) -> anyhow::Result<(crate::report::Figures, ReadStats)> {
     let read_opts = crate::query::ReadOptions {
         keyring: opts.keyring.clone(),
-        stream: opts.stream.clone(),
+        streams: opts.streams.clone(),
         since_ns: opts.since_ns,
         until_ns: opts.until_ns,
         include_unverified: false,

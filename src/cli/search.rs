@@ -173,10 +173,7 @@ fn run_inner(a: SearchArgs, export: bool) -> anyhow::Result<i32> {
         .then(|| Arc::new(crate::verify::Progress::default()));
     let opts = ReadOptions {
         keyring,
-        stream: match a.stream.as_slice() {
-            [one] => Some(one.clone()),
-            _ => None,
-        },
+        streams: a.stream.clone(),
         since_ns,
         until_ns,
         include_unverified: a.include_unverified,

@@ -30,9 +30,10 @@ pub struct VerifyArgs {
     archive: ArchiveArg,
     #[command(flatten)]
     keys: KeyArgs,
-    /// Only this stream (default: every stream found).
-    #[arg(long)]
-    stream: Option<String>,
+    /// Only these streams, comma-separated or repeated (default: every stream found);
+    /// each must have segments.
+    #[arg(long, value_delimiter = ',')]
+    stream: Vec<String>,
     /// Coverage must start at or before this time (RFC 3339).
     #[arg(long, value_name = "TIME")]
     since: Option<String>,
@@ -273,7 +274,7 @@ pub fn run(a: VerifyArgs) -> i32 {
         .then(|| Arc::new(crate::verify::Progress::default()));
     let opts = crate::verify::VerifyOptions {
         keyring: key,
-        stream: a.stream,
+        streams: a.stream,
         since_ns,
         until_ns,
         progress: progress.clone(),

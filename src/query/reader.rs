@@ -27,8 +27,8 @@ const UNTRUSTED_CONTENT: u64 = 64 << 20;
 pub struct ReadOptions {
     /// The public keys given from outside the archive, oldest first.
     pub keyring: Keyring,
-    /// Only this stream.
-    pub stream: Option<String>,
+    /// Only these streams (each must have segments); empty: every stream.
+    pub streams: Vec<String>,
     /// Events received at or after this time (unix ns) ...
     pub since_ns: Option<i64>,
     /// ... and before this one.
@@ -194,7 +194,7 @@ where
     M: Fn(&Segment) -> T + Send + Sync + 'static,
     F: FnMut(T) -> Result<(), QueryError>,
 {
-    let mut listed = verify::list_archive(archive, opts.stream.as_deref()).await?;
+    let mut listed = verify::list_archive(archive, &opts.streams).await?;
     listed.sort_by(|a, b| a.location().cmp(b.location()));
     let objects = listed.len();
     let before = listed.len();
@@ -253,7 +253,7 @@ where
     drop(done);
     let vopts = VerifyOptions {
         keyring: opts.keyring.clone(),
-        stream: opts.stream.clone(),
+        streams: opts.streams.clone(),
         since_ns: opts.since_ns,
         until_ns: opts.until_ns,
         progress: None,

@@ -61,7 +61,7 @@ fn open(dir: &std::path::Path) -> Archive {
 fn opts() -> ReadOptions {
     ReadOptions {
         keyring: key().verifying_key().into(),
-        stream: None,
+        streams: Vec::new(),
         since_ns: None,
         until_ns: None,
         include_unverified: false,

@@ -117,12 +117,13 @@ pub async fn check(
             return;
         }
     }
-    if verify.stream.as_ref().is_some_and(|s| *s != head.stream) {
+    if !verify.streams.is_empty() && !verify.streams.contains(&head.stream) {
         problem(
             ProblemKind::ForeignStream,
             format!(
-                "the anchor is of stream {}, not of the verified stream",
-                head.stream
+                "the anchor is of stream {}, not of a verified stream ({})",
+                head.stream,
+                verify.streams.join(", ")
             ),
         );
         return;

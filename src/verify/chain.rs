@@ -91,7 +91,8 @@ pub(super) fn analyse(
             && opts.until_ns.is_none_or(|u| seal.period_start_ns < u);
         // Under the requested stream's prefix with an unparsable key, the seal may name
         // another stream: its key problem is reported, and it joins no chain here.
-        let foreign = o.foreign || opts.stream.as_ref().is_some_and(|s| *s != seal.stream);
+        let foreign =
+            o.foreign || (!opts.streams.is_empty() && !opts.streams.contains(&seal.stream));
         let entry = Entry {
             location: o.location.clone(),
             seal,
@@ -123,9 +124,7 @@ pub(super) fn analyse(
     }
 
     let mut streams: BTreeSet<String> = all.keys().cloned().collect();
-    if let Some(s) = &opts.stream {
-        streams.insert(s.clone());
-    }
+    streams.extend(opts.streams.iter().cloned());
     let intro = super::keyring::introductions(
         &opts.keyring,
         all.values().flat_map(|m| m.values()).map(|e| &e.seal),

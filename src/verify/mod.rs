@@ -73,8 +73,8 @@ const _: () = assert!(DECODE_AHEAD <= MAX_CONTENT_BYTES);
 pub struct VerifyOptions {
     /// The public keys given from outside the archive, oldest first.
     pub keyring: Keyring,
-    /// Only this stream (also: it must have segments).
-    pub stream: Option<String>,
+    /// Only these streams (each must have segments); empty: every stream found.
+    pub streams: Vec<String>,
     /// Coverage must start at or before this time (unix ns); earlier segments are skipped.
     pub since_ns: Option<i64>,
     /// Coverage must reach this time (unix ns); later segments are skipped.
@@ -335,35 +335,45 @@ pub fn before_window(l: &Listed, since_ns: Option<i64>) -> bool {
     }
 }
 
-/// Lists an archive opened by [`crate::store::open`] (or one stream of it) the way the
-/// verifier does: a local directory is walked, so that an entry that cannot be read is
-/// an `unreadable` entry and the walk goes on; a store is listed through its API.
+/// Lists an archive opened by [`crate::store::open`] (or some streams of it) the way
+/// the verifier does: a local directory is walked, so that an entry that cannot be read
+/// is an `unreadable` entry and the walk goes on; a store is listed through its API.
 pub async fn list_archive(
     archive: &crate::store::Archive,
-    stream: Option<&str>,
+    streams: &[String],
 ) -> Result<Vec<Listed>, VerifyError> {
-    let prefix = match stream {
-        Some(s) if !segment::valid_stream_id(s) => {
-            return Err(VerifyError::InvalidStream(s.to_owned()))
-        }
-        Some(s) => archive.prefix.child(s),
-        None => archive.prefix.clone(),
-    };
-    match archive.local_dir.clone() {
-        None => listing::list_store(archive.store.as_ref(), &prefix).await,
-        Some(dir) => tokio::task::spawn_blocking(move || listing::walk_dir(&dir, &prefix))
-            .await
-            .map_err(|e| VerifyError::Task(e.to_string()))?,
+    let mut listed = Vec::new();
+    for prefix in list_prefixes(&archive.prefix, streams)? {
+        listed.extend(match archive.local_dir.clone() {
+            None => listing::list_store(archive.store.as_ref(), &prefix).await?,
+            Some(dir) => tokio::task::spawn_blocking(move || listing::walk_dir(&dir, &prefix))
+                .await
+                .map_err(|e| VerifyError::Task(e.to_string()))??,
+        });
     }
+    Ok(listed)
 }
 
-/// What to list: `prefix`, or `prefix/<stream>` with `--stream`.
-fn list_prefix(prefix: &StorePath, opts: &VerifyOptions) -> Result<StorePath, VerifyError> {
-    match &opts.stream {
-        Some(s) if !segment::valid_stream_id(s) => Err(VerifyError::InvalidStream(s.clone())),
-        Some(s) => Ok(prefix.child(s.as_str())),
-        None => Ok(prefix.clone()),
+/// What to list: `prefix`, or `prefix/<stream>` for each of `--stream` (a stream named
+/// twice is listed once).
+pub(super) fn list_prefixes(
+    prefix: &StorePath,
+    streams: &[String],
+) -> Result<Vec<StorePath>, VerifyError> {
+    if streams.is_empty() {
+        return Ok(vec![prefix.clone()]);
     }
+    let mut out: Vec<StorePath> = Vec::new();
+    for s in streams {
+        if !segment::valid_stream_id(s) {
+            return Err(VerifyError::InvalidStream(s.clone()));
+        }
+        let p = prefix.child(s.as_str());
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 /// Verifies every segment under `prefix` (and `opts.stream`) against `opts.keyring`,
@@ -374,7 +384,10 @@ pub async fn verify_store(
     prefix: &StorePath,
     opts: &VerifyOptions,
 ) -> Result<Report, VerifyError> {
-    let listed = listing::list_store(store, &list_prefix(prefix, opts)?).await?;
+    let mut listed = Vec::new();
+    for p in list_prefixes(prefix, &opts.streams)? {
+        listed.extend(listing::list_store(store, &p).await?);
+    }
     verify_listed(store, prefix, listed, opts).await
 }
 
@@ -383,7 +396,7 @@ pub async fn verify_archive(
     archive: &crate::store::Archive,
     opts: &VerifyOptions,
 ) -> Result<Report, VerifyError> {
-    let listed = list_archive(archive, opts.stream.as_deref()).await?;
+    let listed = list_archive(archive, &opts.streams).await?;
     verify_listed(archive.store.as_ref(), &archive.prefix, listed, opts).await
 }
 

@@ -93,15 +93,20 @@ pub async fn check(
                 .into(),
         ));
     };
-    let prefix = super::list_prefix(&archive.prefix, verify)?;
-    let keys: Vec<StorePath> = archive
-        .store
-        .list(Some(&prefix))
-        .map_ok(|m| m.location)
-        .try_filter(|k| std::future::ready(segment::parse_object_key_parts(k.as_ref()).is_some()))
-        .try_collect()
-        .await
-        .map_err(|e| VerifyError::Retention(format!("listing {prefix}: {e}")))?;
+    let mut keys: Vec<StorePath> = Vec::new();
+    for prefix in super::list_prefixes(&archive.prefix, &verify.streams)? {
+        let listed: Vec<StorePath> = archive
+            .store
+            .list(Some(&prefix))
+            .map_ok(|m| m.location)
+            .try_filter(|k| {
+                std::future::ready(segment::parse_object_key_parts(k.as_ref()).is_some())
+            })
+            .try_collect()
+            .await
+            .map_err(|e| VerifyError::Retention(format!("listing {prefix}: {e}")))?;
+        keys.extend(listed);
+    }
     let heads: Vec<(StorePath, Result<Option<ObjectHead>, String>)> = futures::stream::iter(keys)
         .map(|k| head_one(s3, k))
         .buffered(CONCURRENCY)

@@ -141,7 +141,7 @@ impl Archive {
     async fn verify(&self, f: impl FnOnce(&mut VerifyOptions)) -> Report {
         let mut opts = VerifyOptions {
             keyring: k0().verifying_key().into(),
-            stream: None,
+            streams: Vec::new(),
             since_ns: None,
             until_ns: None,
             progress: None,
@@ -267,7 +267,7 @@ async fn no_segments_is_an_empty_archive_an_empty_stream_or_an_empty_window() {
     let r = Archive::new().verify(|_| {}).await;
     assert_eq!(problems(&r), want(&[(ProblemKind::NoSegments, &prefix)]));
     let a = Archive::with_chain(&minutes(3)).await;
-    let r = a.verify(|o| o.stream = Some("nobody".into())).await;
+    let r = a.verify(|o| o.streams = vec!["nobody".into()]).await;
     assert_eq!(
         problems(&r),
         want(&[(ProblemKind::NoSegments, &format!("{PREFIX}/nobody/"))])

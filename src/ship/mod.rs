@@ -287,6 +287,7 @@ impl Shipper {
             }
         };
         let key = self.key_for(&seal);
+        self.remove_staged(&key);
         let version_id = match self.put(&key, bytes.clone()).await? {
             PutOutcome::Created { version_id } => version_id,
             PutOutcome::Exists => {
@@ -311,6 +312,35 @@ impl Shipper {
         }
         tracing::debug!(seq, %key, version_id = version_id.as_deref().unwrap_or("-"), "shipped segment");
         Ok(Some(seal))
+    }
+
+    /// A directory archive's put writes the object as `<file>#<n>` (`n` the first free
+    /// number from 1) and links it into place; a `kill -9` in between leaves that file,
+    /// which nothing else would remove (`verify` skips it). It can only be left by an
+    /// earlier put of this same segment, which is still in the spool, so it goes before
+    /// the segment is put again. No other put of this key is in flight.
+    fn remove_staged(&self, key: &ObjectPath) {
+        let Some(dir) = &self.archive.local_dir else {
+            return;
+        };
+        let dest = key
+            .parts()
+            .fold(dir.clone(), |p, part| p.join(part.as_ref()));
+        for n in 1u32.. {
+            let mut staged = dest.clone().into_os_string();
+            staged.push(format!("#{n}"));
+            let staged = PathBuf::from(staged);
+            match std::fs::remove_file(&staged) {
+                Ok(()) => {
+                    tracing::info!(file = %staged.display(), "removed a staged upload left by an interrupted put")
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) => {
+                    tracing::warn!(file = %staged.display(), error = %e, "cannot remove a staged upload left by an interrupted put");
+                    break;
+                }
+            }
+        }
     }
 
     /// One create-only put: signed with its lock on S3, `PutMode::Create` elsewhere.
@@ -390,5 +420,58 @@ impl Shipper {
             class,
             message: e.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A put interrupted by a `kill -9` left `<file>#1` and `#2` in a directory archive;
+    /// shipping the segment again removes both and archives the segment itself.
+    #[tokio::test]
+    async fn a_staged_upload_left_behind_goes_when_its_segment_is_shipped() {
+        let t = tempfile::tempdir().unwrap();
+        let (spool_dir, archive_dir) = (t.path().join("spool"), t.path().join("archive"));
+        std::fs::create_dir_all(&spool_dir).unwrap();
+        let s = crate::segment::tests_support::build(3, &[b"{\"x\":1}".to_vec()]);
+        std::fs::write(spool_dir.join("000000000003.seg.zst"), &s.bytes).unwrap();
+        let section = crate::config::ArchiveSection {
+            url: archive_dir.to_str().unwrap().to_owned(),
+            ..Default::default()
+        };
+        let archive = crate::store::open(&section, true).unwrap();
+        let dest = archive_dir.join(segment::object_key(
+            &s.seal.stream,
+            s.seal.seq,
+            s.seal.period_end_ns,
+        ));
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        let staged = |n: u32| PathBuf::from(format!("{}#{n}", dest.display()));
+        std::fs::write(staged(1), &s.bytes[..10]).unwrap();
+        std::fs::write(staged(2), b"").unwrap();
+        let stats = Arc::new(ShipStats::default());
+        let shipper = Shipper {
+            archive,
+            spool: Arc::new(Spool::new(spool_dir.clone(), 1 << 30, stats.clone())),
+            quarantine_dir: t.path().join("quarantine"),
+            retry_max: Duration::from_secs(1),
+            in_flight: 2,
+            retention: None,
+            anchor: None,
+            stats,
+        };
+        shipper
+            .ship_pending(&CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), s.bytes);
+        assert!(!staged(1).exists() && !staged(2).exists());
+        assert!(spool::list(&spool_dir).unwrap().is_empty());
+        let names: Vec<_> = std::fs::read_dir(dest.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
     }
 }

@@ -121,11 +121,15 @@ fn make(a: &ReportArgs) -> anyhow::Result<bool> {
     };
     let generated_at_ns = crate::record::now_ns();
     let rt = runtime().context("starting the runtime")?;
-    let (mut report, figures, mut read) = rt.block_on(async {
-        let report = super::verify::verify_checked(&archive, &section, &opts, &a.checks).await?;
-        let (figures, read) = read_events(&archive, &opts).await?;
-        anyhow::Ok((report, figures, read))
-    })?;
+    // One read of the archive: the verified reader checks every object as `verify`
+    // does, and its report is the one `verify` would print.
+    let (mut report, (figures, mut read)) = rt.block_on(super::verify::checked(
+        &archive,
+        &section,
+        &opts,
+        &a.checks,
+        read_events(&archive, &opts),
+    ))?;
     report.archive = a.archive().to_owned();
     // What the refused segments' (authentic) seals say they held.
     read.events_refused = report
@@ -165,12 +169,16 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), crate::report::ReportErro
     })
 }
 
-/// The event figures, from the verified reader: only segments whose every check
-/// passed hand on their events; the others are counted as refused.
+/// The verification report and the event figures, from the verified reader: only
+/// segments whose every check passed hand on their events; the others are counted as
+/// refused.
 async fn read_events(
     archive: &crate::store::Archive,
     opts: &crate::verify::VerifyOptions,
-) -> anyhow::Result<(crate::report::Figures, ReadStats)> {
+) -> anyhow::Result<(
+    crate::verify::Report,
+    (crate::report::Figures, ReadStats),
+)> {
     let read_opts = crate::query::ReadOptions {
         keyring: opts.keyring.clone(),
         streams: opts.streams.clone(),
@@ -218,7 +226,7 @@ async fn read_events(
             })
             .collect(),
     };
-    Ok((agg.finish(), read))
+    Ok((summary.report, (agg.finish(), read)))
 }
 
 #[cfg(test)]

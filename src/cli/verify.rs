@@ -109,26 +109,44 @@ impl ChecksArgs {
 }
 
 /// `verify_archive`, then the anchor and Object Lock checks asked for: the report that
-/// `verify` prints and `report` renders.
+/// `verify` prints.
 pub(super) async fn verify_checked(
     archive: &crate::store::Archive,
     section: &ArchiveSection,
     opts: &crate::verify::VerifyOptions,
     checks: &ChecksArgs,
 ) -> anyhow::Result<crate::verify::Report> {
+    let (report, ()) = checked(archive, section, opts, checks, async {
+        Ok((crate::verify::verify_archive(archive, opts).await?, ()))
+    })
+    .await?;
+    Ok(report)
+}
+
+/// The report `verify_archive` would give, made by `verify` (any pass that checks
+/// every object as it does, such as `report`'s one read of the archive), then the
+/// anchor and Object Lock checks asked for. The checks' arguments and the anchor are
+/// read first, so a bad one is said before the archive is read.
+pub(super) async fn checked<T>(
+    archive: &crate::store::Archive,
+    section: &ArchiveSection,
+    opts: &crate::verify::VerifyOptions,
+    checks: &ChecksArgs,
+    verify: impl std::future::Future<Output = anyhow::Result<(crate::verify::Report, T)>>,
+) -> anyhow::Result<(crate::verify::Report, T)> {
     let retention = checks.retention()?;
     let head = match &checks.anchor {
         Some(src) => Some((src, crate::verify::anchor::load(src, section).await?)),
         None => None,
     };
-    let mut report = crate::verify::verify_archive(archive, opts).await?;
+    let (mut report, with) = verify.await?;
     if let Some((src, head)) = &head {
         crate::verify::anchor::check(archive, opts, src, head, &mut report).await;
     }
     if let Some(r) = &retention {
         crate::verify::retention::check(archive, opts, r, &mut report).await?;
     }
-    Ok(report)
+    Ok((report, with))
 }
 
 /// How to reach an `s3://` archive. Credentials come from the environment, the AWS

@@ -175,10 +175,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), crate::report::ReportErro
 async fn read_events(
     archive: &crate::store::Archive,
     opts: &crate::verify::VerifyOptions,
-) -> anyhow::Result<(
-    crate::verify::Report,
-    (crate::report::Figures, ReadStats),
-)> {
+) -> anyhow::Result<(crate::verify::Report, (crate::report::Figures, ReadStats))> {
     let read_opts = crate::query::ReadOptions {
         keyring: opts.keyring.clone(),
         streams: opts.streams.clone(),
@@ -196,8 +193,11 @@ async fn read_events(
         |seg: &crate::query::Segment| {
             let mut w = crate::event::ecs::EcsWriter::default();
             let mut part = Aggregator::new();
+            let mut ecs = Vec::new();
             for e in seg.events() {
-                part.add(&seg.stream, &e.ecs(&mut w));
+                ecs.clear();
+                e.render_ecs(&mut w, &mut ecs);
+                part.add(&seg.stream, &crate::report::EcsFields::parse(&ecs));
             }
             part
         },

@@ -19,6 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use super::fields::EventFields;
+
 /// How many rows the "top" tables keep.
 pub const TOP_N: usize = 10;
 
@@ -34,21 +36,9 @@ pub fn field<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     })
 }
 
-fn str_at<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
-    field(v, path).and_then(Value::as_str)
-}
-
-fn has(v: &Value, path: &str, want: &str) -> bool {
-    match field(v, path) {
-        Some(Value::String(s)) => s == want,
-        Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(want)),
-        _ => false,
-    }
-}
-
 /// An event's time (unix ns) from its `@timestamp`.
-pub fn time_ns(v: &Value) -> Option<i64> {
-    let t = chrono::DateTime::parse_from_rfc3339(str_at(v, "@timestamp")?).ok()?;
+pub fn time_ns(v: &(impl EventFields + ?Sized)) -> Option<i64> {
+    let t = chrono::DateTime::parse_from_rfc3339(v.str_at("@timestamp")?).ok()?;
     t.timestamp_nanos_opt()
 }
 
@@ -239,8 +229,9 @@ impl Aggregator {
         Aggregator::default()
     }
 
-    /// Counts one ECS event of stream `stream`.
-    pub fn add(&mut self, stream: &str, ev: &Value) {
+    /// Counts one ECS event of stream `stream` (a `Value`, or the [`super::EcsFields`]
+    /// read from its JSON).
+    pub fn add(&mut self, stream: &str, ev: &(impl EventFields + ?Sized)) {
         let f = &mut self.f;
         f.events += 1;
         *f.by_stream.entry(stream.to_owned()).or_default() += 1;
@@ -248,29 +239,27 @@ impl Aggregator {
             f.first_ns = Some(f.first_ns.map_or(t, |x| x.min(t)));
             f.last_ns = Some(f.last_ns.map_or(t, |x| x.max(t)));
         }
-        if has(ev, "tags", "_parse_failure") {
+        if ev.has("tags", "_parse_failure") {
             f.parse_failures += 1;
         }
-        if str_at(ev, "event.kind") == Some("alert") {
+        if ev.str_at("event.kind") == Some("alert") {
             self.alert(stream, ev);
             return;
         }
-        let action = str_at(ev, "event.action").unwrap_or("");
-        let outcome = str_at(ev, "event.outcome").unwrap_or("");
-        let user = str_at(ev, "user.name");
-        let ip = str_at(ev, "source.ip");
-        let attempts = field(ev, "sealtrail.auth.attempts")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
+        let action = ev.str_at("event.action").unwrap_or("");
+        let outcome = ev.str_at("event.outcome").unwrap_or("");
+        let user = ev.str_at("user.name");
+        let ip = ev.str_at("source.ip");
+        let attempts = ev.u64_at("sealtrail.auth.attempts").unwrap_or(0);
         let privilege = action.starts_with("sudo_") || action == "su";
-        if !privilege && !has(ev, "event.category", "authentication") {
+        if !privilege && !ev.has("event.category", "authentication") {
             return;
         }
         *f.by_action
             .entry((action.to_owned(), outcome.to_owned()))
             .or_default() += 1;
         if privilege {
-            let target = str_at(ev, "user.target.name");
+            let target = ev.str_at("user.target.name");
             let failed = outcome == "failure";
             match (action, failed) {
                 ("sudo_command", false) => f.sudo_commands += 1,
@@ -304,29 +293,19 @@ impl Aggregator {
         }
     }
 
-    fn alert(&mut self, stream: &str, ev: &Value) {
-        let s = |p: &str| str_at(ev, p).unwrap_or("").to_owned();
-        let evidence = field(ev, "sealtrail.alert.evidence")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .map(|x| match x.as_str() {
-                        Some(s) => s.to_owned(),
-                        None => x.to_string(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+    fn alert(&mut self, stream: &str, ev: &(impl EventFields + ?Sized)) {
+        let s = |p: &str| ev.str_at(p).unwrap_or("").to_owned();
+        let evidence = ev.texts("sealtrail.alert.evidence");
         let row = AlertRow {
             time: s("@timestamp"),
             time_ns: time_ns(ev),
             id: s("event.id"),
             rule_id: s("rule.id"),
             rule_name: s("rule.name"),
-            severity: field(ev, "event.severity").and_then(Value::as_u64),
+            severity: ev.u64_at("event.severity"),
             message: s("message"),
             key: s("sealtrail.alert.key"),
-            stream: str_at(ev, "sealtrail.stream").unwrap_or(stream).to_owned(),
+            stream: ev.str_at("sealtrail.stream").unwrap_or(stream).to_owned(),
             evidence,
         };
         self.f.alerts_total += 1;

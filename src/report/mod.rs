@@ -13,6 +13,7 @@
 
 pub mod aggregate;
 pub mod controls;
+pub mod fields;
 pub mod html;
 mod page;
 pub mod pdf;
@@ -21,6 +22,7 @@ pub mod timeline;
 use std::collections::BTreeMap;
 
 pub use aggregate::{Aggregator, Figures};
+pub use fields::{EcsFields, EventFields};
 pub use page::render;
 
 use crate::verify::{fmt_dur, fmt_ns, Report};

@@ -62,6 +62,10 @@ pub struct Top {
 pub const MAX_NAMES: usize = 100_000;
 /// Distinct counterparts kept per name.
 pub const MAX_COUNTERPARTS: usize = 1_000;
+/// Alerts of one rule the report lists, the first in archive order: every rule that
+/// fired is shown, and the page and the report's memory stay bounded when a rule fires
+/// hundreds of thousands of times (all are counted; `search --kind alert` lists all).
+pub const MAX_ALERT_ROWS_PER_RULE: u64 = 100;
 
 #[derive(Debug, Default)]
 struct Tally {
@@ -207,8 +211,11 @@ pub struct Figures {
     pub privilege_by_user: Vec<Top>,
     /// Events and outcomes by `event.action` among authentication and privilege events.
     pub by_action: BTreeMap<(String, String), u64>,
+    /// At most [`MAX_ALERT_ROWS_PER_RULE`] of each rule, in time order.
     pub alerts: Vec<AlertRow>,
     pub alerts_by_rule: BTreeMap<String, u64>,
+    /// Alerts counted but beyond their rule's rows in `alerts`.
+    pub alerts_unlisted: u64,
 }
 
 /// Collects [`Figures`] one event at a time.
@@ -294,6 +301,16 @@ impl Aggregator {
     }
 
     fn alert(&mut self, stream: &str, ev: &(impl EventFields + ?Sized)) {
+        self.f.alerts_total += 1;
+        let rule = ev.str_at("rule.id").unwrap_or("");
+        let seen = match self.f.alerts_by_rule.get_mut(rule) {
+            Some(n) => n,
+            None => self.f.alerts_by_rule.entry(rule.to_owned()).or_default(),
+        };
+        *seen += 1;
+        if *seen > MAX_ALERT_ROWS_PER_RULE {
+            return;
+        }
         let s = |p: &str| ev.str_at(p).unwrap_or("").to_owned();
         let evidence = ev.texts("sealtrail.alert.evidence");
         let row = AlertRow {
@@ -308,12 +325,6 @@ impl Aggregator {
             stream: ev.str_at("sealtrail.stream").unwrap_or(stream).to_owned(),
             evidence,
         };
-        self.f.alerts_total += 1;
-        *self
-            .f
-            .alerts_by_rule
-            .entry(row.rule_id.clone())
-            .or_default() += 1;
         self.f.alerts.push(row);
     }
 
@@ -353,7 +364,17 @@ impl Aggregator {
             *f.by_action.entry(k).or_default() += n;
         }
         f.alerts_total += o.alerts_total;
-        f.alerts.extend(o.alerts);
+        // `other`'s rows are the first of each of its rules: after the alerts counted
+        // here, as many are listed as the rule has rows left.
+        let mut listed: BTreeMap<String, u64> = BTreeMap::new();
+        for row in o.alerts {
+            let before = f.alerts_by_rule.get(&row.rule_id).copied().unwrap_or(0);
+            let k = listed.entry(row.rule_id.clone()).or_default();
+            *k += 1;
+            if before + *k <= MAX_ALERT_ROWS_PER_RULE {
+                f.alerts.push(row);
+            }
+        }
         for (k, n) in o.alerts_by_rule {
             *f.alerts_by_rule.entry(k).or_default() += n;
         }
@@ -387,6 +408,7 @@ impl Aggregator {
         // a time order.
         f.alerts
             .sort_by(|a, b| (a.time_ns, &a.id).cmp(&(b.time_ns, &b.id)));
+        f.alerts_unlisted = f.alerts_total - f.alerts.len() as u64;
         self.f
     }
 }
@@ -613,6 +635,45 @@ mod tests {
         assert_eq!(f.alerts[0].evidence, vec!["1", "a"]);
         assert_eq!(f.first_ns, None);
         assert_eq!(f.auth_events, 1, "a category given as a string counts");
+    }
+
+    #[test]
+    fn each_rule_lists_its_first_alerts_and_counts_them_all() {
+        let alert = |rule: &str, n: usize| {
+            json!({"@timestamp": format!("2026-12-01T10:{:02}:{:02}Z", n / 60 % 60, n % 60),
+                "event":{"kind":"alert","id":format!("s:{n}:alert:0")},"rule":{"id":rule}})
+        };
+        let mut evs: Vec<Value> = (0..250).map(|n| alert("noisy", n)).collect();
+        evs.insert(120, alert("rare", 1000));
+        evs.push(alert("rare", 1001));
+        let one = Figures::from_events(evs.iter().map(|e| ("s", e)));
+        // Counted in parts of 7 events, merged in order: the same figures.
+        let mut agg = Aggregator::new();
+        for chunk in evs.chunks(7) {
+            let mut part = Aggregator::new();
+            for e in chunk {
+                part.add("s", e);
+            }
+            agg.merge(part);
+        }
+        assert_eq!(agg.finish(), one);
+        assert_eq!(one.alerts_total, 252);
+        assert_eq!(one.alerts_by_rule["noisy"], 250);
+        let listed = |r: &str| one.alerts.iter().filter(|a| a.rule_id == r).count() as u64;
+        assert_eq!(listed("noisy"), MAX_ALERT_ROWS_PER_RULE);
+        assert_eq!(listed("rare"), 2);
+        assert_eq!(one.alerts_unlisted, 250 - MAX_ALERT_ROWS_PER_RULE);
+        // The first ones of the rule, in time order.
+        let ids: Vec<&str> = one
+            .alerts
+            .iter()
+            .filter(|a| a.rule_id == "noisy")
+            .map(|a| a.id.as_str())
+            .collect();
+        let want: Vec<String> = (0..MAX_ALERT_ROWS_PER_RULE)
+            .map(|n| format!("s:{n}:alert:0"))
+            .collect();
+        assert_eq!(ids, want);
     }
 
     #[test]

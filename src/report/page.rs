@@ -586,6 +586,15 @@ fn alerts(h: &mut Html, input: &Input) {
             }
         ))
         .raw("</p>");
+    if g.alerts_unlisted > 0 {
+        h.raw("<p class=\"warn\" data-figure=\"alerts-unlisted\">")
+            .text(&format!(
+                "The table lists the first {} alerts of each rule in the archive, in time order; {} more are counted above but not listed. `sealtrail search <archive> --kind alert` (or `export --kind alert --format csv`) lists every one.",
+                super::aggregate::MAX_ALERT_ROWS_PER_RULE,
+                g.alerts_unlisted
+            ))
+            .raw("</p>");
+    }
     h.raw("<table class=\"alerts\"><thead><tr><th>time</th><th>rule</th><th>severity</th><th>message</th><th>about</th><th>evidence (event ids)</th></tr></thead><tbody>");
     if g.alerts.is_empty() {
         h.raw("<tr><td colspan=\"6\" class=\"none\">none</td></tr>");

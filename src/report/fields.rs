@@ -230,41 +230,22 @@ where
                     } else {
                         format!("{}.{key}", self.prefix)
                     };
-                    map.next_value_seed(Member {
-                        prefix: &path,
-                        out: self.out,
-                    })?;
+                    // An object is read on; anything else holds nothing wanted.
+                    let raw: &'de RawValue = map.next_value()?;
+                    if raw.get().starts_with('{') {
+                        let mut inner = serde_json::Deserializer::from_str(raw.get());
+                        Object {
+                            prefix: &path,
+                            out: &mut *self.out,
+                        }
+                        .deserialize(&mut inner)
+                        .map_err(de::Error::custom)?;
+                    }
                 }
                 Class::Skip => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
-        }
-        Ok(())
-    }
-}
-
-/// A member on the way to a wanted path: an object is read on, anything else skipped.
-struct Member<'p, 'o, 'a> {
-    prefix: &'p str,
-    out: &'o mut EcsFields<'a>,
-}
-
-impl<'de, 'a> DeserializeSeed<'de> for Member<'_, '_, 'a>
-where
-    'de: 'a,
-{
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        let raw: &'de RawValue = de::Deserialize::deserialize(d)?;
-        if raw.get().starts_with('{') {
-            let mut inner = serde_json::Deserializer::from_str(raw.get());
-            Object {
-                prefix: self.prefix,
-                out: self.out,
-            }
-            .deserialize(&mut inner)
-            .map_err(de::Error::custom)?;
         }
         Ok(())
     }

@@ -24,6 +24,10 @@
    segments whose seals overlap the same range (chosen here from the seals, which
    sealtrail also reads; grep cannot select by time on its own).
 
+4. The evidence report over the whole archive: `sealtrail report ARCHIVE --key PUB -o
+   FILE` (it verifies every segment, reads every event of those that verified and counts
+   them into the page's figures), timed, with the page's size; it must say VALID.
+
 Each timing runs --rounds times (medians). Results: stdout, <out>/search-results.txt and
 search-results.json; the exit status is 1 if a query failed or the counts disagree.
 """
@@ -117,6 +121,21 @@ def time_grep(segs, text, rounds, scratch):
     return {"wall": wall, "cpu": cpu, "count": count, "segments": len(segs)}
 
 
+def time_report(binary, archive, pub, rounds, scratch):
+    html = os.path.join(scratch, "report.html")
+    argv = [binary, "report", archive, "--key", pub, "-o", html]
+    wall, cpu, p, _ = vb.timed(argv, rounds, stdout=subprocess.DEVNULL)
+    page = ""
+    if os.path.exists(html):
+        with open(html, errors="replace") as f:
+            page = f.read()
+    ok = p.returncode == 0 and 'data-verdict="valid"' in page
+    if not ok:
+        print(f"report failed ({p.returncode}): {' '.join(argv)}\n{p.stderr[-3000:].decode(errors='replace')}",
+              file=sys.stderr)
+    return {"wall": wall, "cpu": cpu, "ok": ok, "rc": p.returncode, "page_bytes": len(page.encode())}
+
+
 def table(r):
     ev, n = r["events"], r["segments"]
     lines = [f"sealtrail search, {ev:,} events in {n} segments ({r['segment_bytes'] / 1e6:,.1f} MB of segment objects); "
@@ -141,6 +160,9 @@ def table(r):
               "  sealtrail verifies every segment it reads (signature, data-frame SHA-256, Merkle tree, counts)",
               "  and renders each match as full ECS; zstdcat | grep checks nothing. events/s of a range row: the",
               "  events in the segments it reads."]
+    rp = r["report"]
+    lines += ["", f"sealtrail report over the whole archive: {rp['wall']:.2f} s wall, {rp['cpu']:.2f} CPU s, "
+              f"{ev / rp['wall']:,.0f} events/s, a {rp['page_bytes'] / 1e3:,.0f} kB page"]
     for p in r["problems"]:
         lines.append(f"  PROBLEM: {p}")
     return "\n".join(lines) + "\n"
@@ -191,6 +213,11 @@ def main():
     r["range"] = time_search(binary, archive, pub, ["--since", r["range_window"][0], "--until", r["range_window"][1],
                                                     "--text", a.text], a.rounds, a.archive)
     r["range_grep"] = time_grep([s for s, _ in overlapping], a.text, a.rounds, a.archive)
+
+    print("timing the report ...", flush=True)
+    r["report"] = time_report(binary, archive, pub, a.rounds, a.archive)
+    if not r["report"]["ok"]:
+        r["problems"].append(f"sealtrail report failed (exit {r['report']['rc']}) or did not say VALID")
 
     for name in ("full", "range"):
         x = r[name]

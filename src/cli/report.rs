@@ -195,6 +195,14 @@ async fn read_events(
             let mut part = Aggregator::new();
             let mut ecs = Vec::new();
             for e in seg.events() {
+                // A compact line is counted from its sealed event; anything else (an
+                // alert, an audit event) from its ECS.
+                if let crate::query::View::Compact(c) = &e.view {
+                    if let Some(f) = crate::report::CompactFields::new(c) {
+                        part.add(&seg.stream, &f);
+                        continue;
+                    }
+                }
                 ecs.clear();
                 e.render_ecs(&mut w, &mut ecs);
                 part.add(&seg.stream, &crate::report::EcsFields::parse(&ecs));

@@ -266,4 +266,4 @@ pub fn is_compact(line: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -103,6 +103,13 @@ fn lines(n: &mut Normaliser, c: &Case) -> (Vec<u8>, Vec<u8>) {
     (compact, direct)
 }
 
+/// The compact line of every golden case (sshd, sudo, PAM, journal entries, file lines,
+/// RFC 5424, bad bytes, ...): a corpus for the readers of compact lines elsewhere.
+pub(crate) fn golden_compact_lines() -> Vec<Vec<u8>> {
+    let mut n = golden_normaliser();
+    cases().iter().map(|c| lines(&mut n, c).0).collect()
+}
+
 /// Names the first differing field, for a readable failure.
 fn diff(path: &str, a: &Value, b: &Value) -> Option<String> {
     match (a, b) {

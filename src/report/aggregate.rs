@@ -38,8 +38,7 @@ pub fn field<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// An event's time (unix ns) from its `@timestamp`.
 pub fn time_ns(v: &(impl EventFields + ?Sized)) -> Option<i64> {
-    let t = chrono::DateTime::parse_from_rfc3339(v.str_at("@timestamp")?).ok()?;
-    t.timestamp_nanos_opt()
+    v.time_ns()
 }
 
 /// One row of a "top" table.

@@ -61,9 +61,11 @@ impl EventFields for Value {
 }
 
 /// The fields the aggregator counts an event (not an alert) by, of a compact line's ECS
-/// rendering (FORMAT §10.3), and its time, taken from the sealed event itself: no ECS is written or read. Not for an
-/// application audit event (its fields come from its object: render it). A compact
-/// line is never an alert, so nothing else is asked of it.
+/// rendering (FORMAT §10.3), and its time, taken from the sealed event itself: no ECS
+/// is written or read. Not for an application audit event (its fields come from its
+/// object: render it). A compact line is never an alert, so nothing else is asked of
+/// it; a field the aggregator starts to ask of events must be added here (the test
+/// `a_compact_line_answers_as_its_ecs_does` compares the fields it lists).
 pub struct CompactFields<'e, 'a> {
     ev: &'e crate::event::SealedEvent<'a>,
     /// `source.ip` as text.

@@ -193,19 +193,20 @@ async fn read_events(
         |seg: &crate::query::Segment| {
             let mut w = crate::event::ecs::EcsWriter::default();
             let mut part = Aggregator::new();
-            let mut ecs = Vec::new();
             for e in seg.events() {
-                // A compact line is counted from its sealed event; anything else (an
-                // alert, an audit event) from its ECS.
-                if let crate::query::View::Compact(c) = &e.view {
-                    if let Some(f) = crate::report::CompactFields::new(c) {
-                        part.add(&seg.stream, &f);
-                        continue;
-                    }
+                // A compact line is counted from its sealed event, an ECS line (an
+                // alert) from the JSON the reader parsed; only an audit event (or an
+                // unreadable line) is rendered as ECS for it.
+                use crate::query::View;
+                let fields = match &e.view {
+                    View::Compact(c) => crate::report::CompactFields::new(c),
+                    _ => None,
+                };
+                match (fields, &e.view) {
+                    (Some(f), _) => part.add(&seg.stream, &f),
+                    (None, View::Ecs(v)) => part.add(&seg.stream, v),
+                    (None, _) => part.add(&seg.stream, &e.ecs(&mut w)),
                 }
-                ecs.clear();
-                e.render_ecs(&mut w, &mut ecs);
-                part.add(&seg.stream, &crate::report::EcsFields::parse(&ecs));
             }
             part
         },

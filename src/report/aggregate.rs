@@ -36,11 +36,6 @@ pub fn field<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     })
 }
 
-/// An event's time (unix ns) from its `@timestamp`.
-pub fn time_ns(v: &(impl EventFields + ?Sized)) -> Option<i64> {
-    v.time_ns()
-}
-
 /// One row of a "top" table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Top {
@@ -235,13 +230,13 @@ impl Aggregator {
         Aggregator::default()
     }
 
-    /// Counts one ECS event of stream `stream` (a `Value`, or the [`super::EcsFields`]
-    /// read from its JSON).
+    /// Counts one ECS event of stream `stream` (a `Value`, or a compact line's
+    /// [`super::CompactFields`]).
     pub fn add(&mut self, stream: &str, ev: &(impl EventFields + ?Sized)) {
         let f = &mut self.f;
         f.events += 1;
         *f.by_stream.entry(stream.to_owned()).or_default() += 1;
-        if let Some(t) = time_ns(ev) {
+        if let Some(t) = ev.time_ns() {
             f.first_ns = Some(f.first_ns.map_or(t, |x| x.min(t)));
             f.last_ns = Some(f.last_ns.map_or(t, |x| x.max(t)));
         }
@@ -314,7 +309,7 @@ impl Aggregator {
         let evidence = ev.texts("sealtrail.alert.evidence");
         let row = AlertRow {
             time: s("@timestamp"),
-            time_ns: time_ns(ev),
+            time_ns: ev.time_ns(),
             id: s("event.id"),
             rule_id: s("rule.id"),
             rule_name: s("rule.name"),

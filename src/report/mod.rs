@@ -22,7 +22,7 @@ pub mod timeline;
 use std::collections::BTreeMap;
 
 pub use aggregate::{Aggregator, Figures};
-pub use fields::{CompactFields, EcsFields, EventFields};
+pub use fields::{CompactFields, EventFields};
 pub use page::render;
 
 use crate::verify::{fmt_dur, fmt_ns, Report};

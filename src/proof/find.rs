@@ -21,7 +21,7 @@ use object_store::path::Path as StorePath;
 
 use super::build::{scan, SegmentLines, Target};
 use super::{build, Proof, ProofError};
-use crate::segment::{self, Seal, SegmentError, TAIL_MAX};
+use crate::segment::{self, Seal, TAIL_MAX};
 use crate::store::Archive;
 use crate::verify::{Keyring, MAX_OBJECT_BYTES};
 
@@ -270,7 +270,6 @@ async fn probe(
     match scan(&frame, &seal, target) {
         Ok(lines) => Ok(Some(lines)),
         Err(e) => {
-            let e: SegmentError = e;
             searched
                 .unreadable
                 .push((at.to_string(), format!("does not match its seal: {e}")));

@@ -376,7 +376,7 @@ pub(super) fn list_prefixes(
     Ok(out)
 }
 
-/// Verifies every segment under `prefix` (and `opts.stream`) against `opts.keyring`,
+/// Verifies every segment under `prefix` (or its `opts.streams`) against `opts.keyring`,
 /// listing through the store. Each object is streamed once with bounded memory (see
 /// `fetch`), at most `CONCURRENCY` at a time.
 pub async fn verify_store(

@@ -109,7 +109,14 @@ impl Evidence {
 
     fn compact(&mut self, id: &str) -> Id {
         match split_id(id) {
-            Some((p, n)) if self.prefix.as_deref() == Some(p) => Id::Num(n),
+            Some((p, n))
+                if self
+                    .prefix
+                    .as_deref()
+                    .is_some_and(|q| super::state::short_eq(q.as_bytes(), p.as_bytes())) =>
+            {
+                Id::Num(n)
+            }
             Some((p, n)) if self.prefix.is_none() => {
                 self.prefix = Some(p.into());
                 Id::Num(n)

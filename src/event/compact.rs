@@ -2,12 +2,18 @@
 //! hand (no allocation, strings escaped only where needed), read back with serde.
 //!
 //! ```text
-//! {"v":2,"pos":1234,"rcv":1764237600123456789,"in":"tcp","peer":"192.0.2.10:51514",
-//!  "ts":1764237598000000000,"pri":38,"host":"web1","app":"sshd","pid":4242,"m":33,
-//!  "auth":{"cat":["authentication"],"type":["start"],"act":"ssh_login","out":"failure",
-//!  "user":"root","ip":"203.0.113.5","port":52144,"n":1,"method":"password"},
+//! {"v":3,"pos":1234,"rcv":1764237600123456789,"in":"tcp","peer":"192.0.2.10:51514",
+//!  "dt":-2123456789,"pri":38,"host":[20,24],"app":"sshd","pid":4242,"m":33,
+//!  "auth":{"act":"ssh_login","out":"failure","user":"root","ip":"203.0.113.5",
+//!  "port":52144,"n":1,"method":"password"},
 //!  "o":"<38>Nov 27 09:59:58 web1 sshd[4242]: Failed password for root from …"}
 //! ```
+//!
+//! Version 3 writes less of what the original already says than version 2 did: the
+//! host and program as byte ranges of `o` where that is shorter, the message's time
+//! relative to the received time (`dt`), `auth.cat` and `auth.type` only where they
+//! differ from what §10.3's table gives the action, and `auth.n` only when it is not 0.
+//! Both versions are read.
 
 use std::borrow::Cow;
 use std::io::Write as _;
@@ -60,8 +66,17 @@ pub fn write(ev: &SealedEvent<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(n.format(*offset).as_bytes());
     }
     if let Some(t) = ev.timestamp_ns {
-        out.extend_from_slice(b",\"ts\":");
-        out.extend_from_slice(n.format(t).as_bytes());
+        // Relative to the received time: a shorter number, the same information.
+        match t.checked_sub(ev.received_ns) {
+            Some(d) => {
+                out.extend_from_slice(b",\"dt\":");
+                out.extend_from_slice(n.format(d).as_bytes());
+            }
+            None => {
+                out.extend_from_slice(b",\"ts\":");
+                out.extend_from_slice(n.format(t).as_bytes());
+            }
+        }
     }
     if let Some(p) = ev.priority {
         out.extend_from_slice(b",\"pri\":");
@@ -71,8 +86,8 @@ pub fn write(ev: &SealedEvent<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(b",\"ver\":");
         out.extend_from_slice(n.format(v).as_bytes());
     }
-    str_member(out, b",\"host\":", ev.hostname.as_deref());
-    str_member(out, b",\"app\":", ev.appname.as_deref());
+    part_member(out, b",\"host\":", &ev.original, ev.hostname.as_deref());
+    part_member(out, b",\"app\":", &ev.original, ev.appname.as_deref());
     match &ev.procid {
         Some(ProcId::Pid(p)) => {
             out.extend_from_slice(b",\"pid\":");
@@ -132,6 +147,61 @@ fn str_member(out: &mut Vec<u8>, key: &[u8], v: Option<&str>) {
     }
 }
 
+/// A header field as `[start,end]`, the byte range of the original it is a slice of,
+/// when that is shorter to write than the string; else as the string.
+fn part_member(out: &mut Vec<u8>, key: &[u8], original: &str, v: Option<&str>) {
+    let Some(v) = v else {
+        return;
+    };
+    out.extend_from_slice(key);
+    match span_in(original, v) {
+        Some((start, end)) if digits(start) + digits(end) + 3 < v.len() + 2 => {
+            let mut n = itoa::Buffer::new();
+            out.push(b'[');
+            out.extend_from_slice(n.format(start).as_bytes());
+            out.push(b',');
+            out.extend_from_slice(n.format(end).as_bytes());
+            out.push(b']');
+        }
+        _ => json::write_str(out, v),
+    }
+}
+
+/// Where `part` lies in `whole`, when it is a slice of it: the parser's header fields
+/// borrow from the line, so this is two subtractions, not a search. (A slice of a
+/// `str` starts and ends on character boundaries of the `str` it was cut from.)
+fn span_in(whole: &str, part: &str) -> Option<(usize, usize)> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= whole.len()).then_some((start, end))
+}
+
+/// Decimal digits of `n`.
+fn digits(n: usize) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+/// `auth.cat` and `auth.type` of an `act` and `out` when the line leaves them out
+/// (§10.3's table; `docs/FORMAT.md` holds the same table, and a test compares them).
+/// What the recognisers give these actions; a line whose keywords differ carries them.
+pub(crate) fn implied_keywords(
+    act: &str,
+    out: &str,
+) -> Option<(&'static [&'static str], &'static [&'static str])> {
+    const START: &[&str] = &["start"];
+    const END: &[&str] = &["end"];
+    const SESSION: &[&str] = &["session"];
+    Some(match (out, act) {
+        ("failure", _) => (&["authentication"], &["info"]),
+        ("success", "ssh_login" | "login" | "logged-in") => (&["authentication", "session"], START),
+        ("success", "session_opened" | "session_new") => (SESSION, START),
+        ("success", "session_closed" | "session_removed" | "ssh_disconnect") => (SESSION, END),
+        ("success", "sudo_command" | "ran-command") => (&["process"], START),
+        ("unknown", "ssh_disconnect") => (&["network"], &["connection", "end"]),
+        _ => return None,
+    })
+}
+
 /// `["a","b"]`: `event.category` and `event.type`, in the compact line and in ECS.
 pub(super) fn write_keywords(k: &Keywords<'_>, out: &mut Vec<u8>) {
     out.push(b'[');
@@ -164,12 +234,19 @@ pub(super) fn write_tags(tags: Tags, out: &mut Vec<u8>) {
 
 fn write_auth(a: &SealedAuth<'_>, out: &mut Vec<u8>) {
     let mut n = itoa::Buffer::new();
-    out.extend_from_slice(b",\"auth\":{\"cat\":");
-    write_keywords(&a.category, out);
-    out.extend_from_slice(b",\"type\":");
-    write_keywords(&a.kind_type, out);
-    str_member(out, b",\"act\":", Some(&a.action));
+    out.extend_from_slice(b",\"auth\":{\"act\":");
+    json::write_str(out, &a.action);
     str_member(out, b",\"out\":", Some(&a.outcome));
+    let implied = implied_keywords(&a.action, &a.outcome);
+    let as_implied = implied.is_some_and(|(c, t)| {
+        a.category.iter().eq(c.iter().copied()) && a.kind_type.iter().eq(t.iter().copied())
+    });
+    if !as_implied {
+        out.extend_from_slice(b",\"cat\":");
+        write_keywords(&a.category, out);
+        out.extend_from_slice(b",\"type\":");
+        write_keywords(&a.kind_type, out);
+    }
     str_member(out, b",\"reason\":", a.reason.as_deref());
     str_member(out, b",\"user\":", a.user.as_deref());
     if let Some(id) = a.user_id {
@@ -187,8 +264,10 @@ fn write_auth(a: &SealedAuth<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(n.format(p).as_bytes());
     }
     str_member(out, b",\"domain\":", a.source_domain.as_deref());
-    out.extend_from_slice(b",\"n\":");
-    out.extend_from_slice(n.format(a.attempts).as_bytes());
+    if a.attempts != 0 {
+        out.extend_from_slice(b",\"n\":");
+        out.extend_from_slice(n.format(a.attempts).as_bytes());
+    }
     str_member(out, b",\"method\":", a.method.as_deref());
     str_member(out, b",\"service\":", a.service.as_deref());
     str_member(out, b",\"tty\":", a.tty.as_deref());
@@ -275,13 +354,15 @@ struct Line<'a> {
     #[serde(default)]
     ts: Option<i64>,
     #[serde(default)]
+    dt: Option<i64>,
+    #[serde(default)]
     pri: Option<u8>,
     #[serde(default)]
     ver: Option<u32>,
     #[serde(borrow, default)]
-    host: Option<Cow<'a, str>>,
+    host: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    app: Option<Cow<'a, str>>,
+    app: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pid: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -305,10 +386,10 @@ struct Line<'a> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AuthLine<'a> {
-    #[serde(borrow)]
-    cat: Vec<Cow<'a, str>>,
-    #[serde(borrow, rename = "type")]
-    kind_type: Vec<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    cat: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow, default, rename = "type")]
+    kind_type: Option<Vec<Cow<'a, str>>>,
     #[serde(borrow)]
     act: Cow<'a, str>,
     #[serde(borrow)]
@@ -327,7 +408,8 @@ struct AuthLine<'a> {
     port: Option<u16>,
     #[serde(borrow, default)]
     domain: Option<Cow<'a, str>>,
-    n: u32,
+    #[serde(default)]
+    n: Option<u32>,
     #[serde(borrow, default)]
     method: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -374,14 +456,30 @@ fn claimed_version(line: &[u8]) -> Option<u64> {
 /// hold no escapes.
 pub fn parse(line: &[u8]) -> Result<SealedEvent<'_>, EventError> {
     match claimed_version(line) {
-        Some(2) => {}
+        Some(2 | 3) => {}
         Some(v) => return Err(EventError::Version(v)),
-        None => return Err(invalid("does not begin with {\"v\":2,")),
+        None => return Err(invalid("does not begin with {\"v\":3, or {\"v\":2,")),
     }
     let l: Line<'_> = serde_json::from_slice(line)?;
-    if l.v != 2 {
+    if !(2..=3).contains(&l.v) {
         return Err(EventError::Version(l.v));
     }
+    let v2 = l.v == 2;
+    if v2 && l.dt.is_some() {
+        return Err(invalid("dt is a member of version 3"));
+    }
+    let timestamp_ns = match (l.ts, l.dt) {
+        (Some(_), Some(_)) => return Err(invalid("ts and dt do not come together")),
+        (Some(t), None) => Some(t),
+        (None, Some(d)) => Some(
+            l.rcv
+                .checked_add(d)
+                .ok_or_else(|| invalid("rcv + dt is out of range"))?,
+        ),
+        (None, None) => None,
+    };
+    let hostname = read_part("host", l.host, &l.o, v2)?;
+    let appname = read_part("app", l.app, &l.o, v2)?;
     let peer = match &l.peer {
         Some(p) => Some(
             p.parse::<SocketAddr>()
@@ -424,7 +522,7 @@ pub fn parse(line: &[u8]) -> Result<SealedEvent<'_>, EventError> {
         None => StructuredData::None,
     };
     let auth = match l.auth {
-        Some(a) => Some(read_auth(a)?),
+        Some(a) => Some(read_auth(a, v2)?),
         None => None,
     };
     let audit = match l.kind.as_deref() {
@@ -456,11 +554,11 @@ pub fn parse(line: &[u8]) -> Result<SealedEvent<'_>, EventError> {
         file,
         original: l.o,
         original_bytes,
-        timestamp_ns: l.ts,
+        timestamp_ns,
         priority: l.pri,
         version: l.ver,
-        hostname: l.host,
-        appname: l.app,
+        hostname,
+        appname,
         procid,
         msgid: l.msgid,
         structured_data,
@@ -497,7 +595,41 @@ fn read_message<'a>(m: Option<&'a RawValue>, original: &str) -> Result<Message<'
     Ok(Message::Span(start, end))
 }
 
-fn read_auth(a: AuthLine<'_>) -> Result<SealedAuth<'_>, EventError> {
+/// `host` or `app`: a string, or (version 3) `[start,end]`, a byte range of the
+/// original on character boundaries.
+fn read_part<'a>(
+    name: &str,
+    raw: Option<&'a RawValue>,
+    original: &Cow<'a, str>,
+    v2: bool,
+) -> Result<Option<Cow<'a, str>>, EventError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let text = raw.get();
+    if text.starts_with('"') {
+        return Ok(Some(serde_json::from_str(text)?));
+    }
+    if v2 {
+        return Err(invalid(format!("{name} is not a string")));
+    }
+    let [start, end] = serde_json::from_str::<[usize; 2]>(text)?;
+    let bad = || {
+        invalid(format!(
+            "{name} [{start},{end}] is not a range of the original's {} bytes on character boundaries",
+            original.len()
+        ))
+    };
+    if start > end {
+        return Err(bad());
+    }
+    Ok(Some(match original {
+        Cow::Borrowed(o) => Cow::Borrowed(o.get(start..end).ok_or_else(bad)?),
+        Cow::Owned(o) => Cow::Owned(o.get(start..end).ok_or_else(bad)?.to_owned()),
+    }))
+}
+
+fn read_auth(a: AuthLine<'_>, v2: bool) -> Result<SealedAuth<'_>, EventError> {
     let source_ip = match &a.ip {
         Some(ip) => Some(
             ip.parse::<IpAddr>()
@@ -505,9 +637,25 @@ fn read_auth(a: AuthLine<'_>) -> Result<SealedAuth<'_>, EventError> {
         ),
         None => None,
     };
+    let (category, kind_type) = match (a.cat, a.kind_type) {
+        (Some(c), Some(t)) => (Keywords::Parsed(c), Keywords::Parsed(t)),
+        (None, None) if !v2 => match implied_keywords(&a.act, &a.out) {
+            Some((c, t)) => (Keywords::Static(c), Keywords::Static(t)),
+            None => {
+                return Err(invalid(format!(
+                    "auth.cat and auth.type are left out, and the table gives none for act {:?} out {:?}",
+                    a.act, a.out
+                )))
+            }
+        },
+        _ => return Err(invalid("auth.cat and auth.type come together")),
+    };
+    if v2 && a.n.is_none() {
+        return Err(invalid("auth.n is missing"));
+    }
     Ok(SealedAuth {
-        category: Keywords::Parsed(a.cat),
-        kind_type: Keywords::Parsed(a.kind_type),
+        category,
+        kind_type,
         action: a.act,
         outcome: a.out,
         reason: a.reason,
@@ -517,7 +665,7 @@ fn read_auth(a: AuthLine<'_>) -> Result<SealedAuth<'_>, EventError> {
         source_ip,
         source_port: a.port,
         source_domain: a.domain,
-        attempts: a.n,
+        attempts: a.n.unwrap_or(0),
         method: a.method,
         service: a.service,
         tty: a.tty,

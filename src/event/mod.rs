@@ -15,7 +15,7 @@
 //! The format is specified in `docs/FORMAT.md` §10. This module stands apart from the
 //! daemon: the verifier and the auditor's tools read segments through it.
 //!
-//! A segment line that does not begin with [`COMPACT_PREFIX`] is an ECS event as
+//! A segment line that does not begin with one of [`COMPACT_PREFIXES`] is an ECS event as
 //! written (the detector's alerts, the daemon's own events, and every line of segments
 //! sealed before the compact line existed): [`render_ecs`] passes it through.
 
@@ -34,8 +34,17 @@ use syslog_loose::StructuredElement;
 
 pub use lines::EcsLines;
 
-/// The bytes every compact line begins with: `{"v":2,`.
-pub const COMPACT_PREFIX: &[u8] = b"{\"v\":2,";
+/// The bytes every compact line this build writes begins with: `{"v":3,`.
+pub const COMPACT_PREFIX: &[u8] = b"{\"v\":3,";
+
+/// The beginnings of the compact line versions this build reads (`docs/FORMAT.md`
+/// §10): version 2, of archives sealed before version 3, and version 3.
+pub const COMPACT_PREFIXES: [&[u8]; 2] = [b"{\"v\":2,", COMPACT_PREFIX];
+
+/// What follows the `{"v":N,` of a compact line of a version this build reads.
+pub fn compact_body(line: &[u8]) -> Option<&[u8]> {
+    COMPACT_PREFIXES.iter().find_map(|p| line.strip_prefix(*p))
+}
 
 /// Why a segment line could not be read as a sealed event.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use std::io::Write;
 use sha2::{Digest, Sha256};
 
 use super::Proof;
-use crate::event::COMPACT_PREFIX;
+use crate::event::compact_body;
 use crate::segment::{copy_content, merkle, Seal, SegmentError};
 
 /// Which line of a segment is wanted.
@@ -31,12 +31,10 @@ pub struct SegmentLines {
     pub found: Option<(u64, Vec<u8>)>,
 }
 
-/// `pos` of a compact line, read from its fixed start `{"v":2,"pos":<digits>,`
+/// `pos` of a compact line, read from its fixed start `{"v":N,"pos":<digits>,`
 /// (§10.1: `v` then `pos`, always). Enough to search by; `check` reads the line fully.
 pub(crate) fn compact_position(line: &[u8]) -> Option<u64> {
-    let rest = line
-        .strip_prefix(COMPACT_PREFIX)?
-        .strip_prefix(b"\"pos\":")?;
+    let rest = compact_body(line)?.strip_prefix(b"\"pos\":")?;
     let end = rest.iter().position(|b| !b.is_ascii_digit())?;
     std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
 }

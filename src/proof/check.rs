@@ -3,7 +3,7 @@
 
 use super::build::compact_position;
 use super::{build::ecs_event_id, Proof, ProofError};
-use crate::event::COMPACT_PREFIX;
+use crate::event::compact_body;
 use crate::keys::key_id_of;
 use crate::segment::{merkle, Seal, SealKind};
 use crate::verify::Keyring;
@@ -49,7 +49,7 @@ fn check_event_id(id: &str, seal: &Seal, line: &[u8]) -> Result<(), ProofError> 
     if line.contains(&b'\n') {
         return Err(err("the line holds a newline".into()));
     }
-    if line.starts_with(COMPACT_PREFIX) {
+    if compact_body(line).is_some() {
         let ev = crate::event::compact::parse(line)
             .map_err(|e| err(format!("the line is not a valid compact event line: {e}")))?;
         // `pos` second, as §10.1 orders the members: the reading `prove` searches by.

@@ -161,8 +161,9 @@ def check(data, keys):
         obj = json.loads(line)
     except ValueError:
         raise Invalid("event_id_mismatch", "the line is not JSON")
-    if line.startswith(b'{"v":2,'):
-        if not line.startswith(b'{"v":2,"pos":' + rest.encode() + b",") \
+    version = next((v for v in (b"2", b"3") if line.startswith(b'{"v":' + v + b",")), None)
+    if version is not None:
+        if not line.startswith(b'{"v":' + version + b',"pos":' + rest.encode() + b",") \
                 or type(obj.get("pos")) is not int or str(obj["pos"]) != rest:
             raise Invalid("event_id_mismatch", "pos")
     elif line.startswith(b'{"v":'):

@@ -552,6 +552,45 @@ fn ecs_lines_are_found_by_their_event_id_and_compact_lines_must_keep_their_order
 }
 
 #[test]
+fn version_2_and_version_3_compact_lines_are_found_and_proved_alike() {
+    use crate::segment::tests_support;
+    let ring = Keyring::new([tests_support::key().verifying_key()]);
+    let v2 = br#"{"v":2,"pos":5,"rcv":1,"ts":1,"host":"h","o":"<13>Jan  1 00:00:00 h x: old"}"#;
+    let v3 = br#"{"v":3,"pos":6,"rcv":1,"dt":0,"host":[20,21],"o":"<13>Jan  1 00:00:00 h x: new"}"#;
+    let s = tests_support::build(1, &[v2.to_vec(), v3.to_vec()]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(crate::segment::object_key(
+        "host-a",
+        3,
+        s.seal.period_end_ns,
+    ));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, &s.bytes).unwrap();
+    let section = crate::config::ArchiveSection {
+        url: dir.path().to_str().unwrap().to_owned(),
+        ..Default::default()
+    };
+    let archive = crate::store::open(&section, false).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (id, index, line) in [("host-a:5", 0, &v2[..]), ("host-a:6", 1, &v3[..])] {
+        let f = rt
+            .block_on(find(&archive, id, &ring, &ChainTo::Own))
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!((f.proof.leaf_index, &f.proof.line[..]), (index, line));
+        check(&f.proof, &ring, None).unwrap_or_else(|e| panic!("{id}: {e}"));
+        let mut wrong = f.proof.clone();
+        wrong.event_id = "host-a:7".into();
+        assert!(matches!(
+            check(&wrong, &ring, None),
+            Err(ProofError::EventId(_))
+        ));
+    }
+}
+
+#[test]
 fn a_damaged_segment_elsewhere_in_the_stream_does_not_stop_a_proof() {
     let a = chain_archive(210);
     // Seq 105 is where the bisection over 210 segments starts: one byte of its data frame

@@ -486,19 +486,9 @@ fn the_search_decodes_about_log2_of_the_segments_and_finds_alerts_too() {
     check(&f.proof, &ring, None).unwrap();
 }
 
-#[test]
-fn ecs_lines_are_found_by_their_event_id_and_compact_lines_must_keep_their_order() {
-    use crate::segment::tests_support;
-    let ring = Keyring::new([tests_support::key().verifying_key()]);
-    // A segment of ECS lines, as sealtrail 0.1 sealed them: found by `event.id`, by
-    // bisection too (no compact positions: every segment is then read).
-    let lines = vec![
-        br#"{"@timestamp":"2024-05-01T12:00:00Z","event":{"id":"host-a:77"},"message":"old"}"#
-            .to_vec(),
-        br#"{"@timestamp":"2024-05-01T12:00:01Z","event":{"id":"host-a:78"},"message":"old"}"#
-            .to_vec(),
-    ];
-    let s = tests_support::build(1, &lines);
+/// A directory archive holding one segment (stream `host-a`, seq 3) of these lines.
+fn one_segment_archive(lines: &[Vec<u8>]) -> (tempfile::TempDir, crate::store::Archive) {
+    let s = crate::segment::tests_support::build(1, lines);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(crate::segment::object_key(
         "host-a",
@@ -512,6 +502,22 @@ fn ecs_lines_are_found_by_their_event_id_and_compact_lines_must_keep_their_order
         ..Default::default()
     };
     let archive = crate::store::open(&section, false).unwrap();
+    (dir, archive)
+}
+
+#[test]
+fn ecs_lines_are_found_by_their_event_id_and_compact_lines_must_keep_their_order() {
+    use crate::segment::tests_support;
+    let ring = Keyring::new([tests_support::key().verifying_key()]);
+    // A segment of ECS lines, as sealtrail 0.1 sealed them: found by `event.id`, by
+    // bisection too (no compact positions: every segment is then read).
+    let lines = vec![
+        br#"{"@timestamp":"2024-05-01T12:00:00Z","event":{"id":"host-a:77"},"message":"old"}"#
+            .to_vec(),
+        br#"{"@timestamp":"2024-05-01T12:00:01Z","event":{"id":"host-a:78"},"message":"old"}"#
+            .to_vec(),
+    ];
+    let (_dir, archive) = one_segment_archive(&lines);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -557,20 +563,7 @@ fn version_2_and_version_3_compact_lines_are_found_and_proved_alike() {
     let ring = Keyring::new([tests_support::key().verifying_key()]);
     let v2 = br#"{"v":2,"pos":5,"rcv":1,"ts":1,"host":"h","o":"<13>Jan  1 00:00:00 h x: old"}"#;
     let v3 = br#"{"v":3,"pos":6,"rcv":1,"dt":0,"host":[20,21],"o":"<13>Jan  1 00:00:00 h x: new"}"#;
-    let s = tests_support::build(1, &[v2.to_vec(), v3.to_vec()]);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(crate::segment::object_key(
-        "host-a",
-        3,
-        s.seal.period_end_ns,
-    ));
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, &s.bytes).unwrap();
-    let section = crate::config::ArchiveSection {
-        url: dir.path().to_str().unwrap().to_owned(),
-        ..Default::default()
-    };
-    let archive = crate::store::open(&section, false).unwrap();
+    let (_dir, archive) = one_segment_archive(&[v2.to_vec(), v3.to_vec()]);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

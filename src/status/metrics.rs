@@ -230,6 +230,15 @@ fn encode_snapshot(s: &Snapshot, e: &mut DescriptorEncoder) -> fmt::Result {
     }
     let mut f = family(
         e,
+        "sealtrail_detector_decoded_records_total",
+        Counter,
+        "Journal records the detector read and decoded itself, where the sealer's decoding did not cover them.",
+    )?;
+    if let Some(d) = &s.detector {
+        f.add(&[], d.decoded_records)?;
+    }
+    let mut f = family(
+        e,
         "sealtrail_forward_dropped_events_total",
         Counter,
         "Events a forwarder skipped under policy = drop_oldest (sealed in the archive, never sent).",

@@ -222,6 +222,7 @@ impl Probe {
                 lag_bytes: durable.saturating_sub(position),
                 pending_alerts: ld(&d.pending),
                 fed_records: ld(&d.fed),
+                decoded_records: ld(&d.decoded),
             }
         });
         let forwarders = forward::snapshot(&self.forwarders, durable);
@@ -420,6 +421,9 @@ pub struct DetectorSnapshot {
     /// sealer waited).
     #[serde(default)]
     pub fed_records: u64,
+    /// Records the detector read from the journal and decoded itself.
+    #[serde(default)]
+    pub decoded_records: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -246,6 +246,7 @@ fn full_snapshot() -> Snapshot {
         lag_bytes: 3_456,
         pending_alerts: 0,
         fed_records: 900,
+        decoded_records: 40,
     });
     s.sealer.next_seq = 71;
     s.sealer.errors = 1;

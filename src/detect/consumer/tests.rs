@@ -287,4 +287,9 @@ fn fed_by_the_sealer_the_detector_raises_the_same_alerts_and_reads_the_rest_itse
         33,
         "the records after the tenth"
     );
+    assert_eq!(
+        stats.decoded.load(Ordering::Relaxed),
+        10 + want.len() as u64,
+        "the first ten, and the alerts it journalled after the last batch, read from the journal"
+    );
 }

@@ -208,15 +208,15 @@ impl DetectorConsumer {
                     Some(r) if r.position() == position => r,
                     _ => reader.insert(self.journal.reader(position)?),
                 };
-                let mut decoded = 0u64;
+                let from_feed = records;
                 while records < BATCH_RECORDS && r.position() < read_to {
                     let Some((pos, payload)) = r.next()? else {
                         break;
                     };
                     records += 1;
-                    decoded += 1;
                     self.observe(&mut run, pos, payload);
                 }
+                let decoded = (records - from_feed) as u64;
                 self.stats.decoded.fetch_add(decoded, Ordering::Relaxed);
                 r.take_skipped(); // the sealer records them in the chain
                 position = r.position();

@@ -12,7 +12,7 @@
 //! Version 3 writes less of what the original already says than version 2 did: the
 //! host and program as byte ranges of `o` where that is shorter, the message's time
 //! relative to the received time (`dt`), `auth.cat` and `auth.type` only where they
-//! differ from what §10.3's table gives the action, and `auth.n` only when it is not 0.
+//! differ from what §10.2's table gives the action, and `auth.n` only when it is not 0.
 //! Both versions are read.
 
 use std::borrow::Cow;
@@ -182,7 +182,7 @@ fn digits(n: usize) -> usize {
 }
 
 /// `auth.cat` and `auth.type` of an `act` and `out` when the line leaves them out
-/// (§10.3's table; `docs/FORMAT.md` holds the same table, and a test compares them).
+/// (§10.2's table; `docs/FORMAT.md` holds the same table, and a test compares them).
 /// What the recognisers give these actions; a line whose keywords differ carries them.
 pub(crate) fn implied_keywords(
     act: &str,

@@ -129,6 +129,7 @@ impl Daemon {
                 file_bytes: cfg.journal.file_bytes,
                 max_bytes: cfg.journal.max_bytes,
                 fsync: cfg.journal.fsync,
+                commit_delay: cfg.journal.commit_delay,
                 // The journal leaves this much of the state disk to the spool and the
                 // checkpoints, so the sealer can always seal and reclaim.
                 reserve_free_bytes: cfg.journal.keep_free_bytes,

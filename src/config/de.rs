@@ -27,6 +27,18 @@ pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D
     Ok(v)
 }
 
+/// The journal's commit delay: "0s" (commit at once) up to 1 s; longer would hold every
+/// acknowledgement (the audit API answers once its events are durable) for that long.
+pub(super) fn de_commit_delay<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    let v = humantime::parse_duration(&s)
+        .map_err(|e| serde::de::Error::custom(format!("{e} (expected e.g. \"5ms\", \"0s\")")))?;
+    if v > Duration::from_secs(1) {
+        return Err(serde::de::Error::custom("must be at most 1s"));
+    }
+    Ok(v)
+}
+
 pub(super) fn de_positive<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let v = u64::deserialize(d)?;
     if v == 0 {

@@ -23,10 +23,11 @@ use validate::line_of;
 
 use serde::Deserialize;
 
-pub(crate) use de::{de_duration, de_from_str, de_positive_usize};
 use de::{
-    de_max_message, de_positive, de_some_duration, de_some_positive_usize, de_stream, de_zstd_level,
+    de_commit_delay, de_max_message, de_positive, de_some_duration, de_some_positive_usize,
+    de_stream, de_zstd_level,
 };
+pub(crate) use de::{de_duration, de_from_str, de_positive_usize};
 
 use crate::normalise::TimeZoneSpec;
 pub use crate::source::journald::JournaldSourceConfig;
@@ -240,6 +241,10 @@ pub struct JournalSection {
     /// `false` trades durability for speed: a power loss can lose acknowledged lines.
     #[serde(default = "default_true")]
     pub fsync: bool,
+    /// With `fsync`, a group commit waits until this long after the previous one began
+    /// (unless its queue is half full), so that one sync covers many senders' batches.
+    #[serde(default = "default_commit_delay", deserialize_with = "de_commit_delay")]
+    pub commit_delay: Duration,
     /// The journal never takes the last this-many bytes of the state file system: that
     /// space is the spool's and the checkpoints', so the sealer can always seal and the
     /// journal's own files can be reclaimed. Below it, sources are slowed down.
@@ -253,6 +258,7 @@ impl Default for JournalSection {
             file_bytes: default_journal_file_bytes(),
             max_bytes: default_journal_max_bytes(),
             fsync: true,
+            commit_delay: default_commit_delay(),
             keep_free_bytes: default_keep_free_bytes(),
         }
     }
@@ -333,6 +339,10 @@ fn default_journal_file_bytes() -> u64 {
 fn default_journal_max_bytes() -> u64 {
     4 * 1024 * 1024 * 1024
 }
+fn default_commit_delay() -> Duration {
+    crate::journal::DEFAULT_COMMIT_DELAY
+}
+
 fn default_keep_free_bytes() -> u64 {
     64 * 1024 * 1024
 }

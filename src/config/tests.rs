@@ -169,6 +169,24 @@ fn bad_duration_timezone_and_transport_are_errors() {
 }
 
 #[test]
+fn the_journal_commit_delay_is_zero_to_one_second() {
+    let delay = |v: &str| parse(&format!("{MINIMAL}[journal]\ncommit_delay = \"{v}\"\n"));
+    assert_eq!(
+        parse(MINIMAL).unwrap().journal.commit_delay,
+        Duration::from_millis(5)
+    );
+    assert_eq!(delay("0s").unwrap().journal.commit_delay, Duration::ZERO);
+    assert_eq!(
+        delay("250ms").unwrap().journal.commit_delay,
+        Duration::from_millis(250)
+    );
+    for bad in ["2s", "soon"] {
+        let (line, key, msg) = err(&format!("{MINIMAL}[journal]\ncommit_delay = \"{bad}\"\n"));
+        assert_eq!((line, key.as_str()), (5, "journal.commit_delay"), "{msg}");
+    }
+}
+
+#[test]
 fn semantic_errors_name_key_and_line() {
     let (line, key, _) = err(&format!("stream = \"has space\"\n{MINIMAL}"));
     assert_eq!((line, key.as_str()), (1, "stream"));

@@ -48,6 +48,9 @@ pub struct JournalHealth {
     pub paused_for: Option<Duration>,
     /// Pauses since open (every time the writer had to wait).
     pub pauses_total: u64,
+    /// Group commits since open: each a vectored write of every queued batch and, with
+    /// `fsync`, one `fdatasync`.
+    pub commits_total: u64,
     /// Failed writes or syncs (each retried, nothing dropped), and the latest one.
     pub write_errors_total: u64,
     pub last_write_error: Option<String>,
@@ -67,6 +70,7 @@ pub(super) struct HealthState {
     /// `wait_durable_beyond`) rather than finding out at their next timeout.
     pub epoch: AtomicU64,
     pauses: AtomicU64,
+    pub commits: AtomicU64,
     write_errors: AtomicU64,
     last_write_error: Mutex<Option<String>>,
     free_bytes: AtomicU64,
@@ -80,6 +84,7 @@ impl Default for HealthState {
             blocked: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
             pauses: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
             write_errors: AtomicU64::new(0),
             last_write_error: Mutex::new(None),
             free_bytes: AtomicU64::new(UNKNOWN),
@@ -136,6 +141,7 @@ impl HealthState {
             h.paused_for = Some(since.elapsed());
         }
         h.pauses_total = self.pauses.load(Ordering::Relaxed);
+        h.commits_total = self.commits.load(Ordering::Relaxed);
         h.write_errors_total = self.write_errors.load(Ordering::Relaxed);
         h.last_write_error = lock(&self.last_write_error).clone();
         h.free_bytes = self.free_bytes();

@@ -5,13 +5,13 @@ use std::fs::File;
 use std::io::{self, IoSlice, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::files;
 use super::health::{PauseReason, Pressure};
 use super::recover::Recovered;
-use super::{io_err, lock, Batch, Inner, JournalError};
+use super::{io_err, lock, Batch, Inner, JournalError, Queue};
 use crate::throttle::{Backoff, Throttle};
 
 /// Linux refuses `writev` with more than 1024 buffers.
@@ -57,6 +57,8 @@ pub(super) struct Writer {
     level: Pressure,
     /// Pauses and write errors are logged at most once per [`LOG_EVERY`].
     log: Throttle,
+    /// When the last group commit started: the next waits out the commit delay from it.
+    last_commit: Option<Instant>,
 }
 
 /// How far `try_commit` got.
@@ -86,6 +88,7 @@ impl Writer {
             probe_failing: false,
             level: Pressure::None,
             log: Throttle::new(LOG_EVERY),
+            last_commit: None,
         }
     }
 
@@ -116,8 +119,10 @@ impl Writer {
                 if q.batches.is_empty() && q.closed {
                     break; // closed and drained
                 }
+                q = self.wait_out_commit_delay(q);
                 // Swap keeps both vectors' capacity: no allocation per group.
                 std::mem::swap(&mut q.batches, &mut self.group);
+                q.bytes = 0;
                 !self.group.is_empty()
             };
             if work {
@@ -137,6 +142,30 @@ impl Writer {
             self.write_marker();
         }
         self.inner.publish_stopped();
+    }
+
+    /// Lets more batches join the group until the commit delay since the previous group
+    /// commit has passed, the queue is half full, or the journal closes.
+    fn wait_out_commit_delay<'q>(&self, mut q: MutexGuard<'q, Queue>) -> MutexGuard<'q, Queue> {
+        let opts = &self.inner.opts;
+        let Some(last) = self.last_commit.filter(|_| opts.fsync) else {
+            return q;
+        };
+        let until = last + opts.commit_delay;
+        let half = u64::from(self.inner.queue_bytes) / 2;
+        while !q.closed && q.bytes < half {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            q = self
+                .inner
+                .queue_cv
+                .wait_timeout(q, until - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        q
     }
 
     /// `Some(time until the marker may be rewritten)` if it lags the durable end.
@@ -166,6 +195,8 @@ impl Writer {
     /// so, retries errors with backoff. Returns false only when closing and the flush
     /// keeps failing (the failure is recorded for `close`).
     fn commit_group(&mut self) -> bool {
+        self.last_commit = Some(Instant::now());
+        self.inner.health.commits.fetch_add(1, Ordering::Relaxed);
         self.written = 0;
         self.synced = 0;
         // Retries pace themselves; a full disk is retried at least once a second.

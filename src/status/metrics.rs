@@ -395,7 +395,7 @@ fn encode_snapshot(s: &Snapshot, e: &mut DescriptorEncoder) -> fmt::Result {
 }
 
 /// Families of one unlabelled sample each: add a line here for a new figure.
-fn plain(s: &Snapshot) -> [(&'static str, Kind, &'static str, u64); 21] {
+fn plain(s: &Snapshot) -> [(&'static str, Kind, &'static str, u64); 22] {
     [
         (
             "sealtrail_sealed_segments_total",
@@ -492,6 +492,12 @@ fn plain(s: &Snapshot) -> [(&'static str, Kind, &'static str, u64); 21] {
             Counter,
             "Times journal writes had to wait.",
             s.journal.pauses_total,
+        ),
+        (
+            "sealtrail_journal_commits_total",
+            Counter,
+            "Journal group commits (one write and, with fsync, one sync each).",
+            s.journal.commits_total,
         ),
         (
             "sealtrail_journal_write_errors_total",

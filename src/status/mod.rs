@@ -200,6 +200,7 @@ impl Probe {
                 .paused_for
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             pauses_total: health.pauses_total,
+            commits_total: health.commits_total,
             write_errors_total: health.write_errors_total,
             last_write_error: health.last_write_error,
             free_bytes: health.free_bytes,
@@ -344,6 +345,9 @@ pub struct JournalSnapshot {
     pub paused_ms: u64,
     #[serde(default)]
     pub pauses_total: u64,
+    /// Group commits (one write and one sync each): their rate is the journal's sync rate.
+    #[serde(default)]
+    pub commits_total: u64,
     /// Failed writes or syncs (each retried, nothing dropped), and the latest.
     #[serde(default)]
     pub write_errors_total: u64,

@@ -227,6 +227,7 @@ fn full_snapshot() -> Snapshot {
     s.journal.disk_bytes = 200_000;
     s.journal.paused = Some("cap".into());
     s.journal.pauses_total = 3;
+    s.journal.commits_total = 41;
     s.journal.write_errors_total = 2;
     s.journal.free_bytes = Some(1 << 40);
     s.journal.gaps_total = 1;

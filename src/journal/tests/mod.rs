@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::format::HEADER;
 use super::*;
 
+mod commit;
 mod legacy;
 mod pressure;
 mod recovery;

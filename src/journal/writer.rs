@@ -146,26 +146,34 @@ impl Writer {
 
     /// Lets more batches join the group until the commit delay since the previous group
     /// commit has passed, the queue is half full, or the journal closes.
-    fn wait_out_commit_delay<'q>(&self, mut q: MutexGuard<'q, Queue>) -> MutexGuard<'q, Queue> {
+    fn wait_out_commit_delay<'q>(&self, q: MutexGuard<'q, Queue>) -> MutexGuard<'q, Queue> {
         let opts = &self.inner.opts;
         let Some(last) = self.last_commit.filter(|_| opts.fsync) else {
             return q;
         };
-        let until = last + opts.commit_delay;
         let half = u64::from(self.inner.queue_bytes) / 2;
-        while !q.closed && q.bytes < half {
+        self.wait_until(q, last + opts.commit_delay, |q| q.closed || q.bytes >= half)
+    }
+
+    /// Waits on the queue until `deadline` or until `done` holds for it.
+    fn wait_until<'q>(
+        &self,
+        mut q: MutexGuard<'q, Queue>,
+        deadline: Instant,
+        done: impl Fn(&Queue) -> bool,
+    ) -> MutexGuard<'q, Queue> {
+        loop {
             let now = Instant::now();
-            if now >= until {
-                break;
+            if done(&q) || now >= deadline {
+                return q;
             }
             q = self
                 .inner
                 .queue_cv
-                .wait_timeout(q, until - now)
+                .wait_timeout(q, deadline - now)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        q
     }
 
     /// `Some(time until the marker may be rewritten)` if it lags the durable end.
@@ -391,20 +399,8 @@ impl Writer {
 
     /// Sleeps for `d`, cut short by `close` (appends do not wake it).
     fn sleep(&self, d: Duration) {
-        let deadline = Instant::now() + d;
-        let mut q = lock(&self.inner.queue);
-        loop {
-            let now = Instant::now();
-            if q.closed || now >= deadline {
-                return;
-            }
-            q = self
-                .inner
-                .queue_cv
-                .wait_timeout(q, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        let q = lock(&self.inner.queue);
+        drop(self.wait_until(q, Instant::now() + d, |q| q.closed));
     }
 
     fn try_commit(&mut self) -> Result<Progress, JournalError> {

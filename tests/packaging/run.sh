@@ -178,6 +178,9 @@ check "deb has postinst, prerm, postrm" \
 check "deb binary is stripped" \
   bash -c 'd=$(mktemp -d); dpkg-deb -x "$1" "$d"; ! readelf -S "$d/usr/bin/sealtrail" | grep -qE "\.(symtab|debug_info)"; rc=$?; rm -rf "$d"; exit $rc' _ "$DEB"
 
+check "release binary linked in the order of packaging/sealtrail.order (else run packaging/symbol-order.sh)" \
+  python3 tests/packaging/symbol_order.py "$TARGET_DIR/release/sealtrail" packaging/sealtrail.order
+
 log "lintian"
 lintian_out="$(lintian --fail-on error "$DEB" 2>&1)" && lintian_rc=0 || lintian_rc=$?
 echo "$lintian_out" | grep -v 'running with root privileges' || true

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Records packaging/sealtrail.order: the functions the daemon runs, in two groups, for
+# the release link (build.rs hands the file to the linker, lld's
+# --symbol-ordering-file).
+#
+# Why: an idle daemon touches a few hundred functions spread over a 14 MB text
+# section, and the kernel maps each page fault's 64 KiB neighbourhood (fault-around),
+# so about 5 MB of the binary was resident in an idle daemon for some 300 KB of code
+# run. Placed together, they take ~1.3 MB (docs/OPERATIONS.md, "Memory").
+#
+# The groups: first what runs at start and while idle (listening, heartbeat seals,
+# shipping, a status scrape), then what a load adds (receiving, journalling, sealing,
+# detecting). The names are mangled with a hash of the crate's build inputs (Cargo.lock,
+# the toolchain), so after updating either, run this again; tests/packaging/run.sh
+# fails when fewer than 90 % of the names are found in the release binary.
+#
+#   packaging/symbol-order.sh        # needs valgrind (callgrind) and python3
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+OUT="$ROOT/packaging/sealtrail.order"
+for tool in valgrind callgrind_control python3; do
+  type -P "$tool" >/dev/null || { echo "symbol-order.sh: needs $tool (apt-get install valgrind python3)" >&2; exit 1; }
+done
+
+cargo build --release --locked
+bin="$TARGET_DIR/release/sealtrail"
+work="$(mktemp -d)"
+vg=""
+cleanup() {
+  if [ -n "$vg" ]; then kill -9 "$vg" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+tcp=$(free_port)
+udp=$(free_port)
+status=$(free_port)
+# The packaged config's keys (packaging/sealtrail.toml), on private paths and ports, so
+# that parsing them is in the list too; a heartbeat of 1 s to seal while idle.
+journald=""
+if type -P journalctl >/dev/null; then journald=$'[[journald]]\nname = "journald"'; fi
+cat >"$work/sealtrail.toml" <<EOF
+state_dir = "$work/state"
+
+[[syslog]]
+name = "udp"
+transport = "udp"
+address = "127.0.0.1:$udp"
+timezone = "local"
+
+[[syslog]]
+name = "tcp"
+transport = "tcp"
+address = "127.0.0.1:$tcp"
+timezone = "UTC"
+max_connections = 2000
+max_connections_per_peer = 2000
+
+$journald
+
+[journal]
+max_bytes = 4294967296
+fsync = true
+
+[seal]
+max_age = "1s"
+max_bytes = 8388608
+zstd_level = 1
+
+[archive]
+url = "$work/archive"
+retry_max = "60s"
+
+[spool]
+max_bytes = 1073741824
+
+[status]
+enabled = true
+address = "127.0.0.1:$status"
+EOF
+mkdir -p "$work/archive"
+
+valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/cg.out" \
+  "$bin" run --config "$work/sealtrail.toml" >"$work/daemon.log" 2>&1 &
+vg=$!
+for _ in $(seq 1 600); do
+  grep -q "sealtrail is running" "$work/daemon.log" && break
+  kill -0 "$vg" 2>/dev/null || { cat "$work/daemon.log" >&2; exit 1; }
+  sleep 0.1
+done
+# Idle: a few heartbeat seals (each compressed, signed, committed and shipped) and a
+# status scrape, as a monitoring system does.
+sleep 6
+python3 - "$status" <<'EOF'
+import sys, urllib.request
+for path in ("/metrics", "/status"):
+    urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}{path}", timeout=30).read()
+EOF
+sleep 2
+callgrind_control -d "$vg" >/dev/null 2>&1
+# Load: syslog lines over TCP and UDP, logins among them for the detector.
+python3 - "$tcp" "$udp" <<'EOF'
+import socket, sys, time
+tcp, udp = int(sys.argv[1]), int(sys.argv[2])
+lines = []
+for i in range(3000):
+    if i % 3 == 0:
+        msg = f"sshd[{1000 + i}]: Failed password for invalid user u{i % 50} from 192.0.2.{i % 200} port {40000 + i} ssh2"
+    elif i % 3 == 1:
+        msg = f"sshd[{1000 + i}]: Accepted publickey for alice from 198.51.100.{i % 100} port {50000 + i} ssh2"
+    else:
+        msg = f"cron[{2000 + i}]: (root) CMD (run-parts /etc/cron.hourly {i})"
+    lines.append(f"<38>Dec  4 12:00:00 host{i % 7} {msg}\n".encode())
+s = socket.create_connection(("127.0.0.1", tcp))
+s.sendall(b"".join(lines))
+s.close()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for l in lines[:300]:
+    u.sendto(l, ("127.0.0.1", udp))
+time.sleep(0.5)
+EOF
+sleep 8
+callgrind_control -d "$vg" >/dev/null 2>&1
+sleep 1
+kill -9 "$vg" 2>/dev/null || true
+wait "$vg" 2>/dev/null || true
+vg=""
+
+python3 - "$bin" "$OUT" "$work"/cg.out.* <<'EOF'
+import re, sys
+binary, out, dumps = sys.argv[1], sys.argv[2], sorted(sys.argv[3:], key=lambda p: int(p.rsplit(".", 1)[1]))
+def functions(path):
+    """Mangled names of the functions of `binary` that ran, in the dump's order."""
+    names, objects, current, found = {}, {}, None, {}
+    for line in open(path, errors="replace"):
+        m = re.match(r"^(ob|fn|cfn|cob)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
+        if not m:
+            continue
+        kind, ident, name = m.groups()
+        if kind in ("ob", "cob"):
+            if name:
+                objects[ident] = name
+            if kind == "ob":
+                current = objects.get(ident)
+        else:
+            if name:
+                names[ident] = name
+            if kind == "fn" and current == binary and not names[ident].startswith("0x"):
+                found.setdefault(names[ident], None)
+    return list(found)
+if len(dumps) < 2:
+    sys.exit(f"expected two callgrind dumps, got {dumps}")
+idle = functions(dumps[0])
+load = [f for f in functions(dumps[1]) if f not in set(idle)]
+with open(out, "w") as f:
+    f.write("".join(n + "\n" for n in idle + load))
+print(f"{out}: {len(idle)} functions at start and idle, {len(load)} more under load")
+EOF

@@ -43,48 +43,31 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 tcp=$(free_port)
 udp=$(free_port)
 status=$(free_port)
-# The packaged config's keys (packaging/sealtrail.toml), on private paths and ports, so
-# that parsing them is in the list too; a heartbeat of 1 s to seal while idle.
-journald=""
-if type -P journalctl >/dev/null; then journald=$'[[journald]]\nname = "journald"'; fi
-cat >"$work/sealtrail.toml" <<EOF
-state_dir = "$work/state"
-
-[[syslog]]
-name = "udp"
-transport = "udp"
-address = "127.0.0.1:$udp"
-timezone = "local"
-
-[[syslog]]
-name = "tcp"
-transport = "tcp"
-address = "127.0.0.1:$tcp"
-timezone = "UTC"
-max_connections = 2000
-max_connections_per_peer = 2000
-
-$journald
-
-[journal]
-max_bytes = 4294967296
-fsync = true
-
-[seal]
-max_age = "1s"
-max_bytes = 8388608
-zstd_level = 1
-
-[archive]
-url = "$work/archive"
-retry_max = "60s"
-
-[spool]
-max_bytes = 1073741824
-
-[status]
-enabled = true
-address = "127.0.0.1:$status"
+# The packaged config (packaging/sealtrail.toml), so that what the service parses and
+# starts is in the list, on private paths and ports, with a heartbeat of 1 s to seal
+# while idle (and without [[journald]] where there is no journalctl).
+python3 - packaging/sealtrail.toml "$work" "$udp" "$tcp" "$status" >"$work/sealtrail.toml" <<'EOF'
+import re, shutil, sys
+path, work, udp, tcp, status = sys.argv[1:]
+text = open(path).read()
+def swap(old, new):
+    global text
+    if old not in text:
+        sys.exit(f"symbol-order.sh: {path} no longer has {old!r}; update this script")
+    text = text.replace(old, new, 1)
+swap('state_dir = "/var/lib/sealtrail/state"', f'state_dir = "{work}/state"')
+swap('url = "/var/lib/sealtrail/archive"', f'url = "{work}/archive"')
+swap('max_age = "60s"', 'max_age = "1s"')
+swap('address = "127.0.0.1:9514"', f'address = "127.0.0.1:{status}"')
+# Each syslog listener's address follows its transport.
+for transport, port in (("udp", udp), ("tcp", tcp)):
+    pattern = rf'(transport = "{transport}"\n(?:[^\[\n][^\n]*\n)*?)address = "127\.0\.0\.1:514"'
+    text, n = re.subn(pattern, rf'\g<1>address = "127.0.0.1:{port}"', text, count=1)
+    if n != 1:
+        sys.exit(f"symbol-order.sh: no {transport} listener on 127.0.0.1:514 in {path}; update this script")
+if shutil.which("journalctl") is None:
+    swap('[[journald]]\nname = "journald"\n', "")
+print(text, end="")
 EOF
 mkdir -p "$work/archive"
 
